@@ -1,0 +1,3 @@
+"""sendwise: predictive email personalization you run yourself."""
+
+__version__ = "0.1.0"

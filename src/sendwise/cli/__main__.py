@@ -1,0 +1,3 @@
+from sendwise.cli.app import main
+
+main()

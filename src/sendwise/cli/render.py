@@ -1,0 +1,94 @@
+"""How the CLI prints the library's results (rich tables); no logic of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from sendwise.ingest.load import IngestReport
+    from sendwise.simulate import SimulatedShop
+    from sendwise.warehouse.status import WarehouseStatus
+
+
+def ingest_report(console: Console, r: IngestReport) -> None:
+    name = Path(r.source).name
+    if r.already_loaded:
+        console.print(
+            f"[yellow]{name}[/yellow]: this content was already loaded as {r.target}"
+            f" (load {r.ingest_id}: read {r.read:,}, loaded {r.loaded:,}, rejected {r.rejected:,});"
+            " nothing changed. Use --force to load it again."
+        )
+        return
+    rate = f", {r.read / r.seconds:,.0f} rows/s" if r.seconds else ""
+    console.print(
+        f"[bold]{name}[/bold] -> {r.target}: read {r.read:,}, loaded {r.loaded:,},"
+        f" rejected {r.rejected:,} ({r.seconds:.1f} s{rate})"
+    )
+    table = Table(box=None, pad_edge=False)
+    for col in ("table", "inserted", "updated", "unchanged", "rejected"):
+        table.add_column(col, justify="left" if col == "table" else "right")
+    for tname, c in r.tables.items():
+        table.add_row(
+            tname, f"{c.inserted:,}", f"{c.updated:,}", f"{c.unchanged:,}", f"{c.rejected:,}"
+        )
+    console.print(table)
+    if r.rejects_by_rule:
+        rules = ", ".join(f"{rule} {n:,}" for rule, n in r.rejects_by_rule.items())
+        console.print(f"  rejects by rule: {rules} (details: sendwise status)")
+    if r.ignored_columns:
+        console.print(f"  columns not used: {', '.join(r.ignored_columns)}")
+
+
+def simulated(console: Console, shop: SimulatedShop, folder: Path) -> None:
+    sizes = ", ".join(f"{name} {t.num_rows:,}" for name, t in shop.tables.items())
+    console.print(f"simulated shop written to [bold]{folder}[/bold]: {sizes}")
+
+
+def status(console: Console, s: WarehouseStatus) -> None:
+    table = Table(title="warehouse", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("from")
+    table.add_column("to")
+    for t in s.tables:
+        table.add_row(t.name, f"{t.rows:,}", _when(t.first), _when(t.last))
+    console.print(table)
+    if s.unmatched_events:
+        console.print(
+            f"events with no known customer (kept, identity 'unmatched'): {s.unmatched_events:,}"
+        )
+    if s.rejects:
+        rej = Table(title="rejected rows by reason", title_justify="left")
+        for col in ("table", "rule", "rows", "example (file:line: reason)"):
+            rej.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+        for g in s.rejects:
+            rej.add_row(g.target, g.rule, f"{g.rows:,}", g.example)
+        console.print(rej)
+    else:
+        console.print("no rejected rows")
+    if s.loads:
+        loads = Table(title="recent loads", title_justify="left")
+        for col in ("finished", "source", "as", "read", "loaded", "rejected"):
+            loads.add_column(
+                col,
+                justify="right" if col in ("read", "loaded", "rejected") else "left",
+                overflow="fold",
+            )
+        for r in s.loads:
+            loads.add_row(
+                _when(r["finished_at"]),
+                Path(r["source"]).name,
+                r["target"],
+                f"{r['read']:,}",
+                f"{r['loaded']:,}",
+                f"{r['rejected']:,}",
+            )
+        console.print(loads)
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""

@@ -1,0 +1,175 @@
+"""Settings of a sendwise project.
+
+A project is a folder holding ``sendwise.toml``, the DuckDB warehouse file and the outputs.
+Settings come, strongest first, from keyword arguments, ``SENDWISE_*`` environment variables
+(nested with ``__``: ``SENDWISE_WAREHOUSE__URL``), ``sendwise.toml``, then the defaults here.
+They are built once by the CLI or the app factory and passed down; nothing reads them at import.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from sendwise.errors import ConfigError, ProjectError
+
+CONFIG_FILE = "sendwise.toml"
+PROJECT_ENV = "SENDWISE_PROJECT"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WarehouseSettings(_Section):
+    url: str = "duckdb://warehouse.duckdb"
+    """An Ibis connection URL. A relative DuckDB path is taken inside the project folder."""
+    threads: int | None = None
+    """DuckDB worker threads; all cores when unset."""
+    memory_limit: str | None = None
+    """DuckDB memory limit such as '8GB'; DuckDB's default (80% of RAM) when unset."""
+
+
+class MappingSettings(_Section):
+    """A user's own file layout: which canonical column each source column feeds."""
+
+    table: str
+    """The canonical table the file loads into."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """canonical column -> source column. Columns not named are matched by equal name."""
+    timezone: str | None = None
+    """Time zone of naive timestamps in this source; the project's ingest.timezone if unset."""
+    timestamp_format: str | None = None
+    """strptime format of the timestamps when they are not ISO 8601, e.g. '%d/%m/%Y %H:%M'."""
+
+
+class IngestSettings(_Section):
+    timezone: str = "UTC"
+    """Time zone of timestamps that carry no offset."""
+    max_reject_share: float = 1.0
+    """Stop a load (store nothing from it) when more than this share of its rows is rejected."""
+
+
+class Settings(BaseSettings):
+    """All settings of one project."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SENDWISE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    project: Path = Path(".")
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    mappings: dict[str, MappingSettings] = Field(default_factory=dict)
+
+    @field_validator("project")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _toml_path_for(init_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None and toml_file.exists():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def path(self, *parts: str) -> Path:
+        """A path inside the project folder."""
+        return self.project.joinpath(*parts)
+
+    def warehouse_url(self) -> str:
+        """The warehouse URL with a relative DuckDB file resolved inside the project."""
+        url = self.warehouse.url
+        if url.startswith("duckdb://"):
+            target = url.removeprefix("duckdb://")
+            if target in ("", ":memory:") or target.startswith("/"):
+                return url
+            return "duckdb://" + str(self.path(target))
+        return url
+
+
+def _toml_path_for(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    data: dict[str, Any] = init_settings()  # type: ignore[assignment]
+    project = data.get("project") or os.environ.get(PROJECT_ENV) or "."
+    return Path(project).expanduser().resolve() / CONFIG_FILE
+
+
+def load_settings(project: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings of the project in ``project`` (default: $SENDWISE_PROJECT or the current folder).
+
+    Raises ConfigError naming the file and the field when sendwise.toml is malformed.
+    """
+    folder = Path(project or os.environ.get(PROJECT_ENV) or ".").expanduser().resolve()
+    if not folder.is_dir():
+        raise ProjectError(
+            f"project folder {folder} does not exist; create it with `sendwise init {folder}`"
+        )
+    toml_file = folder / CONFIG_FILE
+    if toml_file.exists():
+        try:
+            tomllib.loads(toml_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{toml_file}: not valid TOML: {exc}") from None
+    try:
+        return Settings(project=folder, **overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"bad settings in {toml_file} or SENDWISE_* variables: {problems}"
+        ) from None
+
+
+DEFAULT_TOML = """\
+# sendwise project settings. Every value can be overridden by a SENDWISE_* variable,
+# for example SENDWISE_WAREHOUSE__URL=postgres://user:pass@host/db.
+
+[warehouse]
+# Any Ibis connection URL; a relative DuckDB file lives in this folder.
+url = "duckdb://warehouse.duckdb"
+
+[ingest]
+# Time zone of timestamps that carry no offset. Everything is stored in UTC.
+timezone = "UTC"
+
+# Your own file layouts: `sendwise ingest FILE --mapping crm_customers`.
+# [mappings.crm_customers]
+# table = "customer"
+# columns = { customer_id = "Id", email = "E-mail", first_name = "Given name" }
+"""
+
+
+def init_project(folder: str | Path) -> Path:
+    """Create ``folder`` (if needed) with a default ``sendwise.toml``; return the file.
+
+    An existing sendwise.toml is left untouched.
+    """
+    path = Path(folder).expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create project folder {path}: {exc.strerror}") from None
+    toml_file = path / CONFIG_FILE
+    if not toml_file.exists():
+        toml_file.write_text(DEFAULT_TOML, encoding="utf-8")
+    return toml_file

@@ -1,0 +1,69 @@
+"""The one error tree of sendwise.
+
+Every error the library raises on purpose derives from :class:`SendwiseError`; the CLI turns
+any of them into one message and a non-zero exit code, the HTTP service into a status code.
+
+    SendwiseError
+    ├── ConfigError            bad or missing settings, sendwise.toml problems
+    ├── ProjectError           no project folder, or one that cannot be created
+    ├── InputError             a user's input cannot be used at all
+    │   ├── SourceNotFoundError    a file or folder that does not exist
+    │   ├── UnknownPresetError     --preset names no known layout
+    │   ├── UnknownTableError      --table names no canonical table
+    │   ├── MappingError           a column mapping names columns the file lacks
+    │   └── FormatError            a file whose format cannot be read at all
+    └── WarehouseError         the warehouse cannot be reached or is not in the expected shape
+
+Row-level problems are not errors: a bad row is an expected outcome, stored in ``reject``
+with its reason, and the load goes on.
+"""
+
+from __future__ import annotations
+
+
+class SendwiseError(Exception):
+    """Root of every error sendwise raises on purpose."""
+
+
+class ConfigError(SendwiseError):
+    """Settings are missing, malformed or contradictory."""
+
+
+class ProjectError(SendwiseError):
+    """The project folder is missing or unusable."""
+
+
+class InputError(SendwiseError):
+    """Input supplied by the user cannot be used."""
+
+
+class SourceNotFoundError(InputError):
+    def __init__(self, path: object) -> None:
+        self.path = str(path)
+        super().__init__(f"no such file or folder: {self.path}")
+
+
+class UnknownPresetError(InputError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(f"unknown preset {name!r}; known presets: {', '.join(sorted(known))}")
+
+
+class UnknownTableError(InputError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(f"unknown table {name!r}; tables you can load: {', '.join(known)}")
+
+
+class MappingError(InputError):
+    """A column mapping does not fit the file it is applied to."""
+
+
+class FormatError(InputError):
+    """A file cannot be parsed as the format it claims to be."""
+
+
+class WarehouseError(SendwiseError):
+    """The warehouse cannot be reached, or its tables are not what sendwise expects."""

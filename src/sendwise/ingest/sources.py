@@ -1,0 +1,221 @@
+"""Reading a file into the engine as a staging table, keeping every row's place in the file.
+
+A staged file is a temporary DuckDB table with the file's own columns plus ``_k``, the row's
+position among the rows that parsed. ``line_of`` turns ``_k`` back into the line number a user
+sees in an editor (the CSV header is line 1), taking the lines that failed to parse into account.
+Rows that cannot be parsed at all (wrong number of fields, bad quoting, bad UTF-8, malformed
+JSON) are kept in a second table with their line number, raw text and the parser's reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sendwise.errors import FormatError, SourceNotFoundError
+from sendwise.warehouse.connection import quote
+
+if TYPE_CHECKING:
+    import duckdb
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+def detect_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".zst", ".bz2"):
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in FORMATS:
+        return FORMATS[suffixes[-1]]
+    raise FormatError(
+        f"{path}: cannot tell the format from the name; use .csv, .csv.gz, .parquet or .jsonl"
+    )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Staged:
+    """A file staged in the engine."""
+
+    path: Path
+    format: str
+    table: str
+    """Engine table: source columns (or ``_text`` and ``_doc`` for line formats) plus ``_k``."""
+    columns: list[str]
+    types: dict[str, str]
+    parse_errors: str
+    """Engine table (_line, raw, reason) of rows that did not parse."""
+    read: int = 0
+    _offsets: str | None = field(default=None, repr=False)
+
+    def line_of(self, k: str) -> str:
+        """SQL giving the file line of the row whose ``_k`` is the SQL expression ``k``."""
+        if self.format != "csv":
+            return k
+        if self._offsets is None:
+            return f"({k} + 1)"
+        return f"({k} + 1 + coalesce((SELECT max(o.n) FROM {self._offsets} o WHERE o.g < {k}), 0))"
+
+    def raw_of(self, alias: str) -> str:
+        """SQL giving the raw row (as JSON text) of the staged row aliased ``alias``."""
+        if self.format == "lines":
+            return f"{alias}._text"
+        cols = ", ".join(f"{_sql_str(c)}: {alias}.{quote(c)}" for c in self.columns)
+        return f"CAST(to_json({{{cols}}}) AS VARCHAR)"
+
+    def drop(self, engine: duckdb.DuckDBPyConnection) -> None:
+        for name in (self.table, self.parse_errors, self._offsets):
+            if name:
+                engine.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def stage(
+    engine: duckdb.DuckDBPyConnection,
+    path: Path,
+    fmt: str | None = None,
+    *,
+    delimiter: str | None = None,
+) -> Staged:
+    """Stage ``path``: ``csv`` (optionally gzipped), ``parquet``, ``jsonl``, or ``lines``
+    (every line as one text value, for layouts that are not CSV such as CDNOW's)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceNotFoundError(path)
+    fmt = fmt or detect_format(path)
+    prefix = f"_sw_{uuid.uuid4().hex[:10]}"
+    staged = Staged(path, fmt, f"{prefix}_src", [], {}, f"{prefix}_bad")
+    try:
+        if fmt == "csv":
+            _stage_csv(engine, staged, prefix, delimiter)
+        elif fmt == "parquet":
+            _stage_parquet(engine, staged)
+        elif fmt in ("jsonl", "lines"):
+            _stage_lines(engine, staged, json=fmt == "jsonl")
+        else:
+            raise FormatError(f"{path}: unknown format {fmt!r}")
+    except Exception as exc:
+        staged.drop(engine)
+        if isinstance(exc, FormatError):
+            raise
+        if type(exc).__module__.startswith(("duckdb", "_duckdb")):
+            first = str(exc).strip().splitlines()[0]
+            raise FormatError(f"{path}: cannot be read as {fmt}: {first}") from None
+        raise
+    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
+    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
+    staged.read = int(good) + int(bad)
+    return staged
+
+
+def _stage_csv(
+    engine: duckdb.DuckDBPyConnection, staged: Staged, prefix: str, delimiter: str | None
+) -> None:
+    opts = [
+        "header = true",
+        "all_varchar = true",
+        "quote = '\"'",
+        "escape = '\"'",
+        "store_rejects = true",
+        f"rejects_table = '{prefix}_rej'",
+        f"rejects_scan = '{prefix}_scan'",
+    ]
+    if delimiter:
+        opts.append(f"delim = {_sql_str(delimiter)}")
+    src = f"read_csv({_sql_str(str(staged.path))}, {', '.join(opts)})"
+    engine.execute(
+        f"CREATE TEMP TABLE {staged.table} AS SELECT *, row_number() OVER () AS _k FROM {src}"
+    )
+    engine.execute(
+        f"CREATE TEMP TABLE {staged.parse_errors} AS SELECT line AS _line,"
+        " any_value(csv_line) AS raw,"
+        " string_agg(lower(CAST(error_type AS VARCHAR)) || ': ' || error_message, '; ') AS reason"
+        f" FROM {prefix}_rej GROUP BY line"
+    )
+    engine.execute(f"DROP TABLE IF EXISTS {prefix}_rej")
+    engine.execute(f"DROP TABLE IF EXISTS {prefix}_scan")
+    _describe(engine, staged)
+    if engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]:
+        # g: rows that parsed before the j-th bad line; a parsed row k sits after every bad line
+        # whose g < k, so its line is k + 1 (the header) + that count.
+        staged._offsets = f"{prefix}_off"
+        engine.execute(
+            f"CREATE TEMP TABLE {staged._offsets} AS SELECT g, max(j) AS n FROM ("
+            " SELECT _line - row_number() OVER (ORDER BY _line) - 1 AS g,"
+            f" row_number() OVER (ORDER BY _line) AS j FROM {staged.parse_errors}) GROUP BY g"
+        )
+
+
+def _stage_parquet(engine: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+    engine.execute(
+        f"CREATE TEMP TABLE {staged.table} AS SELECT * EXCLUDE (file_row_number),"
+        f" file_row_number + 1 AS _k FROM read_parquet({_sql_str(str(staged.path))},"
+        " file_row_number = true)"
+    )
+    engine.execute(
+        f"CREATE TEMP TABLE {staged.parse_errors} (_line BIGINT, raw VARCHAR, reason VARCHAR)"
+    )
+    _describe(engine, staged)
+
+
+def _stage_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, *, json: bool) -> None:
+    # One text column per physical line: a delimiter and quote that never occur split nothing.
+    src = (
+        f"read_csv({_sql_str(str(staged.path))}, columns = {{'_text': 'VARCHAR'}},"
+        " delim = E'\\x1f', quote = '', escape = '', header = false, auto_detect = false,"
+        " strict_mode = false)"
+    )
+    doc = "CASE WHEN json_valid(_text) THEN CAST(_text AS JSON) END" if json else "NULL"
+    engine.execute(
+        f"CREATE TEMP TABLE {staged.table} AS SELECT * FROM ("
+        f" SELECT _text, {doc} AS _doc, row_number() OVER () AS _k FROM {src})"
+        " WHERE _text IS NOT NULL AND trim(_text) <> ''"
+    )
+    if json:
+        engine.execute(
+            f"CREATE TEMP TABLE {staged.parse_errors} AS SELECT _k AS _line, _text AS raw,"
+            " CASE WHEN _doc IS NULL THEN 'not valid JSON'"
+            " ELSE 'a JSON line must be an object' END AS reason"
+            f" FROM {staged.table} WHERE _doc IS NULL OR json_type(_doc) <> 'OBJECT'"
+        )
+        engine.execute(
+            f"DELETE FROM {staged.table} WHERE _doc IS NULL OR json_type(_doc) <> 'OBJECT'"
+        )
+    else:
+        engine.execute(
+            f"CREATE TEMP TABLE {staged.parse_errors} (_line BIGINT, raw VARCHAR, reason VARCHAR)"
+        )
+    staged.format = "lines"
+    staged.columns = ["_text", "_doc"]
+    staged.types = {"_text": "VARCHAR", "_doc": "JSON"}
+
+
+def _describe(engine: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+    rows = engine.execute(f"DESCRIBE {staged.table}").fetchall()
+    staged.columns = [r[0] for r in rows if r[0] != "_k"]
+    staged.types = {r[0]: r[1] for r in rows if r[0] != "_k"}
