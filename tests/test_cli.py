@@ -14,8 +14,9 @@ SENDWISE = [sys.executable, "-m", "sendwise.cli"]
 
 def run(*args: str, cwd: Path | None = None, env: dict | None = None):
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([*SENDWISE, *args], capture_output=True, text=True, cwd=cwd,
-                          env=full_env, timeout=300)
+    return subprocess.run(
+        [*SENDWISE, *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=300
+    )
 
 
 @pytest.fixture

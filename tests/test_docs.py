@@ -7,4 +7,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_data_model_doc_matches_schema() -> None:
     doc = (ROOT / "docs" / "data-model.md").read_text(encoding="utf-8")
-    assert doc == data_model_markdown(), "run: python -m sendwise.warehouse.docs > docs/data-model.md"
+    assert doc == data_model_markdown(), (
+        "run: python -m sendwise.warehouse.docs > docs/data-model.md"
+    )

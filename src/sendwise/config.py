@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -29,6 +30,14 @@ PROJECT_ENV = "SENDWISE_PROJECT"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone such as 'Europe/London'") from None
+    return name
 
 
 class WarehouseSettings(_Section):
@@ -52,12 +61,22 @@ class MappingSettings(_Section):
     timestamp_format: str | None = None
     """strptime format of the timestamps when they are not ISO 8601, e.g. '%d/%m/%Y %H:%M'."""
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        return None if v is None else _check_zone(v)
+
 
 class IngestSettings(_Section):
     timezone: str = "UTC"
     """Time zone of timestamps that carry no offset."""
-    max_reject_share: float = 1.0
+    max_reject_share: float = Field(default=1.0, ge=0.0, le=1.0)
     """Stop a load (store nothing from it) when more than this share of its rows is rejected."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        return _check_zone(v)
 
 
 class Settings(BaseSettings):

@@ -190,7 +190,7 @@ def _load_plans(wh, plans, staged, rejects, report, now, say) -> str:
         validate(wh.engine, plan, ok=ok, rejects=rejects, now=now, line_of=staged.line_of)
         say(f"merging {name}")
         try:
-            counts = merge(wh, plan.spec, ok, rejects, only_new=plan.only_new)
+            counts = merge(wh, plan.spec, ok, rejects, only_new=plan.only_new, patch=plan.patch)
         finally:
             drop_validated(wh.engine, ok)
         if name in report.tables:  # a second plan for the same table (segment's customers)

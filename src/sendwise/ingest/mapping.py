@@ -30,7 +30,7 @@ def source_columns(engine: duckdb.DuckDBPyConnection, staged: Staged) -> list[st
     if staged.format != "lines":
         return list(staged.columns)
     rows = engine.execute(
-        f"SELECT DISTINCT unnest(json_keys(_doc)) AS k FROM {staged.table} ORDER BY k"
+        f"SELECT DISTINCT unnest(json_keys(_text)) AS k FROM {staged.table} ORDER BY k"
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -76,7 +76,7 @@ def table_plan(
             " sendwise.toml under [mappings.NAME] and load with --mapping NAME"
         )
     exprs = [f"{_source(staged, src)} AS {quote(dst)}" for dst, src in chosen.items()]
-    select = f"SELECT {', '.join(exprs + ['_k'])} FROM {staged.table}"
+    select = f"SELECT {', '.join([*exprs, '_k'])} FROM {staged.table}"
     ignored = [c for c in available if c not in chosen.values()]
     plan = TablePlan(
         spec, select, timezone=timezone, timestamp_format=timestamp_format, primary=True
@@ -86,7 +86,7 @@ def table_plan(
 
 def _source(staged: Staged, column: str) -> str:
     if staged.format == "lines":
-        return f"json_extract_string(_doc, {_sql_str('$.' + json_path_key(column))})"
+        return f"json_extract_string(_text, {_sql_str('$.' + json_path_key(column))})"
     return quote(column)
 
 

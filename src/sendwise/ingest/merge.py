@@ -30,7 +30,13 @@ class MergeCounts:
 
 
 def merge(
-    wh: Warehouse, spec: TableSpec, ok: str, rejects: str, *, only_new: bool = False
+    wh: Warehouse,
+    spec: TableSpec,
+    ok: str,
+    rejects: str,
+    *,
+    only_new: bool = False,
+    patch: bool = False,
 ) -> MergeCounts:
     """Merge engine table ``ok`` into ``spec``'s warehouse table; append rejects (_k, target,
     rule, reason) to engine table ``rejects``."""
@@ -44,7 +50,7 @@ def merge(
         total = int(rows.count().execute())
         if overlap:
             name = f"_sw_merge_{uuid.uuid4().hex[:10]}"
-            wh.con.create_table(name, _classify(spec, known, stored), temp=True)
+            wh.con.create_table(name, _classify(spec, known, stored, patch), temp=True)
             try:
                 _apply_known(wh, spec, wh.con.table(name), rejects, counts, only_new)
             finally:
@@ -82,15 +88,22 @@ def _drop_bad_references(
     return rows.anti_join(refused, "_k") if n else rows
 
 
-def _classify(spec: TableSpec, rows: ibis.Table, stored: ibis.Table) -> ibis.Table:
-    """Rows whose key is stored, marked 'same' or 'changed' with the columns that differ."""
+def _classify(spec: TableSpec, rows: ibis.Table, stored: ibis.Table, patch: bool) -> ibis.Table:
+    """Rows whose key is stored, marked 'same' or 'changed' with the columns that differ.
+
+    Derived columns (filled by sendwise after loading) keep their stored value; with ``patch``
+    so does every column the new row leaves empty."""
     others = [c for c in spec.column_names if c not in spec.key]
     old = stored.select(*spec.key, **{f"_old_{c}": stored[c] for c in others})
     joined = rows.inner_join(old, list(spec.key))
-    equal = [joined[c].identical_to(joined[f"_old_{c}"]) for c in others]
+    value = {c: joined[c] for c in spec.key}
+    for c in others:
+        new, before = joined[c], joined[f"_old_{c}"]
+        value[c] = before if c in spec.derived else (new.coalesce(before) if patch else new)
+    equal = [value[c].identical_to(joined[f"_old_{c}"]) for c in others]
     diff = [ibis.ifelse(eq, None, c) for eq, c in zip(equal, others, strict=True)]
     return joined.select(
-        *spec.column_names,
+        *[value[c].name(c) for c in spec.column_names],
         "_k",
         _state=ibis.ifelse(ibis.and_(*equal), "same", "changed"),
         _diff=ibis.array(diff).filter(lambda x: x.notnull()).join(", "),

@@ -62,12 +62,14 @@ class Staged:
     path: Path
     format: str
     table: str
-    """Engine table: source columns (or ``_text`` and ``_doc`` for line formats) plus ``_k``."""
+    """Engine table: source columns (or ``_text`` for line formats) plus ``_k``."""
     columns: list[str]
     types: dict[str, str]
     parse_errors: str
     """Engine table (_line, raw, reason) of rows that did not parse."""
     read: int = 0
+    scratch: list[str] = field(default_factory=list)
+    """Further engine tables made from this file (by a preset), dropped with it."""
     _offsets: str | None = field(default=None, repr=False)
 
     def line_of(self, k: str) -> str:
@@ -86,7 +88,7 @@ class Staged:
         return f"CAST(to_json({{{cols}}}) AS VARCHAR)"
 
     def drop(self, engine: duckdb.DuckDBPyConnection) -> None:
-        for name in (self.table, self.parse_errors, self._offsets):
+        for name in (*self.scratch, self.table, self.parse_errors, self._offsets):
             if name:
                 engine.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -185,34 +187,34 @@ def _stage_parquet(engine: duckdb.DuckDBPyConnection, staged: Staged) -> None:
 
 def _stage_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, *, json: bool) -> None:
     # One text column per physical line: a delimiter and quote that never occur split nothing.
+    # JSON stays text (DuckDB's JSON functions read text); one copy of each line is enough.
     src = (
         f"read_csv({_sql_str(str(staged.path))}, columns = {{'_text': 'VARCHAR'}},"
         " delim = E'\\x1f', quote = '', escape = '', header = false, auto_detect = false,"
         " strict_mode = false)"
     )
-    doc = "CASE WHEN json_valid(_text) THEN CAST(_text AS JSON) END" if json else "NULL"
     engine.execute(
         f"CREATE TEMP TABLE {staged.table} AS SELECT * FROM ("
-        f" SELECT _text, {doc} AS _doc, row_number() OVER () AS _k FROM {src})"
+        f" SELECT _text, row_number() OVER () AS _k FROM {src})"
         " WHERE _text IS NOT NULL AND trim(_text) <> ''"
     )
     if json:
+        not_object = "NOT json_valid(_text) OR json_type(_text) <> 'OBJECT'"
         engine.execute(
             f"CREATE TEMP TABLE {staged.parse_errors} AS SELECT _k AS _line, _text AS raw,"
-            " CASE WHEN _doc IS NULL THEN 'not valid JSON'"
+            " CASE WHEN NOT json_valid(_text) THEN 'not valid JSON'"
             " ELSE 'a JSON line must be an object' END AS reason"
-            f" FROM {staged.table} WHERE _doc IS NULL OR json_type(_doc) <> 'OBJECT'"
+            f" FROM {staged.table} WHERE {not_object}"
         )
-        engine.execute(
-            f"DELETE FROM {staged.table} WHERE _doc IS NULL OR json_type(_doc) <> 'OBJECT'"
-        )
+        if engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]:
+            engine.execute(f"DELETE FROM {staged.table} WHERE {not_object}")
     else:
         engine.execute(
             f"CREATE TEMP TABLE {staged.parse_errors} (_line BIGINT, raw VARCHAR, reason VARCHAR)"
         )
     staged.format = "lines"
-    staged.columns = ["_text", "_doc"]
-    staged.types = {"_text": "VARCHAR", "_doc": "JSON"}
+    staged.columns = ["_text"]
+    staged.types = {"_text": "VARCHAR"}
 
 
 def _describe(engine: duckdb.DuckDBPyConnection, staged: Staged) -> None:

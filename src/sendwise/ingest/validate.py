@@ -58,6 +58,9 @@ class TablePlan:
     timestamp_format: str | None = None
     primary: bool = False
     """Rows of this table stand one-to-one for the file's rows (they decide read/loaded)."""
+    patch: bool = False
+    """A stored row is updated only in the columns this file gives a value for: an identify
+    call without an email must not erase the email a customer has."""
     only_new: bool = False
     """Add rows whose key is not stored yet and keep stored ones as they are: for rows a file
     only hints at (a product seen in an event), which must not overwrite the catalogue."""
@@ -79,8 +82,11 @@ def _typed(col: Column, src_type: str, plan: TablePlan) -> str:
             return f"upper({txt})"
         return txt
     if col.type == "int64":
-        if not text_src:
-            return f"TRY_CAST({s} AS BIGINT)"
+        if not text_src:  # a float source must hold a whole number: 1.5 is refused, not rounded
+            return (
+                f"CASE WHEN TRY_CAST({s} AS DOUBLE) = floor(TRY_CAST({s} AS DOUBLE))"
+                f" THEN TRY_CAST({s} AS BIGINT) END"
+            )
         return f"CASE WHEN regexp_full_match({txt}, '{INT_RE}') THEN TRY_CAST({txt} AS BIGINT) END"
     if col.type == "float64":
         v = f"TRY_CAST({txt if text_src else s} AS DOUBLE)"

@@ -34,17 +34,17 @@ class ShopConfig:
     """Dirichlet concentration of category preferences; small = strong favourites."""
 
     # Browsing
-    browse_rate_base: float = 0.012
+    browse_rate_base: float = 0.004
     """Browse-only sessions per day for a customer who never buys."""
-    browse_rate_per_purchase: float = 1.5
+    browse_rate_per_purchase: float = 0.8
     """Extra browse sessions per expected purchase."""
     anonymous_share: float = 0.3
     abandon_cart_share: float = 0.25
     abandon_checkout_share: float = 0.3
 
     # Email
-    consent_share: float = 0.9
-    weekly_share: float = 0.2
+    consent_share: float = 0.85
+    weekly_share: float = 0.05
     """Subscribers taking every weekly newsletter; the rest get the first of each month."""
     bad_address_share: float = 0.01
     soft_bounce_rate: float = 0.003

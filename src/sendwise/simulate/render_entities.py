@@ -120,13 +120,22 @@ def product_table(catalogue: Catalogue, ids: pa.Array, rng: np.random.Generator)
     )
 
 
-def consent_table(pop: Population, ids: pa.Array, emails: list[EmailBatch]) -> pa.Table:
+def unsubscribes(emails: list[EmailBatch]) -> tuple[np.ndarray, np.ndarray]:
+    """(customer, time) of every unsubscribe, for the consent table."""
+    customer = [b.customer[b.kind == UNSUBSCRIBE] for b in emails]
+    time_us = [b.time_us[b.kind == UNSUBSCRIBE] for b in emails]
+    return np.concatenate([np.zeros(0, np.int32), *customer]), np.concatenate(
+        [np.zeros(0, np.int64), *time_us]
+    )
+
+
+def consent_table(
+    pop: Population, ids: pa.Array, withdrawn_by: tuple[np.ndarray, np.ndarray]
+) -> pa.Table:
     """A granted row at signup for consenting customers, a withdrawn row per unsubscribe."""
     granted = np.flatnonzero(pop.consent)
-    quit_customer = [b.customer[b.kind == UNSUBSCRIBE] for b in emails]
-    quit_time = [b.time_us[b.kind == UNSUBSCRIBE] for b in emails]
-    customer = np.concatenate([granted, *quit_customer]).astype(np.int64)
-    time_us = np.concatenate([pop.created_us[granted], *quit_time])
+    customer = np.concatenate([granted, withdrawn_by[0]]).astype(np.int64)
+    time_us = np.concatenate([pop.created_us[granted], withdrawn_by[1]])
     withdrawn = np.arange(len(customer)) >= len(granted)
     order = np.argsort(time_us, kind="stable")
     customer, time_us, withdrawn = customer[order], time_us[order], withdrawn[order]

@@ -13,50 +13,29 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from sendwise.simulate.catalogue import Catalogue
+from sendwise.simulate.catalogue import Catalogue, ProductSampler
 from sendwise.simulate.orders import OrderBook
 from sendwise.simulate.render_orders import CURRENCY, order_json
-from sendwise.simulate.sessions import (
+from sendwise.simulate.session_events import (
     ADDED,
     CHECKOUT,
-    COMPLETED_EVENT,
     EVENT_KINDS,
     IDENTIFY,
+    ORDER_COMPLETED,
     PAGE,
     VIEWED,
+    EventRows,
+    blocks,
+    expand,
 )
-from sendwise.simulate.strings import (
-    concat,
-    decimals,
-    in_chunks,
-    lookup,
-    numbers,
-    table,
-    timestamps,
-)
+from sendwise.simulate.sessions import Sessions
+from sendwise.simulate.strings import concat, decimals, lookup, numbers, table, timestamps
 from sendwise.simulate.vocabulary import CATEGORIES
 
 logger = logging.getLogger(__name__)
 
 EVENT_TYPES = ("page", "identify", "track", "track", "track", "track")
 EVENT_NAMES = (None, None, *EVENT_KINDS[2:])
-
-
-@dataclass
-class EventFrame:
-    """All events as numbers, sorted by time."""
-
-    time_us: np.ndarray  # int64
-    customer: np.ndarray  # int32
-    session: np.ndarray  # int64 session number (1-based, in order of session start)
-    anonymous: np.ndarray  # bool: the session began anonymous
-    kind: np.ndarray  # int8 index into EVENT_KINDS
-    product: np.ndarray  # int32, -1 for none
-    order: np.ndarray  # int32 position in the OrderBook, -1 for none
-    quantity: np.ndarray  # int8
-
-    def __len__(self) -> int:
-        return len(self.time_us)
 
 
 @dataclass
@@ -84,26 +63,21 @@ def _scatter(n: int, pieces: list[tuple[np.ndarray, pa.Array]]) -> pa.Array:
     return values.take(pa.array(inverse))
 
 
-def _properties(f: EventFrame, lo: int, hi: int, ctx: EventContext, prefix: pa.Array):
-    kind = f.kind[lo:hi]
-    product = f.product[lo:hi]
-    order = f.order[lo:hi]
-    rows = {k: np.flatnonzero(kind == k) for k in range(len(EVENT_KINDS))}
+def _properties(rows: EventRows, ctx: EventContext, prefix: pa.Array) -> pa.Array:
+    kind, product, order = rows.kind, rows.product, rows.order
+    at = {k: np.flatnonzero(kind == k) for k in range(len(EVENT_KINDS))}
     paths = [f'{{"path":"/c/{c.name.lower()}","category":"{c.name}"}}' for c in CATEGORIES]
-    page = rows[PAGE]
-    checkout = rows[CHECKOUT]
-    with_order = checkout[order[checkout] >= 0]
-    abandoned = checkout[order[checkout] < 0]
-    added = rows[ADDED]
-    done = rows[COMPLETED_EVENT]
+    page, added, done = at[PAGE], at[ADDED], at[ORDER_COMPLETED]
+    with_order = at[CHECKOUT][order[at[CHECKOUT]] >= 0]
+    abandoned = at[CHECKOUT][order[at[CHECKOUT]] < 0]
     return _scatter(
-        hi - lo,
+        len(rows),
         [
             (page, lookup(paths, ctx.catalogue.category[product[page]])),
-            (rows[IDENTIFY], pa.nulls(len(rows[IDENTIFY]), pa.string())),
-            (rows[VIEWED], concat(lookup(prefix, product[rows[VIEWED]]), "}")),
+            (at[IDENTIFY], pa.nulls(len(at[IDENTIFY]), pa.string())),
+            (at[VIEWED], concat(lookup(prefix, product[at[VIEWED]]), "}")),
             (added, concat(lookup(prefix, product[added]), ',"quantity":',
-                           numbers(f.quantity[lo:hi][added]), "}")),
+                           numbers(rows.quantity[added]), "}")),
             (with_order, concat('{"order_id":"', lookup(ctx.order_ids, order[with_order]),
                                 '","value":', decimals(ctx.book.total[order[with_order]]),
                                 f',"currency":"{CURRENCY}"}}')),
@@ -115,32 +89,49 @@ def _properties(f: EventFrame, lo: int, hi: int, ctx: EventContext, prefix: pa.A
     )  # fmt: skip
 
 
-def event_table(f: EventFrame, ctx: EventContext) -> pa.Table:
+def _event_chunk(
+    rows: EventRows, first: int, sessions: Sessions, ctx: EventContext, prefix: pa.Array
+) -> pa.Table:
+    kind = rows.kind
+    anon = sessions.anonymous[rows.session]
+    customer = sessions.customer[rows.session]
+    number = rows.session + 1
+    no_user = anon & (kind != IDENTIFY) & (kind != ORDER_COMPLETED)
+    user = lookup(ctx.customer_ids, customer, mask=no_user)  # one buffer, two columns
+    no_product = (kind != VIEWED) & (kind != ADDED)
+    return table(
+        "event",
+        {
+            "message_id": concat("m", numbers(np.arange(first, first + len(rows)))),
+            "type": lookup(EVENT_TYPES, kind),
+            "event": lookup(EVENT_NAMES, kind),
+            "customer_id": user,
+            "user_id": user,
+            "anonymous_id": concat("a", numbers(number, mask=~anon)),
+            "email": lookup(ctx.emails, customer, mask=kind != IDENTIFY),
+            "occurred_at": timestamps(rows.time_us),
+            "session_id": concat("s", numbers(number)),
+            "product_id": lookup(ctx.product_ids, rows.product, mask=no_product),
+            "properties": _properties(rows, ctx, prefix),
+        },
+    )
+
+
+def event_table(
+    rng: np.random.Generator,
+    sessions: Sessions,
+    ctx: EventContext,
+    sampler: ProductSampler,
+    rows_per_chunk: int = 1_000_000,
+) -> pa.Table:
+    """The event table, expanding and rendering ``rows_per_chunk`` events at a time."""
     prefix = ctx.product_prefix()
-
-    def build(lo: int, hi: int) -> pa.Table:
-        kind = f.kind[lo:hi]
-        anon = f.anonymous[lo:hi]
-        customer = f.customer[lo:hi]
-        no_user = anon & (kind != IDENTIFY) & (kind != COMPLETED_EVENT)
-        user = lookup(ctx.customer_ids, customer, mask=no_user)
-        product = f.product[lo:hi]
-        no_product = (kind != VIEWED) & (kind != ADDED)
-        return table(
-            "event",
-            {
-                "message_id": concat("m", numbers(np.arange(lo + 1, hi + 1))),
-                "type": lookup(EVENT_TYPES, kind),
-                "event": lookup(EVENT_NAMES, kind),
-                "customer_id": user,
-                "user_id": user,
-                "anonymous_id": concat("a", numbers(f.session[lo:hi], mask=~anon)),
-                "email": lookup(ctx.emails, customer, mask=kind != IDENTIFY),
-                "occurred_at": timestamps(f.time_us[lo:hi]),
-                "session_id": concat("s", numbers(f.session[lo:hi])),
-                "product_id": lookup(ctx.product_ids, product, mask=no_product),
-                "properties": _properties(f, lo, hi, ctx, prefix),
-            },
-        )
-
-    return pa.concat_tables(in_chunks(len(f), build))
+    chunks = []
+    first = 1
+    for lo, hi in blocks(sessions, rows_per_chunk):
+        rows = expand(rng, sessions, lo, hi, ctx.book, sampler)
+        chunks.append(_event_chunk(rows, first, sessions, ctx, prefix))
+        first += len(rows)
+    if not chunks:
+        return table("event", {"message_id": pa.array([], pa.string())})
+    return pa.concat_tables(chunks)

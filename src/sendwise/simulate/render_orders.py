@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from sendwise.simulate.orders import OrderBook, segment_take
-from sendwise.simulate.sessions import within
+from sendwise.simulate.session_events import within
 from sendwise.simulate.strings import (
     concat,
     decimals,

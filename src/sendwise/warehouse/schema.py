@@ -50,6 +50,9 @@ class TableSpec:
     upsert: bool = False
     """Rows whose key is already stored replace it when their content differs (dimensions);
     fact tables instead reject a conflicting row, so history is never rewritten."""
+    derived: tuple[str, ...] = ()
+    """Columns sendwise fills after loading (identity resolution): a reload that does not carry
+    them is not a change."""
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -184,7 +187,12 @@ EVENT = TableSpec(
     " identify and page calls.",
     (
         Column("message_id", "string", True, "Segment messageId; the key, so replays are no-ops."),
-        Column("type", "string", True, allowed=("track", "identify", "page", "screen")),
+        Column(
+            "type",
+            "string",
+            True,
+            allowed=("track", "identify", "page", "screen", "alias", "group"),
+        ),
         Column("event", "string", False, "The track event's name; null for identify and page."),
         Column("customer_id", "string", False, "The resolved customer (see identity resolution)."),
         Column("user_id", "string", False, "Segment userId as sent."),
@@ -211,6 +219,7 @@ EVENT = TableSpec(
         ),
     ),
     key=("message_id",),
+    derived=("customer_id", "identity"),
 )
 
 EMAIL_EVENT = TableSpec(
@@ -238,6 +247,7 @@ EMAIL_EVENT = TableSpec(
         Column("reason", "string", False, "Why a send was skipped or failed, or the bounce text."),
     ),
     key=("event_id",),
+    derived=("customer_id",),
 )
 
 CONSENT = TableSpec(

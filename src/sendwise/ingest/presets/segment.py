@@ -27,92 +27,123 @@ if TYPE_CHECKING:
     from sendwise.ingest.sources import Staged
 
 
-def _get(path: str, doc: str = "_doc") -> str:
+def _get(path: str, doc: str = "_text") -> str:
     return f"json_extract_string({doc}, '$.{path}')"
 
 
-def _first(*paths: str, doc: str = "_doc") -> str:
+def _first(*paths: str, doc: str = "_text") -> str:
     return "coalesce(" + ", ".join(_get(p, doc) for p in paths) + ")"
 
 
-def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings) -> list[TablePlan]:
-    ts = _first("timestamp", "originalTimestamp", "sentAt", "receivedAt")
-    calls = (
-        f"SELECT _k, _doc, {_get('type')} AS type, {_get('userId')} AS uid,"
-        f" {ts} AS ts_text, TRY_CAST({ts} AS TIMESTAMPTZ) AS tsz,"
-        f" lower({_first('traits.email', 'context.traits.email', 'properties.email')}) AS email"
-        f" FROM {staged.table}"
+CALL_FIELDS = {
+    # column: JSON paths, first present wins
+    "type": ("type",),
+    "uid": ("userId",),
+    "message_id": ("messageId",),
+    "event": ("event",),
+    "anonymous_id": ("anonymousId",),
+    "ts_text": ("timestamp", "originalTimestamp", "sentAt", "receivedAt"),
+    "email": ("traits.email", "context.traits.email", "properties.email"),
+    "session_id": ("properties.session_id", "context.session_id", "context.sessionId"),
+    "product_id": ("properties.product_id", "properties.sku"),
+    "properties": ("properties",),
+    "traits": ("traits",),
+    "zone": ("context.timezone",),
+}
+
+
+def _calls(engine: duckdb.DuckDBPyConnection, staged: Staged) -> str:
+    """Parse every line's JSON once (one multi-path extraction) into a table the plans share."""
+    name = f"{staged.table}_calls"
+    paths: list[str] = []
+    values: dict[str, str] = {}
+    for column, alternatives in CALL_FIELDS.items():
+        slots = []
+        for path in alternatives:
+            paths.append(f"'$.{path}'")
+            slots.append(f"v[{len(paths)}]")
+        values[column] = slots[0] if len(slots) == 1 else f"coalesce({', '.join(slots)})"
+    values["email"] = f"lower({values['email']})"
+    picks = ", ".join(f"{value} AS {column}" for column, value in values.items())
+    engine.execute(
+        f"CREATE TEMP TABLE {name} AS SELECT _k, {picks},"
+        f" TRY_CAST({values['ts_text']} AS TIMESTAMPTZ) AS tsz FROM ("
+        f" SELECT _k, json_extract_string(_text, [{', '.join(paths)}]) AS v FROM {staged.table})"
     )
+    staged.scratch.append(name)
+    return name
+
+
+def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings) -> list[TablePlan]:
+    calls = _calls(engine, staged)
     latest = "arg_max({x}, tsz) FILTER (WHERE {x} IS NOT NULL)"
 
     def trait(*paths: str) -> str:
-        return latest.format(x=_first(*paths))
+        return latest.format(x=_first(*paths, doc="traits"))
 
     identified = (
         f"SELECT uid AS customer_id, {latest.format(x='email')} AS email,"
-        f" {trait('traits.first_name', 'traits.firstName')} AS first_name,"
-        f" {trait('traits.last_name', 'traits.lastName')} AS last_name,"
-        f" coalesce({trait('traits.created_at', 'traits.createdAt')}, min(ts_text)) AS created_at,"
-        f" {trait('traits.address.country', 'traits.country')} AS country,"
-        f" {trait('traits.address.city', 'traits.city')} AS city,"
-        f" {trait('context.timezone')} AS timezone,"
-        f" {latest.format(x='CAST(json_extract(_doc, ' + chr(39) + '$.traits' + chr(39) + ') AS VARCHAR)')}"
-        " AS attributes, min(_k) AS _k"
-        f" FROM ({calls}) WHERE type = 'identify' AND uid IS NOT NULL GROUP BY uid"
+        f" {trait('first_name', 'firstName')} AS first_name,"
+        f" {trait('last_name', 'lastName')} AS last_name,"
+        f" coalesce({trait('created_at', 'createdAt')}, min(ts_text)) AS created_at,"
+        f" {trait('address.country', 'country')} AS country,"
+        f" {trait('address.city', 'city')} AS city,"
+        f" {latest.format(x='zone')} AS timezone, {latest.format(x='traits')} AS attributes,"
+        f" min(_k) AS _k FROM {calls} WHERE type = 'identify' AND uid IS NOT NULL GROUP BY uid"
     )
     bare = (
-        f"SELECT uid AS customer_id, min(ts_text) AS created_at, min(_k) AS _k FROM ({calls})"
-        f" WHERE uid IS NOT NULL AND uid NOT IN (SELECT uid FROM ({calls})"
-        " WHERE type = 'identify' AND uid IS NOT NULL) GROUP BY uid"
+        f"SELECT uid AS customer_id, min(ts_text) AS created_at, min(_k) AS _k FROM {calls}"
+        f" WHERE uid IS NOT NULL GROUP BY uid HAVING NOT bool_or(type = 'identify')"
     )
+    completed = f"SELECT * FROM {calls} WHERE event = 'Order Completed'"
     items = (
-        "SELECT c._k, c.tsz, c.uid, c.ts_text, c._doc, p.value AS item, p.ord AS ord FROM"
-        f" ({calls}) c, unnest(CAST(json_extract(c._doc, '$.properties.products') AS JSON[]))"
+        "SELECT c._k, c.tsz, c.uid, c.properties, p.value AS item, p.ord AS ord FROM"
+        f" ({completed}) c, unnest(CAST(json_extract(c.properties, '$.products') AS JSON[]))"
         " WITH ORDINALITY AS p(value, ord)"
-        f" WHERE {_get('event', 'c._doc')} = 'Order Completed'"
     )
     hinted = (
-        f"SELECT _k, tsz, {_first('properties.product_id', 'properties.sku')} AS pid,"
-        f" {_get('properties.name')} AS name, {_get('properties.category')} AS category,"
-        f" {_get('properties.price')} AS price, {_get('properties.url')} AS url,"
-        f" {_get('properties.image_url')} AS image_url FROM ({calls})"
-        f" UNION ALL SELECT _k, tsz, {_first('product_id', 'sku', doc='item')},"
-        f" {_get('name', 'item')}, {_get('category', 'item')}, {_get('price', 'item')},"
-        f" {_get('url', 'item')}, {_get('image_url', 'item')} FROM ({items})"
+        "SELECT _k, tsz, product_id AS pid, "
+        + ", ".join(f"{_get(f, 'properties')} AS {f}" for f in PRODUCT_FIELDS)
+        + f" FROM {calls} WHERE product_id IS NOT NULL UNION ALL"
+        f" SELECT _k, tsz, {_first('product_id', 'sku', doc='item')}, "
+        + ", ".join(_get(f, "item") for f in PRODUCT_FIELDS)
+        + f" FROM ({items})"
     )
     products = (
-        "SELECT pid AS product_id, coalesce(" + latest.format(x="name") + ", pid) AS name,"
-        f" {latest.format(x='category')} AS category, {latest.format(x='price')} AS price,"
-        f" {latest.format(x='url')} AS url, {latest.format(x='image_url')} AS image_url,"
-        f" min(_k) AS _k FROM ({hinted}) WHERE pid IS NOT NULL GROUP BY pid"
+        "SELECT pid AS product_id, coalesce("
+        + latest.format(x="name")
+        + ", pid) AS name, "
+        + ", ".join(f"{latest.format(x=f)} AS {f}" for f in PRODUCT_FIELDS[1:])
+        + f", min(_k) AS _k FROM ({hinted}) WHERE pid IS NOT NULL GROUP BY pid"
     )
     orders = (
-        f"SELECT {_get('properties.order_id')} AS order_id, uid AS customer_id,"
-        f" ts_text AS ordered_at, 'completed' AS status, upper({_get('properties.currency')})"
-        f" AS currency, _k FROM ({calls}) WHERE {_get('event')} = 'Order Completed'"
+        f"SELECT {_get('order_id', 'properties')} AS order_id, uid AS customer_id,"
+        " ts_text AS ordered_at, 'completed' AS status,"
+        f" upper({_get('currency', 'properties')}) AS currency, _k FROM ({completed})"
     )
     lines = (
-        f"SELECT {_get('properties.order_id', 'c._doc')} AS order_id, ord AS line_number,"
+        f"SELECT {_get('order_id', 'properties')} AS order_id, ord AS line_number,"
         f" {_first('product_id', 'sku', doc='item')} AS product_id,"
         f" coalesce({_get('quantity', 'item')}, '1') AS quantity,"
-        f" {_get('price', 'item')} AS unit_price, _k FROM ({items}) c"
+        f" {_get('price', 'item')} AS unit_price, _k FROM ({items})"
     )
     events = (
-        f"SELECT {_get('messageId')} AS message_id, type, {_get('event')} AS event,"
-        f" uid AS user_id, {_get('anonymousId')} AS anonymous_id, email, ts_text AS occurred_at,"
-        f" {_first('properties.session_id', 'context.session_id', 'context.sessionId')}"
-        f" AS session_id, {_first('properties.product_id', 'properties.sku')} AS product_id,"
-        f" CAST(json_extract(_doc, '$.properties') AS VARCHAR) AS properties, _k FROM ({calls})"
+        "SELECT message_id, type, event, uid AS user_id, anonymous_id, email,"
+        " ts_text AS occurred_at, session_id, product_id, properties, _k"
+        f" FROM {calls}"
     )
     zone = settings.ingest.timezone
     return [
-        TablePlan(CUSTOMER, identified, timezone=zone),
+        TablePlan(CUSTOMER, identified, timezone=zone, patch=True),
         TablePlan(CUSTOMER, bare, timezone=zone, only_new=True),
         TablePlan(PRODUCT, products, only_new=True),
         TablePlan(ORDER, orders, timezone=zone),
         TablePlan(ORDER_LINE, lines),
         TablePlan(EVENT, events, primary=True, timezone=zone),
     ]
+
+
+PRODUCT_FIELDS = ("name", "category", "price", "url", "image_url")
 
 
 PRESET = Preset("segment", "jsonl", plans, "Segment track/identify/page calls (JSON Lines)")

@@ -1,0 +1,66 @@
+"""Shared fixtures: a fresh sendwise project (settings + open warehouse) per test, and small
+helpers to query the warehouse and to write input files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sendwise.config import Settings, init_project, load_settings
+from sendwise.warehouse.connection import Warehouse
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+"""The real public datasets (``../shared/data`` from the repository root); may be absent."""
+
+Project = tuple[Settings, Warehouse]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Iterator[Callable[..., Project]]:
+    """Factory: a new project folder, optionally with its own sendwise.toml text, opened.
+
+    Every warehouse it opens is closed at teardown.
+    """
+    opened: list[Warehouse] = []
+
+    def make(toml: str | None = None, name: str = "shop", **overrides: Any) -> Project:
+        folder = tmp_path / name
+        init_project(folder)
+        if toml is not None:
+            (folder / "sendwise.toml").write_text(toml, encoding="utf-8")
+        settings = load_settings(folder, **overrides)
+        wh = Warehouse.from_settings(settings)
+        opened.append(wh)
+        return settings, wh
+
+    yield make
+    for wh in opened:
+        wh.close()
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Project]) -> Project:
+    """(settings, warehouse) of a fresh project with the default sendwise.toml."""
+    return make_project()
+
+
+def query(wh: Warehouse, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    """Rows of a SQL query run on the warehouse's DuckDB engine."""
+    return wh.engine.execute(sql, params or []).fetchall()
+
+
+def scalar(wh: Warehouse, sql: str, params: list[Any] | None = None) -> Any:
+    return query(wh, sql, params)[0][0]
+
+
+@pytest.fixture
+def sql() -> Callable[..., list[tuple]]:
+    return query
+
+
+@pytest.fixture
+def one() -> Callable[..., Any]:
+    return scalar
