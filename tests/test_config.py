@@ -204,10 +204,7 @@ def test_the_warehouse_file_lives_in_the_project(
 
 
 def test_unknown_ingest_timezone_is_a_config_error(tmp_path: Path) -> None:
-    # BUG: config.IngestSettings.timezone accepts any text. With timezone = "Not/AZone" in
-    # sendwise.toml, load_settings succeeds and the first ingest of a file with a timestamp
-    # column dies with a raw duckdb NotImplementedException ("Unknown TimeZone 'Not/AZone'!"),
-    # which is no SendwiseError (so the CLI cannot turn it into one message).
+    # A bad zone must fail when the settings load, not as an engine error in the first ingest.
     init_project(tmp_path)
     (tmp_path / CONFIG_FILE).write_text('[ingest]\ntimezone = "Not/AZone"\n', encoding="utf-8")
     path = tmp_path / "c.csv"
@@ -219,9 +216,7 @@ def test_unknown_ingest_timezone_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_negative_max_reject_share_is_a_config_error(tmp_path: Path) -> None:
-    # BUG: config.IngestSettings.max_reject_share has no bounds (a share belongs in [0, 1]).
-    # max_reject_share = -0.1 is accepted by load_settings, and then every load fails, even a
-    # perfect one: "0 of 1 rows were rejected, more than ingest.max_reject_share = -10%".
+    # A share belongs in [0, 1]; a negative one would make every load fail.
     (tmp_path / CONFIG_FILE).write_text("[ingest]\nmax_reject_share = -0.1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="max_reject_share"):
         load_settings(tmp_path)

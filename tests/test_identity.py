@@ -211,10 +211,7 @@ def test_identify_updates_the_customer_latest_call_wins(crm, sql) -> None:
 
 
 def test_identify_without_traits_keeps_the_stored_email(crm, sql) -> None:
-    # BUG: presets/segment.py `identified` plan: an identify call that carries no traits still
-    # builds a full customer row (email, names, country ... all NULL) that is upserted over the
-    # stored customer, so `{"type": "identify", "userId": "c1", "anonymousId": ...}` erases the
-    # email the CRM export gave c1 (and its created_at). Missing traits are not "set to null".
+    # An identify call without traits must not erase what the CRM export gave (patch merge).
     segment(crm, "s.jsonl", [identify("i1", "2024-05-02T10:00:00Z", "c1", "anon-3")])
     _, wh = crm
     assert sql(wh, "SELECT email FROM customer WHERE customer_id = 'c1'") == [("known@shop.com",)]
@@ -298,11 +295,7 @@ def test_replaying_the_same_file_changes_nothing(crm, sql) -> None:
 
 
 def test_replayed_events_in_another_file_are_no_ops(crm, sql) -> None:
-    # BUG: merge.merge compares the re-read event rows (customer_id and identity still NULL,
-    # they are only resolved after the merge) with the stored, resolved rows, so every replayed
-    # event is rejected as 'conflict: already stored with other values in: customer_id,
-    # identity'. schema.EVENT says message_id is the key "so replays are no-ops"; a Segment
-    # export that overlaps the previous one (or `ingest --force`) fills `reject` with conflicts.
+    # Resolved columns (customer_id, identity) are not compared: a replay is a no-op.
     settings, wh = crm
     segment(crm, "day.jsonl", _day())
     before = _snapshot(wh, sql)

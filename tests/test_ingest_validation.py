@@ -223,16 +223,9 @@ def test_malformed_csv_rows_are_parse_rejects_with_physical_line_numbers(project
     assert [r[0] for r in sql(wh, "SELECT customer_id FROM customer ORDER BY 1")] == ["a", "c", "h"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: DuckDB skips blank CSV lines, so rows after one"
-    " are numbered by record, not by physical line (docs/ingest.md)",
-)
 def test_line_numbers_after_a_blank_line(project, sql) -> None:
-    # BUG: sources.Staged.line_of / _stage_csv count parsed records, not lines: DuckDB skips a
-    # blank line, so every reject after one is reported one line too early ('bad' on line 4
-    # is reported as line 3, the blank line), and a parse error after it gets DuckDB's physical
-    # line number, so the two numbering schemes disagree within one file.
+    # DuckDB skips blank lines; rows after one must still carry their physical line, the
+    # same numbering as the parse errors.
     text = "customer_id,email\na,a@a.com\n\nb,bad\nc,c@c.com,extra\nd,bad-d\n"
     r = load(project, "blank.csv", text, "customer")
     assert (r.read, r.loaded, r.rejected) == (4, 1, 3)
@@ -243,17 +236,25 @@ def test_line_numbers_after_a_blank_line(project, sql) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: a quoted value spanning lines shifts the line"
-    " numbers of later rows (docs/ingest.md)",
-)
 def test_line_numbers_after_a_quoted_multi_line_value(project, sql) -> None:
-    # BUG: sources.Staged.line_of assumes one line per CSV record: after a quoted value that
-    # spans two lines (legal CSV), every reject is reported one line too early.
+    # A quoted value may span lines (legal CSV): later rows keep their physical line.
     text = 'customer_id,email,city\na,a@a.com,"New\nYork"\nb,bad,Paris\n'
     load(project, "multi.csv", text, "customer")
     assert [(line, rule) for line, rule, _ in rejects(project, sql)] == [(4, "email")]
+
+
+def test_line_numbers_after_a_multi_line_value_and_a_malformed_line(project, sql) -> None:
+    # BUG: sources._map_lines drops the parse-error lines by DuckDB's `line`, but after a quoted
+    # line break DuckDB numbers by record (it reports the malformed physical line 4 as 3), so
+    # no line is dropped, the map has one line too many, _map_lines gives up ("line numbers are
+    # approximate") and neither _line_map nor _offsets is set: both rejects come out as line 3.
+    text = 'customer_id,email,city\na,a@a.com,"New\nYork"\nb,b@b.com,x,extra\nc,bad,Paris\n'
+    r = load(project, "multi-bad.csv", text, "customer")
+    assert (r.read, r.loaded, r.rejected) == (3, 1, 2)
+    assert [(line, rule) for line, rule, _ in rejects(project, sql)] == [
+        (4, "parse"),
+        (5, "email"),
+    ]
 
 
 def test_bad_json_lines(project, sql) -> None:
@@ -319,10 +320,7 @@ def test_parquet_rows_are_numbered_from_one(project, sql) -> None:
 
 
 def test_parquet_fractional_quantity_is_rejected_not_rounded(shop, sql) -> None:
-    # BUG: validate._typed casts a non-text int64 source with TRY_CAST(x AS BIGINT), which
-    # rounds a DOUBLE: a Parquet quantity 1.5 is silently stored as 2 (and 0.4 becomes 0 and
-    # is rejected as 'quantity: must not be 0'), while the same value in a CSV is rejected as
-    # 'quantity: 1.5 is not a valid int64'.
+    # A fractional number in a float column is refused for an integer column, never rounded.
     settings, wh = shop
     path = settings.path("l.parquet")
     pq.write_table(

@@ -9,12 +9,16 @@ JSON) are kept in a second table with their line number, raw text and the parser
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+import pyarrow as pa
 
 from sendwise.errors import FormatError, SourceNotFoundError
 from sendwise.warehouse.connection import quote
@@ -71,11 +75,14 @@ class Staged:
     scratch: list[str] = field(default_factory=list)
     """Further engine tables made from this file (by a preset), dropped with it."""
     _offsets: str | None = field(default=None, repr=False)
+    _line_map: str | None = field(default=None, repr=False)
 
     def line_of(self, k: str) -> str:
         """SQL giving the file line of the row whose ``_k`` is the SQL expression ``k``."""
         if self.format != "csv":
             return k
+        if self._line_map is not None:
+            return f"(SELECT m._line FROM {self._line_map} m WHERE m._k = {k})"
         if self._offsets is None:
             return f"({k} + 1)"
         return f"({k} + 1 + coalesce((SELECT max(o.n) FROM {self._offsets} o WHERE o.g < {k}), 0))"
@@ -88,7 +95,7 @@ class Staged:
         return f"CAST(to_json({{{cols}}}) AS VARCHAR)"
 
     def drop(self, engine: duckdb.DuckDBPyConnection) -> None:
-        for name in (*self.scratch, self.table, self.parse_errors, self._offsets):
+        for name in (*self.scratch, self.table, self.parse_errors, self._offsets, self._line_map):
             if name:
                 engine.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -162,7 +169,12 @@ def _stage_csv(
     engine.execute(f"DROP TABLE IF EXISTS {prefix}_rej")
     engine.execute(f"DROP TABLE IF EXISTS {prefix}_scan")
     _describe(engine, staged)
-    if engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]:
+    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
+    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
+    if _physical_lines(staged.path) != 1 + good + bad:
+        # Blank lines or line breaks inside quoted values: number the records exactly.
+        _map_lines(engine, staged, prefix, good)
+    elif bad:
         # g: rows that parsed before the j-th bad line; a parsed row k sits after every bad line
         # whose g < k, so its line is k + 1 (the header) + that count.
         staged._offsets = f"{prefix}_off"
@@ -171,6 +183,63 @@ def _stage_csv(
             " SELECT _line - row_number() OVER (ORDER BY _line) - 1 AS g,"
             f" row_number() OVER (ORDER BY _line) AS j FROM {staged.parse_errors}) GROUP BY g"
         )
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _physical_lines(path: Path) -> int:
+    """Lines in the (decompressed) file, counting a last line without a line break."""
+    lines, last = 0, b"\n"
+    with _open(path) as fh:
+        while chunk := fh.read(16 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")
+
+
+def _map_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, prefix: str, good: int) -> None:
+    """Map each parsed row to the physical line its record starts on.
+
+    A line break ends a record unless an odd number of quote characters precede it (RFC 4180
+    escapes a quote by doubling it, which keeps the parity). Empty records (blank lines) are
+    skipped by the reader, and so are the lines the reader rejected.
+    """
+    with _open(staged.path) as fh:
+        data = np.frombuffer(fh.read(), dtype=np.uint8)
+    breaks = np.flatnonzero(data == 10)
+    quotes = np.flatnonzero(data == 34)
+    if quotes.size:
+        breaks_between = breaks[np.searchsorted(quotes, breaks) % 2 == 0]
+    else:
+        breaks_between = breaks
+    starts = np.concatenate(([0], breaks_between + 1))
+    ends = np.concatenate((breaks_between, [data.size]))
+    keep = starts < data.size
+    starts, ends = starts[keep], ends[keep]
+    length = ends - starts
+    carriage = np.zeros(starts.size, dtype=bool)
+    one = length == 1
+    carriage[one] = data[starts[one]] == 13
+    records = starts[(length > 0) & ~carriage]
+    first_line = 1 + np.searchsorted(breaks, records)  # lines before the record start, + 1
+    rejected = [r[0] for r in engine.execute(f"SELECT _line FROM {staged.parse_errors}").fetchall()]
+    lines = first_line[1:]  # the header is the first record
+    lines = lines[~np.isin(lines, np.asarray(rejected, dtype=np.int64))]
+    if lines.size != good:
+        logger.warning(
+            "%s: could not map rows to lines exactly; line numbers are approximate",
+            staged.path.name,
+        )
+        return
+    staged._line_map = f"{prefix}_lines"
+    mapping = pa.table({"_k": np.arange(1, good + 1, dtype=np.int64), "_line": lines})
+    engine.register(f"{prefix}_lines_arrow", mapping)
+    engine.execute(f"CREATE TEMP TABLE {staged._line_map} AS SELECT * FROM {prefix}_lines_arrow")
+    engine.unregister(f"{prefix}_lines_arrow")
 
 
 def _stage_parquet(engine: duckdb.DuckDBPyConnection, staged: Staged) -> None:

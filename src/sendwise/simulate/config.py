@@ -34,9 +34,9 @@ class ShopConfig:
     """Dirichlet concentration of category preferences; small = strong favourites."""
 
     # Browsing
-    browse_rate_base: float = 0.004
+    browse_rate_base: float = 0.0035
     """Browse-only sessions per day for a customer who never buys."""
-    browse_rate_per_purchase: float = 0.8
+    browse_rate_per_purchase: float = 0.7
     """Extra browse sessions per expected purchase."""
     anonymous_share: float = 0.3
     abandon_cart_share: float = 0.25

@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sendwise.simulate.catalogue import WORDS_PER_DESCRIPTION, Catalogue
-from sendwise.simulate.newsletter import UNSUBSCRIBE, EmailBatch
 from sendwise.simulate.population import ZONES, Population
 from sendwise.simulate.strings import (
     concat,
@@ -117,15 +116,6 @@ def product_table(catalogue: Catalogue, ids: pa.Array, rng: np.random.Generator)
             "image_url": concat(f"{SHOP_URL}/img/", ids, ".jpg"),
             "created_at": timestamps(catalogue.created_us),
         },
-    )
-
-
-def unsubscribes(emails: list[EmailBatch]) -> tuple[np.ndarray, np.ndarray]:
-    """(customer, time) of every unsubscribe, for the consent table."""
-    customer = [b.customer[b.kind == UNSUBSCRIBE] for b in emails]
-    time_us = [b.time_us[b.kind == UNSUBSCRIBE] for b in emails]
-    return np.concatenate([np.zeros(0, np.int32), *customer]), np.concatenate(
-        [np.zeros(0, np.int64), *time_us]
     )
 
 

@@ -29,7 +29,15 @@ from sendwise.simulate.session_events import (
     expand,
 )
 from sendwise.simulate.sessions import Sessions
-from sendwise.simulate.strings import concat, decimals, lookup, numbers, table, timestamps
+from sendwise.simulate.strings import (
+    NullColumns,
+    concat,
+    decimals,
+    lookup,
+    numbers,
+    table,
+    timestamps,
+)
 from sendwise.simulate.vocabulary import CATEGORIES
 
 logger = logging.getLogger(__name__)
@@ -90,7 +98,12 @@ def _properties(rows: EventRows, ctx: EventContext, prefix: pa.Array) -> pa.Arra
 
 
 def _event_chunk(
-    rows: EventRows, first: int, sessions: Sessions, ctx: EventContext, prefix: pa.Array
+    rows: EventRows,
+    first: int,
+    sessions: Sessions,
+    ctx: EventContext,
+    prefix: pa.Array,
+    nulls: NullColumns,
 ) -> pa.Table:
     kind = rows.kind
     anon = sessions.anonymous[rows.session]
@@ -114,6 +127,7 @@ def _event_chunk(
             "product_id": lookup(ctx.product_ids, rows.product, mask=no_product),
             "properties": _properties(rows, ctx, prefix),
         },
+        nulls,
     )
 
 
@@ -122,15 +136,16 @@ def event_table(
     sessions: Sessions,
     ctx: EventContext,
     sampler: ProductSampler,
-    rows_per_chunk: int = 1_000_000,
+    rows_per_chunk: int = 500_000,
 ) -> pa.Table:
     """The event table, expanding and rendering ``rows_per_chunk`` events at a time."""
     prefix = ctx.product_prefix()
     chunks = []
+    nulls = NullColumns()
     first = 1
     for lo, hi in blocks(sessions, rows_per_chunk):
         rows = expand(rng, sessions, lo, hi, ctx.book, sampler)
-        chunks.append(_event_chunk(rows, first, sessions, ctx, prefix))
+        chunks.append(_event_chunk(rows, first, sessions, ctx, prefix, nulls))
         first += len(rows)
     if not chunks:
         return table("event", {"message_id": pa.array([], pa.string())})

@@ -21,10 +21,9 @@ from sendwise.simulate.orders import build_order_book, draw_baskets, order_times
 from sendwise.simulate.population import build_population
 from sendwise.simulate.process import run_process
 from sendwise.simulate.progress import ProgressReporter
-from sendwise.simulate.render_email import email_event_table
+from sendwise.simulate.render_email import EmailLog
 from sendwise.simulate.render_entities import (
     consent_table,
-    unsubscribes,
     customer_emails,
     customer_ids,
     customer_table,
@@ -130,14 +129,14 @@ def simulate_shop(
         catalogue = build_catalogue(rng, n_products, start, cfg.zipf_exponent)
         pop = build_population(rng, customers, start, days, cfg)
         sampler = ProductSampler(catalogue, pop.prefs_cum, pop.price_sensitivity)
-        result = run_process(rng, pop, sampler, cfg, start, days, future_days, report.step)
-
         c_ids, emails = customer_ids(customers), customer_emails(customers)
         p_ids = product_ids(n_products)
-        # The email rows are the bulkiest numbers: turn them into the table and let them go.
-        tables = {"email_event": email_event_table(result.emails, start, c_ids, emails, p_ids)}
-        withdrawn = unsubscribes(result.emails)
-        result.emails.clear()
+        log = EmailLog(start, c_ids, emails, p_ids)
+        result = run_process(rng, pop, sampler, cfg, start, days, future_days, log.add, report.step)
+
+        tables = {"email_event": log.table()}
+        withdrawn = log.unsubscribes()
+        del log
         report.advance()
 
         observed = result.observed

@@ -90,11 +90,34 @@ def in_chunks(
     return [build(lo, min(lo + chunk, n)) for lo in starts]
 
 
-def table(name: str, columns: dict[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
+class NullColumns:
+    """All-null columns for the chunks of one table, sharing one buffer per type.
+
+    A string column of nulls still costs four bytes of offsets a row; slicing one array for
+    every chunk pays that once instead of once per chunk.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[pa.DataType, pa.Array] = {}
+
+    def get(self, n: int, type_: pa.DataType) -> pa.Array:
+        cached = self._cache.get(type_)
+        if cached is None or len(cached) < n:
+            size = max(n, 2 * len(cached)) if cached is not None else n
+            cached = self._cache[type_] = pa.nulls(size, type_)
+        return cached.slice(0, n)
+
+
+def table(
+    name: str,
+    columns: dict[str, pa.Array | pa.ChunkedArray],
+    nulls: NullColumns | None = None,
+) -> pa.Table:
     """A canonical table from its columns; all-null columns may be left out."""
     schema = arrow_schema(name)
     n = len(next(iter(columns.values())))
-    arrays = [columns.get(f.name, pa.nulls(n, f.type)) for f in schema]
+    nulls = nulls or NullColumns()
+    arrays = [columns[f.name] if f.name in columns else nulls.get(n, f.type) for f in schema]
     arrays = [
         a.cast(f.type) if a.type != f.type else a for a, f in zip(arrays, schema, strict=True)
     ]
