@@ -296,7 +296,7 @@ def test_replaying_the_same_file_changes_nothing(crm, sql) -> None:
 
 def test_replayed_events_in_another_file_are_no_ops(crm, sql) -> None:
     # Resolved columns (customer_id, identity) are not compared: a replay is a no-op.
-    settings, wh = crm
+    _settings, wh = crm
     segment(crm, "day.jsonl", _day())
     before = _snapshot(wh, sql)
     # The next export repeats the five calls and adds one (so it is not the same file content).

@@ -212,10 +212,7 @@ def _map_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, prefix: str, g
         data = np.frombuffer(fh.read(), dtype=np.uint8)
     breaks = np.flatnonzero(data == 10)
     quotes = np.flatnonzero(data == 34)
-    if quotes.size:
-        breaks_between = breaks[np.searchsorted(quotes, breaks) % 2 == 0]
-    else:
-        breaks_between = breaks
+    breaks_between = breaks[np.searchsorted(quotes, breaks) % 2 == 0] if quotes.size else breaks
     starts = np.concatenate(([0], breaks_between + 1))
     ends = np.concatenate((breaks_between, [data.size]))
     keep = starts < data.size
