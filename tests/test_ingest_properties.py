@@ -34,21 +34,41 @@ class Row:
     """The rule that must reject it, or None for a valid row (before duplicate keys)."""
 
 
-def run_ingest(table: str, header: list[str], rows: list[Row]) -> tuple[IngestReport, dict, dict]:
-    """Write the CSV, load it into a brand-new project; return the report, the stored rows of
-    ``table`` and {line: (rule, raw)} of the rejects."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(row.fields)
+@dataclass(frozen=True)
+class Layout:
+    """How the rows are laid out in the file: line ending, and blank lines between rows."""
+
+    newline: str
+    blank_before: tuple[bool, ...]
+
+
+def write_csv(header: list[str], rows: list[Row], layout: Layout) -> tuple[str, list[int], list[str]]:
+    """The file's text, the physical line each row starts on (header = line 1) and each row's
+    own text (without its line ending)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator=layout.newline).writerow(header)
+    starts, texts = [], []
+    for row, blank in zip(rows, layout.blank_before, strict=True):
+        if blank:
+            out.write(layout.newline)
+        one = io.StringIO()
+        csv.writer(one, lineterminator=layout.newline).writerow(row.fields)
+        starts.append(out.getvalue().count("\n") + 1)
+        texts.append(one.getvalue().removesuffix(layout.newline))
+        out.write(one.getvalue())
+    return out.getvalue(), starts, texts
+
+
+def run_ingest(table: str, header: list[str], text: str) -> tuple[IngestReport, dict, dict]:
+    """Load ``text`` as a CSV file into a brand-new project; return the report, the stored rows
+    of ``table`` and {line: (rule, raw)} of the rejects."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "shop"
         init_project(folder)
         # In memory: the same engine and SQL as the default file, without the disk round trips.
         s = load_settings(folder, warehouse={"url": "duckdb://:memory:"})
         path = folder / f"{table}.csv"
-        path.write_text(buf.getvalue(), encoding="utf-8")
+        path.write_bytes(text.encode("utf-8"))
         with Warehouse.from_settings(s) as wh:
             report = ingest(wh, s, path, table=table)
             key = header[0]
@@ -67,15 +87,16 @@ def run_ingest(table: str, header: list[str], rows: list[Row]) -> tuple[IngestRe
     return report, stored, rejected
 
 
-def expected_outcome(rows: list[Row], key_of) -> tuple[dict[int, str], dict[str, Row]]:
+def expected_outcome(
+    rows: list[Row], lines: list[int], key_of
+) -> tuple[dict[int, str], dict[str, Row]]:
     """The model: {line: rule} of the rejects and {key: row} of the rows to be stored.
 
     A row breaking a rule is rejected by it; of the valid rows, the first of each key wins and
-    a later one is a duplicate_key reject. The header is line 1."""
+    a later one is a duplicate_key reject."""
     rejects: dict[int, str] = {}
     kept: dict[str, Row] = {}
-    for i, row in enumerate(rows):
-        line = i + 2
+    for row, line in zip(rows, lines, strict=True):
         if row.rule is not None:
             rejects[line] = row.rule
         elif key_of(row) in kept:
@@ -96,15 +117,29 @@ def check_accounting(report: IngestReport, rows: list[Row], rejected: dict, expe
     assert report.rejects_by_rule == by_rule
 
 
-def check_raw(rows: list[Row], header: list[str], rejected: dict) -> None:
+def check_raw(
+    rows: list[Row], header: list[str], lines: list[int], texts: list[str], rejected: dict
+) -> None:
     """A reject's raw is the row as read: the fields as JSON, or the line itself if unparsable."""
+    at = {line: i for i, line in enumerate(lines)}
     for line, (rule, raw) in rejected.items():
-        fields = rows[line - 2].fields
+        i = at[line]
         if rule == "parse":
-            assert next(csv.reader([raw])) == list(fields)
+            # (A blank line before a malformed one ends up in front of its raw: see
+            # test_ingest_validation.py::test_parse_reject_raw_after_a_blank_line.)
+            assert raw.lstrip("\r\n") == texts[i]
         else:
+            fields = rows[i].fields
             as_read = {h: (v if v != "" else None) for h, v in zip(header, fields, strict=True)}
             assert json.loads(raw) == as_read
+
+
+def layouts(n: int):
+    return st.builds(
+        Layout,
+        st.sampled_from(["\n", "\r\n"]),
+        st.lists(st.integers(0, 4).map(lambda x: x == 0), min_size=n, max_size=n).map(tuple),
+    )
 
 
 # -- value strategies ---------------------------------------------------------------------------
@@ -114,6 +149,8 @@ def check_raw(rows: list[Row], header: list[str], rejected: dict) -> None:
 odd_text = st.text(
     st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=12
 ).filter(lambda s: s == s.strip() and s.strip() != "")
+# A quoted value may hold line breaks (legal CSV): the lines after it keep their numbers.
+multi_line_text = st.lists(odd_text, min_size=2, max_size=3).map("\n".join)
 keys = st.sampled_from(["c1", "c2", "c3", "Ünï-4", "5", "日本", "x,y", 'q"t'])
 good_email = st.builds(
     lambda local, domain, tld, upper: (
@@ -149,7 +186,7 @@ def customer_rows(draw) -> Row:
     )
     key = draw(keys)
     email = draw(good_email)
-    name = draw(st.one_of(st.just(""), odd_text))
+    name = draw(st.one_of(st.just(""), odd_text, multi_line_text))
     if kind == "good":
         return Row((key, email, name), None)
     if kind == "no_email":
@@ -164,13 +201,16 @@ def customer_rows(draw) -> Row:
 
 
 @PROPERTY_SETTINGS
-@given(rows=st.lists(customer_rows(), min_size=1, max_size=25))
-def test_customer_files(rows: list[Row]) -> None:
+@given(data=st.data())
+def test_customer_files(data) -> None:
+    rows = data.draw(st.lists(customer_rows(), min_size=1, max_size=25), label="rows")
+    layout = data.draw(layouts(len(rows)), label="layout")
     header = ["customer_id", "email", "first_name"]
-    report, stored, rejected = run_ingest("customer", header, rows)
-    expect, kept = expected_outcome(rows, key_of=lambda r: r.fields[0])
+    text, lines, texts = write_csv(header, rows, layout)
+    report, stored, rejected = run_ingest("customer", header, text)
+    expect, kept = expected_outcome(rows, lines, key_of=lambda r: r.fields[0])
     check_accounting(report, rows, rejected, expect)
-    check_raw(rows, header, rejected)
+    check_raw(rows, header, lines, texts, rejected)
     assert stored == {
         key: (row.fields[1].lower() or None, row.fields[2] or None) for key, row in kept.items()
     }
@@ -204,7 +244,7 @@ def product_rows(draw) -> Row:
         )
     )
     key = draw(keys)
-    name = draw(odd_text)
+    name = draw(st.one_of(odd_text, multi_line_text))
     price = draw(good_price)
     stock = draw(st.sampled_from(sorted(BOOLS)))
     if kind == "good":
@@ -224,13 +264,16 @@ def product_rows(draw) -> Row:
 
 
 @PROPERTY_SETTINGS
-@given(rows=st.lists(product_rows(), min_size=1, max_size=25))
-def test_product_files(rows: list[Row]) -> None:
+@given(data=st.data())
+def test_product_files(data) -> None:
+    rows = data.draw(st.lists(product_rows(), min_size=1, max_size=25), label="rows")
+    layout = data.draw(layouts(len(rows)), label="layout")
     header = ["product_id", "name", "price", "in_stock"]
-    report, stored, rejected = run_ingest("product", header, rows)
-    expect, kept = expected_outcome(rows, key_of=lambda r: r.fields[0])
+    text, lines, texts = write_csv(header, rows, layout)
+    report, stored, rejected = run_ingest("product", header, text)
+    expect, kept = expected_outcome(rows, lines, key_of=lambda r: r.fields[0])
     check_accounting(report, rows, rejected, expect)
-    check_raw(rows, header, rejected)
+    check_raw(rows, header, lines, texts, rejected)
     assert stored == {
         key: (row.fields[1], float(row.fields[2]) if row.fields[2] else None, BOOLS[row.fields[3]])
         for key, row in kept.items()

@@ -79,6 +79,30 @@ class IngestSettings(_Section):
         return _check_zone(v)
 
 
+class SegmentSettings(_Section):
+    rules: dict[str, str] = Field(default_factory=dict)
+    """Your own rule segments: name -> expression over profile fields, e.g.
+    "VIP" = "monetary > 1000 and orders_90d >= 2"."""
+    builtin: bool = True
+    """Also build the built-in segments (Frequent Buyers, Browsed but Not Purchased, Inactive)."""
+    clusters: bool = True
+    """Cluster customers with k-means on behavioural features."""
+    k: int | None = Field(default=None, ge=2, le=20)
+    """Number of clusters; chosen by silhouette (2..8) when unset."""
+
+
+class QualitySettings(_Section):
+    hard: list[str] = Field(default_factory=list)
+    """Checks that stop the build when they fail (the others only warn): orders_drop,
+    events_drop, missing_email, out_of_range, stale_data."""
+    max_missing_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Warn when more customers than this share have no email."""
+    min_volume_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Warn when the last 7 days' daily volume falls below this share of the 28 days before."""
+    stale_days: int = Field(default=7, ge=1)
+    """Warn when the newest order is older than this many days at the build date."""
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -90,6 +114,8 @@ class Settings(BaseSettings):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     mappings: dict[str, MappingSettings] = Field(default_factory=dict)
+    segments: SegmentSettings = Field(default_factory=SegmentSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
 
     @field_validator("project")
     @classmethod
@@ -170,6 +196,14 @@ url = "duckdb://warehouse.duckdb"
 [ingest]
 # Time zone of timestamps that carry no offset. Everything is stored in UTC.
 timezone = "UTC"
+
+[segments]
+# Your own rule segments over profile fields (see docs/segments.md), e.g.:
+# rules = { "VIP" = "monetary > 1000 and orders_90d >= 2" }
+
+[quality]
+# Checks that stop `sendwise segment` / `build` instead of warning:
+# hard = ["out_of_range"]
 
 # Your own file layouts: `sendwise ingest FILE --mapping crm_customers`.
 # [mappings.crm_customers]

@@ -11,8 +11,10 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     │   ├── UnknownPresetError     --preset names no known layout
     │   ├── UnknownTableError      --table names no canonical table
     │   ├── MappingError           a column mapping names columns the file lacks
-    │   └── FormatError            a file whose format cannot be read at all
-    └── WarehouseError         the warehouse cannot be reached or is not in the expected shape
+    │   ├── FormatError            a file whose format cannot be read at all
+    │   └── NotFoundError          a named thing (customer, profile, ...) does not exist
+    ├── WarehouseError         the warehouse cannot be reached or is not in the expected shape
+    └── DataQualityError       a check configured as hard failed during a build
 
 Row-level problems are not errors: a bad row is an expected outcome, stored in ``reject``
 with its reason, and the load goes on.
@@ -67,3 +69,18 @@ class FormatError(InputError):
 
 class WarehouseError(SendwiseError):
     """The warehouse cannot be reached, or its tables are not what sendwise expects."""
+
+
+class DataQualityError(SendwiseError):
+    """A data quality check configured as hard failed; the build stopped."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        super().__init__("data quality check failed: " + "; ".join(failures))
+
+
+class NotFoundError(InputError):
+    def __init__(self, kind: str, key: str, hint: str = "") -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"no {kind} {key!r}" + (f"; {hint}" if hint else ""))

@@ -25,7 +25,7 @@ from sendwise.simulate.clock import (
     utc_offsets,
 )
 from sendwise.simulate.config import ShopConfig
-from sendwise.simulate.newsletter import EmailBatch, MailState, send_newsletter
+from sendwise.simulate.newsletter import SEND, EmailBatch, MailState, send_newsletter
 from sendwise.simulate.population import ZONES, Population
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def run_process(
                 rng, pop, mail, dead, d, letters[d], send_us, end_us, next_message,
                 offsets[:, d], sampler, cfg,
             )  # fmt: skip
-            next_message += int(np.count_nonzero(batch.kind == 0))
+            next_message += int(np.count_nonzero(batch.kind == SEND))
             email_rows += len(batch)
             on_email(batch)
         m = int(signed_by_day[d])

@@ -31,8 +31,8 @@ from sendwise.simulate.render_entities import (
     product_table,
 )
 from sendwise.simulate.render_events import EventContext, event_table
-from sendwise.simulate.sessions import all_sessions
 from sendwise.simulate.render_orders import order_ids, order_line_table, order_table
+from sendwise.simulate.sessions import all_sessions
 from sendwise.simulate.truth import NO_DEATH, truth_table
 from sendwise.simulate.vocabulary import CATEGORIES
 
@@ -110,17 +110,22 @@ def simulate_shop(
     products: int | None = None,
     show_progress: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    config: ShopConfig | None = None,
 ) -> SimulatedShop:
     """Simulate a shop's customers, catalogue, orders, browsing, email and consent.
 
     Same arguments, same tables. ``progress(done, total)`` is called once per simulated day
     and once per table built; ``show_progress`` draws a progress bar on the terminal.
+    ``config`` overrides the processes' knobs (rates, shares, effect sizes).
     """
     customers, days, seed, start, future_days, products = _validate(
         customers, days, seed, start, future_days, products
     )
     n_products = products or min(50_000, max(200, customers // 20))
-    cfg = ShopConfig()
+    if config is not None and not isinstance(config, ShopConfig):
+        raise InputError(f"config must be a ShopConfig, got {type(config).__name__}")
+    cfg = config or ShopConfig()
     rng = np.random.default_rng(seed)
     start_us = epoch_us(start)
     end_us = start_us + days * DAY_US

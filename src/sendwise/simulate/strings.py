@@ -8,7 +8,7 @@ is how optional columns (anonymous_id, email on identify calls) are left empty.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -80,14 +80,6 @@ def json_list(items: pa.Array, offsets: np.ndarray) -> pa.Array:
 def quoted(values: pa.Array) -> pa.Array:
     """JSON string literals; the simulator's own values need no escaping."""
     return concat('"', values, '"')
-
-
-def in_chunks(
-    n: int, build: Callable[[int, int], pa.Table], chunk: int = 2_000_000
-) -> list[pa.Table]:
-    """Build a big table from slices [lo, hi) so string intermediates stay small."""
-    starts = range(0, n, chunk) if n else range(1)
-    return [build(lo, min(lo + chunk, n)) for lo in starts]
 
 
 class NullColumns:
