@@ -62,11 +62,16 @@ def test_rfm_of_customer_17850_equals_a_computation_by_hand(tmp_path: Path) -> N
     mine = raw[(raw.CustomerID == "17850.0") & ~raw.InvoiceNo.str.startswith(("C", "A"))]
     mine = mine.assign(value=mine.Quantity.astype(int) * mine.UnitPrice.astype(float))
     when = (
-        pd.to_datetime(mine.InvoiceDate).dt.tz_localize("Europe/London").dt.tz_convert("UTC")
+        pd.to_datetime(mine.InvoiceDate)
+        .dt.tz_localize("Europe/London")
+        .dt.tz_convert("UTC")
         .dt.tz_localize(None)
     )
-    invoices = mine.assign(when=when).groupby("InvoiceNo").agg(when=("when", "min"),
-                                                               value=("value", "sum"))
+    invoices = (
+        mine.assign(when=when)
+        .groupby("InvoiceNo")
+        .agg(when=("when", "min"), value=("value", "sum"))
+    )
     assert row.frequency == len(invoices) == 34
     assert row.monetary == pytest.approx(invoices.value.sum(), abs=1e-6)
     recency = (as_of - invoices.when.max()).total_seconds() / 86400
@@ -85,20 +90,23 @@ def test_no_leakage_rows_after_as_of_change_nothing(sim) -> None:
     # fresh keys: a leaking feature would count them.
     late = lambda t, col: f"SELECT * FROM {t} WHERE {col} >= TIMESTAMP '{as_of}'"  # noqa: E731
     con.raw_sql(f"""INSERT INTO "order" SELECT 'L' || order_id, customer_id,
-        ordered_at + INTERVAL 1 DAY, status, currency, refund_of FROM ({late('"order"', 'ordered_at')})""")
+        ordered_at + INTERVAL 1 DAY, status, currency, refund_of FROM ({late('"order"', "ordered_at")})""")
     con.raw_sql("""INSERT INTO order_line SELECT 'L' || l.order_id, line_number, product_id,
         quantity, unit_price FROM order_line l JOIN "order" o ON 'L' || l.order_id = o.order_id""")
     con.raw_sql(f"""INSERT INTO event SELECT 'L' || message_id, type, event, customer_id,
         user_id, anonymous_id, email, occurred_at, session_id, product_id, properties, identity
-        FROM ({late('event', 'occurred_at')})""")
+        FROM ({late("event", "occurred_at")})""")
     con.raw_sql(f"""INSERT INTO email_event SELECT 'L' || event_id, customer_id, email, message_id,
         campaign_id, variant, type, occurred_at, url, user_agent, is_machine, reason
-        FROM ({late('email_event', 'occurred_at')})""")
+        FROM ({late("email_event", "occurred_at")})""")
     con.raw_sql(f"""INSERT INTO customer SELECT 'L' || customer_id, email, first_name, last_name,
         TIMESTAMP '{as_of}', country, city, timezone, attributes FROM customer LIMIT 50""")
     con.raw_sql(f"""INSERT INTO consent SELECT customer_id, 'email', 'marketing', 'withdrawn', 'test',
         TIMESTAMP '{as_of}' FROM customer WHERE customer_id NOT LIKE 'L%'""")
-    assert int(con.raw_sql("SELECT count(*) FROM \"order\" WHERE order_id LIKE 'L%'").fetchone()[0]) > 0
+    assert (
+        int(con.raw_sql("SELECT count(*) FROM \"order\" WHERE order_id LIKE 'L%'").fetchone()[0])
+        > 0
+    )
     after = _frame(customer_features(wh, as_of))
     pd.testing.assert_frame_equal(before, after)
     changed = _frame(customer_features(wh, as_of + timedelta(days=60)))
@@ -127,8 +135,11 @@ def test_training_labels_match_the_orders(sim) -> None:
     as_of = datetime.fromisoformat(str(shop.params["start"])) + timedelta(days=120)
     ts = training_set(wh, as_of, horizon_days=30).to_pandas().set_index("customer_id")
     orders = wh.table("order").to_pandas()
-    window = orders[(orders.ordered_at >= as_of) & (orders.ordered_at < as_of + timedelta(days=30))
-                    & (orders.status == "completed")]
+    window = orders[
+        (orders.ordered_at >= as_of)
+        & (orders.ordered_at < as_of + timedelta(days=30))
+        & (orders.status == "completed")
+    ]
     counts = window.groupby("customer_id").size()
     expected = counts.reindex(ts.index).fillna(0).astype(int)
     assert (ts.label_orders == expected).all()
@@ -158,8 +169,9 @@ def test_same_features_on_duckdb_and_postgres(sim) -> None:
     for col in on_duck.columns:
         a, b = on_duck[col], on_pg[col]
         if pd.api.types.is_float_dtype(a):
-            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-6,
-                                       err_msg=col)
+            np.testing.assert_allclose(
+                a.astype(float), b.astype(float), rtol=1e-9, atol=1e-6, err_msg=col
+            )
         else:
             assert a.astype(str).tolist() == b.astype(str).tolist(), col
     pg.disconnect()

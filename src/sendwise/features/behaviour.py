@@ -49,8 +49,10 @@ def event_features(
     )
     abandoned = sessions.filter(sessions.added & ~sessions.ordered)
     carts = abandoned.group_by("customer_id").aggregate(
-        **{f"carts_abandoned_{w}d": abandoned.count(where=abandoned.start >= since(as_of, w))
-           for w in windows}
+        **{
+            f"carts_abandoned_{w}d": abandoned.count(where=abandoned.start >= since(as_of, w))
+            for w in windows
+        }
     )
 
     views = recent.filter((recent.event == VIEW) & recent.product_id.notnull())
@@ -58,8 +60,12 @@ def event_features(
         bought, ["customer_id", "product_id"]
     )
     unbought = views.group_by("customer_id").aggregate(
-        **{f"viewed_not_bought_{w}d": views.product_id.nunique(
-            where=views.occurred_at >= since(as_of, w)) for w in windows}
+        **{
+            f"viewed_not_bought_{w}d": views.product_id.nunique(
+                where=views.occurred_at >= since(as_of, w)
+            )
+            for w in windows
+        }
     )
 
     hours = recent.group_by(["customer_id", recent.occurred_at.hour().name("hour")]).aggregate(

@@ -121,10 +121,25 @@ def customer_features(
 
 
 ZERO_FILLED = (
-    "frequency", "monetary", "orders_", "revenue_", "items_", "refund_", "distinct_",
-    "product_views_", "add_to_cart_", "sessions_", "carts_abandoned_", "viewed_not_bought_",
-    "email_sends", "email_delivered", "email_opens", "email_clicks", "email_machine_opens",
-    "btyd_frequency", "btyd_monetary_value",
+    "frequency",
+    "monetary",
+    "orders_",
+    "revenue_",
+    "items_",
+    "refund_",
+    "distinct_",
+    "product_views_",
+    "add_to_cart_",
+    "sessions_",
+    "carts_abandoned_",
+    "viewed_not_bought_",
+    "email_sends",
+    "email_delivered",
+    "email_opens",
+    "email_clicks",
+    "email_machine_opens",
+    "btyd_frequency",
+    "btyd_monetary_value",
 )
 
 

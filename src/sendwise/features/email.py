@@ -47,8 +47,9 @@ def email_features(table: Tables, as_of: datetime) -> list[Table]:
         consent.purpose == "marketing",
     )
     ranked = consent.mutate(
-        _n=ibis.row_number().over(group_by=consent.customer_id,
-                                  order_by=ibis.desc(consent.recorded_at))
+        _n=ibis.row_number().over(
+            group_by=consent.customer_id, order_by=ibis.desc(consent.recorded_at)
+        )
     )
     latest = ranked.filter(ranked._n == 0).select(
         "customer_id", _consent=ranked.status, _consent_at=ranked.recorded_at

@@ -35,8 +35,12 @@ def order_values(table: Tables, as_of: datetime) -> Table:
     )
     joined = orders.left_join(per_order, "order_id")
     return joined.select(
-        orders.order_id, orders.customer_id, orders.ordered_at, orders.status,
-        value=joined.value.fill_null(0.0), items=joined["items"].fill_null(0),
+        orders.order_id,
+        orders.customer_id,
+        orders.ordered_at,
+        orders.status,
+        value=joined.value.fill_null(0.0),
+        items=joined["items"].fill_null(0),
     )
 
 
@@ -63,7 +67,8 @@ def order_features(table: Tables, as_of: datetime, windows: tuple[int, ...]) -> 
         ipt_mean_days=ibis.ifelse(
             rfm.frequency > 1,
             (rfm._last_order.epoch_seconds() - rfm._first_order.epoch_seconds())
-            / DAY / (rfm.frequency - 1),
+            / DAY
+            / (rfm.frequency - 1),
             None,
         ),
     )
@@ -96,8 +101,9 @@ def _breadth(table: Tables, done: Table) -> list[Table]:
     )
     fav = top_per_customer(by_cat, "category", "items", "favourite_category")
     totals = by_cat.group_by("customer_id").aggregate(_cat_items=by_cat["items"].sum())
-    top_items = by_cat.join(fav, [by_cat.customer_id == fav.customer_id,
-                                  by_cat.category == fav.favourite_category])
+    top_items = by_cat.join(
+        fav, [by_cat.customer_id == fav.customer_id, by_cat.category == fav.favourite_category]
+    )
     share = top_items.select(by_cat.customer_id, _fav_items=by_cat["items"]).join(
         totals, "customer_id"
     )

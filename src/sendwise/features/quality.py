@@ -27,8 +27,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NON_NEGATIVE = ("recency_days", "frequency", "monetary", "tenure_days", "refund_value",
-                "orders_30d", "product_views_30d", "email_sends", "days_since_last_activity")
+NON_NEGATIVE = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "tenure_days",
+    "refund_value",
+    "orders_30d",
+    "product_views_30d",
+    "email_sends",
+    "days_since_last_activity",
+)
 RATES = ("open_rate", "click_rate", "favourite_category_share")
 
 
@@ -43,21 +52,26 @@ class CheckResult:
 def _volume(t: Table, ts: str, as_of: datetime, ratio: float, name: str, what: str) -> CheckResult:
     col = t[ts]
     last7 = t.count(where=(col >= lit_ts(as_of - timedelta(days=7))) & (col < lit_ts(as_of)))
-    before = t.count(where=(col >= lit_ts(as_of - timedelta(days=35)))
-                     & (col < lit_ts(as_of - timedelta(days=7))))
+    before = t.count(
+        where=(col >= lit_ts(as_of - timedelta(days=35)))
+        & (col < lit_ts(as_of - timedelta(days=7)))
+    )
     recent, prior = (int(v) for v in t.aggregate(a=last7, b=before).execute().iloc[0])
     if prior == 0:
         return CheckResult(name, True, f"no {what} in the 28 days before the last 7 to compare")
     recent_daily, prior_daily = recent / 7, prior / 28
     ok = recent_daily >= ratio * prior_daily
     return CheckResult(
-        name, ok,
+        name,
+        ok,
         f"{what} per day: {recent_daily:.1f} in the last 7 days vs {prior_daily:.1f} before"
         f" ({recent_daily / prior_daily:.0%}; threshold {ratio:.0%})",
     )
 
 
-def run_checks(source, features: Table, as_of: datetime, settings: QualitySettings) -> list[CheckResult]:
+def run_checks(
+    source, features: Table, as_of: datetime, settings: QualitySettings
+) -> list[CheckResult]:
     from sendwise.features.build import _tables
 
     table = _tables(source)
@@ -68,17 +82,35 @@ def run_checks(source, features: Table, as_of: datetime, settings: QualitySettin
     ]
     newest = orders.filter(orders.ordered_at < lit_ts(as_of)).ordered_at.max().execute()
     if newest is None:
-        results.append(CheckResult("stale_data", False, "there are no orders before the build date"))
+        results.append(
+            CheckResult("stale_data", False, "there are no orders before the build date")
+        )
     else:
         age = (as_of - newest).total_seconds() / 86400
-        results.append(CheckResult("stale_data", age <= settings.stale_days,
-                                   f"newest order is {age:.1f} days old (limit {settings.stale_days})"))
-    n, missing = (int(v) for v in customers.aggregate(
-        n=customers.count(), m=customers.count(where=customers.email.isnull())).execute().iloc[0])
+        results.append(
+            CheckResult(
+                "stale_data",
+                age <= settings.stale_days,
+                f"newest order is {age:.1f} days old (limit {settings.stale_days})",
+            )
+        )
+    n, missing = (
+        int(v)
+        for v in customers.aggregate(
+            n=customers.count(), m=customers.count(where=customers.email.isnull())
+        )
+        .execute()
+        .iloc[0]
+    )
     share = missing / n if n else 0.0
-    results.append(CheckResult("missing_email", share <= settings.max_missing_share,
-                               f"{missing:,} of {n:,} customers ({share:.0%}) have no email"
-                               f" (limit {settings.max_missing_share:.0%})"))
+    results.append(
+        CheckResult(
+            "missing_email",
+            share <= settings.max_missing_share,
+            f"{missing:,} of {n:,} customers ({share:.0%}) have no email"
+            f" (limit {settings.max_missing_share:.0%})",
+        )
+    )
     cols = set(features.columns)
     bad = {}
     for c in NON_NEGATIVE:
@@ -92,11 +124,15 @@ def run_checks(source, features: Table, as_of: datetime, settings: QualitySettin
         bad["preferred_hour"] = features.count(where=(h < 0) | (h > 23))
     counts = features.aggregate(**bad).execute().iloc[0].to_dict() if bad else {}
     wrong = {k: int(v) for k, v in counts.items() if v}
-    results.append(CheckResult(
-        "out_of_range", not wrong,
-        "all features within range" if not wrong
-        else "out of range: " + ", ".join(f"{k} ({v:,} customers)" for k, v in wrong.items()),
-    ))
+    results.append(
+        CheckResult(
+            "out_of_range",
+            not wrong,
+            "all features within range"
+            if not wrong
+            else "out of range: " + ", ".join(f"{k} ({v:,} customers)" for k, v in wrong.items()),
+        )
+    )
     hard = set(settings.hard)
     return [CheckResult(r.name, r.ok, r.message, r.name in hard) for r in results]
 

@@ -97,5 +97,6 @@ def _check_coverage(source: Any, as_of: datetime, horizon_days: int) -> None:
             f"the label window {as_of:%Y-%m-%d} .. {end:%Y-%m-%d} ends after the last order"
             f" ({last:%Y-%m-%d %H:%M}) in the warehouse: its labels would be wrong."
             " Pick an earlier date or a shorter horizon."
-            if last is not None else "there are no orders to make labels from"
+            if last is not None
+            else "there are no orders to make labels from"
         )

@@ -221,11 +221,24 @@ def _map_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, prefix: str, g
     carriage = np.zeros(starts.size, dtype=bool)
     one = length == 1
     carriage[one] = data[starts[one]] == 13
-    records = starts[(length > 0) & ~carriage]
-    first_line = 1 + np.searchsorted(breaks, records)  # lines before the record start, + 1
-    rejected = [r[0] for r in engine.execute(f"SELECT _line FROM {staged.parse_errors}").fetchall()]
-    lines = first_line[1:]  # the header is the first record
-    lines = lines[~np.isin(lines, np.asarray(rejected, dtype=np.int64))]
+    empty = (length == 0) | carriage
+    # The reader numbers a bad row by its place among all records, blank ones included
+    # (not by physical line): that place finds its start byte, and so its real line.
+    numbered = [r[0] for r in engine.execute(f"SELECT _line FROM {staged.parse_errors}").fetchall()]
+    place = np.asarray(numbered, dtype=np.int64) - 1
+    place = place[(place >= 0) & (place < starts.size)]
+    bad_starts = starts[place]
+    if bad_starts.size:
+        fixed = pa.table({"_old": place + 1, "_line": 1 + np.searchsorted(breaks, bad_starts)})
+        engine.register("_sw_fixed_lines", fixed)
+        engine.execute(
+            f"UPDATE {staged.parse_errors} AS e SET _line = f._line FROM _sw_fixed_lines f"
+            " WHERE e._line = f._old"
+        )
+        engine.unregister("_sw_fixed_lines")
+    records = starts[~empty][1:]  # the header is the first record
+    records = records[~np.isin(records, bad_starts)]
+    lines = 1 + np.searchsorted(breaks, records)  # line breaks before the record, + 1
     if lines.size != good:
         logger.warning(
             "%s: could not map rows to lines exactly; line numbers are approximate",

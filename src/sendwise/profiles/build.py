@@ -119,7 +119,9 @@ def _with_clusters(profile: Table, feats: Table, settings: Settings):
         return profile, []
     joined = profile.left_join(ibis.memtable(assigned), "customer_id")
     joined = joined.drop(*[c for c in joined.columns if c.endswith("_right")])
-    counts = assigned.group_by(["cluster", "cluster_description"]).aggregate([("customer_id", "count")])
+    counts = assigned.group_by(["cluster", "cluster_description"]).aggregate(
+        [("customer_id", "count")]
+    )
     rows = sorted(
         (int(r["cluster"]), r["cluster_description"], int(r["customer_id_count"]))
         for r in counts.to_pylist()

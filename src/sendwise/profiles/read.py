@@ -24,8 +24,11 @@ def get_profile(wh: Warehouse, customer_id: str) -> dict[str, Any]:
     t = _profiles(wh)
     rows = t.filter(t.customer_id == customer_id).limit(1).to_pyarrow().to_pylist()
     if not rows:
-        raise NotFoundError("customer", customer_id, "is it in the warehouse, and created before"
-                            " the profiles' as-of date?")
+        raise NotFoundError(
+            "customer",
+            customer_id,
+            "is it in the warehouse, and created before the profiles' as-of date?",
+        )
     return rows[0]
 
 

@@ -19,75 +19,19 @@ from __future__ import annotations
 
 import ast
 import difflib
-import io
+import functools
 import operator
-import tokenize
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
+from sendwise.segments._lexicon import ARITH, COMPARE, OPERATORS, REFUSED, Typed, kind_of, normalise
 from sendwise.segments.errors import RuleError, RuleErrorKind
 
 MAX_RULE_LENGTH = 4000
 """Longer rules are refused: no segment needs more, and it bounds parser work on hostile text."""
-
-_KEYWORDS = {w.lower(): w for w in ("and", "or", "not", "in", "is", "None", "True", "False")}
-_KEYWORDS["null"] = "None"  # same length as "None": replacing keeps every column position
-_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt}
-_COMPARE |= {ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
-_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
-_REFUSED = {
-    ast.Call: "a function call",
-    ast.Attribute: "attribute access (a.b)",
-    ast.Subscript: "a subscript (a[b])",
-    ast.Lambda: "lambda",
-    ast.IfExp: "an if-else expression",
-    ast.JoinedStr: "an f-string",
-    ast.NamedExpr: "an := assignment",
-    **dict.fromkeys((ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp), "a comprehension"),
-}
-_OPERATORS = {ast.Pow: "**", ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.BitAnd: "&"}
-_OPERATORS |= {ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
-
-
-@dataclass(frozen=True)
-class _Typed:
-    """A compiled operand: its Ibis expression, its kind and the field it is, if it is one."""
-
-    expr: Any
-    kind: str  # "bool", "number", "string", "time" or "null"
-    field: str | None = None
-    dtype: str | None = None
-
-    def what(self) -> str:
-        return f"field {self.field!r} ({self.dtype})" if self.field else f"a {self.kind} value"
-
-
-def _kind(dtype: Any) -> str:
-    if dtype.is_boolean():
-        return "bool"
-    if dtype.is_numeric():
-        return "number"
-    if dtype.is_string():
-        return "string"
-    return "time" if dtype.is_temporal() else str(dtype)
-
-
-def _normalise(text: str) -> str:
-    """Lower-case keywords and SQL's ``null`` in Python's spelling, keeping every position."""
-    chars = list(text)
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            word = _KEYWORDS.get(tok.string.lower()) if tok.type == tokenize.NAME else None
-            if word and word != tok.string:
-                col = tok.start[1]
-                chars[col : col + len(word)] = word
-    except (tokenize.TokenError, SyntaxError):
-        pass  # ast.parse reports the problem, with its position
-    return "".join(chars)
 
 
 class _Compiler:
@@ -95,7 +39,7 @@ class _Compiler:
         self.table, self.rule = table, rule
         self.schema = table.schema()
         self.lead = len(rule) - len(rule.lstrip())
-        self.source = _normalise(rule.strip().replace("\n", " ").replace("\r", " "))
+        self.source = normalise(rule.strip().replace("\n", " ").replace("\r", " "))
 
     def fail(self, msg: str, kind: RuleErrorKind, node: Any = None, **fields: Any) -> RuleError:
         pos = None
@@ -126,20 +70,17 @@ class _Compiler:
             raise self.fail(msg, "type", node, field=typed.field)
         return typed.expr.fill_null(False) if typed.field else typed.expr
 
-    def visit(self, node: ast.AST) -> _Typed:
+    def visit(self, node: ast.AST) -> Typed:
         if isinstance(node, ast.BoolOp):
             word = "and" if isinstance(node.op, ast.And) else "or"
             parts = [self.condition(v, f"`{word}`") for v in node.values]
             combine = operator.and_ if word == "and" else operator.or_
-            expr = parts[0]
-            for part in parts[1:]:
-                expr = combine(expr, part)
-            return _Typed(expr, "bool")
+            return Typed(functools.reduce(combine, parts), "bool")
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Not):
-                return _Typed(~self.condition(node.operand, "`not`"), "bool")
+                return Typed(~self.condition(node.operand, "`not`"), "bool")
             inner = self.number(node.operand, "a sign")
-            return _Typed(-inner.expr if isinstance(node.op, ast.USub) else inner.expr, "number")
+            return Typed(-inner.expr if isinstance(node.op, ast.USub) else inner.expr, "number")
         if isinstance(node, ast.Compare):
             return self.compare(node)
         if isinstance(node, ast.Name):
@@ -150,10 +91,10 @@ class _Compiler:
             return self.arithmetic(node)
         if isinstance(node, ast.List | ast.Tuple):
             raise self.fail("a list is only allowed after `in` / `not in`", "forbidden", node)
-        what = _REFUSED.get(type(node), f"{type(node).__name__} syntax")
+        what = REFUSED.get(type(node), f"{type(node).__name__} syntax")
         raise self.fail(f"{what} is not allowed in a rule", "forbidden", node)
 
-    def field(self, node: ast.Name) -> _Typed:
+    def field(self, node: ast.Name) -> Typed:
         name = node.id
         if name not in self.schema:
             fields = list(self.schema.names)
@@ -164,47 +105,45 @@ class _Compiler:
             msg = f"unknown field {name!r}{hint}"
             raise self.fail(msg, "unknown_field", node, field=name, suggestion=suggestion)
         dtype = self.schema[name]
-        return _Typed(self.table[name], _kind(dtype), field=name, dtype=str(dtype))
+        return Typed(self.table[name], kind_of(dtype), field=name, dtype=str(dtype))
 
-    def constant(self, node: ast.Constant) -> _Typed:
+    def constant(self, node: ast.Constant) -> Typed:
         value = node.value
         if value is None:
-            return _Typed(None, "null")
+            return Typed(None, "null")
         if isinstance(value, bool):
-            return _Typed(ibis.literal(value), "bool")
-        if isinstance(value, int):
-            value = value if abs(value) < 2**63 else float(value)
-            return _Typed(ibis.literal(value), "number")
-        if isinstance(value, float):
-            return _Typed(ibis.literal(value), "number")
+            return Typed(ibis.literal(value), "bool")
+        if isinstance(value, int | float):  # an int too big for int64 is read as a float
+            value = float(value) if isinstance(value, int) and abs(value) >= 2**63 else value
+            return Typed(ibis.literal(value), "number")
         if isinstance(value, str):
-            return _Typed(ibis.literal(value, type="string"), "string")
+            return Typed(ibis.literal(value, type="string"), "string")
         raise self.fail(f"{type(value).__name__} constants are not allowed", "forbidden", node)
 
-    def number(self, node: ast.AST, context: str) -> _Typed:
+    def number(self, node: ast.AST, context: str) -> Typed:
         typed = self.visit(node)
         if typed.kind != "number":
             msg = f"{context} needs numbers, but {typed.what()} is not a number"
             raise self.fail(msg, "type", node, field=typed.field)
         return typed
 
-    def arithmetic(self, node: ast.BinOp) -> _Typed:
-        if type(node.op) not in (*_ARITH, ast.Div):
-            msg = f"operator {_OPERATORS.get(type(node.op))} is not allowed; rules may use + - * /"
+    def arithmetic(self, node: ast.BinOp) -> Typed:
+        if type(node.op) not in (*ARITH, ast.Div):
+            msg = f"operator {OPERATORS.get(type(node.op))} is not allowed; rules may use + - * /"
             raise self.fail(msg, "forbidden", node)
         left = self.number(node.left, "arithmetic")
         right = self.number(node.right, "arithmetic")
         if isinstance(node.op, ast.Div):  # x / 0 is null (so false), not inf or NaN
-            return _Typed(left.expr / right.expr.nullif(0), "number")
-        return _Typed(_ARITH[type(node.op)](left.expr, right.expr), "number")
+            return Typed(left.expr / right.expr.nullif(0), "number")
+        return Typed(ARITH[type(node.op)](left.expr, right.expr), "number")
 
-    def compare(self, node: ast.Compare) -> _Typed:
+    def compare(self, node: ast.Compare) -> Typed:
         left, result = node.left, None
         for op, right in zip(node.ops, node.comparators, strict=True):
             part = self.compare_pair(left, op, right)
             result = part if result is None else result & part
             left = right
-        return _Typed(result, "bool")
+        return Typed(result, "bool")
 
     def compare_pair(self, left_node: ast.AST, op: ast.cmpop, right_node: ast.AST) -> Any:
         if isinstance(op, ast.Is | ast.IsNot):
@@ -232,9 +171,9 @@ class _Compiler:
         if left.kind == "bool" and type(op) not in (ast.Eq, ast.NotEq):
             msg = "true/false values have no order; use == or !="
             raise self.fail(msg, "type", left_node, field=left.field or right.field)
-        return _COMPARE[type(op)](left.expr, right.expr).fill_null(False)
+        return COMPARE[type(op)](left.expr, right.expr).fill_null(False)
 
-    def as_time(self, typed: _Typed, other: _Typed, node: ast.AST) -> _Typed:
+    def as_time(self, typed: Typed, other: Typed, node: ast.AST) -> Typed:
         """A text constant compared with a time, read as an ISO time: ``as_of > "2024-05-01"``."""
         if typed.kind != "string" or other.kind != "time" or typed.field is not None:
             return typed
@@ -242,9 +181,9 @@ class _Compiler:
             when = datetime.fromisoformat(typed.expr.op().value)
         except ValueError:
             raise self.fail("not an ISO date or time", "type", node) from None
-        return _Typed(ibis.timestamp(when), "time")
+        return Typed(ibis.timestamp(when), "time")
 
-    def constants(self, node: ast.AST, left: _Typed) -> list[Any]:
+    def constants(self, node: ast.AST, left: Typed) -> list[Any]:
         """The values of the list after ``in``: constants of the left side's kind."""
         if not isinstance(node, ast.List | ast.Tuple):
             raise self.fail('`in` needs a list of values, e.g. ["A", "B"]', "syntax", node)

@@ -48,7 +48,7 @@ import ibis.expr.types as ir
 from sendwise.segments.errors import SegmentError
 from sendwise.segments.language import compile_rule
 
-__all__ = ["NO_PURCHASE", "OTHER", "RFM_SEGMENTS", "rfm_scores"]
+__all__ = ["NO_PURCHASE", "OTHER", "RFM_SEGMENTS", "rfm_scores", "rfm_segment"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +127,18 @@ def rfm_scores(
     )
     digits = [scored[c].cast("string") for c in ("r_score", "f_score", "m_score")]
     scored = scored.mutate(rfm_score=digits[0] + digits[1] + digits[2])
+    return scored.mutate(rfm_segment=rfm_segment(scored, segments))
+
+
+def rfm_segment(
+    scored: ir.Table, segments: Sequence[tuple[str, str]] = RFM_SEGMENTS
+) -> ir.StringValue:
+    """The segment name of each row of a table with ``r_score, f_score, m_score``.
+
+    The first rule of ``segments`` that holds names the row; "Other" when none does and
+    "No purchase yet" when ``r_score`` is null. Works on scores computed elsewhere too.
+    """
     branches = [(compile_rule(scored, rule), name) for name, rule in segments]
     named = ibis.cases(*branches, else_=OTHER) if branches else ibis.literal(OTHER)
-    segment = ibis.ifelse(scored.r_score.isnull(), NO_PURCHASE, named)
-    logger.debug("RFM with %d named segments", len(branches))
-    return scored.mutate(rfm_segment=segment.cast("string"))
+    logger.debug("naming RFM segments with %d rules", len(branches))
+    return ibis.ifelse(scored.r_score.isnull(), NO_PURCHASE, named).cast("string")
