@@ -42,7 +42,9 @@ class Layout:
     blank_before: tuple[bool, ...]
 
 
-def write_csv(header: list[str], rows: list[Row], layout: Layout) -> tuple[str, list[int], list[str]]:
+def write_csv(
+    header: list[str], rows: list[Row], layout: Layout
+) -> tuple[str, list[int], list[str]]:
     """The file's text, the physical line each row starts on (header = line 1) and each row's
     own text (without its line ending)."""
     out = io.StringIO()

@@ -244,10 +244,8 @@ def test_line_numbers_after_a_quoted_multi_line_value(project, sql) -> None:
 
 
 def test_line_numbers_after_a_multi_line_value_and_a_malformed_line(project, sql) -> None:
-    # BUG: sources._map_lines drops the parse-error lines by DuckDB's `line`, but after a quoted
-    # line break DuckDB numbers by record (it reports the malformed physical line 4 as 3), so
-    # no line is dropped, the map has one line too many, _map_lines gives up ("line numbers are
-    # approximate") and neither _line_map nor _offsets is set: both rejects come out as line 3.
+    # DuckDB numbers a malformed row by record; after a quoted line break that is not its
+    # physical line. Both the parse reject and the rows after it must carry physical lines.
     text = 'customer_id,email,city\na,a@a.com,"New\nYork"\nb,b@b.com,x,extra\nc,bad,Paris\n'
     r = load(project, "multi-bad.csv", text, "customer")
     assert (r.read, r.loaded, r.rejected) == (3, 1, 2)
@@ -255,6 +253,18 @@ def test_line_numbers_after_a_multi_line_value_and_a_malformed_line(project, sql
         (4, "parse"),
         (5, "email"),
     ]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_parse_reject_raw_after_a_blank_line(project, sql, newline: str) -> None:
+    # BUG: sources._stage_csv stores DuckDB's rejects `csv_line` as the raw row; for a
+    # malformed line that follows a blank line, csv_line starts with the blank line's line
+    # break, so reject.raw is '\nb,b@b.com,extra' instead of the line itself.
+    text = newline.join(["customer_id,email", "a,a@a.com", "", "b,b@b.com,extra", ""])
+    r = load(project, "blank-bad.csv", text, "customer")
+    assert (r.read, r.loaded, r.rejected) == (2, 1, 1)
+    _, wh = project
+    assert sql(wh, "SELECT line, rule, raw FROM reject") == [(4, "parse", "b,b@b.com,extra")]
 
 
 def test_bad_json_lines(project, sql) -> None:

@@ -103,7 +103,10 @@ CASES: list[tuple[str, Callable[[pd.DataFrame], pd.Series]]] = [
         lambda d: d.favourite_category.notna() & ~d.favourite_category.isin(["Home", "Toys"]),
     ),
     ("favourite_category != 'Home'", lambda d: d.favourite_category != "Home"),
-    ("not (favourite_category == 'Home')", lambda d: ~(d.favourite_category == "Home").fillna(False)),
+    (
+        "not (favourite_category == 'Home')",
+        lambda d: ~(d.favourite_category == "Home").fillna(False),
+    ),
     ("1 <= orders_30d < 3", lambda d: (d.orders_30d >= 1) & (d.orders_30d < 3)),
     ("revenue_30d / orders_30d > 50", _ratio_over_50),
     ("monetary - 2 * frequency > -1.5", lambda d: d.monetary - 2 * d.frequency > -1.5),
@@ -177,13 +180,13 @@ def test_segments_run_on_a_duckdb_connection_and_quote_values(data: pa.Table) ->
     con.create_table("customer", data.select(["customer_id"]))
     hostile = "x'; DROP TABLE customer; --"
     segs = [
-        RuleSegment("Bob's \"VIP\"", "monetary > 250"),
+        RuleSegment('Bob\'s "VIP"', "monetary > 250"),
         RuleSegment("SQL", f'favourite_category == "{hostile}"'),
     ]
     sizes = segment_sizes(features, segs)
-    assert sizes == {"Bob's \"VIP\"": sum(m > 250 for m in data["monetary"].to_pylist()), "SQL": 0}
+    assert sizes == {'Bob\'s "VIP"': sum(m > 250 for m in data["monetary"].to_pylist()), "SQL": 0}
     names = apply_segments(features, segs).segments.to_pyarrow().to_pylist()
-    assert names.count("Bob's \"VIP\"") == sizes["Bob's \"VIP\""]
+    assert names.count('Bob\'s "VIP"') == sizes['Bob\'s "VIP"']
     assert con.table("customer").count().execute() == N
 
 
@@ -294,7 +297,7 @@ def test_nothing_in_a_rule_is_ever_run(table: ibis.Table, tmp_path: Path) -> Non
 
 
 def test_sql_in_a_value_is_a_plain_value(table: ibis.Table) -> None:
-    assert selected(table, "favourite_category == \"x'; DROP TABLE customer; --\"") == set()
+    assert selected(table, 'favourite_category == "x\'; DROP TABLE customer; --"') == set()
     assert selected(table, "favourite_category in ['\"; --', 'Home']") == selected(
         table, "favourite_category == 'Home'"
     )

@@ -129,6 +129,73 @@ def _load_simulated(settings, paths: dict[str, Path]) -> None:
                 render.ingest_report(console, report)
 
 
+def _parse_rules(rules: list[str]) -> dict[str, str]:
+    from sendwise.errors import InputError
+
+    parsed = {}
+    for item in rules:
+        name, sep, expr = item.partition("=")
+        if not sep or not name.strip() or not expr.strip():
+            raise InputError(
+                f"--rule takes NAME=EXPRESSION, e.g. 'VIP=monetary > 1000'; got {item!r}"
+            )
+        parsed[name.strip()] = expr.strip()
+    return parsed
+
+
+@app.command()
+def segment(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Date the profiles describe (YYYY-MM-DD); default: the end of the data."
+        ),
+    ] = None,
+    rule: Annotated[
+        list[str] | None, typer.Option(help="An extra rule segment, NAME=EXPRESSION (repeatable).")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Build features, RFM, rule segments and clusters into customer profiles."""
+    from sendwise.profiles import build_profiles
+
+    settings, wh = _warehouse(project)
+    with wh, steps(console, "profiles") as say:
+        built = build_profiles(wh, settings, as_of, rules=_parse_rules(rule or []), progress=say)
+    render.profile_build(console, built)
+
+
+export_app = typer.Typer(help="Write warehouse results to files.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("profiles")
+def export_profiles(
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write: .csv or .parquet.")],
+    project: ProjectOpt = None,
+) -> None:
+    """Write every customer profile to a CSV or Parquet file."""
+    from sendwise.profiles import export_profiles as run_export
+
+    _, wh = _warehouse(project)
+    with wh:
+        n = run_export(wh, out)
+    console.print(f"wrote {n:,} profiles to [bold]{out}[/bold]")
+
+
+@app.command()
+def profile(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    project: ProjectOpt = None,
+) -> None:
+    """Print one customer's profile, readable."""
+    from sendwise.profiles import get_profile
+
+    _, wh = _warehouse(project)
+    with wh:
+        render.profile(console, get_profile(wh, customer_id))
+
+
 @app.command()
 def status(project: ProjectOpt = None) -> None:
     """Row counts, date ranges, rejects by reason and recent loads."""
@@ -147,6 +214,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
 ) -> None:
     """Simulate a shop, load it, run every step that exists, and print a summary."""
+    import ibis
+
+    from sendwise.profiles import build_profiles
     from sendwise.simulate import simulate_shop
     from sendwise.warehouse.connection import Warehouse
     from sendwise.warehouse.status import warehouse_status
@@ -162,11 +232,18 @@ def demo(
     _load_simulated(settings, paths)
     with Warehouse.from_settings(settings) as wh:
         render.status(console, warehouse_status(wh))
+        console.rule("[bold]customer profiles")
+        with steps(console, "profiles") as say:
+            built = build_profiles(wh, settings, progress=say)
+        render.profile_build(console, built)
+        example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
+        top = example.execute().iloc[0]
     console.rule("[bold]where things are")
     console.print(f"project:     {settings.project}")
     console.print(f"warehouse:   {settings.warehouse_url()}")
     console.print(f"simulated:   {settings.path('simulated')} (tables and truth.parquet)")
-    console.print(f"next:        sendwise status --project {folder}")
+    console.print(f"profiles:    warehouse table 'profile' (sendwise export profiles --out FILE)")
+    console.print(f"try:         sendwise profile {top} --project {folder}")
 
 
 def main() -> None:

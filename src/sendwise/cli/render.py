@@ -10,6 +10,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from sendwise.ingest.load import IngestReport
+    from sendwise.profiles import ProfileBuild
     from sendwise.simulate import SimulatedShop
     from sendwise.warehouse.status import WarehouseStatus
 
@@ -92,3 +93,113 @@ def status(console: Console, s: WarehouseStatus) -> None:
 
 def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def profile_build(console: Console, b: ProfileBuild) -> None:
+    console.print(
+        f"profiles of [bold]{b.customers:,}[/bold] customers as of {b.as_of:%Y-%m-%d %H:%M}"
+        f" ({b.seconds:.1f} s)"
+    )
+    for c in b.checks:
+        mark = (
+            "[green]ok[/green]  "
+            if c.ok
+            else ("[red]FAIL[/red]" if c.hard else "[yellow]warn[/yellow]")
+        )
+        console.print(f"  {mark} {c.name}: {c.message}")
+    sizes = Table(title="RFM segments", title_justify="left", box=None)
+    sizes.add_column("segment")
+    sizes.add_column("customers", justify="right")
+    for name, n in b.rfm_sizes.items():
+        sizes.add_row(name, f"{n:,}")
+    console.print(sizes)
+    if b.segment_sizes:
+        rules = Table(title="rule segments", title_justify="left", box=None)
+        rules.add_column("segment")
+        rules.add_column("customers", justify="right")
+        for name, n in b.segment_sizes.items():
+            rules.add_row(name, f"{n:,}")
+        console.print(rules)
+    if b.clusters:
+        clusters = Table(title="clusters", title_justify="left", box=None)
+        for col in ("cluster", "customers", "description"):
+            clusters.add_column(col, justify="right" if col != "description" else "left")
+        for cluster, description, n in b.clusters:
+            clusters.add_row(str(cluster), f"{n:,}", description)
+        console.print(clusters)
+
+
+PROFILE_GROUPS = (
+    (
+        "identity",
+        ("customer_id", "email", "first_name", "last_name", "country", "city", "timezone"),
+    ),
+    ("segments", ("rfm_segment", "rfm_score", "segments", "cluster", "cluster_description")),
+    (
+        "purchases",
+        (
+            "frequency",
+            "monetary",
+            "avg_order_value",
+            "recency_days",
+            "orders_30d",
+            "orders_90d",
+            "revenue_90d",
+            "refund_orders",
+            "favourite_category",
+            "favourite_category_share",
+            "ipt_mean_days",
+        ),
+    ),
+    (
+        "browsing",
+        (
+            "product_views_30d",
+            "add_to_cart_30d",
+            "sessions_30d",
+            "carts_abandoned_30d",
+            "viewed_not_bought_30d",
+            "days_since_last_activity",
+            "preferred_weekday",
+            "preferred_hour",
+        ),
+    ),
+    (
+        "email",
+        (
+            "email_sends",
+            "email_opens",
+            "email_clicks",
+            "email_machine_opens",
+            "open_rate",
+            "click_rate",
+            "days_since_last_open",
+            "unsubscribed",
+        ),
+    ),
+)
+
+
+def profile(console: Console, p: dict) -> None:
+    shown = set()
+    for title, fields in PROFILE_GROUPS:
+        table = Table(title=title, title_justify="left", box=None, show_header=False)
+        table.add_column("field", style="dim")
+        table.add_column("value")
+        for f in fields:
+            if f in p:
+                table.add_row(f, _value(p[f]))
+                shown.add(f)
+        console.print(table)
+    rest = [k for k in p if k not in shown and not k.startswith("seg_")]
+    console.print(f"[dim]{len(rest)} more fields: sendwise export profiles --out FILE[/dim]")
+
+
+def _value(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if hasattr(v, "strftime"):
+        return v.strftime("%Y-%m-%d %H:%M")
+    return str(v)

@@ -1,8 +1,8 @@
 """Which source column feeds which canonical column, for ``--table`` and ``--mapping`` loads.
 
-Columns are matched by name, ignoring case, spaces, dashes and dots (``Customer ID`` feeds
-``customer_id``), unless a mapping in sendwise.toml names them. A mapping that names a column
-the file lacks, or a file that lacks a required column, is refused before anything is read
+Columns are matched by name, ignoring case, spaces, underscores, dashes and dots
+(``Customer ID`` feeds ``customer_id``, ``E-Mail`` feeds ``email``), unless a mapping in
+sendwise.toml names them. A mapping that names a column the file lacks, or a file that lacks a required column, is refused before anything is read
 into the warehouse, with the file's own column names in the message.
 """
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def normalize(name: str) -> str:
-    return re.sub(r"[\s.\-]+", "_", name.strip().lower())
+    """``Customer ID``, ``customer-id`` and ``customer_id`` all become ``customerid``."""
+    return re.sub(r"[\s._\-]+", "", name.strip().lower())
 
 
 def source_columns(engine: duckdb.DuckDBPyConnection, staged: Staged) -> list[str]:
@@ -64,8 +65,8 @@ def table_plan(
     for col in spec.columns:
         if col.name in columns:
             chosen[col.name] = columns[col.name]
-        elif col.name in by_norm:
-            chosen[col.name] = by_norm[col.name]
+        elif normalize(col.name) in by_norm:
+            chosen[col.name] = by_norm[normalize(col.name)]
     lacking = [
         c.name for c in spec.columns if c.required and c.default is None and c.name not in chosen
     ]

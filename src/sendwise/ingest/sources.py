@@ -162,7 +162,8 @@ def _stage_csv(
     )
     engine.execute(
         f"CREATE TEMP TABLE {staged.parse_errors} AS SELECT line AS _line,"
-        " any_value(csv_line) AS raw,"
+        # csv_line keeps the line breaks of blank lines before the row: strip them
+        " ltrim(any_value(csv_line), chr(10) || chr(13)) AS raw,"
         " string_agg(lower(CAST(error_type AS VARCHAR)) || ': ' || error_message, '; ') AS reason"
         f" FROM {prefix}_rej GROUP BY line"
     )

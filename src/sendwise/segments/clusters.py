@@ -48,6 +48,9 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 )
 """Used when present in the data; the rates are already in 0..1 and are not logged."""
 
+_RESULT = pa.schema(
+    [("customer_id", pa.string()), ("cluster", pa.int64()), ("cluster_description", pa.string())]
+)
 _NOT_LOGGED = frozenset({"open_rate", "click_rate", "favourite_category_share"})
 
 
@@ -196,15 +199,21 @@ def cluster_customers(
     """``customer_id, cluster, cluster_description`` for every customer of an Ibis features table.
 
     Pulls only the columns clustering needs, ordered by customer_id so that the result does not
-    depend on the order the warehouse returns rows in.
+    depend on the order the warehouse returns rows in. No customers give an empty table; too
+    few distinct customers to make clusters raise :class:`SegmentError`.
     """
     schema = features.schema()
     if "customer_id" not in schema:
         raise SegmentError("the features table has no customer_id column")
     wanted = [c for c in (*DEFAULT_FEATURES, "favourite_category") if c in schema]
     data = features.select("customer_id", *wanted).order_by("customer_id").to_pyarrow()
-    if data.num_rows == 0:
-        raise SegmentError("the features table has no customers")
+    ids = data.column("customer_id").cast(pa.string())
+    if data.num_rows == 0:  # nothing to cluster is an outcome, not an error
+        logger.info("no customers to cluster")
+        return pa.table(
+            {"customer_id": ids, "cluster": [], "cluster_description": []},
+            schema=_RESULT,
+        )
     model = CustomerClusters(
         k=k,
         k_range=k_range,
@@ -216,8 +225,9 @@ def cluster_customers(
     descriptions = [model.descriptions_[int(c)] for c in model.labels_]
     return pa.table(
         {
-            "customer_id": data.column("customer_id"),
+            "customer_id": ids,
             "cluster": pa.array(model.labels_, type=pa.int64()),
             "cluster_description": pa.array(descriptions, type=pa.string()),
-        }
+        },
+        schema=_RESULT,
     )

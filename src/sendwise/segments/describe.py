@@ -8,6 +8,8 @@ standard deviations away earns a word:
 - frequency (``frequency``): "frequent" / "one-off"
 - basket (``avg_order_value``): "high basket" / "low basket"
 - browsing (``product_views_90d`` or ``sessions_90d``): "browses a lot" / "rarely browses"
+- carts (``carts_abandoned_90d`` or ``_30d``): "abandons carts"
+- breadth (``distinct_categories``): "buys across categories"
 - email (``open_rate``): "engaged with email" / "rarely opens email"
 - "mostly <Category>" when at least ``CATEGORY_SHARE`` of the cluster shares a
   ``favourite_category``
@@ -33,11 +35,14 @@ CATEGORY_SHARE = 0.4
 """Share of a cluster with the same favourite_category that earns "mostly <Category>"."""
 
 _WORDS: tuple[tuple[tuple[str, ...], str, str, bool], ...] = (
-    # features (the first present is used), word when high, word when low, about orders
+    # features (the first present is used), word when high, word when low (or none), whether
+    # the word is about orders (left out for clusters that mostly have none)
     (("recency_days",), "lapsed", "recent", True),
     (("frequency",), "frequent", "one-off", True),
     (("avg_order_value",), "high basket", "low basket", True),
     (("product_views_90d", "sessions_90d"), "browses a lot", "rarely browses", False),
+    (("carts_abandoned_90d", "carts_abandoned_30d"), "abandons carts", "", False),
+    (("distinct_categories",), "buys across categories", "", True),
     (("open_rate",), "engaged with email", "rarely opens email", False),
 )
 
@@ -54,7 +59,7 @@ def _words(z: Mapping[str, float], buyers: float | None) -> list[str]:
         value = z[present[0]]
         if value > THRESHOLD:
             words.append(high)
-        elif value < -THRESHOLD:
+        elif value < -THRESHOLD and low:
             words.append(low)
     return words
 

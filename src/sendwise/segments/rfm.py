@@ -5,7 +5,7 @@ warehouse with one window function each, so they scale with it:
 
     score = ceil(5 * cume_dist())
 
-``cume_dist`` is the share of buyers whose value is at or below this one's in the ordering, so
+``cume_dist`` is the share of buyers at or before this one in the ordering (its ties included), so
 tied values always share a score and the result does not depend on row order. R orders by
 ``recency_days`` *descending* (the most recent buyers get cume_dist 1, hence R = 5), F by
 ``frequency`` and M by ``monetary`` ascending; a null value ranks lowest. Ties sit at the *top*
