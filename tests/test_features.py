@@ -90,7 +90,8 @@ def test_no_leakage_rows_after_as_of_change_nothing(sim) -> None:
     # fresh keys: a leaking feature would count them.
     late = lambda t, col: f"SELECT * FROM {t} WHERE {col} >= TIMESTAMP '{as_of}'"  # noqa: E731
     con.raw_sql(f"""INSERT INTO "order" SELECT 'L' || order_id, customer_id,
-        ordered_at + INTERVAL 1 DAY, status, currency, refund_of FROM ({late('"order"', "ordered_at")})""")
+        ordered_at + INTERVAL 1 DAY, status, currency, refund_of
+        FROM ({late('"order"', "ordered_at")})""")
     con.raw_sql("""INSERT INTO order_line SELECT 'L' || l.order_id, line_number, product_id,
         quantity, unit_price FROM order_line l JOIN "order" o ON 'L' || l.order_id = o.order_id""")
     con.raw_sql(f"""INSERT INTO event SELECT 'L' || message_id, type, event, customer_id,
@@ -101,8 +102,8 @@ def test_no_leakage_rows_after_as_of_change_nothing(sim) -> None:
         FROM ({late("email_event", "occurred_at")})""")
     con.raw_sql(f"""INSERT INTO customer SELECT 'L' || customer_id, email, first_name, last_name,
         TIMESTAMP '{as_of}', country, city, timezone, attributes FROM customer LIMIT 50""")
-    con.raw_sql(f"""INSERT INTO consent SELECT customer_id, 'email', 'marketing', 'withdrawn', 'test',
-        TIMESTAMP '{as_of}' FROM customer WHERE customer_id NOT LIKE 'L%'""")
+    con.raw_sql(f"""INSERT INTO consent SELECT customer_id, 'email', 'marketing', 'withdrawn',
+        'test', TIMESTAMP '{as_of}' FROM customer WHERE customer_id NOT LIKE 'L%'""")
     assert (
         int(con.raw_sql("SELECT count(*) FROM \"order\" WHERE order_id LIKE 'L%'").fetchone()[0])
         > 0

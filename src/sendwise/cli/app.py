@@ -242,7 +242,7 @@ def demo(
     console.print(f"project:     {settings.project}")
     console.print(f"warehouse:   {settings.warehouse_url()}")
     console.print(f"simulated:   {settings.path('simulated')} (tables and truth.parquet)")
-    console.print(f"profiles:    warehouse table 'profile' (sendwise export profiles --out FILE)")
+    console.print("profiles:    warehouse table 'profile' (sendwise export profiles --out FILE)")
     console.print(f"try:         sendwise profile {top} --project {folder}")
 
 

@@ -2,8 +2,9 @@
 
 Columns are matched by name, ignoring case, spaces, underscores, dashes and dots
 (``Customer ID`` feeds ``customer_id``, ``E-Mail`` feeds ``email``), unless a mapping in
-sendwise.toml names them. A mapping that names a column the file lacks, or a file that lacks a required column, is refused before anything is read
-into the warehouse, with the file's own column names in the message.
+sendwise.toml names them. A mapping that names a column the file lacks, or a file that lacks
+a required column, is refused before anything is read into the warehouse, with the file's own
+column names in the message.
 """
 
 from __future__ import annotations
