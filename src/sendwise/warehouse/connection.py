@@ -62,6 +62,7 @@ class Warehouse:
         duck: duckdb.DuckDBPyConnection, threads: int | None, memory: str | None
     ) -> None:
         duck.execute("SET TimeZone = 'UTC'")
+        duck.execute("SET enable_progress_bar = false")
         if threads:
             duck.execute(f"SET threads = {int(threads)}")
         if memory:
