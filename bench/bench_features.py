@@ -20,6 +20,7 @@ from pathlib import Path
 from sendwise.config import init_project, load_settings
 from sendwise.features import customer_features
 from sendwise.ingest.load import ingest
+from sendwise.profiles import build_profiles
 from sendwise.segments import rfm_scores
 from sendwise.simulate import ShopConfig, simulate_shop
 from sendwise.warehouse.connection import Warehouse

@@ -10,3 +10,10 @@ def test_data_model_doc_matches_schema() -> None:
     assert doc == data_model_markdown(), (
         "run: python -m sendwise.warehouse.docs > docs/data-model.md"
     )
+
+
+def test_features_doc_matches_code() -> None:
+    from sendwise.features.docs import features_markdown
+
+    doc = (ROOT / "docs" / "features.md").read_text(encoding="utf-8")
+    assert doc == features_markdown(), "run: python -m sendwise.features.docs > docs/features.md"

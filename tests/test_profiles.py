@@ -158,3 +158,20 @@ def test_cli_unknown_customer(shop_project: Path) -> None:
     r = _cli("profile", "nobody", project=shop_project)
     assert r.returncode == 1
     assert "no customer 'nobody'" in r.stderr
+
+
+def test_a_hard_quality_check_stops_the_build(shop_project: Path, tmp_path: Path) -> None:
+    from sendwise.errors import ConfigError, DataQualityError
+
+    settings, wh = _project(shop_project)
+    settings.quality.hard = ["stale_data"]
+    settings.segments.clusters = False
+    before = wh.table("profile").count().execute() if "profile" in wh.con.list_tables() else None
+    with pytest.raises(DataQualityError, match="stale_data: newest order is"):
+        build_profiles(wh, settings, "2030-01-01")  # years after the last order
+    after = wh.table("profile").count().execute() if "profile" in wh.con.list_tables() else None
+    assert before == after  # the stored profiles were left alone
+    wh.close()
+    (tmp_path / "sendwise.toml").write_text('[quality]\nhard = ["stale"]\n')
+    with pytest.raises(ConfigError, match="unknown check"):
+        load_settings(tmp_path)

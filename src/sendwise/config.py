@@ -102,6 +102,15 @@ class QualitySettings(_Section):
     stale_days: int = Field(default=7, ge=1)
     """Warn when the newest order is older than this many days at the build date."""
 
+    @field_validator("hard")
+    @classmethod
+    def _known_checks(cls, v: list[str]) -> list[str]:
+        known = ("orders_drop", "events_drop", "missing_email", "out_of_range", "stale_data")
+        unknown = [name for name in v if name not in known]
+        if unknown:
+            raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return v
+
 
 class Settings(BaseSettings):
     """All settings of one project."""
