@@ -63,6 +63,12 @@ def main() -> None:
             f"features: {t_feat:.1f} s, features + RFM: {total:.1f} s"
             f" for {wh.count('customer_features'):,} customers as of {as_of:%Y-%m-%d}"
         )
+        t = time.perf_counter()
+        built = build_profiles(wh, settings, as_of)
+        print(
+            "whole profile build (features, checks, RFM, rule segments, k-means, write):"
+            f" {time.perf_counter() - t:.1f} s, {len(built.clusters)} clusters"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     print(f"peak RSS {peak:.2f} GiB (includes the simulation when it ran)")
 

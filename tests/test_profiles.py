@@ -117,8 +117,13 @@ def test_builtin_segments_match_an_independent_count(shop_project: Path) -> None
 
 def _cli(*args: str, project: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "sendwise.cli", *args, "--project", str(project)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sendwise.cli", *args, "--project", str(project)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_cli_segment_profile_export(shop_project: Path, tmp_path: Path) -> None:

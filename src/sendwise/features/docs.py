@@ -1,6 +1,6 @@
 """``docs/features.md``, written from the feature declarations.
 
-    python -m sendwise.features.docs > docs/features.md
+python -m sendwise.features.docs > docs/features.md
 """
 
 from __future__ import annotations
@@ -28,17 +28,23 @@ Times are UTC (the hour and weekday of activity too).
 
 
 def features_markdown() -> str:
-    rows = "".join(f"| `{name.replace('{w}', 'W')}` | {doc} |\n" for name, doc in FEATURE_DOCS.items())
+    rows = "".join(
+        f"| `{name.replace('{w}', 'W')}` | {doc} |\n" for name, doc in FEATURE_DOCS.items()
+    )
     return (
-        INTRO + rows
-        + "\n## Orders and the BTYD summary\n\n" + _doc(orders)
-        + "\n## Training sets\n\n" + _doc(training)
+        INTRO
+        + rows
+        + "\n## Orders and the BTYD summary\n\n"
+        + _doc(orders)
+        + "\n## Training sets\n\n"
+        + _doc(training)
         + PROFILES
     )
 
 
 def _doc(module) -> str:
-    return "\n".join(line.strip() and line or "" for line in (module.__doc__ or "").splitlines()) + "\n"
+    lines = (module.__doc__ or "").splitlines()
+    return "\n".join(line if line.strip() else "" for line in lines) + "\n"
 
 
 PROFILES = """
