@@ -92,14 +92,21 @@ def ingest(
     report = IngestReport(uuid.uuid4().hex[:16], str(path), target)
 
     say("hashing")
-    sha = file_sha256(path)
+    sha, lines = file_sha256(path)
     if not force and (previous := _previous_load(wh, sha, target)) is not None:
         return previous
 
     engine = wh.engine
     say("reading")
     staged, plans = _plan(
-        engine, settings, path, table=table, preset=preset, mapping=mapping, report=report
+        engine,
+        settings,
+        path,
+        table=table,
+        preset=preset,
+        mapping=mapping,
+        report=report,
+        lines=lines,
     )
     rejects = f"_sw_{report.ingest_id}_rej"
     engine.execute(
@@ -147,11 +154,11 @@ def ingest(
 
 
 def _plan(
-    engine, settings, path, *, table, preset, mapping, report
+    engine, settings, path, *, table, preset, mapping, report, lines
 ) -> tuple[Staged, list[TablePlan]]:
     if preset:
         spec = get_preset(preset)
-        staged = stage(engine, path, spec.format)
+        staged = stage(engine, path, spec.format, physical_lines=lines)
         try:
             return staged, spec.plans(engine, staged, settings)
         except Exception:
@@ -164,7 +171,7 @@ def _plan(
         name, columns, zone, fmt = m.table, m.columns, m.timezone, m.timestamp_format
     else:
         name, columns, zone, fmt = table, {}, None, None
-    staged = stage(engine, path)
+    staged = stage(engine, path, physical_lines=lines)
     try:
         plan, ignored = table_plan(
             engine,

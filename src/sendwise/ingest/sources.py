@@ -51,12 +51,18 @@ def detect_format(path: Path) -> str:
     )
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> tuple[str, int | None]:
+    """The file's SHA-256 and, for an uncompressed file, its line count (same single read)."""
     digest = hashlib.sha256()
+    plain = path.suffix.lower() not in (".gz", ".zst", ".bz2")
+    lines, last = 0, b"\n"
     with path.open("rb") as fh:
-        while chunk := fh.read(8 << 20):
+        while chunk := fh.read(16 << 20):
             digest.update(chunk)
-    return digest.hexdigest()
+            if plain:
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+    return digest.hexdigest(), (lines + (last != b"\n")) if plain else None
 
 
 @dataclass
@@ -110,6 +116,7 @@ def stage(
     fmt: str | None = None,
     *,
     delimiter: str | None = None,
+    physical_lines: int | None = None,
 ) -> Staged:
     """Stage ``path``: ``csv`` (optionally gzipped), ``parquet``, ``jsonl``, or ``lines``
     (every line as one text value, for layouts that are not CSV such as CDNOW's)."""
@@ -121,7 +128,7 @@ def stage(
     staged = Staged(path, fmt, f"{prefix}_src", [], {}, f"{prefix}_bad")
     try:
         if fmt == "csv":
-            _stage_csv(engine, staged, prefix, delimiter)
+            _stage_csv(engine, staged, prefix, delimiter, physical_lines)
         elif fmt == "parquet":
             _stage_parquet(engine, staged)
         elif fmt in ("jsonl", "lines"):
@@ -143,7 +150,11 @@ def stage(
 
 
 def _stage_csv(
-    engine: duckdb.DuckDBPyConnection, staged: Staged, prefix: str, delimiter: str | None
+    engine: duckdb.DuckDBPyConnection,
+    staged: Staged,
+    prefix: str,
+    delimiter: str | None,
+    physical_lines: int | None,
 ) -> None:
     opts = [
         "header = true",
@@ -172,7 +183,9 @@ def _stage_csv(
     _describe(engine, staged)
     good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
     bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
-    if _physical_lines(staged.path) != 1 + good + bad:
+    if physical_lines is None:
+        physical_lines = _physical_lines(staged.path)
+    if physical_lines != 1 + good + bad:
         # Blank lines or line breaks inside quoted values: number the records exactly.
         _map_lines(engine, staged, prefix, good)
     elif bad:
