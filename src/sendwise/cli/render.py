@@ -107,19 +107,9 @@ def profile_build(console: Console, b: ProfileBuild) -> None:
             else ("[red]FAIL[/red]" if c.hard else "[yellow]warn[/yellow]")
         )
         console.print(f"  {mark} {c.name}: {c.message}")
-    sizes = Table(title="RFM segments", title_justify="left", box=None)
-    sizes.add_column("segment")
-    sizes.add_column("customers", justify="right")
-    for name, n in b.rfm_sizes.items():
-        sizes.add_row(name, f"{n:,}")
-    console.print(sizes)
+    console.print(_counts("RFM segments", b.rfm_sizes))
     if b.segment_sizes:
-        rules = Table(title="rule segments", title_justify="left", box=None)
-        rules.add_column("segment")
-        rules.add_column("customers", justify="right")
-        for name, n in b.segment_sizes.items():
-            rules.add_row(name, f"{n:,}")
-        console.print(rules)
+        console.print(_counts("rule segments", b.segment_sizes))
     if b.clusters:
         clusters = Table(title="clusters", title_justify="left", box=None)
         for col in ("cluster", "customers", "description"):
@@ -127,6 +117,15 @@ def profile_build(console: Console, b: ProfileBuild) -> None:
         for cluster, description, n in b.clusters:
             clusters.add_row(str(cluster), f"{n:,}", description)
         console.print(clusters)
+
+
+def _counts(title: str, sizes: dict[str, int]) -> Table:
+    table = Table(title=title, title_justify="left", box=None)
+    table.add_column("segment")
+    table.add_column("customers", justify="right")
+    for name, n in sizes.items():
+        table.add_row(name, f"{n:,}")
+    return table
 
 
 PROFILE_GROUPS = (

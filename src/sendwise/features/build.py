@@ -72,7 +72,7 @@ def feature_columns(windows: tuple[int, ...] = WINDOWS) -> list[str]:
     return cols
 
 
-def _tables(source: Any) -> Tables:
+def table_reader(source: Any) -> Tables:
     """``con.table`` of a Warehouse or of an Ibis backend."""
     from sendwise.warehouse.connection import Warehouse
 
@@ -84,7 +84,7 @@ def customer_features(
 ) -> Table:
     """The features of every customer as of ``as_of`` (an Ibis expression, not yet run)."""
     as_of = as_timestamp(as_of)
-    table = _tables(source)
+    table = table_reader(source)
     customers = table("customer")
     base = customers.filter(
         customers.created_at.isnull() | (customers.created_at < lit_ts(as_of))

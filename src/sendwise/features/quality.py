@@ -72,9 +72,9 @@ def _volume(t: Table, ts: str, as_of: datetime, ratio: float, name: str, what: s
 def run_checks(
     source, features: Table, as_of: datetime, settings: QualitySettings
 ) -> list[CheckResult]:
-    from sendwise.features.build import _tables
+    from sendwise.features.build import table_reader
 
-    table = _tables(source)
+    table = table_reader(source)
     orders, events, customers = table("order"), table("event"), table("customer")
     results = [
         _volume(orders, "ordered_at", as_of, settings.min_volume_ratio, "orders_drop", "orders"),

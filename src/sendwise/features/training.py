@@ -23,12 +23,12 @@ import ibis
 from ibis.expr.types import Table
 
 from sendwise.errors import InputError
-from sendwise.features.build import WINDOWS, _tables, customer_features
+from sendwise.features.build import WINDOWS, customer_features, table_reader
 from sendwise.features.common import as_timestamp, lit_ts
 
 
 def labels(source: Any, as_of: datetime, horizon_days: int) -> Table:
-    table = _tables(source)
+    table = table_reader(source)
     end = as_of + timedelta(days=horizon_days)
     orders = table("order")
     window = orders.filter(
@@ -89,7 +89,7 @@ def stacked_training_set(
 
 
 def _check_coverage(source: Any, as_of: datetime, horizon_days: int) -> None:
-    orders = _tables(source)("order")
+    orders = table_reader(source)("order")
     last = orders.ordered_at.max().execute()
     end = as_of + timedelta(days=horizon_days)
     if last is None or last < end - timedelta(days=1):

@@ -25,9 +25,10 @@ from sendwise.ingest import identity
 from sendwise.ingest.mapping import table_plan
 from sendwise.ingest.merge import MergeCounts, merge
 from sendwise.ingest.presets import PRESETS, get_preset
-from sendwise.ingest.sources import Staged, _sql_str, file_sha256, stage
+from sendwise.ingest.sources import Staged, file_sha256, stage
 from sendwise.ingest.validate import TablePlan, validate
 from sendwise.ingest.validate import drop as drop_validated
+from sendwise.warehouse.connection import sql_string
 from sendwise.warehouse.schema import INGEST_LOG, LOADABLE, REJECT, TABLES
 
 if TYPE_CHECKING:
@@ -223,13 +224,13 @@ def _check_reject_share(settings: Settings, report: IngestReport) -> None:
 
 def _store_rejects(wh: Warehouse, staged: Staged, rejects: str, report: IngestReport) -> None:
     engine = wh.engine
-    meta = f"{_sql_str(report.ingest_id)} AS ingest_id, {_sql_str(report.source)} AS source"
+    meta = f"{sql_string(report.ingest_id)} AS ingest_id, {sql_string(report.source)} AS source"
     name = f"_sw_{report.ingest_id}_rej_out"
     engine.execute(
         f"CREATE TEMP TABLE {name} AS"
         f" SELECT {meta}, r.target, {staged.line_of('r._k')} AS line, {staged.raw_of('s')} AS raw,"
         f" r.reason, r.rule FROM {rejects} r JOIN {staged.table} s USING (_k)"
-        f" UNION ALL SELECT {meta}, {_sql_str(report.target)}, _line, coalesce(raw, ''), reason,"
+        f" UNION ALL SELECT {meta}, {sql_string(report.target)}, _line, coalesce(raw, ''), reason,"
         f" 'parse' FROM {staged.parse_errors}"
     )
     try:
@@ -245,7 +246,7 @@ def _store_rejects(wh: Warehouse, staged: Staged, rejects: str, report: IngestRe
 def _forget_rejects(wh: Warehouse, sha: str, target: str) -> None:
     wh.con.raw_sql(
         "DELETE FROM reject WHERE ingest_id IN (SELECT ingest_id FROM ingest_log"
-        f" WHERE sha256 = {_sql_str(sha)} AND target = {_sql_str(target)})"
+        f" WHERE sha256 = {sql_string(sha)} AND target = {sql_string(target)})"
     )
 
 

@@ -13,9 +13,9 @@ import re
 from typing import TYPE_CHECKING
 
 from sendwise.errors import MappingError
-from sendwise.ingest.sources import Staged, _sql_str
+from sendwise.ingest.sources import Staged
 from sendwise.ingest.validate import TablePlan
-from sendwise.warehouse.connection import quote
+from sendwise.warehouse.connection import quote, sql_string
 from sendwise.warehouse.schema import TableSpec
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def table_plan(
 
 def _source(staged: Staged, column: str) -> str:
     if staged.format == "lines":
-        return f"json_extract_string(_text, {_sql_str('$.' + json_path_key(column))})"
+        return f"json_extract_string(_text, {sql_string('$.' + json_path_key(column))})"
     return quote(column)
 
 

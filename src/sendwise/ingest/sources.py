@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from sendwise.errors import FormatError, SourceNotFoundError
-from sendwise.warehouse.connection import quote
+from sendwise.warehouse.connection import quote, sql_string
 
 if TYPE_CHECKING:
     import duckdb
@@ -97,17 +97,13 @@ class Staged:
         """SQL giving the raw row (as JSON text) of the staged row aliased ``alias``."""
         if self.format == "lines":
             return f"{alias}._text"
-        cols = ", ".join(f"{_sql_str(c)}: {alias}.{quote(c)}" for c in self.columns)
+        cols = ", ".join(f"{sql_string(c)}: {alias}.{quote(c)}" for c in self.columns)
         return f"CAST(to_json({{{cols}}}) AS VARCHAR)"
 
     def drop(self, engine: duckdb.DuckDBPyConnection) -> None:
         for name in (*self.scratch, self.table, self.parse_errors, self._offsets, self._line_map):
             if name:
                 engine.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def stage(
@@ -166,8 +162,8 @@ def _stage_csv(
         f"rejects_scan = '{prefix}_scan'",
     ]
     if delimiter:
-        opts.append(f"delim = {_sql_str(delimiter)}")
-    src = f"read_csv({_sql_str(str(staged.path))}, {', '.join(opts)})"
+        opts.append(f"delim = {sql_string(delimiter)}")
+    src = f"read_csv({sql_string(str(staged.path))}, {', '.join(opts)})"
     engine.execute(
         f"CREATE TEMP TABLE {staged.table} AS SELECT *, row_number() OVER () AS _k FROM {src}"
     )
@@ -269,7 +265,7 @@ def _map_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, prefix: str, g
 def _stage_parquet(engine: duckdb.DuckDBPyConnection, staged: Staged) -> None:
     engine.execute(
         f"CREATE TEMP TABLE {staged.table} AS SELECT * EXCLUDE (file_row_number),"
-        f" file_row_number + 1 AS _k FROM read_parquet({_sql_str(str(staged.path))},"
+        f" file_row_number + 1 AS _k FROM read_parquet({sql_string(str(staged.path))},"
         " file_row_number = true)"
     )
     engine.execute(
@@ -282,7 +278,7 @@ def _stage_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, *, json: boo
     # One text column per physical line: a delimiter and quote that never occur split nothing.
     # JSON stays text (DuckDB's JSON functions read text); one copy of each line is enough.
     src = (
-        f"read_csv({_sql_str(str(staged.path))}, columns = {{'_text': 'VARCHAR'}},"
+        f"read_csv({sql_string(str(staged.path))}, columns = {{'_text': 'VARCHAR'}},"
         " delim = E'\\x1f', quote = '', escape = '', header = false, auto_detect = false,"
         " strict_mode = false)"
     )

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sendwise.ingest.sources import _sql_str
-from sendwise.warehouse.connection import quote
+from sendwise.warehouse.connection import quote, sql_string
 from sendwise.warehouse.schema import Column, TableSpec
 
 if TYPE_CHECKING:
@@ -28,6 +27,38 @@ EMAIL_RE = (
 )
 URL_RE = r"^https?://[^\s/?#]+\.[^\s/?#]+([/?#]\S*)?$"
 INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
+# check name -> (rule, condition that is true for a bad value {v}, message after "column: ")
+CHECKS = {
+    "email": (
+        "email",
+        "NOT regexp_full_match({v}, " + sql_string(EMAIL_RE) + ")",
+        "{} is not a valid email address",
+    ),
+    "url": (
+        "url",
+        "NOT regexp_full_match({v}, '" + URL_RE + "')",
+        "{} is not an absolute http(s) URL",
+    ),
+    "non_negative": ("range", "{v} < 0", "{} is negative"),
+    "positive": ("range", "{v} <= 0", "{} must be positive"),
+    "non_zero": ("range", "{v} = 0", "must not be 0"),
+    "not_future": ("range", "{v} > TIMESTAMP '{limit}' + INTERVAL 1 DAY", "{} is in the future"),
+    "json": (
+        "json",
+        "NOT coalesce(json_valid({v}) AND json_type(CAST({v} AS JSON)) = 'OBJECT', false)",
+        "{} is not a JSON object",
+    ),
+    "currency": (
+        "currency",
+        "NOT regexp_full_match({v}, '[A-Z]{3}')",
+        "{} is not an ISO 4217 currency code",
+    ),
+    "timezone": (
+        "timezone",
+        "{v} NOT IN (SELECT name FROM pg_timezone_names())",
+        "{} is not an IANA time zone",
+    ),
+}
 SQL_TYPES = {
     "string": "VARCHAR",
     "int64": "BIGINT",
@@ -112,7 +143,7 @@ def _timestamp(s: str, txt: str, src_type: str, plan: TablePlan) -> str:
         naive = f"CAST({s} AS TIMESTAMP)"
     else:
         if plan.timestamp_format:
-            naive = f"try_strptime({txt}, {_sql_str(plan.timestamp_format)})"
+            naive = f"try_strptime({txt}, {sql_string(plan.timestamp_format)})"
         else:
             naive = f"TRY_CAST({txt} AS TIMESTAMP)"
         has_offset = f"regexp_matches({txt}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')"
@@ -125,7 +156,7 @@ def _timestamp(s: str, txt: str, src_type: str, plan: TablePlan) -> str:
 def _to_utc(naive: str, zone: str) -> str:
     if zone.upper() == "UTC":
         return naive
-    return f"timezone('UTC', timezone({_sql_str(zone)}, {naive}))"
+    return f"timezone('UTC', timezone({sql_string(zone)}, {naive}))"
 
 
 def _checks(col: Column, typed: str, now: datetime) -> list[tuple[str, str, str]]:
@@ -135,7 +166,7 @@ def _checks(col: Column, typed: str, now: datetime) -> list[tuple[str, str, str]
     shown = f"left(CAST({v} AS VARCHAR), 80)"
     out: list[tuple[str, str, str]] = []
     if col.allowed:
-        allowed = ", ".join(_sql_str(a) for a in col.allowed)
+        allowed = ", ".join(sql_string(a) for a in col.allowed)
         out.append(
             (
                 "allowed",
@@ -143,62 +174,11 @@ def _checks(col: Column, typed: str, now: datetime) -> list[tuple[str, str, str]
                 f"format('{name}: {{}} is not one of {', '.join(col.allowed)}', {shown})",
             )
         )
-    check = col.check
-    if check == "email":
-        out.append(
-            (
-                "email",
-                f"NOT regexp_full_match({v}, {_sql_str(EMAIL_RE)})",
-                f"format('{name}: {{}} is not a valid email address', {shown})",
-            )
-        )
-    elif check == "url":
-        out.append(
-            (
-                "url",
-                f"NOT regexp_full_match({v}, '{URL_RE}')",
-                f"format('{name}: {{}} is not an absolute http(s) URL', {shown})",
-            )
-        )
-    elif check == "non_negative":
-        out.append(("range", f"{v} < 0", f"format('{name}: {{}} is negative', {shown})"))
-    elif check == "positive":
-        out.append(("range", f"{v} <= 0", f"format('{name}: {{}} must be positive', {shown})"))
-    elif check == "non_zero":
-        out.append(("range", f"{v} = 0", f"'{name}: must not be 0'"))
-    elif check == "not_future":
+    if col.check:
+        rule, cond, message = CHECKS[col.check]
         limit = now.strftime("%Y-%m-%d %H:%M:%S")
-        out.append(
-            (
-                "range",
-                f"{v} > TIMESTAMP '{limit}' + INTERVAL 1 DAY",
-                f"format('{name}: {{}} is in the future', {shown})",
-            )
-        )
-    elif check == "json":
-        out.append(
-            (
-                "json",
-                f"NOT coalesce(json_valid({v}) AND json_type(CAST({v} AS JSON)) = 'OBJECT', false)",
-                f"format('{name}: {{}} is not a JSON object', {shown})",
-            )
-        )
-    elif check == "currency":
-        out.append(
-            (
-                "currency",
-                f"NOT regexp_full_match({v}, '[A-Z]{{3}}')",
-                f"format('{name}: {{}} is not an ISO 4217 currency code', {shown})",
-            )
-        )
-    elif check == "timezone":
-        out.append(
-            (
-                "timezone",
-                f"{v} NOT IN (SELECT name FROM pg_timezone_names())",
-                f"format('{name}: {{}} is not an IANA time zone', {shown})",
-            )
-        )
+        cond = cond.replace("{v}", v).replace("{limit}", limit)  # regexes hold braces: no format()
+        out.append((rule, cond, f"format('{name}: {message}', {shown})"))
     # A missing value is the business of the required rule, never of a value check.
     return [(rule, f"{v} IS NOT NULL AND ({cond})", msg) for rule, cond, msg in out]
 
@@ -252,7 +232,7 @@ def validate(
     _dedupe(engine, spec, f"{ok}_all", line_of)
     cols = ", ".join(quote(c) for c in spec.column_names)
     engine.execute(
-        f"INSERT INTO {rejects} SELECT _k, {_sql_str(spec.name)}, _why.rule, _why.reason"
+        f"INSERT INTO {rejects} SELECT _k, {sql_string(spec.name)}, _why.rule, _why.reason"
         f" FROM {ok}_all WHERE _why IS NOT NULL"
     )
     # A view, not a copy: the merge reads the valid rows once.

@@ -10,7 +10,8 @@ from sendwise.errors import InputError, NotFoundError
 if TYPE_CHECKING:
     from sendwise.warehouse.connection import Warehouse
 
-PROFILE_TABLE = "profile"
+from sendwise.profiles.build import PROFILE_TABLE
+
 HINT = "build profiles first with `sendwise segment`"
 
 

@@ -33,6 +33,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sql_string(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 class Warehouse:
     """The analytical store: canonical tables reached through Ibis."""
 

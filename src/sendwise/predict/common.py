@@ -1,0 +1,211 @@
+"""Shared parts of the buy-till-you-die models: input checks, the optimiser, dict I/O, the
+per-customer summary of a transaction log, and a BG/NBD simulator for tests and benchmarks."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
+
+from sendwise.errors import InputError
+
+_LOG_BOUND = 20.0  # parameters are searched in [exp(-20), exp(20)]
+
+
+def as_vector(name: str, values: Any) -> np.ndarray:
+    """Finite, non-negative float array of at most one dimension, or :class:`InputError`."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numeric ({exc})") from None
+    if arr.ndim > 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{name} contains NaN or infinite values")
+    if np.any(arr < 0):
+        raise InputError(f"{name} contains negative values")
+    return arr
+
+
+def check_frequency(frequency: Any) -> np.ndarray:
+    x = as_vector("frequency", frequency)
+    if np.any(x != np.round(x)):
+        raise InputError("frequency must hold whole numbers of repeat purchases")
+    return x
+
+
+def same_length(fit: bool, **arrays: np.ndarray) -> list[np.ndarray]:
+    """Broadcast the arrays (predicting) or insist on equal, non-zero lengths (fitting)."""
+    if fit:
+        lengths = {name: a.size for name, a in arrays.items()}
+        if any(a.ndim != 1 for a in arrays.values()) or len(set(lengths.values())) != 1:
+            raise InputError(f"inputs must be 1-D arrays of equal length, got {lengths}")
+        if not next(iter(lengths.values())):
+            raise InputError("cannot fit a model on zero customers")
+        return list(arrays.values())
+    try:
+        return list(np.broadcast_arrays(*arrays.values()))
+    except ValueError:
+        shapes = {name: a.shape for name, a in arrays.items()}
+        raise InputError(f"inputs have mismatched lengths: {shapes}") from None
+
+
+def check_rfm(frequency: Any, recency: Any, T: Any, *, fit: bool) -> list[np.ndarray]:
+    x, tx, t_end = same_length(
+        fit, frequency=check_frequency(frequency), recency=as_vector("recency", recency),
+        T=as_vector("T", T),
+    )  # fmt: skip
+    if np.any(tx > t_end):
+        raise InputError(f"recency is larger than T for {int(np.sum(tx > t_end))} customer(s)")
+    if np.any((x == 0) & (tx != 0)):
+        raise InputError("recency must be 0 for customers with frequency 0")
+    return [x, tx, t_end]
+
+
+def maximise(
+    loglik: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    start: np.ndarray,
+    n: float,
+    penalizer: float,
+) -> tuple[np.ndarray, float, int]:
+    """Maximise ``loglik(theta) -> (total, gradient)`` over log(theta) with L-BFGS-B.
+
+    The objective is the mean negative log-likelihood plus ``penalizer * sum(theta**2)``
+    (the lifetimes convention). Returns (theta, total log-likelihood, iterations).
+    """
+
+    def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = np.exp(phi)
+        ll, grad = loglik(theta)
+        value = -ll / n + penalizer * float(theta @ theta)
+        return value, (-grad / n + 2.0 * penalizer * theta) * theta
+
+    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(start)
+    options = {"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}
+    res = minimize(objective, np.log(start), jac=True, method="L-BFGS-B", bounds=bounds,
+                   options=options)  # fmt: skip
+    # Polish once from the optimum: L-BFGS-B often stops on a line search near machine precision.
+    res = minimize(objective, res.x, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    inside = np.abs(res.x) < _LOG_BOUND - 1e-6
+    if not np.isfinite(res.fun) or np.max(np.abs(res.jac[inside]), initial=0.0) > 1e-5:
+        warnings.warn(f"maximum likelihood did not converge: {res.message}", ConvergenceWarning,
+                      stacklevel=3)  # fmt: skip
+    theta = np.exp(res.x)
+    return theta, float(loglik(theta)[0]), int(res.nit)
+
+
+class FittedParamsMixin:
+    """``to_dict`` / ``from_dict`` with plain JSON-able values; no pickle."""
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        check_is_fitted(self)
+        return {
+            "model": type(self).__name__,
+            "format": 1,
+            "penalizer": float(self.penalizer),  # type: ignore[attr-defined]
+            "params": {k: float(self.params_[k]) for k in self.param_names},  # type: ignore[attr-defined]
+            "log_likelihood": float(self.log_likelihood_),  # type: ignore[attr-defined]
+            "n_customers": int(self.n_customers_),  # type: ignore[attr-defined]
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        name = cls.__name__
+        if not isinstance(data, Mapping):
+            raise InputError(f"{name}.from_dict needs a dict, got {type(data).__name__}")
+        if data.get("model") != name:
+            raise InputError(f"this dict holds a {data.get('model')!r} model, not a {name}")
+        params = data.get("params")
+        if not isinstance(params, Mapping) or set(params) != set(cls.param_names):
+            raise InputError(f"{name} params must have exactly the keys {list(cls.param_names)}")
+        try:
+            values = {k: float(params[k]) for k in cls.param_names}
+            model = cls(penalizer=float(data.get("penalizer", 0.0)))  # type: ignore[call-arg]
+            model.log_likelihood_ = float(data.get("log_likelihood", float("nan")))
+            model.n_customers_ = int(data.get("n_customers", 0))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name} dict has a non-numeric value ({exc})") from None
+        if not all(np.isfinite(v) and v > 0 for v in values.values()):
+            raise InputError(f"{name} params must be finite and positive, got {values}")
+        model.params_ = values
+        return model
+
+
+def summary_from_transactions(
+    customer_ids: Any,
+    dates: Any,
+    observation_end: Any,
+    freq_days: float = 7,
+    monetary: Any = None,
+) -> pd.DataFrame:
+    """Per-customer ``frequency``, ``recency`` and ``T`` from a transaction log (lifetimes' way).
+
+    Transactions after ``observation_end`` are ignored; those of one customer on one calendar
+    day are one purchase (amounts summed). ``frequency`` = purchase days - 1 (the first purchase
+    is not a repeat), ``recency`` = days from the first to the last purchase day and ``T`` =
+    days from the first purchase day to ``observation_end``, both divided by ``freq_days``
+    (7: weeks). With ``monetary``, ``monetary_value`` is the mean amount of the repeat purchase
+    days (first excluded; 0 when frequency is 0). Returns a frame indexed by customer id.
+    """
+    if not freq_days > 0:
+        raise InputError(f"freq_days must be positive, got {freq_days!r}")
+    try:
+        days = pd.to_datetime(pd.Series(np.asarray(dates))).dt.normalize()
+        end = pd.Timestamp(observation_end).normalize()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"cannot read the dates ({exc})") from None
+    ids = np.asarray(customer_ids)
+    value = np.zeros(len(days)) if monetary is None else as_vector("monetary", monetary)
+    if ids.ndim != 1 or not len(ids) == len(days) == len(value):
+        sizes = (ids.size, len(days), value.size)
+        raise InputError(f"customer_ids, dates and monetary differ in length: {sizes}")
+    if days.isna().any() or pd.isna(end):
+        raise InputError("dates and observation_end must not be missing")
+    log = pd.DataFrame({"customer": ids, "day": days.to_numpy(), "value": value})
+    log = log[log["day"] <= end]
+    if log.empty:
+        raise InputError(f"no transactions on or before {end.date()}")
+    daily = log.groupby(["customer", "day"], sort=True)["value"].sum().reset_index()
+    per = daily.groupby("customer", sort=True).agg(
+        first=("day", "min"), last=("day", "max"), n=("day", "size"),
+        total=("value", "sum"), first_value=("value", "first"),
+    )  # fmt: skip
+    out = pd.DataFrame(index=per.index)
+    out["frequency"] = (per["n"] - 1).astype(np.int64)
+    out["recency"] = (per["last"] - per["first"]).dt.days / freq_days
+    out["T"] = (end - per["first"]).dt.days / freq_days
+    if monetary is not None:
+        repeat = (per["total"] - per["first_value"]).to_numpy()
+        x = out["frequency"].to_numpy()
+        out["monetary_value"] = np.divide(repeat, x, out=np.zeros(len(x)), where=x > 0)
+    return out
+
+
+def simulate_bgnbd(
+    n: int, r: float, alpha: float, a: float, b: float, T: Any, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw (frequency, recency, T) of ``n`` BG/NBD customers, each observed for its ``T``.
+
+    Each customer buys at a gamma(r, alpha) rate and, after each repeat purchase, drops out
+    with a beta(a, b) probability; the purchase times are Poisson arrivals on (0, T].
+    """
+    rng = np.random.default_rng(seed)
+    t_end = np.broadcast_to(np.asarray(T, dtype=np.float64), (n,)).copy()
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    arrivals = rng.poisson(lam * t_end)  # repeat purchases if nobody dropped out
+    lifetime_purchases = rng.geometric(np.clip(p, 1e-12, 1.0))  # drops out after this one
+    x = np.minimum(arrivals, lifetime_purchases)
+    # the x-th of `arrivals` uniform arrival times on (0, T] is T * Beta(x, arrivals - x + 1)
+    has = x > 0
+    tx = np.zeros(n)
+    tx[has] = t_end[has] * rng.beta(x[has], arrivals[has] - x[has] + 1)
+    return x.astype(np.float64), tx, t_end
