@@ -72,3 +72,33 @@ def test_schema_is_created_and_foreign_shapes_refused(tmp_path: Path) -> None:
 def test_passwords_never_shown() -> None:
     assert _redact("postgres://ann:s3cret@db:5432/shop") == "postgres://ann:***@db:5432/shop"
     assert "s3cret" not in _redact("postgres://ann:s3cret@db/shop")
+
+
+PG_URL = __import__("os").environ.get("SENDWISE_TEST_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not PG_URL, reason="set SENDWISE_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
+def test_postgres_warehouse_stores_what_duckdb_stores(tmp_path: Path, monkeypatch) -> None:
+    import ibis
+
+    pg = ibis.connect(PG_URL)
+    for name in TABLES:
+        pg.drop_table(name, force=True)
+    pg.disconnect()
+    results = []
+    for url in (None, PG_URL):
+        folder = tmp_path / ("pg" if url else "duck")
+        init_project(folder)
+        if url:
+            monkeypatch.setenv("SENDWISE_WAREHOUSE__URL", url)
+        settings = load_settings(folder)
+        wh = Warehouse.from_settings(settings)
+        assert wh.is_duckdb == (url is None)
+        try:
+            results.append(_load_all(wh, settings, folder))
+            # a reload of the same content is recognised, on either warehouse
+            again = ingest(wh, settings, folder / "orders.csv", table="order")
+            assert again.already_loaded
+        finally:
+            wh.close()
+    assert results[0] == results[1]

@@ -7,7 +7,7 @@ matches nothing keeps every id it came with, gets ``identity = 'unmatched'`` and
 customer_id, and is tried again after every later load, so an identify call that arrives later
 still claims the anonymous browsing that came before it.
 
-Plain SQL UPDATE ... FROM, which DuckDB and PostgreSQL both speak.
+Plain SQL (window functions, UPDATE ... FROM) that DuckDB and PostgreSQL both speak.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ def resolve(wh: Warehouse) -> None:
     sql = wh.con.raw_sql
     # New links from identify calls: anonymous id -> the user id of its first identify.
     sql(
-        "INSERT INTO identity SELECT anonymous_id, arg_min(user_id, occurred_at), min(occurred_at)"
-        " FROM event WHERE type = 'identify' AND anonymous_id IS NOT NULL AND user_id IS NOT NULL"
-        " AND anonymous_id NOT IN (SELECT anonymous_id FROM identity) GROUP BY anonymous_id"
+        "INSERT INTO identity SELECT anonymous_id, user_id, occurred_at FROM (SELECT anonymous_id,"
+        " user_id, occurred_at, row_number() OVER (PARTITION BY anonymous_id"
+        " ORDER BY occurred_at, user_id) AS n FROM event WHERE type = 'identify'"
+        " AND anonymous_id IS NOT NULL AND user_id IS NOT NULL"
+        " AND anonymous_id NOT IN (SELECT anonymous_id FROM identity)) AS first_call WHERE n = 1"
     )
     # Every open row's match in one pass of hash joins, then one UPDATE keyed on message_id:
     # several UPDATE ... FROM statements over the whole table were orders of magnitude slower.

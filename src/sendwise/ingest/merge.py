@@ -82,7 +82,8 @@ def _drop_bad_references(
         return rows
     refused = ibis.union(*bad, distinct=False) if len(bad) > 1 else bad[0]
     # One reason per row even when several references fail.
-    refused = refused.distinct(on="_k", keep="first")
+    first = ibis.row_number().over(group_by=refused._k, order_by=[refused.reason])
+    refused = refused.mutate(_n=first).filter(lambda t: t._n == 0).drop("_n")
     n = _append(wh, refused, rejects)
     counts.rejected += n
     return rows.anti_join(refused, "_k") if n else rows

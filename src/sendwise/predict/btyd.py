@@ -203,4 +203,4 @@ class GammaGammaFitter(FittedParamsMixin, BaseEstimator):
             upto = bgnbd.expected_purchases(i * month, frequency, recency, T)
             clv = clv + (upto - before) * spend / (1.0 + discount_rate) ** i
             before = upto
-        return np.asarray(clv * np.ones_like(spend))
+        return np.asarray(clv)

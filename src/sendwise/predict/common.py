@@ -91,13 +91,14 @@ def maximise(
     res = minimize(objective, np.log(start), jac=True, method="L-BFGS-B", bounds=bounds,
                    options=options)  # fmt: skip
     # Polish once from the optimum: L-BFGS-B often stops on a line search near machine precision.
+    first_nit = res.nit
     res = minimize(objective, res.x, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
     inside = np.abs(res.x) < _LOG_BOUND - 1e-6
     if not np.isfinite(res.fun) or np.max(np.abs(res.jac[inside]), initial=0.0) > 1e-5:
         warnings.warn(f"maximum likelihood did not converge: {res.message}", ConvergenceWarning,
                       stacklevel=3)  # fmt: skip
     theta = np.exp(res.x)
-    return theta, float(loglik(theta)[0]), int(res.nit)
+    return theta, float(loglik(theta)[0]), int(first_nit + res.nit)
 
 
 class FittedParamsMixin:
@@ -158,7 +159,12 @@ def summary_from_transactions(
     if not freq_days > 0:
         raise InputError(f"freq_days must be positive, got {freq_days!r}")
     try:
-        days = pd.to_datetime(pd.Series(np.asarray(dates))).dt.normalize()
+        days = pd.Series(np.asarray(dates))
+        try:
+            days = pd.to_datetime(days)
+        except ValueError:  # strings in more than one layout
+            days = pd.to_datetime(days, format="mixed")
+        days = days.dt.normalize()
         end = pd.Timestamp(observation_end).normalize()
     except (TypeError, ValueError) as exc:
         raise InputError(f"cannot read the dates ({exc})") from None

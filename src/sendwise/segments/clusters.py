@@ -51,6 +51,7 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 _RESULT = pa.schema(
     [("customer_id", pa.string()), ("cluster", pa.int64()), ("cluster_description", pa.string())]
 )
+CLIP_SD = 3.0
 _NOT_LOGGED = frozenset({"open_rate", "click_rate", "favourite_category_share"})
 
 
@@ -116,7 +117,10 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
         if fit:
             self.scaler_ = StandardScaler().fit(filled)
         flags = gaps[:, [self.features_.index(f) for f in self.flagged_]].astype("float64")
-        return np.hstack([self.scaler_.transform(filled), flags])
+        # Clipped at 3 standard deviations: one extreme wholesaler must not win a cluster of
+        # its own (on Online Retail, k = 2 was "everyone" and "one customer" without this).
+        scaled = np.clip(self.scaler_.transform(filled), -CLIP_SD, CLIP_SD)
+        return np.hstack([scaled, flags])
 
     def fit(self, X: Any, y: None = None) -> CustomerClusters:
         """Choose k (unless given), cluster, renumber by size and describe the clusters."""

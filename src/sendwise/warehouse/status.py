@@ -70,7 +70,7 @@ def warehouse_status(wh: Warehouse, *, recent_loads: int = 10) -> WarehouseStatu
                 + rej.line.cast("string")
                 + ": "
                 + rej.reason
-            ).arbitrary(),
+            ).min(),
         )
         .order_by([ibis.desc("rows"), "target", "rule"])
         .to_pyarrow()
