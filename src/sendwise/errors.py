@@ -12,7 +12,9 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     │   ├── UnknownTableError      --table names no canonical table
     │   ├── MappingError           a column mapping names columns the file lacks
     │   ├── FormatError            a file whose format cannot be read at all
-    │   └── NotFoundError          a named thing (customer, profile, ...) does not exist
+    │   ├── NotFoundError          a named thing (customer, profile, ...) does not exist
+    │   ├── RuleError              a segment rule that cannot be compiled (segments/errors.py)
+    │   └── SegmentError           segments or a features table that cannot be used (same)
     ├── WarehouseError         the warehouse cannot be reached or is not in the expected shape
     └── DataQualityError       a check configured as hard failed during a build
 
