@@ -24,7 +24,7 @@ from ibis.expr.types import Table
 
 from sendwise.errors import InputError
 from sendwise.features.build import WINDOWS, customer_features, table_reader
-from sendwise.features.common import as_timestamp, lit_ts
+from sendwise.features.common import as_timestamp, left_join_all, lit_ts
 
 
 def labels(source: Any, as_of: datetime, horizon_days: int) -> Table:
@@ -46,7 +46,7 @@ def labels(source: Any, as_of: datetime, horizon_days: int) -> Table:
         label_categories=detail.category.collect(distinct=True).sort(),
     )
     counts = window.group_by("customer_id").aggregate(label_orders=window.count())
-    return counts.left_join(revenue, "customer_id").drop("customer_id_right")
+    return left_join_all(counts, [revenue])
 
 
 def training_set(
@@ -65,8 +65,7 @@ def training_set(
     if check_coverage:
         _check_coverage(source, as_of, horizon_days)
     feats = customer_features(source, as_of, windows)
-    j = feats.left_join(labels(source, as_of, horizon_days), "customer_id")
-    j = j.drop("customer_id_right")
+    j = left_join_all(feats, [labels(source, as_of, horizon_days)])
     orders = j.label_orders.fill_null(0)
     active = j.recency_days.notnull() & (j.recency_days <= active_days)
     return j.mutate(

@@ -18,7 +18,7 @@ import ibis
 from ibis.expr.types import Table
 
 from sendwise.features import customer_features
-from sendwise.features.common import as_timestamp
+from sendwise.features.common import as_timestamp, left_join_all
 from sendwise.features.quality import CheckResult, enforce, run_checks
 from sendwise.segments import (
     BUILTIN_SEGMENTS,
@@ -85,12 +85,10 @@ def build_profiles(
     # segment names (New, Promising) assume.
     rfm = rfm_scores(feats, ties="bottom")
     base = feats.join(customers, "customer_id").join(rfm, "customer_id")
-    base = base.drop(*[c for c in base.columns if c.endswith("_right")])
     for seg in segments:  # refuse a bad rule before the heavy work
         validate_rule(base.schema(), seg.rule)
     say("applying segments")
     profile = base.join(apply_segments(base, segments), "customer_id")
-    profile = profile.drop(*[c for c in profile.columns if c.endswith("_right")])
     clusters: list[tuple[int, str, int]] = []
     if settings.segments.clusters:
         say("clustering")
@@ -122,8 +120,7 @@ def _with_clusters(profile: Table, feats: Table, settings: Settings):
     assigned = cluster_customers(feats, k=settings.segments.k, n_threads=threads)
     if assigned.num_rows == 0:
         return profile, []
-    joined = profile.left_join(ibis.memtable(assigned), "customer_id")
-    joined = joined.drop(*[c for c in joined.columns if c.endswith("_right")])
+    joined = left_join_all(profile, [ibis.memtable(assigned)])
     counts = assigned.group_by(["cluster", "cluster_description"]).aggregate(
         [("customer_id", "count")]
     )
