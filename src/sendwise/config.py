@@ -112,6 +112,53 @@ class QualitySettings(_Section):
         return v
 
 
+class ModelSettings(_Section):
+    horizon_days: int = Field(default=30, ge=1, le=730)
+    """Purchase propensity and predicted spend look this many days ahead."""
+    churn_days: int = Field(default=90, ge=1, le=730)
+    """Churn: an active customer places no order in this many days."""
+    active_days: int = Field(default=365, ge=1)
+    """Active: at least one completed order in this many days before the snapshot."""
+    snapshots: int = Field(default=4, ge=1, le=24)
+    """Training snapshots before the evaluation date (one under the other)."""
+    snapshot_step_days: int = Field(default=30, ge=1)
+    """Days between training snapshots."""
+    min_history_days: int = Field(default=60, ge=0)
+    """Snapshots with less history than this since the first order are skipped."""
+    max_train_rows: int = Field(default=400_000, ge=1_000)
+    """Training rows above this are sampled (stratified by label) to bound the time."""
+    search_rows: int = Field(default=100_000, ge=1_000)
+    """The hyperparameter search runs on a stratified sample of this many rows."""
+    search_iterations: int = Field(default=6, ge=1, le=100)
+    """Hyperparameter candidates tried per learner (bounded random search)."""
+    cv_folds: int = Field(default=3, ge=2, le=10)
+    """Stratified k-fold (grouped by customer) inside the training window."""
+    learners: list[str] = Field(default_factory=lambda: ["logistic", "lightgbm"])
+    """Learners to try; the best on validation is kept: logistic, lightgbm."""
+    min_auc: float = Field(default=0.6, ge=0.0, le=1.0)
+    """Quality gate: a new version is promoted only above this ROC-AUC on the backtest..."""
+    must_beat_baselines: bool = True
+    """...and only when it beats every naive baseline on the same split."""
+    retrain_days: int = Field(default=7, ge=0)
+    """`sendwise build` retrains a model whose promoted version is older than this."""
+    discount_rate: float = Field(default=0.10, ge=0.0, le=1.0)
+    """Yearly discount rate of the 12-month customer lifetime value."""
+    send_hour_min_events: int = Field(default=5, ge=1)
+    """Human opens and clicks a customer needs for a best send hour of their own."""
+    drift_threshold: float = Field(default=0.2, gt=0.0)
+    """Population stability index above which a feature or score is flagged as drifted."""
+    seed: int = 0
+    """Random seed of sampling, folds and search."""
+
+    @field_validator("learners")
+    @classmethod
+    def _known_learners(cls, v: list[str]) -> list[str]:
+        unknown = [name for name in v if name not in ("logistic", "lightgbm")]
+        if unknown or not v:
+            raise ValueError(f"unknown learner(s) {', '.join(unknown)}; known: logistic, lightgbm")
+        return v
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -125,6 +172,7 @@ class Settings(BaseSettings):
     mappings: dict[str, MappingSettings] = Field(default_factory=dict)
     segments: SegmentSettings = Field(default_factory=SegmentSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
 
     @field_validator("project")
     @classmethod

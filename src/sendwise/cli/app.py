@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sendwise.cli import models as models_cli
 from sendwise.cli import render
 from sendwise.cli.progress import steps, task_bar
 from sendwise.config import PROJECT_ENV, init_project, load_settings
@@ -244,6 +245,9 @@ def demo(
     console.print(f"simulated:   {settings.path('simulated')} (tables and truth.parquet)")
     console.print("profiles:    warehouse table 'profile' (sendwise export profiles --out FILE)")
     console.print(f"try:         sendwise profile {top} --project {folder}")
+
+
+models_cli.register(app, console, ProjectOpt, _warehouse)
 
 
 def main() -> None:

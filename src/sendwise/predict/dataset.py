@@ -1,0 +1,134 @@
+"""Snapshots for an honest time-based backtest, and the frames the learners see.
+
+Given the production date ``as_of`` (A) and a horizon h, the model is judged at
+``evaluate_at`` E = A - h, whose labels fill [E, A): the last window the data can fill. It is
+trained on snapshots whose label windows end on or before E: E - h, E - h - step, ... so that no
+training label overlaps the judged window. Snapshots too close to the first order (less than
+``min_history_days``) are skipped. The model judged at E is the model that scores at A: the
+numbers on its card are the numbers of the model in use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sendwise.errors import InputError
+from sendwise.features.build import customer_features, feature_columns, table_reader
+from sendwise.features.training import labels
+
+if TYPE_CHECKING:
+    from sendwise.config import ModelSettings
+
+# Inputs no model may use: ids, the snapshot date, and the text favourite category.
+NOT_INPUTS = ("customer_id", "as_of", "favourite_category")
+
+
+@dataclass(frozen=True)
+class Plan:
+    as_of: datetime
+    horizon_days: int
+    evaluate_at: datetime
+    train_at: tuple[datetime, ...]
+
+    def describe(self) -> str:
+        first, last = min(self.train_at), max(self.train_at)
+        return (
+            f"trained on {len(self.train_at)} snapshot(s) {first:%Y-%m-%d} .. {last:%Y-%m-%d},"
+            f" judged at {self.evaluate_at:%Y-%m-%d} on the {self.horizon_days} days to"
+            f" {self.as_of:%Y-%m-%d}"
+        )
+
+
+def make_plan(
+    as_of: datetime, horizon_days: int, settings: ModelSettings, first_order: datetime | None
+) -> Plan:
+    evaluate_at = as_of - timedelta(days=horizon_days)
+    start = evaluate_at - timedelta(days=horizon_days)
+    step = timedelta(days=settings.snapshot_step_days)
+    earliest = (first_order or start) + timedelta(days=settings.min_history_days)
+    train_at = tuple(
+        t for t in (start - i * step for i in range(settings.snapshots)) if t >= earliest
+    )
+    if not train_at:
+        raise InputError(
+            f"not enough history to train with a {horizon_days}-day horizon as of"
+            f" {as_of:%Y-%m-%d}: the first training snapshot would be {start:%Y-%m-%d}, less than"
+            f" {settings.min_history_days} days after the first order"
+            f" ({first_order:%Y-%m-%d})"
+            if first_order
+            else "there are no orders"
+        )
+    return Plan(as_of, horizon_days, evaluate_at, train_at)
+
+
+class SnapshotCache:
+    """Features per snapshot date, computed once and shared by every model of a run."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self._features: dict[datetime, pd.DataFrame] = {}
+        self._labels: dict[tuple[datetime, int], pd.DataFrame] = {}
+
+    def features(self, at: datetime) -> pd.DataFrame:
+        if at not in self._features:
+            self._features[at] = customer_features(self.source, at).to_pandas()
+        return self._features[at]
+
+    def labelled(self, at: datetime, horizon_days: int, active_days: int) -> pd.DataFrame:
+        """Features at ``at`` with label_orders, label_revenue, label_purchased, label_churned."""
+        key = (at, horizon_days)
+        if key not in self._labels:
+            lab = labels(self.source, at, horizon_days).drop("label_categories").to_pandas()
+            self._labels[key] = lab
+        feats = self.features(at)
+        frame = feats.merge(self._labels[key], on="customer_id", how="left")
+        orders = frame["label_orders"].fillna(0).astype("int64")
+        active = frame["recency_days"].notna() & (frame["recency_days"] <= active_days)
+        frame["label_orders"] = orders
+        frame["label_revenue"] = frame["label_revenue"].fillna(0.0).astype("float64")
+        frame["label_purchased"] = (orders > 0).astype("int8")
+        frame["label_churned"] = np.where(active, (orders == 0).astype("float64"), np.nan)
+        frame["snapshot"] = at
+        return frame
+
+
+def first_order_at(source: Any) -> datetime | None:
+    return table_reader(source)("order").ordered_at.min().execute()
+
+
+def input_features(frame: pd.DataFrame) -> list[str]:
+    """The numeric feature columns a model may use, in the warehouse's order."""
+    names = [c for c in feature_columns() if c not in NOT_INPUTS and c in frame.columns]
+    return [c for c in names if _numeric(frame[c])]
+
+
+def feature_types(frame: pd.DataFrame, features: list[str]) -> dict[str, str]:
+    return {f: _kind(frame[f]) for f in features}
+
+
+def _numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+
+
+def _kind(col: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(col):
+        return "bool"
+    if pd.api.types.is_integer_dtype(col):
+        return "int"
+    if pd.api.types.is_float_dtype(col):
+        return "float"
+    return str(col.dtype)
+
+
+def stratified_sample(frame: pd.DataFrame, label: str, rows: int, seed: int) -> pd.DataFrame:
+    """At most ``rows`` rows, the label's share kept (sampling within each class)."""
+    if len(frame) <= rows:
+        return frame
+    share = rows / len(frame)
+    parts = [g.sample(frac=share, random_state=seed) for _, g in frame.groupby(label)]
+    return pd.concat(parts).sort_index()
