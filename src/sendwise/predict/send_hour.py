@@ -2,8 +2,8 @@
 
 The evidence is human engagement: ``email_event`` opens and clicks that are not
 ``is_machine`` (privacy-proxy prefetches and link scanners say nothing about the reader).
-An *engagement* is a distinct (customer, clock hour) with at least one such open or click,
-so an open and its click a minute later count once. Its UTC time is converted to the
+An *engagement* is a distinct (customer, local clock hour of a given day) with at least one
+such open or click, so an open and its click a minute later count once. Its UTC time is converted to the
 customer's local hour with ``customer.timezone`` (IANA name; the shop's time zone when null
 or unknown), daylight saving included.
 """
@@ -75,15 +75,20 @@ def _engagements(source: Any, as_of: datetime, customers: pd.DataFrame) -> pd.Da
         em.type.isin(["open", "click"]),
         ~em.is_machine.fill_null(False),
     )
-    hourly = human.select("customer_id", utc_hour=human.occurred_at.truncate("h")).distinct()
-    events = hourly.to_pandas().merge(customers, on="customer_id", how="inner")
-    utc = pd.to_datetime(events["utc_hour"])
+    # minutes, not hours: zones such as Asia/Kolkata (+05:30) split a UTC hour in two
+    moments = human.select("customer_id", at=human.occurred_at.truncate("m")).distinct()
+    events = moments.to_pandas().merge(customers, on="customer_id", how="inner")
+    utc = pd.to_datetime(events["at"])
     utc = utc.dt.tz_convert("UTC") if utc.dt.tz is not None else utc.dt.tz_localize("UTC")
-    local_hour = np.zeros(len(events), dtype=np.int8)
+    local = np.zeros(len(events), dtype="datetime64[us]")
     # one vectorised conversion per distinct time zone (a few dozen), not per row
     for zone, rows in events.groupby("timezone", sort=False).indices.items():
-        local_hour[rows] = utc.iloc[rows].dt.tz_convert(str(zone)).dt.hour.to_numpy()
-    return pd.DataFrame({"customer_id": events["customer_id"], "local_hour": local_hour})
+        wall = utc.iloc[rows].dt.tz_convert(str(zone)).dt.tz_localize(None).dt.floor("h")
+        local[rows] = wall.to_numpy(dtype="datetime64[us]")
+    slots = pd.DataFrame({"customer_id": events["customer_id"], "local": local})
+    slots = slots.drop_duplicates(ignore_index=True)  # one engagement per local clock hour
+    hour = (slots["local"].to_numpy().astype(np.int64) // 3_600_000_000) % HOURS
+    return pd.DataFrame({"customer_id": slots["customer_id"], "local_hour": hour.astype(np.int8)})
 
 
 def _distribution(counts: np.ndarray) -> np.ndarray:
