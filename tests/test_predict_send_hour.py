@@ -3,13 +3,12 @@ saving included) like zoneinfo does row by row, and falls back to segment and sh
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import ibis
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -144,6 +143,23 @@ def test_segment_and_shop_fallbacks(shop) -> None:
     assert (b.loc[expect_shop, "best_send_hour"] == shop_hour).all()
     assert (b.loc[expect_shop, "engagements"] == len(oracle)).all()
     assert set(b.loc[tiny, "send_hour_source"]) <= {"own", "shop"}
+
+
+PG_URL = os.environ.get("SENDWISE_TEST_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not PG_URL, reason="set SENDWISE_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
+def test_same_hours_on_duckdb_and_postgres(shop) -> None:
+    _, wh, _, end = shop
+    pg = ibis.connect(PG_URL)
+    try:
+        for name in ("customer", "email_event"):
+            pg.create_table(name, wh.table(name).to_pyarrow(), overwrite=True)
+        on_pg = best_send_hours(pg, end).sort_values("customer_id", ignore_index=True)
+    finally:
+        pg.disconnect()
+    on_duck = best_send_hours(wh, end).sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(on_duck, on_pg)
 
 
 # --- hand-made data on a bare Ibis DuckDB backend --------------------------------------------

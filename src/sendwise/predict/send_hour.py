@@ -2,10 +2,10 @@
 
 The evidence is human engagement: ``email_event`` opens and clicks that are not
 ``is_machine`` (privacy-proxy prefetches and link scanners say nothing about the reader).
-An *engagement* is a distinct (customer, local clock hour of a given day) with at least one
-such open or click, so an open and its click a minute later count once. Its UTC time is converted to the
-customer's local hour with ``customer.timezone`` (IANA name; the shop's time zone when null
-or unknown), daylight saving included.
+Each one's UTC time is converted to the customer's local time with ``customer.timezone``
+(IANA name; the shop's time zone when null or unknown), daylight saving included. An
+*engagement* is a distinct (customer, local clock hour of a given day) with at least one such
+open or click, so an open and its click a minute later count once.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def _customers(source: Any, as_of: datetime, default_timezone: str) -> pd.DataFr
         customer.customer_id.notnull(),
         customer.created_at.isnull() | (customer.created_at < lit_ts(as_of)),
     )
-    frame = known.select("customer_id", "timezone").distinct().to_pandas()
-    frame = frame.drop_duplicates("customer_id", keep="first").reset_index(drop=True)
+    frame = known.select("customer_id", "timezone").to_pandas()
+    frame = frame.drop_duplicates("customer_id").sort_values("customer_id", ignore_index=True)
     zone = frame["timezone"].astype("string").str.strip()
     names = zone.dropna().unique()
     bad = [name for name in names if not _zone(name)]
@@ -144,21 +144,20 @@ def best_send_hours(
 
     shop = counts.sum(axis=0)
     label, n_seg = _segment_codes(segments, ids)
-    seg_counts = np.zeros((n_seg + 1, HOURS), dtype=np.int64)  # last row: no usable segment
-    np.add.at(seg_counts, label, counts)
+    size = (n_seg + 1) * HOURS  # the last row collects customers without a segment
+    seg_counts = np.bincount(label[who] * HOURS + hour, minlength=size).reshape(-1, HOURS)
     seg_total = seg_counts.sum(axis=1)
     usable = np.append(seg_total[:-1] >= min_segment_events, False)
     seg_prior = np.where(usable[:, None], _distribution(seg_counts), _distribution(shop))
-    prior = seg_prior[label]
-
-    posterior = counts + prior_weight * prior
     shop_hour = int(np.argmax(shop)) if shop.sum() > 0 else default_hour
     seg_hour = np.where(usable, np.argmax(seg_counts, axis=1), shop_hour)
 
     own = own_n >= min_events
     in_segment = ~own & usable[label]
-    fallback = np.where(in_segment, seg_hour[label], shop_hour)
-    best = np.where(own, np.argmax(posterior, axis=1), fallback)
+    best = np.where(in_segment, seg_hour[label], shop_hour)
+    mine = np.flatnonzero(own)
+    posterior = counts[mine] + prior_weight * seg_prior[label[mine]]
+    best[mine] = np.argmax(posterior, axis=1)
     used = np.where(own, own_n, np.where(in_segment, seg_total[label], int(shop.sum())))
     source_code = np.where(own, 0, np.where(in_segment, 1, 2))
     return pd.DataFrame(
