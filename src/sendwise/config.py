@@ -135,6 +135,9 @@ class ModelSettings(_Section):
     """Stratified k-fold (grouped by customer) inside the training window."""
     learners: list[str] = Field(default_factory=lambda: ["logistic", "lightgbm"])
     """Learners to try; the best on validation is kept: logistic, lightgbm."""
+    anchor_base_rate: bool = True
+    """Shift calibrated probabilities so that their mean matches the base rate BG/NBD
+    expects at the scoring date (see predict/anchor.py); the ranking is unchanged."""
     min_auc: float = Field(default=0.6, ge=0.0, le=1.0)
     """Quality gate: a new version is promoted only above this ROC-AUC on the backtest..."""
     must_beat_baselines: bool = True

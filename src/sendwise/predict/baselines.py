@@ -91,6 +91,24 @@ class Btyd:
         out["btyd_spend"], out["clv_12m"] = spend, clv
         return out
 
+    def p_any(self, frame: pd.DataFrame, days: float) -> np.ndarray:
+        """P(at least one purchase in the next ``days``) from BG/NBD; NaN for non-buyers.
+
+        Given alive, the rate is gamma(r + x, alpha + T) and BG/NBD drops a customer only
+        right after a purchase, so P(none | history) = (1 - p_alive) + p_alive *
+        ((alpha + T) / (alpha + T + t)) ** (r + x).
+        """
+        x, tx, t, _ = self.rfm(frame)
+        buyer = frame["btyd_T"].notna().to_numpy() & (t > 0)
+        out = np.full(len(frame), np.nan)
+        if buyer.any():
+            r, alpha = self.bgnbd.params_["r"], self.bgnbd.params_["alpha"]
+            xs, ts = x[buyer], t[buyer]
+            alive = self.bgnbd.probability_alive(xs, tx[buyer], ts)
+            none = (1 - alive) + alive * ((alpha + ts) / (alpha + ts + days / WEEK)) ** (r + xs)
+            out[buyer] = 1.0 - none
+        return out
+
     def to_dict(self) -> dict:
         return {
             "bgnbd": self.bgnbd.to_dict(),
@@ -113,19 +131,23 @@ def holdout_table(frame: pd.DataFrame, btyd: Btyd, horizon_days: int, cap: int =
     group = np.minimum(x[buyer], cap).astype(int)
     df = pd.DataFrame({"repeat_purchases": group, "predicted": pred, "actual": actual})
     table = df.groupby("repeat_purchases").agg(
-        customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
+        customers=("actual", "size"),
+        actual_mean=("actual", "mean"),
+        predicted_mean=("predicted", "mean"),
+        actual_total=("actual", "sum"),
+        predicted_total=("predicted", "sum"),
     )
     table = table.reset_index()
-    table["repeat_purchases"] = table["repeat_purchases"].map(
-        lambda g: f"{g}+" if g == cap else str(g)
-    )
+    table["repeat_purchases"] = [f"{g}+" if g == cap else str(g) for g in table.repeat_purchases]
     total = pd.DataFrame(
         [
             {
                 "repeat_purchases": "all",
                 "customers": int(buyer.sum()),
-                "actual": actual.sum(),
-                "predicted": pred.sum(),
+                "actual_mean": actual.mean(),
+                "predicted_mean": pred.mean(),
+                "actual_total": actual.sum(),
+                "predicted_total": pred.sum(),
             }
         ]
     )

@@ -35,7 +35,25 @@ class Plan:
     evaluate_at: datetime
     train_at: tuple[datetime, ...]
 
+    first_order: datetime | None = None
+    min_history_days: int = 0
+
+    def require_training(self) -> None:
+        """Refuse to train a supervised model without a training snapshot."""
+        if self.train_at:
+            return
+        start = self.evaluate_at - timedelta(days=self.horizon_days)
+        raise InputError(
+            f"not enough history to train with a {self.horizon_days}-day horizon as of"
+            f" {self.as_of:%Y-%m-%d}: the first training snapshot would be {start:%Y-%m-%d},"
+            f" less than {self.min_history_days} days after the first order"
+            + (f" ({self.first_order:%Y-%m-%d})" if self.first_order else "")
+            + ". Use a shorter horizon, a later date or more data."
+        )
+
     def describe(self) -> str:
+        if not self.train_at:
+            return f"judged at {self.evaluate_at:%Y-%m-%d} on the {self.horizon_days} days after"
         first, last = min(self.train_at), max(self.train_at)
         return (
             f"trained on {len(self.train_at)} snapshot(s) {first:%Y-%m-%d} .. {last:%Y-%m-%d},"
@@ -54,16 +72,7 @@ def make_plan(
     train_at = tuple(
         t for t in (start - i * step for i in range(settings.snapshots)) if t >= earliest
     )
-    if not train_at:
-        raise InputError(
-            f"not enough history to train with a {horizon_days}-day horizon as of"
-            f" {as_of:%Y-%m-%d}: the first training snapshot would be {start:%Y-%m-%d}, less than"
-            f" {settings.min_history_days} days after the first order"
-            f" ({first_order:%Y-%m-%d})"
-            if first_order
-            else "there are no orders"
-        )
-    return Plan(as_of, horizon_days, evaluate_at, train_at)
+    return Plan(as_of, horizon_days, evaluate_at, train_at, first_order, settings.min_history_days)
 
 
 class SnapshotCache:

@@ -131,6 +131,7 @@ def train_spend(
 ) -> TrainResult:
     say = progress or (lambda _m: None)
     h = plan.horizon_days
+    plan.require_training()
     say("spend: revenue over the horizon (LightGBM, Tweedie)")
     train = pd.concat(
         [cache.labelled(t, h, settings.active_days) for t in plan.train_at], ignore_index=True

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sendwise.errors import NotFoundError
+from sendwise.predict.anchor import anchor_shift, shifted
 from sendwise.predict.baselines import Btyd
 from sendwise.predict.category import CategoryModel, histograms
 from sendwise.predict.classifier import Calibrator
@@ -30,6 +31,7 @@ from sendwise.predict.explain import top_reasons
 from sendwise.predict.learners import as_matrix, load_learner
 from sendwise.predict.registry import ModelVersion, Registry, check_features
 from sendwise.predict.send_hour import best_send_hours
+from sendwise.predict.train import anchor_target
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -101,6 +103,10 @@ def score_customers(
     out["top_reasons"] = pd.Series([[] for _ in range(len(out))], dtype=object)
     versions, missing, drifted = {}, [], {}
 
+    btyd_mv = _promoted(registry, "btyd")
+    btyd = Btyd.from_dict(btyd_mv.metadata["params"]) if btyd_mv else None
+    recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)
+    lapsed = recency > ms.active_days
     for name in ("propensity", "churn"):
         mv = _promoted(registry, name)
         if mv is None:
@@ -111,27 +117,27 @@ def score_customers(
         learner, cal = _classifier(mv)
         features = mv.metadata["features"]
         X = as_matrix(feats, features)
-        raw = learner.decision(X)
-        p = cal(raw)
+        p = cal(learner.decision(X))
+        # Churn was trained on active customers only: anchor and compare like with like.
+        rows = np.ones(len(p), bool) if name == "propensity" else ~np.isnan(recency) & ~lapsed
+        drifted[name] = _drift(registry, mv, feats[rows], p[rows], ms.drift_threshold)
+        if mv.metadata.get("anchored") and btyd is not None:
+            target = anchor_target(name, btyd, feats, int(mv.metadata["horizon_days"]))
+            target[~rows] = np.nan
+            p = shifted(p, anchor_shift(p, target))
         if name == "propensity":
             out["p_purchase"] = p
             say("explaining the scores")
             out["top_reasons"] = top_reasons(learner.contributions(X), feats, features)
         else:
-            recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)
-            lapsed = recency > ms.active_days
             out["churn_risk"] = np.where(np.isnan(recency), np.nan, np.where(lapsed, 1.0, p))
-        # Churn was trained on active customers only: compare like with like.
-        rows = slice(None) if name == "propensity" else ~np.isnan(recency) & ~lapsed
-        drifted[name] = _drift(registry, mv, feats[rows], p[rows], ms.drift_threshold)
         versions[name] = mv.version
 
-    mv = _promoted(registry, "btyd")
-    if mv is None:
+    mv = btyd_mv
+    if mv is None or btyd is None:
         missing.append("btyd")
     else:
         say(f"scoring btyd ({mv.version})")
-        btyd = Btyd.from_dict(mv.metadata["params"])
         horizon = horizon_days or _horizon(registry) or ms.horizon_days
         values = btyd.predict(feats, horizon, ms.discount_rate)
         for col in ("expected_orders", "p_alive", "clv_12m"):

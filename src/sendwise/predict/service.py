@@ -55,7 +55,13 @@ def train_models(
     h = horizon_days or ms.horizon_days
     if h < 1:
         raise InputError(f"the horizon must be at least one day, not {h}")
-    at = as_timestamp(as_of) if as_of is not None else end_of_data(wh)
+    end = end_of_data(wh)
+    at = as_timestamp(as_of) if as_of is not None else end
+    if at > end:
+        raise InputError(
+            f"as of {at:%Y-%m-%d} is after the end of the data ({end:%Y-%m-%d}): the judged"
+            " window would have no labels. Leave --as-of out to train as of the end of the data."
+        )
     first = first_order_at(wh)
     cache, registry = SnapshotCache(wh), registry_of(settings)
     plan = make_plan(at, h, ms, first)
@@ -83,6 +89,7 @@ def train_category(
     wh: Warehouse, plan, registry: Registry, progress: Callable[[str], None] | None = None
 ) -> TrainResult | None:
     say = progress or (lambda _m: None)
+    plan.require_training()
     h = plan.horizon_days
     fit_at = plan.train_at[0]
     say("next_category: category histograms")

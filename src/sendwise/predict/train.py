@@ -20,6 +20,7 @@ import pandas as pd
 from sendwise.config import ModelSettings
 from sendwise.errors import InputError
 from sendwise.predict import plots, report
+from sendwise.predict.anchor import anchor_shift, shifted
 from sendwise.predict.baselines import Btyd, recency_score, rfm_total
 from sendwise.predict.classifier import fit_classifier
 from sendwise.predict.dataset import (
@@ -30,7 +31,12 @@ from sendwise.predict.dataset import (
     stratified_sample,
 )
 from sendwise.predict.drift import psi_reference
-from sendwise.predict.evaluation import calibration_table, classification_metrics, gains_table
+from sendwise.predict.evaluation import (
+    calibration_table,
+    classification_metrics,
+    expected_calibration_error,
+    gains_table,
+)
 from sendwise.predict.explain import global_importance
 from sendwise.predict.learners import as_matrix
 from sendwise.predict.registry import Registry
@@ -84,6 +90,12 @@ def gate(
     return reasons
 
 
+def anchor_target(name: str, btyd: Btyd, frame: pd.DataFrame, days: int) -> np.ndarray:
+    """Per customer, BG/NBD's probability of the event the classifier predicts."""
+    p_any = btyd.p_any(frame, days)
+    return p_any if name == "propensity" else 1.0 - p_any
+
+
 def train_classifier(
     name: str,
     cache: SnapshotCache,
@@ -93,6 +105,7 @@ def train_classifier(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
+    plan.require_training()
     say = progress or (lambda _m: None)
     label, meaning = TARGETS[name]
     h = plan.horizon_days
@@ -120,14 +133,23 @@ def train_classifier(
     say(f"{name}: judging on {plan.evaluate_at:%Y-%m-%d}")
     X_test = as_matrix(test, features)
     y_test = test[label].to_numpy().astype(np.int8)
-    p_test = fitted.predict_proba(X_test)
-    metrics = classification_metrics(y_test, p_test)
-    per_learner = {
-        lname: classification_metrics(y_test, cal(model.decision(X_test)))
-        for lname, (model, cal, _c) in fitted.best_per_learner.items()
-    }
     btyd = Btyd.fit(test)
     sign = -1.0 if name == "churn" else 1.0  # churn risk is the opposite of buying soon
+    target = anchor_target(name, btyd, test, h) if settings.anchor_base_rate else None
+
+    def predict(model, cal) -> np.ndarray:
+        p = cal(model.decision(X_test))
+        return p if target is None else shifted(p, anchor_shift(p, target))
+
+    unanchored = fitted.predict_proba(X_test)
+    p_test = predict(fitted.learner, fitted.calibrator)
+    metrics = classification_metrics(y_test, p_test)
+    metrics["calibration_error"] = expected_calibration_error(y_test, p_test)
+    metrics["calibration_error_unanchored"] = expected_calibration_error(y_test, unanchored)
+    per_learner = {
+        lname: classification_metrics(y_test, predict(model, cal))
+        for lname, (model, cal, _c) in fitted.best_per_learner.items()
+    }
     expected = btyd.predict(test, h, 0.0)["expected_orders"].fillna(0.0).to_numpy()
     base_scores = {
         "recency": sign * recency_score(test),
@@ -178,6 +200,7 @@ def train_classifier(
         "data_fingerprint": fingerprint(train, label),
         "metrics": metrics,
         "learners": per_learner,
+        "anchored": settings.anchor_base_rate,
         "baselines": baselines,
         "cv": [
             {"learner": c.learner, "params": c.params, "cv_auc": c.cv_auc}
