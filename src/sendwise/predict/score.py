@@ -103,6 +103,10 @@ def score_customers(
     out["top_reasons"] = pd.Series([[] for _ in range(len(out))], dtype=object)
     versions, missing, drifted = {}, [], {}
 
+    for name in ("propensity", "churn", "spend"):  # refuse before any work is done
+        mv = _promoted(registry, name)
+        if mv is not None:
+            check_features(mv, types)
     btyd_mv = _promoted(registry, "btyd")
     btyd = Btyd.from_dict(btyd_mv.metadata["params"]) if btyd_mv else None
     recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)
