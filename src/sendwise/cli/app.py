@@ -217,7 +217,7 @@ def demo(
     """Simulate a shop, load it, run every step that exists, and print a summary."""
     import ibis
 
-    from sendwise.profiles import build_profiles
+    from sendwise.build import run_build
     from sendwise.simulate import simulate_shop
     from sendwise.warehouse.connection import Warehouse
     from sendwise.warehouse.status import warehouse_status
@@ -233,10 +233,13 @@ def demo(
     _load_simulated(settings, paths)
     with Warehouse.from_settings(settings) as wh:
         render.status(console, warehouse_status(wh))
-        console.rule("[bold]customer profiles")
-        with steps(console, "profiles") as say:
-            built = build_profiles(wh, settings, progress=say)
-        render.profile_build(console, built)
+        console.rule("[bold]customer profiles and predictions")
+        with steps(console, "build") as say:
+            result = run_build(wh, settings, progress=say)
+        render.profile_build(console, result.profiles)
+        console.rule("[bold]models (judged on the last window, against baselines)")
+        models_cli.print_trained(console, result.trained)
+        models_cli.print_scored(console, result.scored)
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
     console.rule("[bold]where things are")
@@ -244,6 +247,7 @@ def demo(
     console.print(f"warehouse:   {settings.warehouse_url()}")
     console.print(f"simulated:   {settings.path('simulated')} (tables and truth.parquet)")
     console.print("profiles:    warehouse table 'profile' (sendwise export profiles --out FILE)")
+    console.print(f"models:      {settings.path('models')} (sendwise models list; report.md)")
     console.print(f"try:         sendwise profile {top} --project {folder}")
 
 
