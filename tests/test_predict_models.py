@@ -287,3 +287,49 @@ def test_online_retail_propensity_beats_the_baselines(tmp_path: Path) -> None:
     calibration = report.split("## Calibration")[1]
     assert "mean_predicted" in calibration and "observed_rate" in calibration
     json.loads((mv.folder / "metadata.json").read_text())
+
+
+PG_URL = os.environ.get("SENDWISE_TEST_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not PG_URL, reason="set SENDWISE_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
+def test_the_same_models_on_a_postgres_warehouse(tmp_path: Path, monkeypatch) -> None:
+    import ibis
+
+    pg = ibis.connect(PG_URL)
+    for name in [
+        *LOADABLE,
+        "ingest_log",
+        "identity",
+        "reject",
+        "customer_features",
+        "profile",
+        "prediction",
+    ]:
+        pg.drop_table(name, force=True)
+    pg.disconnect()
+    shop = simulate_shop(customers=1500, days=300, seed=5)
+    paths = shop.write(tmp_path / "files")
+    scores = []
+    for url in (None, PG_URL):
+        folder = tmp_path / ("pg" if url else "duck")
+        if url:
+            monkeypatch.setenv("SENDWISE_WAREHOUSE__URL", url)
+        settings, wh = _open(folder)
+        settings.segments.clusters = False
+        try:
+            for name in LOADABLE:
+                if name in paths:
+                    ingest(wh, settings, paths[name], table=name)
+            build_profiles(wh, settings)
+            results = train_models(wh, settings, models=["btyd", "propensity"])
+            score_customers(wh, settings)
+            scores.append(wh.table("prediction").to_pandas().set_index("customer_id").sort_index())
+        finally:
+            wh.close()
+        assert all(r.promoted for r in results)
+    duck, pg_scores = scores
+    assert list(duck.index) == list(pg_scores.index)
+    for col in ("p_purchase", "expected_orders", "p_alive", "clv_12m"):
+        np.testing.assert_allclose(duck[col], pg_scores[col], rtol=1e-6, atol=1e-6, err_msg=col)
+    assert (duck.best_send_hour == pg_scores.best_send_hour).all()
