@@ -246,6 +246,11 @@ def demo(
     console.print(f"try:         sendwise profile {top} --project {folder}")
 
 
+from sendwise.cli.content import register as _register_content  # noqa: E402
+
+_register_content(app)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
