@@ -65,8 +65,8 @@ def check(
         problems = [p for name in chosen for p in lint_template(renderer, name)]
     for problem in problems:
         console.print(str(problem), highlight=False, soft_wrap=True)
-    verdict = "[red]problem(s)" if problems else "[green]no problems"
-    console.print(f"{len(chosen)} template(s), {len(problems)} {verdict}")
+    verdict = f"[red]{len(problems)} problem(s)" if problems else "[green]no problems"
+    console.print(f"{len(chosen)} template(s) checked: {verdict}")
     if problems:
         raise typer.Exit(1)
 

@@ -92,7 +92,8 @@ def flatten(folders: list[Path], name: str, body: str, slots: dict[str, Slot]) -
         msg = f"no template file {exc.name!r} in the templates folder (a name in quotes is needed)"
         raise TemplateError(msg, file=name) from None
     except TemplateSyntaxError as exc:
-        raise TemplateError(exc.message or "syntax error", file=exc.name or name, line=exc.lineno)
+        msg = exc.message or "syntax error"
+        raise TemplateError(msg, file=exc.name or name, line=exc.lineno) from None
     except SecurityError as exc:
         raise UnsafeTemplateError(str(exc), file=name) from None
     except UndefinedError as exc:

@@ -69,10 +69,11 @@ class _Text(HTMLParser):
             self.parts.append(re.sub(r"\s+", " ", data))
 
     def handle_comment(self, data: str) -> None:
-        if PLACEHOLDER_COMMENT.fullmatch(data):
-            # statements ({% if %}) are kept even in hidden parts, to stay balanced
-            if not self.muted or not self.kept[int(data[3:])].startswith("{{"):
-                self.parts.append(f"<!--{data}-->")
+        if not PLACEHOLDER_COMMENT.fullmatch(data):
+            return
+        # statements ({% if %}) are kept even in hidden parts, to stay balanced
+        if not self.muted or not self.kept[int(data[3:])].startswith("{{"):
+            self.parts.append(f"<!--{data}-->")
 
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}

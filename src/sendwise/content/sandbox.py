@@ -62,9 +62,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 raise UnsafeTemplateError(f"power too large: ** {right}")
             return left**right
         for seq, times in ((left, right), (right, left)):
-            if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                if len(seq) * times > MAX_SEQUENCE:
-                    raise UnsafeTemplateError(f"* would build more than {MAX_SEQUENCE} items")
+            sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+            if sized and len(seq) * times > MAX_SEQUENCE:
+                raise UnsafeTemplateError(f"* would build more than {MAX_SEQUENCE} items")
         return left * right
 
     def getattr(self, obj: Any, attribute: str) -> Any:

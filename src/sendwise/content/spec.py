@@ -78,7 +78,8 @@ def split_front_matter(source: str, name: str) -> tuple[dict[str, Any], str, dic
     try:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == FENCE)
     except StopIteration:
-        raise TemplateError("front matter opened with +++ is never closed", file=name, line=1)
+        msg = "front matter opened with +++ is never closed"
+        raise TemplateError(msg, file=name, line=1) from None
     text = "\n".join(lines[1:end])
     try:
         data = tomllib.loads(text)
