@@ -2,16 +2,19 @@
 
 Built as bytes directly rather than through ``email.message.EmailMessage``, which costs more
 than rendering the email itself; the standard library's parser reads the result back (tested).
-Bodies are quoted-printable, readable in a text editor; non-ASCII headers are RFC 2047 words.
+A body is sent as it is (7bit or 8bit UTF-8, RFC 6152) when no line is longer than SMTP's 998
+bytes, else as base64; quoted-printable costs four times as long as rendering the HTML did.
+Non-ASCII headers are RFC 2047 encoded words.
 """
 
 from __future__ import annotations
 
-import binascii
+import base64
 import secrets
+import time
 from collections.abc import Mapping
 from email.header import Header
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 from sendwise.content.errors import TemplateError
 from sendwise.content.message import RenderedEmail
@@ -25,12 +28,27 @@ def _header(value: str) -> str:
     return Header(value, "utf-8").encode()
 
 
+MAX_LINE = 998
+_date: tuple[int, str] = (0, "")
+
+
+def _now() -> str:
+    """The Date header, formatted once per second (it was a tenth of the time of a message)."""
+    global _date
+    second = int(time.time())
+    if _date[0] != second:
+        _date = (second, formatdate(second, localtime=False))
+    return _date[1]
+
+
 def _part(kind: str, body: str) -> bytes:
-    encoded = binascii.b2a_qp(body.encode("utf-8"))
-    head = (
-        f"Content-Type: text/{kind}; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n"
-    )
-    return head.encode() + encoded
+    data = body.encode("utf-8")
+    if max(map(len, data.split(b"\n"))) > MAX_LINE:
+        encoding, data = "base64", base64.encodebytes(data)
+    else:
+        encoding = "7bit" if len(data) == len(body) else "8bit"
+    head = f"Content-Type: text/{kind}; charset=utf-8\nContent-Transfer-Encoding: {encoding}\n\n"
+    return head.encode() + data
 
 
 def to_mime(
@@ -48,8 +66,8 @@ def to_mime(
         f"From: {_header(sender)}",
         f"To: {_header(to)}",
         f"Subject: {_header(email.subject)}",
-        f"Date: {date or formatdate(localtime=False)}",
-        f"Message-ID: {message_id or make_msgid(domain='sendwise.local')}",
+        f"Date: {date or _now()}",
+        f"Message-ID: {message_id or '<' + secrets.token_hex(16) + '@sendwise.local>'}",
         "MIME-Version: 1.0",
     ]
     lines += [f"{k}: {_header(v)}" for k, v in (headers or {}).items()]

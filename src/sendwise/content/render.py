@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jinja2 import Template, UndefinedError
 from jinja2 import TemplateError as JinjaError
-from jinja2 import UndefinedError
 from jinja2.sandbox import SecurityError
 
 from sendwise.content import data
@@ -43,6 +43,7 @@ class Renderer:
         self.folders = [settings.path(settings.content.templates), STARTERS]
         self._envs = environments(self.folders)
         self._compiled: dict[str, CompiledTemplate] = {}
+        self._globals = dict(self._envs[0].globals)
         self._bestsellers: list[dict] | None = None
         s = settings.content.shop
         self.shop = {k: getattr(s, k) for k in ("name", "url", "postal_address", "logo_url")}
@@ -82,13 +83,13 @@ class Renderer:
         compiled = template if isinstance(template, CompiledTemplate) else self.template(template)
         if not links.get("unsubscribe"):
             raise TemplateError("links must hold an unsubscribe URL", file=compiled.spec.name)
-        ctx = {**tokens, "shop": self.shop, "links": links}
+        ctx = {**self._globals, **tokens, "shop": self.shop, "links": links}
         reset_budget()
         try:
-            subject = " ".join(compiled.subject.render(ctx).split()) or self.shop["name"]
-            ctx["preheader"] = preheader = " ".join(compiled.preheader.render(ctx).split())
-            html = compiled.html.render(ctx)
-            text = tidy(compiled.text.render(ctx))
+            subject = " ".join(_run(compiled.subject, ctx).split()) or self.shop["name"]
+            ctx["preheader"] = preheader = " ".join(_run(compiled.preheader, ctx).split())
+            html = _run(compiled.html, ctx)
+            text = tidy(_run(compiled.text, ctx))
         except UnsafeTemplateError:
             raise
         except SecurityError as exc:
@@ -174,6 +175,12 @@ class Renderer:
             raise TemplateError("counting variants needs the warehouse")
         compiled = self.template(template)
         return variant_counts(data.profile_table(self.wh), compiled.spec.slots, template)
+
+
+def _run(template: Template, ctx: dict[str, Any]) -> str:
+    """``template.render(ctx)`` without its copy of the context and the globals: a third of the
+    time of a short template. ``ctx`` already holds the globals and is not changed."""
+    return "".join(template.root_render_func(template.new_context(ctx, shared=True)))
 
 
 def preview(
