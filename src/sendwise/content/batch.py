@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import ibis
 
 from sendwise.content.data import profile_table
+from sendwise.content.message import RenderedEmail
 from sendwise.content.mime import to_mime
 from sendwise.content.render import DefaultLinks, Renderer
 from sendwise.errors import NotFoundError
@@ -16,7 +17,6 @@ from sendwise.segments.rules import SEPARATOR
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
-    from sendwise.content.message import RenderedEmail
     from sendwise.warehouse.connection import Warehouse
 
 
@@ -75,21 +75,24 @@ def render_demo(
     """For ``sendwise demo``: render ``template`` as .eml and .html for ``n`` customers (one per
     offer variant where possible) into PROJECT/outbox-preview; (customer, .eml path, variants)."""
     renderer = Renderer(settings, wh)
-    t, _ = profile_table(wh), None
-    ids = t.order_by(ibis.desc("monetary"), "customer_id").limit(200).customer_id.to_pyarrow()
+    t = profile_table(wh)
+    top = t.order_by(ibis.desc("monetary"), "customer_id").limit(200).customer_id.to_pyarrow()
     out = settings.path("outbox-preview")
     out.mkdir(parents=True, exist_ok=True)
-    picked: list[tuple[str, Path, dict]] = []
+    distinct: list[tuple[str, RenderedEmail]] = []
+    others: list[tuple[str, RenderedEmail]] = []
     seen: set[tuple] = set()
-    emails = _emails(renderer, ids.to_pylist())
-    for cid, email in renderer.render_many(template, ids.to_pylist(), links=DefaultLinks(renderer)):
+    ids = top.to_pylist()
+    for cid, email in renderer.render_many(template, ids, links=DefaultLinks(renderer)):
         key = tuple(sorted(email.slots.items()))
-        if key in seen and len(picked) + 1 < n:
-            continue
+        (others if key in seen else distinct).append((cid, email))
         seen.add(key)
+        if len(distinct) == n:
+            break
+    emails = _emails(renderer, ids)
+    picked = []
+    for cid, email in (distinct + others)[:n]:
         write_message(renderer, email, emails.get(cid), out / file_name(cid), "html")
         path = write_message(renderer, email, emails.get(cid), out / file_name(cid), "eml")
         picked.append((cid, path, dict(email.slots)))
-        if len(picked) == n:
-            break
     return picked
