@@ -43,7 +43,10 @@ class TemplateLoader(FileSystemLoader):
     def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
         source, filename, uptodate = super().get_source(environment, template)
         _, body, _ = split_front_matter(source, template)
-        return (self.wrap(body) if self.wrap else body), filename, uptodate
+        if self.wrap is None:
+            return body, filename, uptodate
+        environment.parse(body, name=template)  # syntax errors with this file's line numbers
+        return self.wrap(body), filename, uptodate
 
 
 def pass_through(source: str) -> str:
@@ -87,6 +90,7 @@ def flatten(folders: list[Path], name: str, body: str, slots: dict[str, Slot]) -
 
     env.globals["slot"] = slot
     try:
+        env.parse(body, name=name)
         return env.from_string(pass_through(body)).render()
     except TemplateNotFound as exc:
         msg = f"no template file {exc.name!r} in the templates folder (a name in quotes is needed)"

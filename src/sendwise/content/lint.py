@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from sendwise.content.data import PRODUCT_FIELDS
+from sendwise.content.data import PRODUCT_FIELDS, SCORES
 from sendwise.content.errors import TemplateError
 from sendwise.content.spec import TemplateSpec, split_front_matter
 from sendwise.content.tokens import known_fields, profile_schema
@@ -155,6 +155,8 @@ def lint_template(renderer: Any, name: str) -> list[Problem]:
             problems.append(Problem(shown, line, "no-default-variant", msg))
         for v in slot.variants:
             problems += _file_problems(renderer, v.block, None, fields, seen=set())
+            if v.rule is not None:
+                problems += _rule_problems(v.rule, schema, shown, line, f"{slot.name}/{v.name}")
     if not UNSUBSCRIBE.search(compiled.html_source):
         msg = 'no unsubscribe link: put <a href="{{ links.unsubscribe }}"> in the footer'
         problems.append(Problem(shown, 1, "no-unsubscribe", msg))
@@ -164,6 +166,53 @@ def lint_template(renderer: Any, name: str) -> list[Problem]:
         problems.append(Problem(shown, spec.front_lines.get("text", 1), "no-text-part", msg))
     problems += _size_problems(renderer, name, shown, preview)
     return sorted(set(problems), key=lambda p: (p.file, p.line, p.code))
+
+
+def _rule_problems(
+    rule: str, schema: dict[str, str] | None, shown: str, line: int, where: str
+) -> list[Problem]:
+    """A rule checked against the live profile schema, or (not built yet) its field names
+    against the profile columns sendwise builds."""
+    from sendwise.segments.errors import RuleError
+    from sendwise.segments.language import validate_rule
+
+    if schema is not None:
+        full = {**{k: v for k, v in SCORES.items() if k not in schema}, **schema}
+        try:
+            validate_rule({k: v for k, v in full.items() if "array" not in v}, rule)
+        except RuleError as exc:
+            return [Problem(shown, line, "bad-rule", f"slot {where}: {exc}")]
+        return []
+    known = set(static_profile_columns())
+    unknown = sorted(_rule_fields_of(rule) - known)
+    if not unknown:
+        return []
+    close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return [Problem(shown, line, "bad-rule", f"slot {where}: unknown field {unknown[0]!r}{hint}")]
+
+
+def _rule_fields_of(rule: str) -> set[str]:
+    import ast
+
+    from sendwise.segments._lexicon import normalise
+
+    try:
+        tree = ast.parse(normalise(rule), mode="eval")
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def static_profile_columns() -> list[str]:
+    """The columns ``build_profiles`` writes (features, identity, RFM, segments) and the scores."""
+    from sendwise.features.build import feature_columns
+    from sendwise.profiles.build import IDENTITY
+    from sendwise.segments.rules import BUILTIN_SEGMENTS
+
+    rfm = ["r_score", "f_score", "m_score", "rfm_score", "rfm_segment", "segments", "cluster"]
+    segs = [s.column for s in BUILTIN_SEGMENTS]
+    return [*feature_columns(), *IDENTITY, *rfm, "cluster_description", *segs, *SCORES]
 
 
 def _size_problems(renderer: Any, name: str, shown: str, preview: Any) -> list[Problem]:

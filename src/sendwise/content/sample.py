@@ -7,6 +7,7 @@ missing. The slot variants are chosen by the real rules, run on this one profile
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import ibis
@@ -14,6 +15,7 @@ import pyarrow as pa
 
 from sendwise.content.data import IDENTITY, SCORES, product_token
 from sendwise.content.slots import with_variants
+from sendwise.segments._lexicon import normalise
 
 CUSTOMER = {
     "customer_id": "PREVIEW",
@@ -91,6 +93,8 @@ def sample_tokens(
     for key in set(IDENTITY) | set(SCORES):
         profile.pop(key, None)
     row = {**profile, **{k: values.get(k) for k in (*IDENTITY, *SCORES)}}
+    if schema is None:
+        row["_lenient"] = True
     return {
         "customer": {k: values.get(k) for k in IDENTITY},
         "profile": profile,
@@ -99,6 +103,19 @@ def sample_tokens(
         "recommendations": (products if products is not None else sample_products(settings, n))[:n],
         "slots": choose_variants(row, slots),
     }
+
+
+def _rule_fields(slots: dict) -> set[str]:
+    """The field names the slots' rules read (keywords such as ``null`` excluded)."""
+    names: set[str] = set()
+    for slot in slots.values():
+        for variant in slot.ruled:
+            try:
+                tree = ast.parse(normalise(str(variant.rule)), mode="eval")
+            except SyntaxError:
+                continue  # the rule compiler reports it, with its position
+            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return names
 
 
 def _typical(dtype: str) -> Any:
@@ -113,6 +130,9 @@ def choose_variants(row: dict[str, Any], slots: dict) -> dict[str, str]:
     for k, dtype in SCORES.items():
         if k not in columns and dtype != "array<string>":
             columns[k] = None
+    if row.pop("_lenient", False):  # no schema: fields the rules read are missing values
+        for name in _rule_fields(slots):
+            columns.setdefault(name, None)
     types = {k: pa.float64() if SCORES.get(k) == "float64" else None for k in columns}
     arrays = {
         k: pa.array([v], type=types[k]) if types[k] is not None else pa.array([v])

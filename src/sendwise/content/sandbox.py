@@ -14,6 +14,7 @@ attributes of functions, frames and generators, and calls that mutate lists or d
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -26,7 +27,7 @@ from sendwise.content.errors import UnsafeTemplateError
 MAX_LOOP_ITEMS = 10_000
 """Loop iterations one message may run in all its loops together."""
 MAX_SEQUENCE = 10_000
-"""Largest string or list ``*`` may build, and the largest power ``**`` may compute."""
+"""Largest string or list ``*`` may build, and the most digits a ``**`` power may have."""
 GUARD = "_sw_bounded"
 
 _budget = threading.local()
@@ -58,7 +59,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
-            if isinstance(right, int | float) and abs(right) > 64 and abs(left) > 1:
+            if _power_digits(left, right) > MAX_SEQUENCE:
                 raise UnsafeTemplateError(f"power too large: ** {right}")
             return left**right
         for seq, times in ((left, right), (right, left)):
@@ -79,6 +80,15 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         for loop in tree.find_all(nodes.For):  # every loop draws from the message's budget
             loop.iter = nodes.Filter(loop.iter, GUARD, [], [], None, None, lineno=loop.lineno)
         return tree
+
+
+def _power_digits(left: Any, right: Any) -> float:
+    """Roughly how many digits ``left ** right`` has (0 when it cannot be large)."""
+    if not isinstance(left, int | float) or not isinstance(right, int | float):
+        return 0
+    if abs(left) <= 1 or right <= 0:
+        return 0
+    return right * math.log10(abs(left))
 
 
 def _finalize(value: Any) -> Any:
