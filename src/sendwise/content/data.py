@@ -81,12 +81,12 @@ def product_token(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
     price = row.get("price")
     return {
         "id": row["product_id"],
-        "name": row.get("name") or "A product we think you will like",
+        "name": blank_to_none(row.get("name")) or "A product we think you will like",
         "price": None if price is None or math.isnan(price) else price,
         "currency": shop.currency,
-        "url": row.get("url") or shop.url,
-        "image_url": row.get("image_url") or None,
-        "category": row.get("category") or None,
+        "url": blank_to_none(row.get("url")) or shop.url,
+        "image_url": blank_to_none(row.get("image_url")),
+        "category": blank_to_none(row.get("category")),
     }
 
 
@@ -153,14 +153,21 @@ def _rows(data: pa.Table) -> list[dict]:
     return pa.table(columns).to_pylist()
 
 
+def blank_to_none(value: Any) -> Any:
+    """Text that is empty or only spaces is a missing value, so that fallbacks apply to it."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
 def split_row(row: dict[str, Any], slot_columns: dict[str, str]) -> dict[str, Any]:
     """One profile row as the token groups: customer, profile, scores, segments, slots."""
-    customer = {k: row.get(k) for k in IDENTITY}
-    scores = {k: row.get(k) for k in SCORES}
+    customer = {k: blank_to_none(row.get(k)) for k in IDENTITY}
+    scores = {k: blank_to_none(row.get(k)) for k in SCORES}
     if scores["top_reasons"] is None:
         scores["top_reasons"] = []
     skip = {*IDENTITY[1:], *SCORES, *slot_columns.values()}
-    profile = {k: v for k, v in row.items() if k not in skip}
+    profile = {k: blank_to_none(v) for k, v in row.items() if k not in skip}
     segments = [s for s in (row.get("segments") or "").split(SEPARATOR) if s]
     slots = {name: row[col] for name, col in slot_columns.items()}
     return {
