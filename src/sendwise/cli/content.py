@@ -188,3 +188,18 @@ def _render_segment(renderer, template: str, segment: str, out: Path | None, fmt
         raise InputError("--format is eml or html")
     written = render_segment(renderer, template, segment, out, fmt=fmt)
     console.print(f"wrote {written:,} .{fmt} file(s) to [bold]{out}[/bold]")
+
+
+def demo_emails(console, settings, wh, n: int = 3) -> None:
+    """For ``sendwise demo``: render the starter newsletter for ``n`` customers (different offer
+    variants where possible) and print where the .eml and .html files are."""
+    from sendwise.content.batch import render_demo
+
+    console.rule("[bold]personalized emails")
+    written = render_demo(settings, wh, n=n)
+    for customer_id, path, slots in written:
+        shown = ", ".join(f"{k}={v}" for k, v in slots.items()) or "-"
+        console.print(f"{customer_id:<12} {path} (+ .html)  variants: {shown}", highlight=False)
+    console.print(
+        "check: sendwise templates check; preview: sendwise render newsletter.html --preview"
+    )
