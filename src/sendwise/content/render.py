@@ -57,9 +57,9 @@ class Renderer:
     def template(self, name: str) -> CompiledTemplate:
         """The compiled template ``name`` (compiled on first use, then cached)."""
         if name not in self._compiled:
-            folder = next((f for f in self.folders if (f / name).is_file()), self.folders[0])
             if ".." in Path(name).parts or Path(name).is_absolute():
                 raise TemplateError("a template is named by its path inside templates/", file=name)
+            folder = next((f for f in self.folders if (f / name).is_file()), self.folders[0])
             spec = read_spec(folder, name, self.project_slots)
             self._compiled[name] = compile_template(spec, self.folders, self._envs)
         return self._compiled[name]
