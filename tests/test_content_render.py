@@ -4,6 +4,7 @@ parts, subject, unsubscribe link, no "None", no empty blocks; variant counts aga
 from __future__ import annotations
 
 import email
+import os
 import re
 from email import policy
 from pathlib import Path
@@ -168,3 +169,33 @@ def test_init_copies_the_starters(project) -> None:
     for name in NAMES:
         assert (folder / name).read_text() == (FOLDER / name).read_text()
     assert (folder / "blocks" / "footer.html").exists()
+
+
+PG_URL = os.environ.get("SENDWISE_TEST_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not PG_URL, reason="set SENDWISE_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
+def test_same_tokens_and_variants_on_postgres(shop) -> None:
+    from sendwise.warehouse.connection import Warehouse
+
+    settings, wh, _ = shop
+    pg = Warehouse(str(PG_URL))
+    try:
+        for name in ("profile", "product", "order_line"):
+            pg.con.create_table(name, wh.table(name).to_pyarrow(), overwrite=True)
+        on_duck, on_pg = Renderer(settings, wh), Renderer(settings, pg)
+        assert on_pg.variant_counts("newsletter.html") == on_duck.variant_counts("newsletter.html")
+        ids = wh.table("profile").customer_id.to_pyarrow().to_pylist()[:50]
+        duck = dict(on_duck.render_many("newsletter.html", ids, links=DefaultLinks(on_duck)))
+        post = dict(on_pg.render_many("newsletter.html", ids, links=DefaultLinks(on_pg)))
+        assert list(post) == ids
+        for cid in ids:
+            assert post[cid].slots == duck[cid].slots
+            assert post[cid].subject == duck[cid].subject
+            assert [p for p in duck[cid].html.split('href="') if "/p/" in p[:40]] == [
+                p for p in post[cid].html.split('href="') if "/p/" in p[:40]
+            ]
+    finally:
+        for name in ("profile", "product", "order_line"):
+            pg.con.drop_table(name, force=True)
+        pg.close()
