@@ -9,6 +9,8 @@ import sys
 from email import policy
 from pathlib import Path
 
+import pytest
+
 from sendwise.content.flatten import protect, restore
 from sendwise.content.mime import to_mime
 from sendwise.content.render import Renderer, preview
@@ -130,3 +132,18 @@ def test_cli_render_customer_segment_preview_and_tokens(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     unknown = run("render", "nope.html", "--preview", *p)
     assert unknown.returncode == 1 and "no template 'nope.html'" in unknown.stderr
+
+
+def test_code_in_a_style_value_works_and_a_bare_one_is_refused_clearly(project) -> None:
+    from sendwise.content.errors import TemplateError
+
+    settings, _ = project
+    renderer = Renderer(settings)
+    folder = settings.path("templates")
+    body = '<p class="x" style="color: {{ shop.currency and \'#123456\' }}">Hi</p>' + FOOTER
+    (folder / "style.html").write_text('+++\nsubject = "x"\n+++\n' + body, encoding="utf-8")
+    assert "color: #123456" in preview(renderer, "style.html").html
+    bad = '<p style="color: red; {{ shop.name }}">Hi</p>' + FOOTER
+    (folder / "bad.html").write_text('+++\nsubject = "x"\n+++\n' + bad, encoding="utf-8")
+    with pytest.raises(TemplateError, match="not a whole declaration"):
+        renderer.template("bad.html")

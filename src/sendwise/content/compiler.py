@@ -56,7 +56,9 @@ def compile_template(
     try:
         inlined = _INLINER.inline(protected)
     except ValueError as exc:
-        raise TemplateError(f"cannot inline CSS: {exc}", file=spec.name) from None
+        msg = f"cannot inline CSS ({exc}); in a style attribute, template code can only be a"
+        msg += ' value, e.g. style="color: {{ c }}", not a whole declaration'
+        raise TemplateError(msg, file=spec.name) from None
     html_source = restore(inlined, kept, spec.name)
     if spec.text == "auto":
         text_source = restore(html_to_text(inlined, kept), kept, spec.name, strict=False)
