@@ -143,7 +143,8 @@ def test_code_in_a_style_value_works_and_a_bare_one_is_refused_clearly(project) 
     body = '<p class="x" style="color: {{ shop.currency and \'#123456\' }}">Hi</p>' + FOOTER
     (folder / "style.html").write_text('+++\nsubject = "x"\n+++\n' + body, encoding="utf-8")
     assert "color: #123456" in preview(renderer, "style.html").html
-    bad = '<p style="color: red; {{ shop.name }}">Hi</p>' + FOOTER
+    bad = '<style>.x { margin: 0; }</style><p class="x" style="color: red; {{ shop.name }}">Hi</p>'
+    bad += FOOTER
     (folder / "bad.html").write_text('+++\nsubject = "x"\n+++\n' + bad, encoding="utf-8")
     with pytest.raises(TemplateError, match="not a whole declaration"):
         renderer.template("bad.html")
