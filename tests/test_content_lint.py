@@ -16,7 +16,7 @@ from sendwise.content.starters import NAMES
 
 BROKEN = """\
 +++
-subject = "Hello {{ customer.first_name or 'you' }}"
+subject = "Hello {{ customer.firstname or 'you' }}"
 
 [[slots.offer]]
 name = "premium"
@@ -58,7 +58,7 @@ def test_linter_finds_each_problem_with_file_and_line(renderer: Renderer) -> Non
         (Path(p.file).name, p.line, p.message) for p in problems if p.code == "unknown-token"
     }
     lines = sorted(line for _, line, _ in unknown)
-    assert lines == [10, 13, 16, 16]
+    assert lines == [2, 10, 13, 16, 16]
     assert any("'customer.first_name'" in m for *_, m in unknown)  # the suggestion
     assert found(problems, "img-no-alt") == [("broken.html", 11)]
     assert found(problems, "no-default-variant") == [("broken.html", 4)]

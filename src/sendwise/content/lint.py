@@ -145,6 +145,11 @@ def lint_template(renderer: Any, name: str) -> list[Problem]:
     schema = profile_schema(renderer.wh)
     fields = known_fields(schema, spec.slots)
     problems += _file_problems(renderer, name, spec.body, fields, seen=set())
+    for key in ("subject", "preheader"):
+        walker = _Tokens(fields, shown)
+        walker.walk(renderer._envs[1].parse(getattr(spec, key)), {})
+        line = spec.front_lines.get(key, 1)
+        problems += [Problem(p.file, line, p.code, f"{key}: {p.message}") for p in walker.problems]
     for slot in spec.slots.values():
         line = spec.front_lines.get(slot.name, 1)
         if slot.default is None:
