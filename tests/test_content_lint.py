@@ -84,6 +84,8 @@ def test_linter_reports_syntax_errors_and_bad_rules(renderer: Renderer) -> None:
     folder = renderer.folders[0]
     write(folder, "syntax.html", '+++\nsubject = "x"\n+++\n<p>\n{{ x + }}\n</p>\n')
     assert found(lint_template(renderer, "syntax.html"), "error") == [("syntax.html", 5)]
+    write(folder, "subj.html", '+++\n\npreheader = "{{ x"\n+++\n<p>x</p>\n')
+    assert found(lint_template(renderer, "subj.html"), "error") == [("subj.html", 3)]
     write(folder, "blocks/bad.html", "<p>\n\n{% if x %}</p>\n")
     write(folder, "uses.html", '+++\nsubject = "x"\n+++\n{% include "blocks/bad.html" %}\n')
     assert found(lint_template(renderer, "uses.html"), "error") == [("bad.html", 3)]

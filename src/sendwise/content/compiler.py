@@ -66,10 +66,10 @@ def compile_template(
         text_source = _hand_written_text(folders, spec)
     return CompiledTemplate(
         spec=spec,
-        subject=_compile(text_env, spec.subject, spec.name, "subject"),
-        preheader=_compile(text_env, spec.preheader, spec.name, "preheader"),
-        html=_compile(html_env, html_source, spec.name, "HTML"),
-        text=_compile(text_env, text_source, spec.name, "text part"),
+        subject=_compile(text_env, spec.subject, spec, "subject"),
+        preheader=_compile(text_env, spec.preheader, spec, "preheader"),
+        html=_compile(html_env, html_source, spec, "HTML"),
+        text=_compile(text_env, text_source, spec, "text part"),
         html_source=html_source,
         text_source=text_source,
     )
@@ -94,9 +94,11 @@ def _mjml(source: str, name: str) -> str:
         raise TemplateError(f"MJML: {exc}", file=name) from None
 
 
-def _compile(env: ImmutableSandboxedEnvironment, source: str, name: str, part: str) -> Template:
+def _compile(
+    env: ImmutableSandboxedEnvironment, source: str, spec: TemplateSpec, part: str
+) -> Template:
     try:
         return env.from_string(source)
     except TemplateSyntaxError as exc:
-        line = exc.lineno if part in ("subject", "preheader") else None
-        raise TemplateError(f"{part}: {exc.message}", file=name, line=line) from None
+        line = spec.front_lines.get(part)  # the subject's or preheader's line in the file
+        raise TemplateError(f"{part}: {exc.message}", file=spec.name, line=line) from None
