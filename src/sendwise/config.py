@@ -162,6 +162,40 @@ class ModelSettings(_Section):
         return v
 
 
+class ShopSettings(_Section):
+    """The shop as emails show it (``shop.*`` in templates)."""
+
+    name: str = "Example Shop"
+    url: str = "https://shop.example.com"
+    """Where the logo and buttons link, and a product without a url."""
+    postal_address: str = "1 Example Street, 00000 Example City"
+    """Printed in every footer; the law of most countries asks for it (set yours)."""
+    logo_url: str | None = None
+    currency: str = "EUR"
+    """Shown before prices (``recommendations[i].currency``)."""
+    sender: str = "Example Shop <hello@shop.example.com>"
+    """From: of rendered .eml files."""
+
+
+class VariantSettings(_Section):
+    name: str
+    block: str
+    """The variant's block file inside the templates folder."""
+    rule: str | None = None
+    """When this variant shows (the segments rule language); none for the default variant."""
+
+
+class ContentSettings(_Section):
+    templates: str = "templates"
+    """The project's templates folder; the shipped starters are found after it."""
+    shop: ShopSettings = Field(default_factory=ShopSettings)
+    slots: dict[str, list[VariantSettings]] = Field(default_factory=dict)
+    """Slots every template may use: name -> variants (a template's front matter wins)."""
+    unsubscribe_url: str = "{shop_url}/unsubscribe?customer={customer_id}"
+    """Links for previews and files; delivery passes its own signed links when it sends."""
+    preferences_url: str = "{shop_url}/preferences?customer={customer_id}"
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -176,6 +210,7 @@ class Settings(BaseSettings):
     segments: SegmentSettings = Field(default_factory=SegmentSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
+    content: ContentSettings = Field(default_factory=ContentSettings)
 
     @field_validator("project")
     @classmethod
@@ -265,6 +300,12 @@ timezone = "UTC"
 # Checks that stop `sendwise segment` / `build` instead of warning:
 # hard = ["out_of_range"]
 
+[content.shop]
+# How emails show your shop (docs/content.md); the postal address goes in every footer.
+name = "Example Shop"
+url = "https://shop.example.com"
+postal_address = "1 Example Street, 00000 Example City"
+
 # Your own file layouts: `sendwise ingest FILE --mapping crm_customers`.
 # [mappings.crm_customers]
 # table = "customer"
@@ -273,9 +314,10 @@ timezone = "UTC"
 
 
 def init_project(folder: str | Path) -> Path:
-    """Create ``folder`` (if needed) with a default ``sendwise.toml``; return the file.
+    """Create ``folder`` (if needed) with a default ``sendwise.toml`` and the starter email
+    templates in ``templates/``; return the file.
 
-    An existing sendwise.toml is left untouched.
+    An existing sendwise.toml, and template files that exist, are left untouched.
     """
     path = Path(folder).expanduser().resolve()
     try:
@@ -285,4 +327,7 @@ def init_project(folder: str | Path) -> Path:
     toml_file = path / CONFIG_FILE
     if not toml_file.exists():
         toml_file.write_text(DEFAULT_TOML, encoding="utf-8")
+    from sendwise.content.starters import copy_starters
+
+    copy_starters(path / "templates")
     return toml_file

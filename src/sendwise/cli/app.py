@@ -240,6 +240,10 @@ def demo(
         console.rule("[bold]models (judged on the last window, against baselines)")
         models_cli.print_trained(console, result.trained)
         models_cli.print_scored(console, result.scored)
+        console.rule("[bold]personalized emails")
+        from sendwise.cli.content import demo_emails
+
+        demo_emails(console, settings, wh)
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
     console.rule("[bold]where things are")
@@ -252,6 +256,9 @@ def demo(
 
 
 models_cli.register(app, console, ProjectOpt, _warehouse)
+from sendwise.cli.content import register as _register_content  # noqa: E402
+
+_register_content(app)
 
 
 def main() -> None:
