@@ -333,3 +333,27 @@ def test_the_same_models_on_a_postgres_warehouse(tmp_path: Path, monkeypatch) ->
     for col in ("p_purchase", "expected_orders", "p_alive", "clv_12m"):
         np.testing.assert_allclose(duck[col], pg_scores[col], rtol=1e-6, atol=1e-6, err_msg=col)
     assert (duck.best_send_hour == pg_scores.best_send_hour).all()
+
+
+def test_the_guide_score_table_on_real_predictions(sim) -> None:
+    """The newsletter's offer slot, counted by content on the real scores and by pandas."""
+    from sendwise.content.render import Renderer
+
+    folder = sim[0]
+    settings, wh = _open(folder)
+    try:
+        counts = Renderer(settings, wh).variant_counts("newsletter.html")["offer"]
+        p = wh.table("profile").to_pandas()
+    finally:
+        wh.close()
+    pp, churn = p.p_purchase.to_numpy(dtype=float), p.churn_risk.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        chosen = np.select(
+            [(churn >= 0.7) | (pp < 0.3), pp > 0.8, pp >= 0.4],
+            ["reengage", "premium", "browsing"],
+            default="generic",
+        )
+    expected = pd.Series(chosen).value_counts().to_dict()
+    print(f"newsletter offers on real scores: {counts}")
+    assert counts == {k: expected.get(k, 0) for k in counts}
+    assert sum(counts.values()) == len(p) == 4000
