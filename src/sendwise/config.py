@@ -125,6 +125,8 @@ class ModelSettings(_Section):
     """Days between training snapshots."""
     min_history_days: int = Field(default=60, ge=0)
     """Snapshots with less history than this since the first order are skipped."""
+    snapshot_customers: int = Field(default=200_000, ge=1_000)
+    """A larger shop's backtest snapshots use a random sample of this many customers."""
     max_train_rows: int = Field(default=400_000, ge=1_000)
     """Training rows above this are sampled (stratified by label) to bound the time."""
     search_rows: int = Field(default=100_000, ge=1_000)

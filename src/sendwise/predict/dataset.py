@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -75,26 +76,76 @@ def make_plan(
     return Plan(as_of, horizon_days, evaluate_at, train_at, first_order, settings.min_history_days)
 
 
+class CustomerSample:
+    """A source that sees only some customers: every table with a ``customer_id`` keeps theirs
+    (a semi-join in the warehouse), so features of a sample cost a fraction of the full run."""
+
+    def __init__(self, source: Any, ids: Any) -> None:
+        self.source, self.ids = source, ids
+
+    def table(self, name: str) -> Any:
+        t = table_reader(self.source)(name)
+        return t.semi_join(self.ids, "customer_id") if "customer_id" in t.columns else t
+
+
 class SnapshotCache:
-    """Features per snapshot date, computed once and shared by every model of a run."""
+    """Features per snapshot date, computed once and shared by every model of a run.
 
-    def __init__(self, source: Any) -> None:
-        self.source = source
-        self._features: dict[datetime, pd.DataFrame] = {}
+    With ``max_customers``, a snapshot of a larger shop is computed for a random sample of that
+    many customers (the same sample at every date, drawn with ``seed``): training rows are
+    capped anyway, and the time stays bounded on a million customers. ``known`` seeds the cache
+    with features already materialised (the profile build's, at the scoring date).
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        max_customers: int | None = None,
+        seed: int = 0,
+        known: dict[datetime, pd.DataFrame] | None = None,
+    ) -> None:
+        self.source, self.max_customers, self.seed = source, max_customers, seed
+        self._features: dict[tuple[datetime, bool], pd.DataFrame] = {
+            (at, False): frame for at, frame in (known or {}).items()
+        }
         self._labels: dict[tuple[datetime, int], pd.DataFrame] = {}
+        self._sample: Any = None
 
-    def features(self, at: datetime) -> pd.DataFrame:
-        if at not in self._features:
-            self._features[at] = customer_features(self.source, at).to_pandas()
-        return self._features[at]
+    def _sampled_source(self) -> Any:
+        if self.max_customers is None:
+            return None
+        if self._sample is None:
+            ids = table_reader(self.source)("customer").select("customer_id").to_pandas()
+            if len(ids) <= self.max_customers:
+                self._sample = False
+            else:
+                picked = ids.sample(self.max_customers, random_state=self.seed)
+                self._sample = CustomerSample(self.source, ibis.memtable(picked))
+        return self._sample or None
 
-    def labelled(self, at: datetime, horizon_days: int, active_days: int) -> pd.DataFrame:
+    def features(self, at: datetime, *, sample: bool = False) -> pd.DataFrame:
+        """All customers' features at ``at``, or the sample's (all when there is no sample)."""
+        sampled = self._sampled_source() if sample else None
+        key = (at, sampled is not None)
+        if key not in self._features and sampled is not None and (at, False) in self._features:
+            full = self._features[(at, False)]  # a full frame serves a sample too
+            chosen = set(sampled.ids.to_pandas()["customer_id"])
+            self._features[key] = full[full["customer_id"].isin(chosen)].reset_index(drop=True)
+        if key not in self._features:
+            source = sampled if sampled is not None else self.source
+            self._features[key] = customer_features(source, at).to_pandas()
+        return self._features[key]
+
+    def labelled(
+        self, at: datetime, horizon_days: int, active_days: int, *, sample: bool = True
+    ) -> pd.DataFrame:
         """Features at ``at`` with label_orders, label_revenue, label_purchased, label_churned."""
         key = (at, horizon_days)
         if key not in self._labels:
             lab = labels(self.source, at, horizon_days).drop("label_categories").to_pandas()
             self._labels[key] = lab
-        feats = self.features(at)
+        feats = self.features(at, sample=sample)
         frame = feats.merge(self._labels[key], on="customer_id", how="left")
         orders = frame["label_orders"].fillna(0).astype("int64")
         active = frame["recency_days"].notna() & (frame["recency_days"] <= active_days)

@@ -63,7 +63,10 @@ def train_models(
             " window would have no labels. Leave --as-of out to train as of the end of the data."
         )
     first = first_order_at(wh)
-    cache, registry = SnapshotCache(wh), registry_of(settings)
+    cache = SnapshotCache(
+        wh, max_customers=ms.snapshot_customers, seed=ms.seed, known=_materialised(wh, at)
+    )
+    registry = registry_of(settings)
     plan = make_plan(at, h, ms, first)
     results = []
     for name in chosen:
@@ -83,6 +86,19 @@ def train_models(
             if result is not None:
                 results.append(result)
     return results
+
+
+def _materialised(wh: Warehouse, at: datetime) -> dict[datetime, pd.DataFrame]:
+    """The profile build's features, when they describe ``at``: no need to compute them again."""
+    from sendwise.profiles.build import FEATURES_TABLE
+
+    if FEATURES_TABLE not in wh.con.list_tables():
+        return {}
+    feats = wh.table(FEATURES_TABLE)
+    stored = feats.as_of.max().execute()
+    if stored is None or pd.Timestamp(stored).to_pydatetime() != at:
+        return {}
+    return {at: feats.to_pandas()}
 
 
 def train_category(
