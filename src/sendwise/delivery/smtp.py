@@ -1,0 +1,117 @@
+"""SMTP through aiosmtplib: TLS (STARTTLS or implicit), login, a pool of reused connections used
+concurrently. Replies 4xx are transient, 5xx permanent; a dropped connection is reopened."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+import aiosmtplib
+
+from sendwise.config import SmtpSettings
+from sendwise.delivery.messenger import SENT, Outcome
+from sendwise.delivery.mime import DkimSigner, OutgoingMessage, build_mime
+from sendwise.errors import DeliveryError
+
+logger = logging.getLogger(__name__)
+
+
+class SmtpMessenger:
+    name = "smtp"
+    idempotent = False
+
+    def __init__(self, settings: SmtpSettings, *, signer: DkimSigner | None = None) -> None:
+        self.settings = settings
+        self.signer = signer
+        self.concurrency = settings.connections
+        self.opened = 0
+        """Connections opened so far (reuse means this stays at most ``connections``)."""
+        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.settings.ca_file)
+        if not self.settings.verify_tls:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            use_tls=s.tls,
+            start_tls=s.starttls and not s.tls,
+            tls_context=self._tls_context() if (s.tls or s.starttls) else None,
+            timeout=s.timeout,
+        )
+        try:
+            await client.connect()
+            if s.username:
+                password = s.password.get_secret_value() if s.password else ""
+                await client.login(s.username, password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
+            raise DeliveryError(
+                f"SMTP login as {s.username!r} refused by {s.host}:{s.port} ({exc.code})"
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise ConnectionError(f"cannot connect to {s.host}:{s.port}: {exc}") from None
+        self.opened += 1
+        logger.debug("SMTP connection %d to %s:%d open", self.opened, s.host, s.port)
+        return client
+
+    async def __aenter__(self) -> SmtpMessenger:
+        self._idle = asyncio.Queue()
+        for _ in range(self.concurrency):
+            self._idle.put_nowait(None)  # a slot; connected on first use
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._idle is not None
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client is not None and client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
+
+    async def send(self, message: OutgoingMessage) -> Outcome:
+        assert self._idle is not None, "use the messenger as `async with`"
+        client = await self._idle.get()
+        try:
+            if client is None or not client.is_connected:
+                client = await self._connect()
+            await client.sendmail(
+                _envelope(message.sender), [_envelope(message.to)], build_mime(message, self.signer)
+            )
+            return SENT
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0]
+            return _by_code(refusal.code, refusal.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            if client is not None:
+                client.close()
+                client = None
+            return _by_code(exc.code, exc.message)
+        except (ConnectionError, aiosmtplib.SMTPException, OSError) as exc:
+            if client is not None:
+                client.close()
+            client = None
+            return Outcome("transient", f"connection: {exc}")
+        finally:
+            self._idle.put_nowait(client)
+
+
+def _envelope(address: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(address)[1]
+
+
+def _by_code(code: int, text: str) -> Outcome:
+    status = "permanent" if 500 <= code < 600 else "transient"
+    return Outcome(status, f"SMTP {code} {text}".strip())
