@@ -125,7 +125,7 @@ def record_plan(store: Store, campaign_id: str, planned: pd.DataFrame, now: date
     transaction; False when another run planned the campaign first."""
     rows = planned.astype(object).where(planned.notna(), None).to_dict("records")
     for r in rows:
-        r["attempts"], r["updated_at"] = 0, now
+        r["campaign_id"], r["attempts"], r["updated_at"] = campaign_id, 0, now
         if r["scheduled_at"] is not None:
             r["scheduled_at"] = pd.Timestamp(r["scheduled_at"]).to_pydatetime()
     skipped = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import email.utils
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,7 +55,7 @@ class OutgoingMessage:
 
     @property
     def domain(self) -> str:
-        return email.utils.parseaddr(self.sender)[1].rpartition("@")[2] or "sendwise.invalid"
+        return _parsed(self.sender)[1].rpartition("@")[2] or "sendwise.invalid"
 
     @property
     def message_id(self) -> str:
@@ -72,8 +73,15 @@ def clean_header(value: str) -> str:
     return " ".join(value.replace("\r", " ").replace("\n", " ").split())
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(value: str) -> tuple[str, str]:
+    return email.utils.parseaddr(clean_header(value))
+
+
 def _address(value: str) -> str:
-    name, addr = email.utils.parseaddr(clean_header(value))
+    if value.isascii() and "<" not in value and '"' not in value and "\n" not in value:
+        return value.strip()  # a bare address (the usual recipient): no parsing needed
+    name, addr = _parsed(value)
     return email.utils.formataddr((name, addr), charset="utf-8") if name else addr
 
 

@@ -3,8 +3,9 @@
 Every message of a campaign is a row of the store's ``message`` table, written when the campaign
 was planned (before anything is sent), keyed by a stable idempotency key. A batch goes:
 
-1. ``pending``/``sending`` rows that are due are read, in key order;
-2. they are marked ``sending`` (attempts + 1) and **committed** before any is handed over;
+1. due ``pending`` rows (or ``sending`` ones a crashed run left) are claimed: marked
+   ``sending`` (attempts + 1) in one UPDATE ... RETURNING, **committed** before any is handed over;
+2. (one process sends a campaign at a time: the CLI runs one pipeline per campaign);
 3. they are rendered and handed to the messenger concurrently (a semaphore of the messenger's
    concurrency, a token-bucket rate limit); transient errors are retried with exponential
    backoff (or the server's Retry-After), permanent ones are not;
@@ -19,6 +20,7 @@ idempotent messenger (the outbox) the repeat is absorbed; see docs/adr/0032 for 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import time
@@ -58,28 +60,24 @@ class DeliveryReport:
         return (self.sent + self.failed) / self.seconds if self.seconds else 0.0
 
 
-def _due_batch(store: Store, campaign_id: str, now: datetime, size: int) -> list[Any]:
+def _claim_batch(store: Store, campaign_id: str, now: datetime, size: int) -> list[Any]:
+    """Mark up to ``size`` due messages ``sending`` (attempts + 1) and return them, committed
+    in one statement before any of them is handed to a messenger."""
     m = message_table.c
-    query = (
-        select(m.message_key, m.customer_id, m.email, m.variant, m.template)
+    due = (
+        select(m.message_key)
         .where(m.campaign_id == campaign_id, m.status.in_(DUE))
         .where(or_(m.scheduled_at.is_(None), m.scheduled_at <= now))
-        .order_by(m.message_key)
         .limit(size)
     )
-    with store.begin() as conn:
-        return list(conn.execute(query))
-
-
-def _mark_sending(store: Store, keys: Sequence[str], now: datetime) -> None:
-    m = message_table.c
     stmt = (
         update(message_table)
-        .where(m.message_key.in_(keys))
-        .values(status="sending", attempts=m.attempts + 1, updated_at=now)
+        .where(m.message_key.in_(due))
+        .values(status="sending", attempts=m.attempts + 1, updated_at=utcnow())
+        .returning(m.message_key, m.customer_id, m.email, m.variant, m.template)
     )
     with store.begin() as conn:
-        conn.execute(stmt)
+        return list(conn.execute(stmt))
 
 
 def _render(
@@ -178,8 +176,7 @@ async def _deliver(
             return await _send_with_retry(messenger, limiter, msg, opts)
 
     async with messenger:
-        while rows := _due_batch(store, campaign_id, now, opts.batch_size):
-            _mark_sending(store, [r.message_key for r in rows], utcnow())
+        while rows := _claim_batch(store, campaign_id, now, opts.batch_size):
             links = {r.customer_id: message_links(opts.base_url, key, r.message_key) for r in rows}
             rendered, errors = _render(renderer, rows, links)
             results: dict[str, tuple[str, str]] = {
@@ -239,6 +236,9 @@ def deliver(
     """Send every due message of ``campaign_id`` (``pending`` or left ``sending`` by a crash)
     and record each outcome. Safe to run again at any time: sent messages are never resent."""
     started = time.perf_counter()
+    # The store, pandas and SQLAlchemy leave a large heap; without freezing it, the cyclic GC
+    # rescans it all every few batches and costs a third of the send time.
+    gc.freeze()
     try:
         report = asyncio.run(
             _deliver(
@@ -255,6 +255,8 @@ def deliver(
     except SendwiseError:
         logger.error("delivery of campaign %s stopped; run it again to resume", campaign_id)
         raise
+    finally:
+        gc.unfreeze()
     report.seconds = time.perf_counter() - started
     logger.info("campaign %s: %d sent, %d failed", campaign_id, report.sent, report.failed)
     return report

@@ -87,7 +87,9 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"store {self.safe_url}: {exc.__class__.__name__}: {exc}") from exc
+            # first line only: the rest lists the bound values (addresses must not reach logs)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise StoreError(f"store {self.safe_url}: {exc.__class__.__name__}: {first}") from exc
 
     def revision(self) -> str | None:
         """The migration the database is at (None for an empty database)."""
@@ -104,7 +106,8 @@ class Store:
             with self.engine.begin() as conn:
                 command.upgrade(_alembic_config(conn), "head")
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot migrate the store {self.safe_url}: {exc}") from None
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise StoreError(f"cannot migrate the store {self.safe_url}: {first}") from None
         return self.revision()
 
     def close(self) -> None:

@@ -62,7 +62,7 @@ message = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("campaign_id", "customer_id", name="uq_message_campaign_customer"),
-    Index("ix_message_campaign_status", "campaign_id", "status"),
+    Index("ix_message_due", "campaign_id", "status", "scheduled_at"),
     Index("ix_message_customer", "customer_id"),
 )
 

@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime, nullable=False),
         sa.UniqueConstraint("campaign_id", "customer_id", name="uq_message_campaign_customer"),
     )
-    op.create_index("ix_message_campaign_status", "message", ["campaign_id", "status"])
+    op.create_index("ix_message_due", "message", ["campaign_id", "status", "scheduled_at"])
     op.create_index("ix_message_customer", "message", ["customer_id"])
     op.create_table(
         "email_event",
