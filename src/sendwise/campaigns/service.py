@@ -199,30 +199,22 @@ def preview_campaign(
         if status == "created"
         else plan_frame(store, cid)
     )
-    pending = planned[planned["status"] == "pending"]
+    receiving = planned[~planned["status"].isin(["skipped", "holdout"])]
     key = settings.delivery.signing_key.get_secret_value().encode()
     shown = []
-    for variant, group in pending.groupby("variant", sort=True):
+    for variant, group in receiving.groupby("variant", sort=True):
         for row in group.head(samples).itertuples():
             links = message_links(settings.delivery.base_url, key, row.message_key)
-            shown.append(
-                (
-                    str(variant),
-                    row.customer_id,
-                    renderer.render(row.template, row.customer_id, links=links),
-                )
-            )
-    hours = pd.to_datetime(pending["scheduled_at"]).dt.strftime("%Y-%m-%d %H:00")
+            email = renderer.render(row.template, row.customer_id, links=links)
+            shown.append((str(variant), row.customer_id, email))
+    hours = pd.to_datetime(receiving["scheduled_at"]).dt.strftime("%Y-%m-%d %H:00")
+    by_variant = receiving["variant"].value_counts().sort_index().to_dict()
+    by_variant["holdout"] = int((planned["status"] == "holdout").sum())
     return Preview(
         campaign_id=cid,
         audience=len(planned),
-        by_variant=planned.groupby("variant")["status"]
-        .value_counts()
-        .unstack(fill_value=0)
-        .get("pending", pd.Series(dtype=int))
-        .to_dict()
-        | {"holdout": int((planned["status"] == "holdout").sum())},
-        skipped=planned["reason"].value_counts().to_dict(),
+        by_variant=by_variant,
+        skipped=planned["reason"].dropna().value_counts().to_dict(),
         due_by_hour=hours.value_counts().sort_index().head(24).to_dict(),
         samples=shown,
     )

@@ -165,6 +165,11 @@ def segment(
     render.profile_build(console, built)
 
 
+from sendwise.cli.campaign import campaign_app, demo_campaign, store_app  # noqa: E402
+
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(store_app, name="store")
+
 export_app = typer.Typer(help="Write warehouse results to files.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -238,6 +243,8 @@ def demo(
         render.profile_build(console, built)
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
+        console.rule("[bold]campaign")
+        demo_campaign(settings, wh)
     console.rule("[bold]where things are")
     console.print(f"project:     {settings.project}")
     console.print(f"warehouse:   {settings.warehouse_url()}")
