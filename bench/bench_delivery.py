@@ -58,7 +58,9 @@ def planned_store(folder: Path, n: int) -> tuple[Store, str]:
     with store.begin() as conn:
         conn.execute(
             campaign.insert(),
-            dict(campaign_id="bench", name="bench", definition={}, status="created", created_at=NOW),
+            dict(
+                campaign_id="bench", name="bench", definition={}, status="created", created_at=NOW
+            ),
         )
     record_plan(store, "bench", frame, NOW)
     print(f"plan: {n:,} customers assigned and recorded in {time.perf_counter() - started:.2f}s")
@@ -69,7 +71,7 @@ def _serve(port: int, count, ready) -> None:
     from aiosmtpd.controller import Controller
 
     class Count:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        async def handle_DATA(self, server, session, envelope):
             with count.get_lock():
                 count.value += 1
             return "250 OK"

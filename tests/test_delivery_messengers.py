@@ -128,6 +128,15 @@ def _sendgrid(tmp_path: Path) -> Iterator[Rig]:
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_sockets() -> Iterator[None]:
+    """Collect after each test, so a connection left open fails the test that leaked it."""
+    yield
+    import gc
+
+    gc.collect()
+
+
 RIGS = {"outbox": _outbox, "smtp": _smtp, "sendgrid": _sendgrid}
 
 

@@ -75,3 +75,17 @@ def test_unreachable_store_is_a_clear_error_without_the_password() -> None:
     with pytest.raises(StoreError) as info:
         Store("postgresql+psycopg://u:s3cret-pw@127.0.0.1:1/nothing")
     assert "s3cret-pw" not in str(info.value)
+
+
+def test_cli_store_upgrade_and_campaign_size(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from sendwise.cli.app import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["store", "upgrade", "--project", str(tmp_path)])
+    assert r.exit_code == 0 and "revision 0001" in r.output
+    r = runner.invoke(
+        app, ["campaign", "size", "--baseline", "0.1", "--lift", "0.02", "--absolute"]
+    )
+    assert r.exit_code == 0 and "3,841 per variant" in r.output

@@ -303,6 +303,16 @@ timezone = "UTC"
 # Checks that stop `sendwise segment` / `build` instead of warning:
 # hard = ["out_of_range"]
 
+[delivery]
+# Where campaign messages go: "outbox" (.eml files in ./outbox), "smtp" or "sendgrid".
+messenger = "outbox"
+# Secrets belong in variables: SENDWISE_DELIVERY__SIGNING_KEY, SENDWISE_DELIVERY__SMTP__PASSWORD,
+# SENDWISE_DELIVERY__SENDGRID__API_KEY. See docs/delivery.md.
+
+[campaigns]
+# "opt_in": email only customers whose latest marketing consent is granted; or "opt_out".
+consent = "opt_in"
+
 # Your own file layouts: `sendwise ingest FILE --mapping crm_customers`.
 # [mappings.crm_customers]
 # table = "customer"

@@ -52,12 +52,12 @@ class SmtpMessenger:
                 password = s.password.get_secret_value() if s.password else ""
                 await client.login(s.username, password)
         except aiosmtplib.SMTPAuthenticationError as exc:
-            client.close()
+            _drop(client)
             raise DeliveryError(
                 f"SMTP login as {s.username!r} refused by {s.host}:{s.port} ({exc.code})"
             ) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            client.close()
+            _drop(client)
             raise ConnectionError(f"cannot connect to {s.host}:{s.port}: {exc}") from None
         self.opened += 1
         logger.debug("SMTP connection %d to %s:%d open", self.opened, s.host, s.port)
@@ -73,11 +73,14 @@ class SmtpMessenger:
         assert self._idle is not None
         while not self._idle.empty():
             client = self._idle.get_nowait()
-            if client is not None and client.is_connected:
+            if client is not None:
                 try:
-                    await client.quit()
+                    if client.is_connected:
+                        await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
-                    client.close()
+                    pass
+                finally:
+                    _drop(client)
 
     async def send(self, message: OutgoingMessage) -> Outcome:
         assert self._idle is not None, "use the messenger as `async with`"
@@ -94,16 +97,25 @@ class SmtpMessenger:
             return _by_code(refusal.code, refusal.message)
         except aiosmtplib.SMTPResponseException as exc:
             if client is not None:
-                client.close()
+                _drop(client)
                 client = None
             return _by_code(exc.code, exc.message)
         except (ConnectionError, aiosmtplib.SMTPException, OSError) as exc:
             if client is not None:
-                client.close()
+                _drop(client)
             client = None
             return Outcome("transient", f"connection: {exc}")
         finally:
             self._idle.put_nowait(client)
+
+
+def _drop(client: aiosmtplib.SMTP) -> None:
+    """Close now: a TLS transport's graceful close needs more loop turns than a failing or
+    ending send has, and would leave the socket open."""
+    transport = client.transport
+    client.close()
+    if transport is not None:
+        transport.abort()
 
 
 def _envelope(address: str) -> str:
