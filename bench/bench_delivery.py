@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import socket
 import sys
 import tempfile
@@ -83,6 +84,12 @@ def _serve(port: int, count, ready) -> None:
         time.sleep(3600)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,11 +125,16 @@ def main() -> None:
         smtp = SmtpMessenger(
             SmtpSettings(host="127.0.0.1", port=port, starttls=False, connections=args.connections)
         )
+        server_cpu = cpu_seconds(server.pid)
+        own_cpu = time.process_time()
         report = deliver(store, cid, renderer, smtp, opts, now=NOW)
+        server_cpu = cpu_seconds(server.pid) - server_cpu
+        own_cpu = time.process_time() - own_cpu
         print(
             f"smtp:   {report.sent:,} messages ({count.value:,} received by the server, "
             f"{smtp.opened} connections) in {report.seconds:.2f}s = "
-            f"{report.per_second:,.0f} messages/s (target 2,000)"
+            f"{report.per_second:,.0f} messages/s (target 2,000); CPU: sender {own_cpu:.1f}s, "
+            f"SMTP server {server_cpu:.1f}s"
         )
         server.terminate()
         store.close()

@@ -204,7 +204,10 @@ async def _deliver(
                 )
                 for r in todo
             ]
-            outcomes = await asyncio.gather(*(one(msg) for msg in outgoing))
+            if messenger.concurrency == 1:  # no task per message when nothing overlaps
+                outcomes = [await _send_with_retry(messenger, limiter, m, opts) for m in outgoing]
+            else:
+                outcomes = await asyncio.gather(*(one(msg) for msg in outgoing))
             for r, (outcome, attempts) in zip(todo, outcomes, strict=True):
                 report.retries += attempts - 1
                 if outcome.status == "sent":
