@@ -271,6 +271,7 @@ def send_campaign(
         sender=defn.sender,
         now=now,
         progress=progress,
+        journal=settings.path("journal", f"{cid}.keys"),
     )
     m = message_table.c
     with store.begin() as conn:

@@ -14,7 +14,8 @@ was planned (before anything is sent), keyed by a stable idempotency key. A batc
 
 A crash between 2 and 4 leaves rows in ``sending``; the rerun hands exactly those over again
 (so nothing is skipped) and never touches a ``sent`` row (so nothing sent is sent again). With an
-idempotent messenger (the outbox) the repeat is absorbed; see docs/adr/0032 for SMTP and ESPs.
+idempotent messenger (the outbox) the repeat is absorbed; for SMTP and ESPs the acceptance
+journal (journal.py) keeps what the server accepted until the batch is recorded.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 
 from sendwise.config import DeliverySettings
 from sendwise.content.message import EmailRenderer, RenderedEmail
+from sendwise.delivery.journal import Journal
 from sendwise.delivery.links import message_links
 from sendwise.delivery.messenger import Messenger, Outcome, RateLimiter
 from sendwise.delivery.mime import OutgoingMessage
@@ -58,6 +61,27 @@ class DeliveryReport:
     @property
     def per_second(self) -> float:
         return (self.sent + self.failed) / self.seconds if self.seconds else 0.0
+
+
+def _recover(store: Store, campaign_id: str, journal: Journal) -> None:
+    """Record as sent the messages a killed run saw accepted but did not record."""
+    keys = journal.replay()
+    if not keys:
+        return
+    m = message_table.c
+    rows = []
+    with store.begin() as conn:
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows += conn.execute(
+                select(m.message_key, m.customer_id, m.email, m.variant, m.template).where(
+                    m.campaign_id == campaign_id, m.status == "sending", m.message_key.in_(chunk)
+                )
+            ).all()
+    if rows:
+        _record(store, campaign_id, rows, {r.message_key: ("sent", "") for r in rows}, utcnow())
+        logger.info("campaign %s: %d accepted messages recovered", campaign_id, len(rows))
+    journal.clear()
 
 
 def _claim_batch(store: Store, campaign_id: str, now: datetime, size: int) -> list[Any]:
@@ -164,8 +188,12 @@ async def _deliver(
     sender: str,
     now: datetime,
     progress: Callable[[int], None],
+    journal: Journal,
 ) -> DeliveryReport:
     report = DeliveryReport()
+    _recover(store, campaign_id, journal)
+    if not messenger.idempotent:
+        journal.open()
     limiter = RateLimiter(opts.rate_per_second)
     gate = asyncio.Semaphore(messenger.concurrency)
     key = opts.signing_key.get_secret_value().encode()
@@ -173,7 +201,10 @@ async def _deliver(
 
     async def one(msg: OutgoingMessage) -> tuple[Outcome, int]:
         async with gate:
-            return await _send_with_retry(messenger, limiter, msg, opts)
+            outcome, attempts = await _send_with_retry(messenger, limiter, msg, opts)
+        if outcome.status == "sent":
+            journal.accepted(msg.key)
+        return outcome, attempts
 
     async with messenger:
         while rows := _claim_batch(store, campaign_id, now, opts.batch_size):
@@ -205,7 +236,7 @@ async def _deliver(
                 for r in todo
             ]
             if messenger.concurrency == 1:  # no task per message when nothing overlaps
-                outcomes = [await _send_with_retry(messenger, limiter, m, opts) for m in outgoing]
+                outcomes = [await one(m) for m in outgoing]
             else:
                 outcomes = await asyncio.gather(*(one(msg) for msg in outgoing))
             for r, (outcome, attempts) in zip(todo, outcomes, strict=True):
@@ -215,6 +246,7 @@ async def _deliver(
                 else:
                     results[r.message_key] = ("failed", f"{outcome.status}: {outcome.detail}")
             _record(store, campaign_id, rows, results, utcnow())
+            journal.clear()
             for status, reason in results.values():
                 if status == "sent":
                     report.sent += 1
@@ -235,9 +267,13 @@ def deliver(
     sender: str | None = None,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    journal: Path | None = None,
 ) -> DeliveryReport:
     """Send every due message of ``campaign_id`` (``pending`` or left ``sending`` by a crash)
-    and record each outcome. Safe to run again at any time: sent messages are never resent."""
+    and record each outcome. Safe to run again at any time: sent messages are never resent.
+    ``journal``: a local file for the keys accepted but not yet recorded (see
+    :mod:`sendwise.delivery.journal`); without it, a kill can repeat up to one batch."""
+    book = Journal(journal)
     started = time.perf_counter()
     # The store, pandas and SQLAlchemy leave a large heap; without freezing it, the cyclic GC
     # rescans it all every few batches and costs a third of the send time.
@@ -253,6 +289,7 @@ def deliver(
                 sender=sender or opts.sender,
                 now=now or utcnow(),
                 progress=progress or (lambda _n: None),
+                journal=book,
             )
         )
     except SendwiseError:
@@ -260,6 +297,7 @@ def deliver(
         raise
     finally:
         gc.unfreeze()
+        book.close()
     report.seconds = time.perf_counter() - started
     logger.info("campaign %s: %d sent, %d failed", campaign_id, report.sent, report.failed)
     return report
