@@ -15,8 +15,8 @@ import pytest
 
 from mailservers import start_smtp
 from sendwise.campaigns import assign, create_campaign, parse_definition, send_campaign
+from sendwise.campaigns.overview import messages
 from sendwise.campaigns.rendering import BasicRenderer
-from sendwise.campaigns.service import messages
 from sendwise.config import init_project, load_settings
 from sendwise.delivery import make_messenger
 from sendwise.delivery.links import verify

@@ -3,13 +3,8 @@ consent / suppression / frequency caps / quiet hours, plans, and sending through
 
 from sendwise.campaigns.definition import CampaignDefinition, load_definition, parse_definition
 from sendwise.campaigns.design import assign, sample_size
-from sendwise.campaigns.service import (
-    campaign_status,
-    create_campaign,
-    plan_campaign,
-    preview_campaign,
-    send_campaign,
-)
+from sendwise.campaigns.overview import campaign_status, preview_campaign
+from sendwise.campaigns.service import create_campaign, plan_campaign, send_campaign
 
 __all__ = [
     "CampaignDefinition",

@@ -126,8 +126,8 @@ def send(
 
 def run_send(settings, store, wh, name: str, messenger: str | None = None):
     from sendwise.campaigns import plan_campaign, send_campaign
+    from sendwise.campaigns.overview import plan_frame
     from sendwise.campaigns.rendering import make_renderer
-    from sendwise.campaigns.service import plan_frame
     from sendwise.delivery import make_messenger
 
     cid = plan_campaign(store, wh, settings, name)
