@@ -64,3 +64,39 @@ def sql() -> Callable[..., list[tuple]]:
 @pytest.fixture
 def one() -> Callable[..., Any]:
     return scalar
+
+
+PG_URL_ENV = "SENDWISE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh, migrated operational store on SQLite and on PostgreSQL (in its own schema, dropped
+    afterwards, so it never meets the warehouse tests' tables); PostgreSQL skips without
+    SENDWISE_TEST_POSTGRES_URL."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from sendwise.store import Store
+
+    if request.param == "sqlite":
+        with Store(f"sqlite:///{tmp_path / 'store.sqlite'}") as st:
+            yield st
+        return
+    raw = os.environ.get(PG_URL_ENV)
+    if not raw:
+        pytest.skip(f"{PG_URL_ENV} is not set (no PostgreSQL to test the store on)")
+    url = "postgresql+psycopg://" + raw.split("://", 1)[1]
+    schema = f"sw_store_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        with Store(url, schema=schema) as st:
+            yield st
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -198,6 +198,79 @@ class ContentSettings(_Section):
     preferences_url: str = "{shop_url}/preferences?customer={customer_id}"
 
 
+class StoreSettings(_Section):
+    url: str = "sqlite:///store.sqlite"
+    """SQLAlchemy URL of the operational store. A relative SQLite file lives in the project
+    folder; ``postgresql://user:pass@host/db`` (or ``postgres://``) for PostgreSQL."""
+    auto_upgrade: bool = True
+    """Apply pending migrations when the store is opened (else `sendwise store upgrade`)."""
+
+
+class SmtpSettings(_Section):
+    host: str = "localhost"
+    port: int = 587
+    username: str | None = None
+    password: SecretStr | None = None
+    """Never logged or printed."""
+    starttls: bool = True
+    """Upgrade the connection with STARTTLS (port 587); set tls for implicit TLS (port 465)."""
+    tls: bool = False
+    verify_tls: bool = True
+    """Check the server's certificate; off only for a test server with a self-signed one."""
+    ca_file: str | None = None
+    connections: int = Field(default=4, ge=1, le=64)
+    """SMTP connections kept open and used concurrently."""
+    timeout: float = 30.0
+
+
+class SendgridSettings(_Section):
+    api_key: SecretStr | None = None
+    """Never logged or printed."""
+    base_url: str = "https://api.sendgrid.com"
+    concurrency: int = Field(default=8, ge=1, le=128)
+
+
+class DkimSettings(_Section):
+    domain: str
+    selector: str
+    key_file: str
+    """PEM private key; a relative path is taken inside the project folder."""
+
+
+class DeliverySettings(_Section):
+    messenger: str = "outbox"
+    """Where messages go: outbox (.eml files), smtp or sendgrid."""
+    outbox: str = "outbox"
+    """Folder of the file outbox, inside the project folder unless absolute."""
+    sender: str = "sendwise demo <news@shop.example>"
+    """The From address."""
+    base_url: str = "https://shop.example/email"
+    """Public https root of the tracking service: unsubscribe and preference links start here."""
+    signing_key: SecretStr = SecretStr("change-me-sendwise-demo-key")
+    """HMAC key that signs the links in messages; set your own in production."""
+    batch_size: int = Field(default=500, ge=1)
+    rate_per_second: float | None = Field(default=None, gt=0)
+    """Upper bound on messages per second; unlimited when unset."""
+    max_attempts: int = Field(default=4, ge=1)
+    """Tries for a transient error (with exponential backoff) before it is recorded as failed."""
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
+    dkim: DkimSettings | None = None
+
+
+class CampaignSettings(_Section):
+    consent: str = Field(default="opt_in", pattern="^(opt_in|opt_out)$")
+    """opt_in: send only to customers whose latest email-marketing consent is granted;
+    opt_out: send to everyone except those who withdrew it."""
+    frequency_cap: int | None = Field(default=3, ge=1)
+    """At most this many marketing emails per customer per cap window (None: no cap)."""
+    cap_days: int = Field(default=7, ge=1)
+    quiet_start: int | None = Field(default=21, ge=0, le=23)
+    """Local hour from which nothing is sent (until quiet_end); None: no quiet hours."""
+    quiet_end: int = Field(default=8, ge=0, le=23)
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -213,6 +286,9 @@ class Settings(BaseSettings):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     content: ContentSettings = Field(default_factory=ContentSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
 
     @field_validator("project")
     @classmethod
@@ -237,6 +313,19 @@ class Settings(BaseSettings):
     def path(self, *parts: str) -> Path:
         """A path inside the project folder."""
         return self.project.joinpath(*parts)
+
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite file resolved inside the project."""
+        url = self.store.url
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url.removeprefix("postgres://")
+        if url.startswith("postgresql://"):
+            return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            target = url.removeprefix("sqlite:///")
+            if target and target != ":memory:":
+                return "sqlite:///" + str(self.path(target))
+        return url
 
     def warehouse_url(self) -> str:
         """The warehouse URL with a relative DuckDB file resolved inside the project."""
@@ -307,6 +396,16 @@ timezone = "UTC"
 name = "Example Shop"
 url = "https://shop.example.com"
 postal_address = "1 Example Street, 00000 Example City"
+
+[delivery]
+# Where campaign messages go: "outbox" (.eml files in ./outbox), "smtp" or "sendgrid".
+messenger = "outbox"
+# Secrets belong in variables: SENDWISE_DELIVERY__SIGNING_KEY, SENDWISE_DELIVERY__SMTP__PASSWORD,
+# SENDWISE_DELIVERY__SENDGRID__API_KEY. See docs/delivery.md.
+
+[campaigns]
+# "opt_in": email only customers whose latest marketing consent is granted; or "opt_out".
+consent = "opt_in"
 
 # Your own file layouts: `sendwise ingest FILE --mapping crm_customers`.
 # [mappings.crm_customers]

@@ -16,6 +16,9 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     │   ├── RuleError              a segment rule that cannot be compiled (segments/errors.py)
     │   └── SegmentError           segments or a features table that cannot be used (same)
     ├── WarehouseError         the warehouse cannot be reached or is not in the expected shape
+    ├── StoreError             the operational store cannot be reached or migrated
+    ├── CampaignError          a campaign definition or state that cannot be used (InputError)
+    ├── DeliveryError          a messenger is misconfigured or refuses every message
     └── DataQualityError       a check configured as hard failed during a build
 
 Row-level problems are not errors: a bad row is an expected outcome, stored in ``reject``
@@ -86,3 +89,15 @@ class NotFoundError(InputError):
         self.kind = kind
         self.key = key
         super().__init__(f"no {kind} {key!r}" + (f"; {hint}" if hint else ""))
+
+
+class StoreError(SendwiseError):
+    """The operational store cannot be reached, or its schema cannot be brought up to date."""
+
+
+class CampaignError(InputError):
+    """A campaign definition that cannot be used, or a command its state does not allow."""
+
+
+class DeliveryError(SendwiseError):
+    """A messenger is misconfigured or cannot deliver at all (not one message's failure)."""

@@ -166,6 +166,11 @@ def segment(
     render.profile_build(console, built)
 
 
+from sendwise.cli.campaign import campaign_app, demo_campaign, store_app  # noqa: E402
+
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(store_app, name="store")
+
 export_app = typer.Typer(help="Write warehouse results to files.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -246,6 +251,8 @@ def demo(
         demo_emails(console, settings, wh)
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
+        console.rule("[bold]campaign")
+        demo_campaign(settings, wh)
     console.rule("[bold]where things are")
     console.print(f"project:     {settings.project}")
     console.print(f"warehouse:   {settings.warehouse_url()}")

@@ -1,0 +1,112 @@
+"""The tables of the operational store (SQLAlchemy Core).
+
+The store is the serving plane's database: many small writes all day (sends, engagement,
+unsubscribes) and the campaign plans. Migrations in ``migrations/versions`` create exactly these
+tables; a test checks that the migrated database matches this metadata.
+
+Times are naive UTC (SQLite has no time zones; PostgreSQL stores the same values).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+campaign = Table(
+    "campaign",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("definition", JSON, nullable=False, comment="The validated definition file."),
+    Column("status", String(16), nullable=False, comment="created, planned, sending, done"),
+    Column("created_at", DateTime, nullable=False),
+    Column("planned_at", DateTime),
+    Column("finished_at", DateTime),
+)
+
+message = Table(
+    "message",
+    metadata,
+    Column(
+        "message_key",
+        String(64),
+        primary_key=True,
+        comment="Idempotency key, stable per (campaign, customer); the Message-ID left part.",
+    ),
+    Column("campaign_id", String(64), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("email", String(320)),
+    Column("variant", String(64), nullable=False, comment="A variant name or 'holdout'."),
+    Column("template", String(200)),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="holdout, skipped, pending, sending (handed over, outcome unknown), sent, failed",
+    ),
+    Column("reason", Text, comment="Why it was skipped or failed."),
+    Column("scheduled_at", DateTime, comment="Not sent before this time (UTC)."),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("campaign_id", "customer_id", name="uq_message_campaign_customer"),
+    Index("ix_message_due", "campaign_id", "status", "scheduled_at"),
+    Index("ix_message_customer", "customer_id"),
+)
+
+email_event = Table(
+    "email_event",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True, comment="Sync watermark."),
+    Column("event_id", String(200), nullable=False, unique=True, comment="Deduplication key."),
+    Column("customer_id", String(200)),
+    Column("email", String(320)),
+    Column("message_id", String(64), comment="The message_key this outcome belongs to."),
+    Column("campaign_id", String(64)),
+    Column("variant", String(64)),
+    Column("type", String(16), nullable=False, comment="As the warehouse email_event.type."),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("url", Text),
+    Column("user_agent", Text),
+    Column("is_machine", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+    Index("ix_email_event_campaign_type", "campaign_id", "type"),
+    Index("ix_email_event_customer_type_time", "customer_id", "type", "occurred_at"),
+)
+
+suppression = Table(
+    "suppression",
+    metadata,
+    Column("email", String(320), primary_key=True, comment="Lower-cased address."),
+    Column(
+        "reason", String(32), nullable=False, comment="hard_bounce, complaint, unsubscribe, manual"
+    ),
+    Column("source", Text),
+    Column("customer_id", String(200)),
+    Column("created_at", DateTime, nullable=False),
+)
+
+consent = Table(
+    "consent",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(200), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("status", String(16), nullable=False, comment="granted or withdrawn"),
+    Column("source", Text),
+    Column("recorded_at", DateTime, nullable=False),
+    UniqueConstraint("customer_id", "channel", "purpose", "recorded_at", name="uq_consent_change"),
+)
