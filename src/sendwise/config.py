@@ -129,7 +129,7 @@ class ModelSettings(_Section):
     """A larger shop's backtest snapshots use a random sample of this many customers."""
     max_train_rows: int = Field(default=400_000, ge=1_000)
     """Training rows above this are sampled (stratified by label) to bound the time."""
-    search_rows: int = Field(default=100_000, ge=1_000)
+    search_rows: int = Field(default=50_000, ge=1_000)
     """The hyperparameter search runs on a stratified sample of this many rows."""
     search_iterations: int = Field(default=6, ge=1, le=100)
     """Hyperparameter candidates tried per learner (bounded random search)."""
