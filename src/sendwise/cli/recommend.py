@@ -2,7 +2,6 @@
 
 # No `from __future__ import annotations`: the option types below are closure variables.
 
-
 from pathlib import Path
 from typing import Annotated
 

@@ -15,6 +15,9 @@ from sendwise.recommend.base import Batch, Recommender
 from sendwise.recommend.data import Interactions
 from sendwise.recommend.threads import blas_single, cores
 
+SMALL = 16
+"""Customers up to which a fresh batch is solved in numpy rather than by implicit."""
+
 
 class ALS(Recommender):
     name = "als"
@@ -42,6 +45,7 @@ class ALS(Recommender):
             self.model_.fit(data.confidence.astype(np.float32), show_progress=False)
         self.user_factors_ = np.asarray(self.model_.user_factors)
         self.item_factors_ = np.asarray(self.model_.item_factors)
+        self.gram_ = (self.item_factors_.T @ self.item_factors_).astype(np.float64)
 
     def _new_model(self):
         with blas_single():  # the constructor checks (and warns about) the BLAS threads
@@ -67,10 +71,30 @@ class ALS(Recommender):
             out[known] = self.user_factors_[batch.positions[known]]
         redo = np.flatnonzero(~known | batch.fresh)
         rows = batch.confidence[redo].astype(np.float32).tocsr()
-        if len(redo) and rows.nnz:
+        if not len(redo) or not rows.nnz:
+            return out
+        if len(redo) <= SMALL:
+            for i in range(len(redo)):
+                out[redo[i]] = self._solve(
+                    rows.indices[rows.indptr[i] : rows.indptr[i + 1]],
+                    rows.data[rows.indptr[i] : rows.indptr[i + 1]],
+                )
+        else:
             with blas_single():
                 out[redo] = self.model_.recalculate_user(np.arange(len(redo)), rows)
         return out
+
+    def _solve(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """One customer's factors from their history: the ALS normal equations
+        (Y'Y + Y'(C - I)Y + reg I) x = Y'C p, solved directly (a few microseconds; implicit's
+        batch solver would start its thread pool for it)."""
+        if not len(items):
+            return np.zeros(self.item_factors_.shape[1], np.float32)
+        conf = self.alpha * weights.astype(np.float64)
+        y = self.item_factors_[items].astype(np.float64)
+        a = self.gram_ + (y.T * (conf - 1.0)) @ y
+        a[np.diag_indices_from(a)] += self.regularization
+        return np.linalg.solve(a, y.T @ conf).astype(np.float32)
 
     def _scores(self, batch: Batch) -> np.ndarray:
         return self.user_vectors(batch) @ self.item_factors_.T

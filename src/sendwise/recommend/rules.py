@@ -85,31 +85,50 @@ class Rules:
         val = np.hstack([c[1] for c in candidates])
         src = np.hstack([c[2] for c in candidates])
         n, width = idx.shape
-        flat = pd.DataFrame(
-            {
-                "row": np.repeat(np.arange(n), width),
-                "pos": np.tile(np.arange(width), n),
-                "item": idx.ravel(),
-            }
-        )
-        flat = flat[flat["item"] >= 0].drop_duplicates(["row", "item"])
-        flat["cat"] = self.categories[flat["item"].to_numpy()]
-        over = np.zeros(len(flat), bool)
+        rows = np.arange(n)[:, None]
+        valid = (idx >= 0) & ~_repeats(idx)
+        over = np.zeros_like(valid)
         if self.max_per_category:
-            seen = flat.groupby(["row", "cat"], sort=False).cumcount().to_numpy()
-            over = (flat["cat"].to_numpy() >= 0) & (seen >= self.max_per_category)
-        flat["over"] = over
-        flat = flat.sort_values(["row", "over", "pos"], kind="stable")
-        flat = flat[flat.groupby("row", sort=False).cumcount().to_numpy() < k]
-        rank = flat.groupby("row", sort=False).cumcount().to_numpy()
-        rows, cols = flat["row"].to_numpy(), flat["pos"].to_numpy()
-        out_idx = np.full((n, k), -1, np.int64)
-        out_val = np.zeros((n, k), np.float32)
-        out_src = np.full((n, k), None, dtype=object)
-        out_idx[rows, rank] = idx[rows, cols]
-        out_val[rows, rank] = val[rows, cols]
-        out_src[rows, rank] = src[rows, cols]
+            cats = np.where(valid, self.categories[np.maximum(idx, 0)], -1)
+            seen = _seen_before(np.where(valid & (cats >= 0), cats, -1 - np.arange(width)))
+            over = valid & (cats >= 0) & (seen >= self.max_per_category)
+        # priority: allowed places in order, then over-cap ones, never invalid ones
+        key = np.where(valid, over.astype(np.int64), 2) * width + np.arange(width)
+        order = np.argsort(key, axis=1, kind="stable")[:, :k]
+        usable = np.take_along_axis(key, order, axis=1) < 2 * width
+        out_idx = np.where(usable, idx[rows, order], -1)
+        out_val = np.where(usable, val[rows, order], 0.0).astype(np.float32)
+        out_src = np.where(usable, src[rows, order], None)
+        if out_idx.shape[1] < k:
+            pad = ((0, 0), (0, k - out_idx.shape[1]))
+            out_idx = np.pad(out_idx, pad, constant_values=-1)
+            out_val = np.pad(out_val, pad)
+            out_src = np.pad(out_src, pad, constant_values=None)
         return out_idx, out_val, out_src
+
+
+def _repeats(idx: np.ndarray) -> np.ndarray:
+    """True where a row's value already appeared earlier in that row."""
+    order = np.argsort(idx, axis=1, kind="stable")
+    ranked = np.take_along_axis(idx, order, axis=1)
+    dup = np.zeros_like(idx, dtype=bool)
+    same = ranked[:, 1:] == ranked[:, :-1]
+    np.put_along_axis(dup, order[:, 1:], same, axis=1)
+    return dup
+
+
+def _seen_before(keys: np.ndarray) -> np.ndarray:
+    """For each place, how many earlier places of its row hold the same key."""
+    width = keys.shape[1]
+    order = np.argsort(keys, axis=1, kind="stable")
+    ranked = np.take_along_axis(keys, order, axis=1)
+    places = np.broadcast_to(np.arange(width), keys.shape)
+    starts = np.ones(keys.shape, dtype=bool)
+    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    first = np.maximum.accumulate(np.where(starts, places, 0), axis=1)
+    out = np.empty_like(keys)
+    np.put_along_axis(out, order, places - first, axis=1)
+    return out
 
 
 def candidates(
