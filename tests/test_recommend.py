@@ -288,3 +288,34 @@ def test_real_time_answer_changes_and_is_fast() -> None:
         engine.recommend(f"c{i}", fresh=[("Product Viewed", f"p{i}")])
         timings.append(time.perf_counter() - started)
     assert np.median(timings[10:]) < 0.010, f"median {np.median(timings[10:]) * 1000:.1f} ms"
+
+
+def test_real_time_als_solve_equals_implicits_recalculation() -> None:
+    rng = np.random.default_rng(3)
+    pairs = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in rng.integers(0, 300, 3000)],
+            "product_id": [f"p{i}" for i in rng.integers(0, 200, 3000)],
+            "confidence": rng.random(3000) * 5 + 0.1,
+        }
+    ).drop_duplicates(["customer_id", "product_id"])
+    data = Interactions.from_pairs(pairs)
+    als = ALS(factors=12, iterations=4, alpha=2.0, regularization=0.05).fit(data)
+    rows = data.confidence[:20]
+    from sendwise.recommend.threads import blas_single
+
+    with blas_single():
+        reference = als.model_.recalculate_user(np.arange(20), rows)
+    mine = np.vstack(
+        [als._solve(rows[i].indices, rows[i].data) for i in range(20)]  # the real-time path
+    )
+    np.testing.assert_allclose(mine, reference, atol=1e-4)
+
+
+def test_bad_recommend_settings_are_one_config_error(make_project) -> None:
+    from sendwise.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown algorithm.*svd"):
+        make_project('[recommend]\nalgorithms = ["als", "svd"]\n')
+    with pytest.raises(ConfigError, match=r"recommend\.k"):
+        make_project("[recommend]\nk = 0\n")

@@ -50,7 +50,7 @@ def shop(tmp_path_factory):
 
 
 def test_every_customer_gets_k_products_with_a_source(shop) -> None:
-    folder, sim, built = shop
+    folder, _, built = shop
     settings, wh = _project(folder)
     with wh:
         recs = wh.table("recommendation").to_pandas()
