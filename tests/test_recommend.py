@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
@@ -86,7 +87,7 @@ def test_checkerboard_through_the_engine_with_rules_and_fallbacks() -> None:
     assert (frame.groupby("customer_id").size() == 5).all()  # K each, fallbacks fill
     first = frame[frame["rank"] == 1].set_index("customer_id")["product_id"]
     assert all(first[f"c{u}"] == f"p{u}" for u in range(N))
-    assert set(frame["source"]) <= {"bought_together", "viewed_together", "popularity"}
+    assert set(frame["source"]) <= {"bought_together", "viewed_together", "fallback:popularity"}
 
 
 def test_the_interface_speaks_ids_and_checks_fitting() -> None:
@@ -319,3 +320,21 @@ def test_bad_recommend_settings_are_one_config_error(make_project) -> None:
         make_project('[recommend]\nalgorithms = ["als", "svd"]\n')
     with pytest.raises(ConfigError, match=r"recommend\.k"):
         make_project("[recommend]\nk = 0\n")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pruned_top_k_equals_scoring_every_product(seed: int) -> None:
+    from sendwise.recommend.topk import pruned_top_k
+
+    rng = np.random.default_rng(seed)
+    users = rng.standard_normal((500, 8)).astype(np.float32)
+    # factor norms spread like ALS's: a few large (bestsellers), a long tail of small ones
+    items = (rng.standard_normal((700, 8)) * rng.pareto(2.0, (700, 1))).astype(np.float32)
+    exclude = sp.random(500, 700, density=0.05, format="csr", random_state=seed)
+    ids, scores = pruned_top_k(users, items, 10, exclude=exclude, head=64)
+    dense = users @ items.T
+    dense[exclude.nonzero()] = -np.inf
+    expected = np.sort(dense, axis=1)[:, ::-1][:, :10]
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+    picked = np.take_along_axis(dense, ids, axis=1)
+    np.testing.assert_allclose(picked, expected, rtol=1e-4, atol=1e-4)

@@ -62,7 +62,8 @@ def test_every_customer_gets_k_products_with_a_source(shop) -> None:
     assert ranks.apply(lambda r: list(r) == list(range(1, 11))).all()
     assert not recs.duplicated(["customer_id", "product_id"]).any()
     assert catalogue.loc[recs["product_id"], "in_stock"].all()
-    assert set(recs["source"]) <= {*settings.recommend.algorithms, "popularity"}
+    fallbacks = {"fallback:segment_popularity", "fallback:popularity"}
+    assert set(recs["source"]) <= {*settings.recommend.algorithms, *fallbacks}
     per_cat = recs.assign(category=catalogue.loc[recs["product_id"], "category"].to_numpy())
     assert per_cat.groupby(["customer_id", "category"]).size().max() <= 3
     # the simulated shop rarely rebuys a product, so bought ones are left out

@@ -14,6 +14,7 @@ import numpy as np
 from sendwise.recommend.base import Batch, Recommender
 from sendwise.recommend.data import Interactions
 from sendwise.recommend.threads import blas_single, cores
+from sendwise.recommend.topk import pruned_top_k
 
 SMALL = 16
 """Customers up to which a fresh batch is solved in numpy rather than by implicit."""
@@ -99,19 +100,12 @@ class ALS(Recommender):
     def _scores(self, batch: Batch) -> np.ndarray:
         return self.user_vectors(batch) @ self.item_factors_.T
 
-    def top_k_all(
-        self, k: int, *, exclude=None, filter_items=None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` product positions and scores for every fitted customer, computed by
-        implicit's multi-threaded top-k (for the batch job; no dense score matrix)."""
+    def top_k_all(self, k: int, *, exclude=None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` product positions and scores for every fitted customer (-1 / -inf where
+        none is left), leaving out ``exclude`` (customers x products, nonzero): implicit's
+        multi-threaded top-k, pruned by factor norms (exact; see topk.py). For the batch job:
+        no dense score matrix."""
         self._check_fitted()
-        n_users = self.user_factors_.shape[0]
-        with blas_single():
-            ids, scores = self.model_.recommend(
-                np.arange(n_users),
-                exclude if exclude is not None else self.data_.bought[:0],
-                N=k,
-                filter_already_liked_items=exclude is not None,
-                filter_items=filter_items,
-            )
-        return ids, scores
+        return pruned_top_k(
+            self.user_factors_, self.item_factors_, k, exclude=exclude, threads=cores(self.threads)
+        )

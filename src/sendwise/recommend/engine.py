@@ -24,6 +24,7 @@ from sendwise.recommend.popularity import BuyAgain, Popularity, RecentPopularity
 from sendwise.recommend.rules import Rules, candidates
 
 POPULARITY, SEGMENT = "popularity", "segment_popularity"
+FALLBACK_SEGMENT, FALLBACK_GLOBAL = "fallback:segment_popularity", "fallback:popularity"
 
 
 def make_algorithm(name: str, settings: RecommendSettings) -> Recommender:
@@ -121,12 +122,12 @@ class Engine:
             dominant(names, stack, idx) if names else np.full(idx.shape, self.primary.name, object)
         )
         own = (idx, val, src)
-        seg_src = np.where(batch.segments >= 0, SEGMENT, POPULARITY).astype(object)
+        seg_src = np.where(batch.segments >= 0, FALLBACK_SEGMENT, FALLBACK_GLOBAL).astype(object)
         seg_scores = self.rules.penalised(self.segment.scores(batch).copy(), batch)
         seg = candidates(seg_scores, m, np.repeat(seg_src[:, None], m, axis=1), positive_only=True)
         # the last tier takes unsold products too, so that K products always exist
         pop_scores = self.rules.penalised(self.popular.scores(batch), batch)
-        pop = candidates(pop_scores, m, POPULARITY, positive_only=False)
+        pop = candidates(pop_scores, m, FALLBACK_GLOBAL, positive_only=False)
         return self.rules.choose([own, seg, pop], k)
 
     def batch(self, customer_ids: Sequence[str]) -> Batch:
