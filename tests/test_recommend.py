@@ -338,3 +338,30 @@ def test_pruned_top_k_equals_scoring_every_product(seed: int) -> None:
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
     picked = np.take_along_axis(dense, ids, axis=1)
     np.testing.assert_allclose(picked, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["bought_together", "viewed_together", "als", "content"])
+def test_real_time_paths_score_like_the_batch_paths(name: str) -> None:
+    rng = np.random.default_rng(5)
+    pairs = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in rng.integers(0, 60, 600)],
+            "product_id": [f"p{i}" for i in rng.integers(0, 80, 600)],
+            "confidence": rng.random(600) * 4 + 0.5,
+            "viewed": 1.0,
+        }
+    ).drop_duplicates(["customer_id", "product_id"])
+    catalogue = pd.DataFrame(
+        {
+            "product_id": [f"p{i}" for i in range(80)],
+            "name": [f"word{i % 7} thing{i % 5}" for i in range(80)],
+            "category": [f"cat{i % 3}" for i in range(80)],
+            "price": 1.0,
+        }
+    )
+    data = Interactions.from_pairs(pairs, catalogue=catalogue)
+    algo = fit_components(data, RecommendSettings(algorithms=[name], factors=8))[name]
+    ids = [f"c{i}" for i in range(40)]
+    together = algo.scores(algo.batch(ids))  # more than SMALL customers: the batch path
+    alone = np.vstack([algo.scores(algo.batch([c])) for c in ids])  # the real-time path
+    np.testing.assert_allclose(alone, together, rtol=1e-4, atol=1e-5)

@@ -156,3 +156,41 @@ def test_cli_export_before_any_build_is_one_message(tmp_path: Path) -> None:
     )
     assert run.returncode == 1
     assert "sendwise recommend" in run.stderr and "Traceback" not in run.stderr
+
+
+PG_URL = os.environ.get("SENDWISE_TEST_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not PG_URL, reason="set SENDWISE_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
+def test_same_interactions_and_top_products_on_postgres(shop) -> None:
+    from sendwise.recommend.data import interaction_pairs
+    from sendwise.recommend.evaluate import purchases_between
+
+    folder, _, built = shop
+    settings, wh = _project(folder)
+    pg = Warehouse(PG_URL)
+    try:
+        with wh:
+            for name in ("customer", "product", "order", "order_line", "event", "recommendation"):
+                pg.con.create_table(name, wh.table(name).to_pyarrow(), overwrite=True)
+            keys = ["customer_id", "product_id"]
+
+            def frame(w):
+                t = interaction_pairs(w, settings.recommend, built.as_of).to_pyarrow()
+                return t.to_pandas().sort_values(keys).reset_index(drop=True)
+
+            on_duck, on_pg = frame(wh), frame(pg)
+            pd.testing.assert_frame_equal(on_duck, on_pg, check_dtype=False, atol=1e-9)
+            start = built.as_of - pd.Timedelta(days=30)
+            bought = [
+                purchases_between(w, start, built.as_of).sort_values(keys).reset_index(drop=True)
+                for w in (wh, pg)
+            ]
+            pd.testing.assert_frame_equal(*bought, check_dtype=False)
+            tops = [
+                top_products(w).to_pandas().set_index("customer_id")["top_products"].map(list)
+                for w in (wh, pg)
+            ]
+            assert tops[0].sort_index().equals(tops[1].sort_index())
+    finally:
+        pg.close()

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sendwise.recommend.base import Batch, Recommender
+from sendwise.recommend.base import SMALL, Batch, Recommender
 from sendwise.recommend.data import Interactions
 from sendwise.recommend.threads import blas_single, cores
 from sendwise.recommend.topk import pruned_top_k
-
-SMALL = 16
-"""Customers up to which a fresh batch is solved in numpy rather than by implicit."""
 
 
 class ALS(Recommender):
@@ -98,7 +95,11 @@ class ALS(Recommender):
         return np.linalg.solve(a, y.T @ conf).astype(np.float32)
 
     def _scores(self, batch: Batch) -> np.ndarray:
-        return self.user_vectors(batch) @ self.item_factors_.T
+        if len(batch) > SMALL:
+            return self.user_vectors(batch) @ self.item_factors_.T
+        # one customer (real time): BLAS's own threads cost more than the product (7x here)
+        with blas_single():
+            return self.user_vectors(batch) @ self.item_factors_.T
 
     def top_k_all(self, k: int, *, exclude=None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` product positions and scores for every fitted customer (-1 / -inf where

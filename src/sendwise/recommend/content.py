@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from sendwise.recommend.base import Batch, Recommender
+from sendwise.recommend.base import SMALL, Batch, Recommender, weighted_rows
 from sendwise.recommend.data import Interactions
 
 
@@ -61,6 +61,17 @@ class Content(Recommender):
         return [(str(self.data_.products[i]), float(sims[i])) for i in order if sims[i] > 0]
 
     def _scores(self, batch: Batch) -> np.ndarray:
-        taste = normalize(batch.confidence, norm="l1") @ self.vectors_
-        taste = normalize(taste)
-        return (taste @ self.vectors_.T).toarray()
+        if len(batch) > SMALL:
+            taste = normalize(batch.confidence, norm="l1") @ self.vectors_
+            taste = normalize(taste)
+            return (taste @ self.vectors_.T).toarray()
+        out = np.zeros((len(batch), self.vectors_.shape[0]), np.float32)
+        h = batch.confidence
+        for i, (a, b) in enumerate(zip(h.indptr[:-1], h.indptr[1:], strict=True)):
+            if a == b:
+                continue
+            taste = weighted_rows(self.vectors_, h.indices[a:b], h.data[a:b])
+            norm = np.linalg.norm(taste)
+            if norm > 0:
+                out[i] = self.vectors_ @ (taste / norm)
+        return out

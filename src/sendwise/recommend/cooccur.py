@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from sendwise.recommend.base import Batch, Recommender
+from sendwise.recommend.base import SMALL, Batch, Recommender, weighted_rows
 from sendwise.recommend.data import Interactions
 from sendwise.recommend.threads import blas_single
 
@@ -51,4 +51,12 @@ class CoOccurrence(Recommender):
         self.similarity_ = sim.T.tocsr()  # column j: what leads to product j
 
     def _scores(self, batch: Batch) -> np.ndarray:
-        return (batch.confidence @ self.similarity_).toarray()
+        if len(batch) > SMALL:
+            return (batch.confidence @ self.similarity_).toarray()
+        h = batch.confidence
+        return np.vstack(
+            [
+                weighted_rows(self.similarity_, h.indices[a:b], h.data[a:b])
+                for a, b in zip(h.indptr[:-1], h.indptr[1:], strict=True)
+            ]
+        ).reshape(len(batch), -1)

@@ -59,10 +59,16 @@ class Rules:
         codes = pd.Categorical(cat["category"]).codes.astype(np.int32)
         return cls(allowed, multiplier, codes, exclude_bought, max_per_category)
 
+    def __post_init__(self) -> None:
+        self._blocked = np.flatnonzero(~self.allowed)
+        self._boosted = bool((self.multiplier != 1).any())
+
     def penalised(self, scores: np.ndarray, batch: Batch) -> np.ndarray:
         """The scores with boosts applied and forbidden places set to -inf (in place)."""
-        np.multiply(scores, self.multiplier, out=scores, where=scores > 0)
-        scores[:, ~self.allowed] = -np.inf
+        if self._boosted:
+            np.multiply(scores, self.multiplier, out=scores, where=scores > 0)
+        if len(self._blocked):
+            scores[:, self._blocked] = -np.inf
         if self.exclude_bought:
             mask_bought(scores, batch)
         return scores
