@@ -130,6 +130,12 @@ def test_content_finds_the_new_products_of_the_same_kind() -> None:
     assert algo.recommend("a", 1, exclude_bought=True)[0][0] == "new-k"
 
 
+def test_content_without_any_word_has_no_opinion() -> None:
+    catalogue = pd.DataFrame({"product_id": ["a", "b"], "name": ["123", "45-6"], "price": 1.0})
+    pairs = pd.DataFrame({"customer_id": ["x"], "product_id": ["a"]})
+    assert Content().fit(Interactions.from_pairs(pairs, catalogue=catalogue)).recommend("x") == []
+
+
 def test_metrics_match_hand_computed_values() -> None:
     idx = np.array([[3, 1, 4, -1], [0, 2, 5, 6]])
     relevant = [np.array([1, 4, 9]), np.array([7])]
@@ -354,8 +360,8 @@ def test_real_time_paths_score_like_the_batch_paths(name: str) -> None:
     catalogue = pd.DataFrame(
         {
             "product_id": [f"p{i}" for i in range(80)],
-            "name": [f"word{i % 7} thing{i % 5}" for i in range(80)],
-            "category": [f"cat{i % 3}" for i in range(80)],
+            "name": [f"{'abcdefg'[i % 7] * 3} {'hijkl'[i % 5] * 4}" for i in range(80)],
+            "category": ["Home", "Garden", "Toys"] * 26 + ["Home", "Garden"],
             "price": 1.0,
         }
     )

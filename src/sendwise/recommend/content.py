@@ -46,8 +46,10 @@ class Content(Recommender):
             token_pattern=r"(?u)\b[^\W\d_]{2,}\b",  # words, not sizes or SKU numbers
             dtype=np.float32,
         )
-        self.vectors_ = tfidf.fit_transform(text.tolist()).tocsr()
-        self.vocabulary_size_ = len(tfidf.vocabulary_)
+        try:
+            self.vectors_ = tfidf.fit_transform(text.tolist()).tocsr()
+        except ValueError:  # no word at all (names that are only codes): no opinion
+            self.vectors_ = sp.csr_matrix((data.shape[1], 1), dtype=np.float32)
 
     def similar_products(self, product_id: str, k: int = 10) -> list[tuple[str, float]]:
         """The products whose description is closest to ``product_id``'s (new products too)."""
