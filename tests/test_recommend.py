@@ -270,7 +270,9 @@ def test_real_time_answer_changes_and_is_fast() -> None:
         {"product_id": [f"p{i}" for i in range(n_p)], "name": "thing", "price": 9.99}
     )
     data = Interactions.from_pairs(pairs, catalogue=catalogue)
-    cfg = RecommendSettings(factors=16, iterations=8, max_per_category=None, exclude_bought=True)
+    cfg = RecommendSettings(
+        factors=16, iterations=8, alpha=2.0, max_per_category=None, exclude_bought=True
+    )
     components = fit_components(data, cfg)
     engine = Engine(
         hybrid_of(components, cfg, {"als": 1.0, "viewed_together": 1.0, "bought_together": 1.0}),

@@ -161,7 +161,7 @@ class RecommendSettings(_Section):
     """ALS sweeps."""
     regularization: float = Field(default=0.05, ge=0.0)
     """ALS L2 penalty."""
-    alpha: float = Field(default=2.0, gt=0.0)
+    alpha: float = Field(default=0.5, gt=0.0)
     """ALS confidence scale: an interaction of weight w has confidence 1 + alpha * w."""
     neighbours: int = Field(default=50, ge=1)
     """Item-to-item neighbours kept per product."""

@@ -26,7 +26,7 @@ class ALS(Recommender):
         factors: int = 64,
         iterations: int = 15,
         regularization: float = 0.05,
-        alpha: float = 2.0,
+        alpha: float = 0.5,
         threads: int | None = None,
         seed: int = 0,
     ):

@@ -227,9 +227,10 @@ def load_interactions(wh: Warehouse, settings: RecommendSettings, as_of: datetim
     pairs = interaction_pairs(wh, settings, as_of).to_pyarrow().to_pandas()
     product = wh.table("product")
     catalogue = product.select("product_id", *CATALOGUE_COLUMNS).to_pyarrow().to_pandas()
-    return Interactions.from_pairs(
-        pairs, customers=_customer_segments(wh, settings), catalogue=catalogue, as_of=as_of
-    )
+    # rows and columns in id order, so that ties break the same way on every run
+    customers = _customer_segments(wh, settings).sort_values("customer_id", kind="stable")
+    catalogue = catalogue.sort_values("product_id", kind="stable")
+    return Interactions.from_pairs(pairs, customers=customers, catalogue=catalogue, as_of=as_of)
 
 
 def _customer_segments(wh: Warehouse, settings: RecommendSettings) -> pd.DataFrame:
