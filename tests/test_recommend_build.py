@@ -194,3 +194,27 @@ def test_same_interactions_and_top_products_on_postgres(shop) -> None:
             assert tops[0].sort_index().equals(tops[1].sort_index())
     finally:
         pg.close()
+
+
+def test_an_empty_warehouse_is_one_message(project) -> None:
+    from sendwise.errors import InputError
+
+    settings, wh = project
+    with pytest.raises(InputError, match="no orders or events"):
+        build_recommendations(wh, settings)
+
+
+def test_a_young_shop_is_served_without_an_evaluation(project) -> None:
+    settings, wh = project
+    sim = simulate_shop(customers=60, days=40, seed=3)
+    paths = sim.write(settings.path("files"))
+    for name in LOADABLE:
+        if name in paths:
+            ingest(wh, settings, paths[name], table=name)
+    # the default split (90 days before the end) falls before the first order
+    built = build_recommendations(wh, settings)
+    assert built.evaluation is not None and built.evaluation.known == 0
+    built = build_recommendations(wh, settings, split="2020-01-01")  # nothing bought after
+    assert built.evaluation is None and built.report is None
+    recs = wh.table("recommendation").to_pandas()
+    assert recs.groupby("customer_id").size().eq(10).all() and recs.customer_id.nunique() == 60

@@ -23,7 +23,12 @@ from sendwise.errors import InputError, NotFoundError
 from sendwise.features.common import as_timestamp, lit_ts
 from sendwise.recommend.data import load_interactions
 from sendwise.recommend.engine import Engine, fit_components, hybrid_of, make_rules
-from sendwise.recommend.evaluate import Evaluation, choose_weights, evaluate
+from sendwise.recommend.evaluate import (
+    Evaluation,
+    NothingToJudgeError,
+    choose_weights,
+    evaluate,
+)
 from sendwise.recommend.report import write_report
 
 if TYPE_CHECKING:
@@ -86,6 +91,8 @@ def build_recommendations(
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     cfg = settings.recommend
+    if wh.count("order") == 0 and wh.count("event") == 0:
+        raise InputError("the warehouse holds no orders or events yet; load them first")
     as_of = as_timestamp(as_of) if as_of is not None else end_of_data(wh)
     share = repeat_share(wh, as_of)
     exclude = decide_exclude(cfg, share)
@@ -94,8 +101,11 @@ def build_recommendations(
         cut = as_timestamp(split) if split is not None else as_of - timedelta(days=cfg.test_days)
         if cut >= as_of:
             raise InputError(f"the split {cut:%Y-%m-%d} must come before as-of {as_of:%Y-%m-%d}")
-        evaluation = evaluate(wh, cfg, cut, exclude_bought=exclude, progress=say)
-        report = write_report(evaluation, settings.path("reports"))
+        try:
+            evaluation = evaluate(wh, cfg, cut, exclude_bought=exclude, progress=say)
+            report = write_report(evaluation, settings.path("reports"))
+        except NothingToJudgeError as exc:  # a young shop: serve anyway, say why unjudged
+            logger.warning("recommendations not evaluated: %s", exc)
     say("choosing the hybrid's weights")
     weights, _ = choose_weights(wh, cfg, as_of, exclude)
     say("fitting every algorithm")

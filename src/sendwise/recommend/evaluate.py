@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sendwise.config import RecommendSettings
+from sendwise.errors import InputError
 from sendwise.features.common import lit_ts
 from sendwise.recommend.data import Interactions, load_interactions
 from sendwise.recommend.engine import Engine, fit_components, hybrid_of, make_rules
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 METRICS = ("precision", "recall", "map", "ndcg", "hit_rate", "coverage", "novelty")
+
+
+class NothingToJudgeError(InputError):
+    """No customer bought anything in the evaluation window."""
 
 
 @dataclass
@@ -79,11 +84,10 @@ def truth_for(
     df = df.dropna()
     df["j"] = df["j"].astype(np.int64)
     if exclude_bought:
-        rows = df["c"].map(data.customer_pos)
-        had = rows.notna()
-        r = rows[had].astype(np.int64).to_numpy()
-        old = np.zeros(len(df), bool)
-        old[np.flatnonzero(had)] = np.asarray(data.bought[r, df["j"].to_numpy()[had]]).ravel() > 0
+        rows = df["c"].map(data.customer_pos).fillna(-1).astype(np.int64).to_numpy()
+        width = np.int64(data.shape[1])
+        b_rows, b_cols = data.bought.nonzero()
+        old = np.isin(rows * width + df["j"].to_numpy(), b_rows.astype(np.int64) * width + b_cols)
         df = df[~old]
     groups = df.groupby("c", sort=True)["j"].apply(lambda s: np.unique(s.to_numpy()))
     ids = groups.index.to_numpy(dtype=object)
@@ -145,7 +149,14 @@ def evaluate(
         max_customers=max_customers,
         seed=settings.seed,
     )
-    share = np.asarray(data.bought.sum(axis=0)).ravel() / max(data.shape[0], 1)
+    if not len(ids):
+        raise NothingToJudgeError(
+            f"nobody bought anything between {split:%Y-%m-%d} and {end:%Y-%m-%d} to judge the"
+            " recommendations on; choose another --split or --no-evaluate"
+        )
+    # a product nobody bought counts as bought by one customer (finite novelty)
+    n_customers = max(data.shape[0], 1)
+    share = np.maximum(np.asarray(data.bought.sum(axis=0)).ravel(), 1) / n_customers
     primaries = {n: components[n] for n in settings.algorithms}
     primaries["hybrid"] = hybrid_of(components, settings, weights)
     rows = []
