@@ -8,7 +8,8 @@
 - NDCG@k = DCG / ideal DCG with binary gains and log2(rank + 1) discounts;
 - coverage = distinct recommended products / catalogue size;
 - novelty = mean self-information -log2(share of training customers who bought the product)
-  of the recommended products (higher = less obvious).
+  of the recommended products (higher = less obvious); a product nobody bought counts as bought
+  by one customer.
 """
 
 from __future__ import annotations
