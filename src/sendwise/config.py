@@ -112,6 +112,92 @@ class QualitySettings(_Section):
         return v
 
 
+class ModelSettings(_Section):
+    horizon_days: int = Field(default=30, ge=1, le=730)
+    """Purchase propensity and predicted spend look this many days ahead."""
+    churn_days: int = Field(default=90, ge=1, le=730)
+    """Churn: an active customer places no order in this many days."""
+    active_days: int = Field(default=365, ge=1)
+    """Active: at least one completed order in this many days before the snapshot."""
+    snapshots: int = Field(default=4, ge=1, le=24)
+    """Training snapshots before the evaluation date (one under the other)."""
+    snapshot_step_days: int = Field(default=30, ge=1)
+    """Days between training snapshots."""
+    min_history_days: int = Field(default=60, ge=0)
+    """Snapshots with less history than this since the first order are skipped."""
+    snapshot_customers: int = Field(default=200_000, ge=1_000)
+    """A larger shop's backtest snapshots use a random sample of this many customers."""
+    max_train_rows: int = Field(default=400_000, ge=1_000)
+    """Training rows above this are sampled (stratified by label) to bound the time."""
+    search_rows: int = Field(default=100_000, ge=1_000)
+    """The hyperparameter search runs on a stratified sample of this many rows."""
+    search_iterations: int = Field(default=6, ge=1, le=100)
+    """Hyperparameter candidates tried per learner (bounded random search)."""
+    cv_folds: int = Field(default=3, ge=2, le=10)
+    """Stratified k-fold (grouped by customer) inside the training window."""
+    learners: list[str] = Field(default_factory=lambda: ["logistic", "lightgbm"])
+    """Learners to try; the best on validation is kept: logistic, lightgbm."""
+    anchor_base_rate: bool = True
+    """Shift calibrated probabilities so that their mean matches the base rate BG/NBD
+    expects at the scoring date (see predict/anchor.py); the ranking is unchanged."""
+    min_auc: float = Field(default=0.6, ge=0.0, le=1.0)
+    """Quality gate: a new version is promoted only above this ROC-AUC on the backtest..."""
+    must_beat_baselines: bool = True
+    """...and only when it beats every naive baseline on the same split."""
+    retrain_days: int = Field(default=7, ge=0)
+    """`sendwise build` retrains a model whose promoted version is older than this."""
+    discount_rate: float = Field(default=0.10, ge=0.0, le=1.0)
+    """Yearly discount rate of the 12-month customer lifetime value."""
+    send_hour_min_events: int = Field(default=5, ge=1)
+    """Human opens and clicks a customer needs for a best send hour of their own."""
+    drift_threshold: float = Field(default=0.2, gt=0.0)
+    """Population stability index above which a feature or score is flagged as drifted."""
+    seed: int = 0
+    """Random seed of sampling, folds and search."""
+
+    @field_validator("learners")
+    @classmethod
+    def _known_learners(cls, v: list[str]) -> list[str]:
+        unknown = [name for name in v if name not in ("logistic", "lightgbm")]
+        if unknown or not v:
+            raise ValueError(f"unknown learner(s) {', '.join(unknown)}; known: logistic, lightgbm")
+        return v
+
+
+class ShopSettings(_Section):
+    """The shop as emails show it (``shop.*`` in templates)."""
+
+    name: str = "Example Shop"
+    url: str = "https://shop.example.com"
+    """Where the logo and buttons link, and a product without a url."""
+    postal_address: str = "1 Example Street, 00000 Example City"
+    """Printed in every footer; the law of most countries asks for it (set yours)."""
+    logo_url: str | None = None
+    currency: str = "EUR"
+    """Shown before prices (``recommendations[i].currency``)."""
+    sender: str = "Example Shop <hello@shop.example.com>"
+    """From: of rendered .eml files."""
+
+
+class VariantSettings(_Section):
+    name: str
+    block: str
+    """The variant's block file inside the templates folder."""
+    rule: str | None = None
+    """When this variant shows (the segments rule language); none for the default variant."""
+
+
+class ContentSettings(_Section):
+    templates: str = "templates"
+    """The project's templates folder; the shipped starters are found after it."""
+    shop: ShopSettings = Field(default_factory=ShopSettings)
+    slots: dict[str, list[VariantSettings]] = Field(default_factory=dict)
+    """Slots every template may use: name -> variants (a template's front matter wins)."""
+    unsubscribe_url: str = "{shop_url}/unsubscribe?customer={customer_id}"
+    """Links for previews and files; delivery passes its own signed links when it sends."""
+    preferences_url: str = "{shop_url}/preferences?customer={customer_id}"
+
+
 class RecommendSettings(_Section):
     """Product recommendations (see docs/recommendations.md)."""
 
@@ -209,6 +295,8 @@ class Settings(BaseSettings):
     mappings: dict[str, MappingSettings] = Field(default_factory=dict)
     segments: SegmentSettings = Field(default_factory=SegmentSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    content: ContentSettings = Field(default_factory=ContentSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
 
     @field_validator("project")
@@ -299,6 +387,11 @@ timezone = "UTC"
 # Checks that stop `sendwise segment` / `build` instead of warning:
 # hard = ["out_of_range"]
 
+[content.shop]
+# How emails show your shop (docs/content.md); the postal address goes in every footer.
+name = "Example Shop"
+url = "https://shop.example.com"
+postal_address = "1 Example Street, 00000 Example City"
 [recommend]
 # Products per customer, and the business rules (see docs/recommendations.md).
 k = 10
@@ -315,9 +408,10 @@ max_per_category = 3
 
 
 def init_project(folder: str | Path) -> Path:
-    """Create ``folder`` (if needed) with a default ``sendwise.toml``; return the file.
+    """Create ``folder`` (if needed) with a default ``sendwise.toml`` and the starter email
+    templates in ``templates/``; return the file.
 
-    An existing sendwise.toml is left untouched.
+    An existing sendwise.toml, and template files that exist, are left untouched.
     """
     path = Path(folder).expanduser().resolve()
     try:
@@ -327,4 +421,7 @@ def init_project(folder: str | Path) -> Path:
     toml_file = path / CONFIG_FILE
     if not toml_file.exists():
         toml_file.write_text(DEFAULT_TOML, encoding="utf-8")
+    from sendwise.content.starters import copy_starters
+
+    copy_starters(path / "templates")
     return toml_file

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sendwise.cli import models as models_cli
 from sendwise.cli import recommend as _recommend_cli
 from sendwise.cli import render
 from sendwise.cli.progress import steps, task_bar
@@ -220,7 +221,7 @@ def demo(
     """Simulate a shop, load it, run every step that exists, and print a summary."""
     import ibis
 
-    from sendwise.profiles import build_profiles
+    from sendwise.build import run_build
     from sendwise.simulate import simulate_shop
     from sendwise.warehouse.connection import Warehouse
     from sendwise.warehouse.status import warehouse_status
@@ -236,10 +237,17 @@ def demo(
     _load_simulated(settings, paths)
     with Warehouse.from_settings(settings) as wh:
         render.status(console, warehouse_status(wh))
-        console.rule("[bold]customer profiles")
-        with steps(console, "profiles") as say:
-            built = build_profiles(wh, settings, progress=say)
-        render.profile_build(console, built)
+        console.rule("[bold]customer profiles and predictions")
+        with steps(console, "build") as say:
+            result = run_build(wh, settings, progress=say)
+        render.profile_build(console, result.profiles)
+        console.rule("[bold]models (judged on the last window, against baselines)")
+        models_cli.print_trained(console, result.trained)
+        models_cli.print_scored(console, result.scored)
+        console.rule("[bold]personalized emails")
+        from sendwise.cli.content import demo_emails
+
+        demo_emails(console, settings, wh)
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
     console.rule("[bold]where things are")
@@ -247,7 +255,14 @@ def demo(
     console.print(f"warehouse:   {settings.warehouse_url()}")
     console.print(f"simulated:   {settings.path('simulated')} (tables and truth.parquet)")
     console.print("profiles:    warehouse table 'profile' (sendwise export profiles --out FILE)")
+    console.print(f"models:      {settings.path('models')} (sendwise models list; report.md)")
     console.print(f"try:         sendwise profile {top} --project {folder}")
+
+
+models_cli.register(app, console, ProjectOpt, _warehouse)
+from sendwise.cli.content import register as _register_content  # noqa: E402
+
+_register_content(app)
 
 
 def main() -> None:

@@ -135,6 +135,21 @@ PROFILE_GROUPS = (
     ),
     ("segments", ("rfm_segment", "rfm_score", "segments", "cluster", "cluster_description")),
     (
+        "predictions",
+        (
+            "p_purchase",
+            "churn_risk",
+            "expected_orders",
+            "p_alive",
+            "predicted_spend",
+            "clv_12m",
+            "next_category",
+            "p_next_category",
+            "best_send_hour",
+            "top_reasons",
+        ),
+    ),
+    (
         "purchases",
         (
             "frequency",
@@ -201,4 +216,6 @@ def _value(v) -> str:
         return f"{v:,.2f}"
     if hasattr(v, "strftime"):
         return v.strftime("%Y-%m-%d %H:%M")
+    if isinstance(v, list | tuple):
+        return "; ".join(map(str, v)) or "-"
     return str(v)

@@ -142,3 +142,21 @@ def _rule_sizes(t: Table, segments: list[RuleSegment]) -> dict[str, int]:
     counts = t.aggregate(**{f"_{i}": t[s.column].sum() for i, s in enumerate(segments)})
     row = counts.execute().iloc[0]
     return {s.name: int(row[f"_{i}"] or 0) for i, s in enumerate(segments)}
+
+
+def attach_predictions(wh: Warehouse, table: str = "prediction") -> int:
+    """Rebuild ``profile`` with the columns of ``table`` (one row per customer) joined on.
+
+    Columns the profile already has under the same names (from an earlier build) are replaced.
+    Returns the number of profiles.
+    """
+    if table not in wh.con.list_tables():
+        return wh.count(PROFILE_TABLE)
+    extra = wh.table(table)
+    extra = extra.drop("as_of") if "as_of" in extra.columns else extra
+    added = [c for c in extra.columns if c != "customer_id"]
+    profile = wh.table(PROFILE_TABLE)
+    profile = profile.drop(*[c for c in added if c in profile.columns])
+    joined = left_join_all(profile, [extra]).to_pyarrow()
+    wh.con.create_table(PROFILE_TABLE, joined, overwrite=True)
+    return wh.count(PROFILE_TABLE)

@@ -1,0 +1,96 @@
+"""Training and scoring the models on a large simulated shop, with peak memory.
+
+Targets (issue 4), on this 2-core machine:
+- train propensity, with its hyperparameter search, on 1,000,000 customers in under 5 minutes;
+- score 1,000,000 customers in under 30 seconds;
+- fit BG/NBD to 1,000,000 customers in under 30 seconds (see also bench_btyd.py).
+
+The shop is simulated, loaded and profiled first (not timed). "Train propensity" covers the
+features of every snapshot, the search, calibration, the backtest with its baselines, the
+explanations, the plots and the registry. "Score" covers reading the features, every promoted
+model, the reasons of each score, best send hours and writing the ``prediction`` table.
+
+    python bench/bench_models.py [--customers 1000000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from sendwise.config import init_project, load_settings
+from sendwise.ingest.load import ingest
+from sendwise.predict.baselines import Btyd
+from sendwise.predict.score import score_customers
+from sendwise.predict.service import train_models
+from sendwise.profiles import build_profiles
+from sendwise.simulate import simulate_shop
+from sendwise.warehouse.connection import Warehouse
+from sendwise.warehouse.schema import LOADABLE
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--keep", type=Path, help="project folder to reuse between runs")
+    args = ap.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp())
+    init_project(folder)
+    settings = load_settings(folder)
+    with Warehouse.from_settings(settings) as wh:
+        if wh.count("customer") == 0:
+            t = time.perf_counter()
+            shop = simulate_shop(customers=args.customers, days=365, seed=1)
+            paths = shop.write(folder / "files")
+            del shop
+            for name in LOADABLE:
+                if name in paths:
+                    ingest(wh, settings, paths[name], table=name)
+            print(f"simulated and loaded in {time.perf_counter() - t:.0f} s (not timed)")
+        if "customer_features" not in wh.con.list_tables():
+            t = time.perf_counter()
+            build_profiles(wh, settings)
+            print(f"profiles built in {time.perf_counter() - t:.0f} s (not timed)")
+        print(
+            f"customers: {wh.count('customer'):,}, order lines {wh.count('order_line'):,},"
+            f" events {wh.count('event'):,}"
+        )
+
+        t = time.perf_counter()
+        train_models(wh, settings, models=["btyd"])
+        print(
+            f"train btyd (judged and production fits, holdout table): "
+            f"{time.perf_counter() - t:.1f} s"
+        )
+        feats = wh.table("customer_features").to_pandas()
+        t = time.perf_counter()
+        Btyd.fit(feats)
+        print(
+            f"BG/NBD + Gamma-Gamma fit on {len(feats):,} customers: {time.perf_counter() - t:.1f} s"
+        )
+        del feats
+
+        t = time.perf_counter()
+        [prop] = train_models(wh, settings, models=["propensity"])
+        print(
+            f"train propensity ({prop.learner}, {prop.rows:,} training rows, search of "
+            f"{settings.models.search_iterations} candidates x {len(settings.models.learners)}"
+            f" learners x {settings.models.cv_folds} folds): {time.perf_counter() - t:.1f} s;"
+            f" backtest ROC-AUC {prop.metrics['roc_auc']:.3f}"
+        )
+
+        t = time.perf_counter()
+        scored = score_customers(wh, settings)
+        print(
+            f"score {scored.customers:,} customers ({', '.join(scored.versions)}): "
+            f"{time.perf_counter() - t:.1f} s"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    print(f"peak RSS {peak:.2f} GiB (includes the simulation when it ran)")
+
+
+if __name__ == "__main__":
+    main()

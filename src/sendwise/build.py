@@ -1,0 +1,82 @@
+"""``sendwise build``: the nightly job. Features and segments, training when due, scoring, and
+profiles with the scores, as of one moment (the end of the data unless given)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sendwise.predict.registry import Registry
+from sendwise.predict.score import ScoreResult, score_customers
+from sendwise.predict.service import MODELS, registry_of, train_models
+from sendwise.predict.train import TrainResult
+from sendwise.profiles.build import ProfileBuild, attach_predictions, build_profiles
+
+if TYPE_CHECKING:
+    from sendwise.config import Settings
+    from sendwise.warehouse.connection import Warehouse
+
+
+@dataclass
+class BuildResult:
+    profiles: ProfileBuild
+    trained: list[TrainResult]
+    scored: ScoreResult
+    extra: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def due_models(
+    registry: Registry, settings: Settings, horizon_days: int, as_of: datetime, retrain: bool
+) -> list[str]:
+    """Models without a promoted version, older than ``retrain_days``, trained for another
+    horizon or for a later date than ``as_of`` (all of them with ``retrain``)."""
+    if retrain:
+        return list(MODELS)
+    due = []
+    for name in MODELS:
+        version = registry.promoted(name) if registry.versions(name) else None
+        if version is None:
+            due.append(name)
+            continue
+        meta = registry.get(name, version, verify=False).metadata
+        created = datetime.fromisoformat(meta["created_at"])
+        trained_as_of = datetime.fromisoformat(str(meta["plan"]["as_of"]))
+        age = datetime.now(UTC) - created
+        stale = age > timedelta(days=settings.models.retrain_days)
+        wrong_horizon = name != "churn" and meta.get("horizon_days") != horizon_days
+        if stale or wrong_horizon or trained_as_of > as_of:
+            due.append(name)
+    return due
+
+
+def run_build(
+    wh: Warehouse,
+    settings: Settings,
+    *,
+    as_of: datetime | date | str | None = None,
+    horizon_days: int | None = None,
+    retrain: bool = False,
+    rules: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
+    started = time.perf_counter()
+    say = progress or (lambda _m: None)
+    horizon = horizon_days or settings.models.horizon_days
+    profiles = build_profiles(wh, settings, as_of, rules=rules, progress=say)
+    registry = registry_of(settings)
+    due = due_models(registry, settings, horizon, profiles.as_of, retrain)
+    trained = (
+        train_models(
+            wh, settings, as_of=profiles.as_of, horizon_days=horizon, models=due, progress=say
+        )
+        if due
+        else []
+    )
+    scored = score_customers(wh, settings, horizon_days=horizon, progress=say)
+    say("joining the scores to the profiles")
+    attach_predictions(wh)
+    return BuildResult(profiles, trained, scored, seconds=time.perf_counter() - started)

@@ -1,0 +1,205 @@
+"""``sendwise templates ...`` and ``sendwise render``: thin shells over sendwise.content."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sendwise.config import PROJECT_ENV
+from sendwise.errors import InputError
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        "-p",
+        envvar=PROJECT_ENV,
+        show_default="current folder",
+        help="The project folder (holds sendwise.toml and the warehouse).",
+    ),
+]
+
+templates_app = typer.Typer(help="Email templates: check, tokens, variants.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the content commands to the ``sendwise`` app."""
+    app.add_typer(templates_app, name="templates")
+    app.command("render")(render)
+
+
+def _renderer(project: Path | None):
+    from sendwise.cli.app import _warehouse
+    from sendwise.content.render import Renderer
+
+    settings, wh = _warehouse(project)  # the caller closes wh
+    return Renderer(settings, wh), wh
+
+
+def _template_names(renderer) -> list[str]:
+    folder = renderer.folders[0] if renderer.folders[0].is_dir() else renderer.folders[1]
+    return sorted(
+        p.name for p in folder.glob("*.html") if p.read_text(encoding="utf-8").startswith("+++")
+    )
+
+
+@templates_app.command("check")
+def check(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Templates to check; default: all in templates/.")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Lint templates: unknown tokens, unsubscribe link, text part, default variants, alt
+    text, size. Exit code 1 when a problem is found."""
+    from sendwise.cli.app import console
+    from sendwise.content.lint import lint_template
+
+    renderer, wh = _renderer(project)
+    with wh:
+        chosen = names or _template_names(renderer)
+        problems = [p for name in chosen for p in lint_template(renderer, name)]
+    for problem in problems:
+        console.print(str(problem), highlight=False, soft_wrap=True)
+    verdict = f"[red]{len(problems)} problem(s)" if problems else "[green]no problems"
+    console.print(f"{len(chosen)} template(s) checked: {verdict}")
+    if problems:
+        raise typer.Exit(1)
+
+
+@templates_app.command("tokens")
+def tokens(project: ProjectOpt = None) -> None:
+    """Every token templates can use, from the live profile schema."""
+    from sendwise.cli.app import console
+    from sendwise.content.tokens import catalogue, profile_schema
+
+    renderer, wh = _renderer(project)
+    with wh:
+        rows = catalogue(profile_schema(wh), renderer.project_slots)
+    table = Table("token", "type", "note", box=None)
+    for token in rows:
+        table.add_row(token.name, token.type, token.note)
+    console.print(table)
+
+
+@templates_app.command("variants")
+def variants(
+    name: Annotated[str, typer.Argument(help="Template file, e.g. newsletter.html.")],
+    project: ProjectOpt = None,
+) -> None:
+    """How many customers get each variant of each slot of a template."""
+    from sendwise.cli.app import console
+
+    renderer, wh = _renderer(project)
+    with wh:
+        counts = renderer.variant_counts(name)
+    if not counts:
+        console.print(f"{name} has no slots")
+    for slot, by_variant in counts.items():
+        table = Table("variant", "customers", title=f"slot {slot}", box=None)
+        for variant, n in by_variant.items():
+            table.add_row(variant, f"{n:,}")
+        console.print(table)
+
+
+def render(
+    template: Annotated[str, typer.Argument(help="Template file, e.g. newsletter.html.")],
+    customer: Annotated[str | None, typer.Option(help="Render for this customer id.")] = None,
+    segment: Annotated[
+        str | None, typer.Option(help="Render for every customer of this segment (--out DIR).")
+    ] = None,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Render for a made-up customer.")
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Preview field, e.g. p_purchase=0.2 (repeatable)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="FILE.html / FILE.eml, or DIR for --segment.")
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="For --segment: eml (MIME) or html.")
+    ] = "eml",
+    project: ProjectOpt = None,
+) -> None:
+    """Render a template for one customer, a segment, or a made-up preview customer."""
+    from sendwise.cli.app import console
+    from sendwise.content.render import preview as run_preview
+
+    if sum(x is not None and x is not False for x in (customer, segment, preview or None)) != 1:
+        raise InputError("give exactly one of --customer ID, --segment NAME or --preview")
+    renderer, wh = _renderer(project)
+    with wh:
+        if segment is not None:
+            _render_segment(renderer, template, segment, out, format_)
+            return
+        if preview:
+            email = run_preview(renderer, template, _overrides(set_ or []))
+            cid = "PREVIEW"
+        else:
+            cid = str(customer)
+            email = renderer.render(template, cid, links=renderer.default_links(cid))
+    if out is None:
+        console.print(f"[bold]subject:[/bold]   {email.subject}", highlight=False)
+        console.print(f"[bold]preheader:[/bold] {email.preheader}", highlight=False)
+        console.print(f"[bold]variants:[/bold]  {dict(email.slots) or '-'}", highlight=False)
+        console.rule("text part")
+        console.print(email.text, highlight=False, markup=False)
+        return
+    _write_one(renderer, email, cid, out)
+    console.print(f"wrote [bold]{out}[/bold] ({len(email.html.encode()) / 1024:.1f} KB HTML)")
+
+
+def _overrides(items: list[str]) -> dict:
+    values: dict = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise InputError(f"--set takes FIELD=VALUE, e.g. p_purchase=0.2; got {item!r}")
+        try:
+            values[key.strip()] = float(raw) if re.fullmatch(r"-?[\d.]+", raw) else raw
+        except ValueError:
+            values[key.strip()] = raw
+    return values
+
+
+def _write_one(renderer, email, customer_id: str, out: Path) -> None:
+    from sendwise.content.batch import write_message
+
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in ("html", "eml"):
+        raise InputError(f"{out}: write a message as .html or .eml")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_message(renderer, email, None, out, fmt)
+
+
+def _render_segment(renderer, template: str, segment: str, out: Path | None, fmt: str) -> None:
+    from sendwise.cli.app import console
+    from sendwise.content.batch import render_segment
+
+    if out is None:
+        raise InputError("--segment needs --out DIR")
+    if fmt not in ("eml", "html"):
+        raise InputError("--format is eml or html")
+    written = render_segment(renderer, template, segment, out, fmt=fmt)
+    console.print(f"wrote {written:,} .{fmt} file(s) to [bold]{out}[/bold]")
+
+
+def demo_emails(console, settings, wh, n: int = 3) -> None:
+    """For ``sendwise demo``: render the starter newsletter for ``n`` customers (different offer
+    variants where possible) and print where the .eml and .html files are."""
+    from sendwise.content.batch import render_demo
+
+    console.rule("[bold]personalized emails")
+    written = render_demo(settings, wh, n=n)
+    for customer_id, path, slots in written:
+        shown = ", ".join(f"{k}={v}" for k, v in slots.items()) or "-"
+        console.print(f"{customer_id:<12} {path} (+ .html)  variants: {shown}", highlight=False)
+    console.print(
+        "check: sendwise templates check; preview: sendwise render newsletter.html --preview"
+    )

@@ -1,0 +1,179 @@
+"""The tokens of each customer, read from the warehouse in bulk.
+
+``profile`` gives identity (``customer.*``), features (``profile.*``), scores (``scores.*``) and
+segments; ``recommendation`` joined to ``product`` gives ``recommendations``. Score columns the
+profile table does not have yet are added as typed nulls, so rules and templates over them fall
+back instead of failing. Customers with fewer recommendations than the template shows (or none,
+or no ``recommendation`` table at all) get the shop's bestsellers: the in-stock products sold in
+the largest quantities, then the newest products when nothing was sold yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from sendwise.errors import NotFoundError
+from sendwise.segments.rules import SEPARATOR
+
+if TYPE_CHECKING:
+    from sendwise.config import Settings
+    from sendwise.warehouse.connection import Warehouse
+
+logger = logging.getLogger(__name__)
+PROFILE, RECOMMENDATION = "profile", "recommendation"
+IDENTITY = ("customer_id", "email", "first_name", "last_name", "country", "city", "timezone")
+SCORES: dict[str, str] = {
+    "p_purchase": "float64",
+    "churn_risk": "float64",
+    "expected_orders": "float64",
+    "p_alive": "float64",
+    "predicted_spend": "float64",
+    "clv_12m": "float64",
+    "next_category": "string",
+    "p_next_category": "float64",
+    "best_send_hour": "int64",
+    "top_reasons": "array<string>",
+}
+PRODUCT_FIELDS = ("id", "name", "price", "currency", "url", "image_url", "category")
+BESTSELLERS = 50
+CHUNK = 5_000
+
+
+def profile_table(wh: Warehouse) -> ir.Table:
+    """The profile table with every score column, null where the predictions are not built."""
+    if PROFILE not in wh.con.list_tables():
+        raise NotFoundError(
+            "profile table", PROFILE, "build profiles first with `sendwise segment`"
+        )
+    t = wh.table(PROFILE)
+    missing = {k: ibis.null().cast(v) for k, v in SCORES.items() if k not in t.schema()}
+    return t.mutate(**missing) if missing else t
+
+
+def bestsellers(wh: Warehouse, settings: Settings, limit: int = BESTSELLERS) -> list[dict]:
+    """The fallback recommendations: top in-stock products by units sold, then the newest."""
+    product = wh.table("product")
+    product = product.filter(product.in_stock.fill_null(True))
+    lines = wh.table("order_line")
+    sold = lines.group_by("product_id").aggregate(units=lines.quantity.sum())
+    ranked = product.left_join(sold, product.product_id == sold.product_id)
+    ranked = ranked.order_by(
+        [ibis.desc(ranked.units.fill_null(0)), ibis.desc(ranked.created_at), ranked.product_id]
+    ).limit(limit)
+    rows = ranked.select(*_product_columns(ranked)).to_pyarrow().to_pylist()
+    return [product_token(r, settings) for r in rows]
+
+
+def _product_columns(t: ir.Table) -> list[Any]:
+    return [t.product_id, t.name, t.price, t.url, t.image_url, t.category]
+
+
+def product_token(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """A product as templates see it; a missing url links to the shop, never to nothing."""
+    shop = settings.content.shop
+    price = row.get("price")
+    return {
+        "id": row["product_id"],
+        "name": blank_to_none(row.get("name")) or "A product we think you will like",
+        "price": None if price is None or math.isnan(price) else price,
+        "currency": shop.currency,
+        "url": blank_to_none(row.get("url")) or shop.url,
+        "image_url": blank_to_none(row.get("image_url")),
+        "category": blank_to_none(row.get("category")),
+    }
+
+
+def recommendations_for(
+    wh: Warehouse, settings: Settings, ids: list[str], n: int
+) -> dict[str, list[dict]]:
+    """customer -> up to ``n`` recommended in-stock products, in rank order (may be short)."""
+    if n == 0 or RECOMMENDATION not in wh.con.list_tables():
+        return {}
+    rec = wh.table(RECOMMENDATION)
+    rec = rec.filter(rec["rank"] <= n * 2).join(_ids(ids), "customer_id")
+    product = wh.table("product")
+    joined = rec.join(product, rec.product_id == product.product_id)
+    joined = joined.filter(joined.in_stock.fill_null(True))
+    cols = [joined.customer_id, joined["rank"], *_product_columns(joined)]
+    out: dict[str, list[dict]] = {}
+    for row in joined.select(*cols).order_by(["customer_id", "rank"]).to_pyarrow().to_pylist():
+        picks = out.setdefault(row["customer_id"], [])
+        if len(picks) < n:
+            picks.append(product_token(row, settings))
+    return out
+
+
+def _ids(ids: list[str]) -> ir.Table:
+    return ibis.memtable(pa.table({"customer_id": pa.array(ids, pa.string())}))
+
+
+def profile_rows(wh: Warehouse, table: ir.Table, ids: Iterable[str] | None) -> Iterator[dict]:
+    """Profile rows (with the variant columns already on ``table``) in chunks, as dicts."""
+    if ids is None:
+        for batch in table.to_pyarrow_batches(chunk_size=CHUNK):
+            yield from _rows(pa.Table.from_batches([batch]))
+        return
+    chunk: list[str] = []
+    for cid in ids:
+        chunk.append(cid)
+        if len(chunk) == CHUNK:
+            yield from _chunk_rows(table, chunk)
+            chunk = []
+    if chunk:
+        yield from _chunk_rows(table, chunk)
+
+
+def _chunk_rows(table: ir.Table, ids: list[str]) -> Iterator[dict]:
+    found = {r["customer_id"]: r for r in _rows(table.join(_ids(ids), "customer_id").to_pyarrow())}
+    missing = [cid for cid in ids if cid not in found]
+    if missing:
+        logger.warning(
+            "%d customer(s) have no profile and are not rendered, e.g. %s", len(missing), missing[0]
+        )
+    for cid in ids:
+        if cid in found:
+            yield found[cid]
+
+
+def _rows(data: pa.Table) -> list[dict]:
+    import pyarrow.compute as pc
+
+    columns = {}
+    for name, col in zip(data.column_names, data.columns, strict=True):
+        if pa.types.is_floating(col.type):  # NaN is a missing value too
+            col = pc.if_else(pc.is_nan(col), pa.scalar(None, col.type), col)
+        columns[name] = col
+    return pa.table(columns).to_pylist()
+
+
+def blank_to_none(value: Any) -> Any:
+    """Text that is empty or only spaces is a missing value, so that fallbacks apply to it."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def split_row(row: dict[str, Any], slot_columns: dict[str, str]) -> dict[str, Any]:
+    """One profile row as the token groups: customer, profile, scores, segments, slots."""
+    customer = {k: blank_to_none(row.get(k)) for k in IDENTITY}
+    scores = {k: blank_to_none(row.get(k)) for k in SCORES}
+    if scores["top_reasons"] is None:
+        scores["top_reasons"] = []
+    skip = {*IDENTITY[1:], *SCORES, *slot_columns.values()}
+    profile = {k: blank_to_none(v) for k, v in row.items() if k not in skip}
+    segments = [s for s in (row.get("segments") or "").split(SEPARATOR) if s]
+    slots = {name: row[col] for name, col in slot_columns.items()}
+    return {
+        "customer": customer,
+        "profile": profile,
+        "scores": scores,
+        "segments": segments,
+        "slots": slots,
+    }

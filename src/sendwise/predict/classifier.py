@@ -1,0 +1,154 @@
+"""Choosing, fitting and calibrating one classifier inside the training window.
+
+For each learner, a bounded random search draws ``search_iterations`` candidates and scores
+each by ROC-AUC over stratified k-fold splits grouped by customer (a customer's rows from
+several snapshots never sit on both sides of a split). The best candidate of the best learner
+wins. The search runs on a stratified sample of at most ``search_rows`` rows (time stays
+bounded on large shops). Its out-of-fold scores fit an isotonic calibration, so that a
+calibrated 0.8 means 80% in the training window, and the winner is refitted on every row.
+Class imbalance is a search dimension (class weights / ``scale_pos_weight``); the calibration
+undoes the shift in probabilities that the weights cause.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
+
+from sendwise.errors import InputError
+from sendwise.predict.learners import as_matrix, make_learner, sample_params
+
+logger = logging.getLogger(__name__)
+EPS = 1e-4
+
+
+class Calibrator:
+    """Isotonic map from raw log-odds to probability, stored as its breakpoints."""
+
+    def __init__(self, x: np.ndarray | None = None, y: np.ndarray | None = None) -> None:
+        self.x_, self.y_ = x, y
+
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> Calibrator:
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=EPS, y_max=1 - EPS).fit(raw, y)
+        self.x_, self.y_ = iso.X_thresholds_.copy(), iso.y_thresholds_.copy()
+        return self
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return np.interp(raw, self.x_, self.y_)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"x": self.x_.tolist(), "y": self.y_.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list[float]]) -> Calibrator:
+        return cls(np.asarray(d["x"], dtype=np.float64), np.asarray(d["y"], dtype=np.float64))
+
+
+@dataclass
+class Candidate:
+    learner: str
+    params: dict[str, Any]
+    cv_auc: float
+    fold_aucs: list[float]
+
+
+@dataclass
+class FittedClassifier:
+    learner: Any
+    calibrator: Calibrator
+    chosen: Candidate
+    candidates: list[Candidate] = field(default_factory=list)
+    best_per_learner: dict[str, Any] = field(default_factory=dict)
+    """learner name -> (fitted learner, calibrator) of its best candidate, for the report."""
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.calibrator(self.learner.decision(X))
+
+
+def fit_classifier(
+    frame: pd.DataFrame,
+    label: str,
+    features: list[str],
+    *,
+    learners: list[str],
+    iterations: int,
+    folds: int,
+    seed: int,
+    search_rows: int = 100_000,
+    threads: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FittedClassifier:
+    say = progress or (lambda _m: None)
+    y = frame[label].to_numpy().astype(np.int8)
+    if y.min() == y.max():
+        raise InputError(
+            f"every training row has {label} = {int(y[0])}: nothing to learn."
+            " Use a longer history, another date, or a longer horizon."
+        )
+    X = as_matrix(frame, features)
+    # OpenMP threads cost more than they save on small data (and under load they spin).
+    threads = threads or (1 if len(y) < 100_000 else 2)
+    # The search runs on a stratified sample; the winner is refitted on every row.
+    search = _sample_rows(y, search_rows, seed)
+    Xs, ys = X[search], y[search]
+    groups = frame["customer_id"].astype(str).to_numpy()[search]
+    k = int(min(folds, np.bincount(ys).min()))
+    if k < 2:
+        raise InputError(f"too few positive or negative rows of {label} to cross-validate")
+    folds_ = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    splits = list(folds_.split(Xs, ys, groups))
+    rng = np.random.default_rng(seed)
+    candidates: list[Candidate] = []
+    oof_of: dict[int, np.ndarray] = {}
+    for name in learners:
+        for params in sample_params(name, iterations, rng):
+            say(f"{label}: {name} {_short(params)}")
+            oof = np.zeros(len(ys))
+            aucs = []
+            for tr, va in splits:
+                model = make_learner(name, features, params, threads=threads, seed=seed)
+                model.fit(Xs[tr], ys[tr])
+                oof[va] = model.decision(Xs[va])
+                aucs.append(float(roc_auc_score(ys[va], oof[va])))
+            candidates.append(Candidate(name, params, float(np.mean(aucs)), aucs))
+            oof_of[len(candidates) - 1] = oof
+    best_per_learner: dict[str, Any] = {}
+    for name in learners:
+        idx = max(
+            (i for i, c in enumerate(candidates) if c.learner == name),
+            key=lambda i: candidates[i].cv_auc,
+        )
+        cand = candidates[idx]
+        say(f"{label}: refitting {name} on {len(y):,} rows")
+        model = make_learner(name, features, cand.params, threads=threads, seed=seed).fit(X, y)
+        best_per_learner[name] = (model, Calibrator().fit(oof_of[idx], ys), cand)
+    winner = max(best_per_learner, key=lambda n: best_per_learner[n][2].cv_auc)
+    model, calibrator, chosen = best_per_learner[winner]
+    logger.info("%s: chose %s (cv auc %.4f)", label, winner, chosen.cv_auc)
+    return FittedClassifier(model, calibrator, chosen, candidates, best_per_learner)
+
+
+def _sample_rows(y: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """Indices of a stratified sample of at most ``rows`` rows (all of them when fewer)."""
+    if len(y) <= rows:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep = [
+        rng.choice(
+            np.flatnonzero(y == c), size=max(1, round(rows * np.mean(y == c))), replace=False
+        )
+        for c in (0, 1)
+    ]
+    return np.sort(np.concatenate(keep))
+
+
+def _short(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())

@@ -1,0 +1,119 @@
+"""Explanations: global importance and each customer's top reasons, in words.
+
+Contributions are in log-odds (tree SHAP from LightGBM, exact linear terms for the logistic
+model). A customer's reasons are the three features that move their score the most, either way,
+each said as a short phrase ("no order for 94 days") with the direction it pushes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sendwise.features.build import FEATURE_DOCS
+
+WINDOW_NOUNS = {
+    "orders": "order(s)",
+    "revenue": "spent",
+    "items": "item(s) bought",
+    "product_views": "product view(s)",
+    "add_to_cart": "add(s) to cart",
+    "sessions": "visit(s)",
+    "carts_abandoned": "abandoned cart(s)",
+    "viewed_not_bought": "product(s) viewed, not bought",
+}
+
+PHRASES = {
+    "recency_days": "no order for {v:.0f} days",
+    "frequency": "{v:.0f} order(s) in all",
+    "monetary": "{v:,.2f} spent in all",
+    "avg_order_value": "average order {v:,.2f}",
+    "tenure_days": "customer for {v:.0f} days",
+    "ipt_mean_days": "orders every {v:.0f} days on average",
+    "ipt_last_days": "{v:.0f} days between the last two orders",
+    "refund_orders": "{v:.0f} refund(s)",
+    "refund_value": "{v:,.2f} refunded",
+    "distinct_products": "{v:.0f} different products bought",
+    "distinct_categories": "{v:.0f} categories bought",
+    "favourite_category_share": "{p:.0f}% of items in one category",
+    "email_sends": "{v:.0f} emails sent",
+    "email_delivered": "{v:.0f} emails delivered",
+    "email_opens": "opened {v:.0f} email(s)",
+    "email_clicks": "clicked {v:.0f} email(s)",
+    "email_machine_opens": "{v:.0f} machine opens",
+    "days_since_last_open": "no email opened for {v:.0f} days",
+    "days_since_last_click": "no email clicked for {v:.0f} days",
+    "open_rate": "opens {p:.0f}% of emails",
+    "click_rate": "clicks {p:.0f}% of emails",
+    "unsubscribed": "unsubscribed from email",
+    "preferred_weekday": "most active on weekday {v:.0f}",
+    "preferred_hour": "most active at {v:.0f}h",
+    "days_since_last_activity": "no activity for {v:.0f} days",
+    "btyd_frequency": "bought again on {v:.0f} day(s)",
+    "btyd_recency": "last bought {v:.0f} days after the first order",
+    "btyd_T": "first order {v:.0f} days ago",
+    "btyd_monetary_value": "{v:,.2f} per repeat purchase",
+}
+
+MISSING = {
+    "recency_days": "never ordered",
+    "days_since_last_open": "never opened an email",
+    "days_since_last_click": "never clicked an email",
+    "days_since_last_activity": "no activity yet",
+    "open_rate": "no email delivered yet",
+    "click_rate": "no email delivered yet",
+    "ipt_mean_days": "fewer than two orders",
+    "ipt_last_days": "fewer than two orders",
+    "avg_order_value": "never ordered",
+}
+
+
+def phrase(feature: str, value: float) -> str:
+    """One feature's value said in words."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return MISSING.get(feature, f"{feature.replace('_', ' ')} unknown")
+    if feature in PHRASES:
+        if feature == "unsubscribed":
+            return PHRASES[feature] if value else "subscribed to email"
+        return PHRASES[feature].format(v=value, p=100 * value)
+    stem, _, window = feature.rpartition("_")
+    if window.endswith("d") and window[:-1].isdigit() and stem in WINDOW_NOUNS:
+        days = window[:-1]
+        if stem == "revenue":
+            return f"{value:,.2f} spent in the last {days} days"
+        return f"{value:.0f} {WINDOW_NOUNS[stem]} in the last {days} days"
+    doc = FEATURE_DOCS.get(feature, feature.replace("_", " "))
+    return f"{doc.rstrip('.')}: {value:g}"
+
+
+def top_reasons(
+    contributions: np.ndarray, frame: pd.DataFrame, features: list[str], k: int = 3
+) -> list[list[str]]:
+    """Each row's ``k`` strongest reasons, as 'phrase (raises)' or 'phrase (lowers)'."""
+    per_feature = contributions[:, : len(features)]
+    order = np.argsort(-np.abs(per_feature), axis=1, kind="stable")[:, :k]
+    values = frame[features].astype("float64").to_numpy(na_value=np.nan)
+    rows = np.arange(len(frame))[:, None]
+    picked_values, picked_signs = values[rows, order], np.sign(per_feature[rows, order])
+    out: list[list[str]] = []
+    # One loop over customers is unavoidable to build their sentences; the heavy part (sorting
+    # the contributions) is vectorised above.
+    for idx, vals, signs in zip(order, picked_values, picked_signs, strict=True):
+        out.append(
+            [
+                f"{phrase(features[i], v)} ({'raises' if s > 0 else 'lowers'})"
+                for i, v, s in zip(idx, vals, signs, strict=True)
+                if s != 0
+            ]
+        )
+    return out
+
+
+def global_importance(contributions: np.ndarray, features: list[str]) -> pd.DataFrame:
+    """Mean absolute contribution of each feature, largest first."""
+    mean_abs = np.abs(contributions[:, : len(features)]).mean(axis=0)
+    total = mean_abs.sum() or 1.0
+    imp = pd.DataFrame(
+        {"feature": features, "mean_abs_contribution": mean_abs, "share": mean_abs / total}
+    )
+    return imp.sort_values("mean_abs_contribution", ascending=False, ignore_index=True)

@@ -1,0 +1,222 @@
+"""Scoring every customer with the promoted models into the ``prediction`` table.
+
+Reads the features the profile build materialised (``customer_features``), so scores and
+profiles describe the same moment. A model that is not promoted leaves its columns null and is
+named in the result; a model whose features do not match is refused (ModelError).
+Churn risk: the churn model for active customers; 1.0 for customers whose last order is older
+than the active window (they already stopped); null for customers who never ordered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from sendwise.errors import NotFoundError
+from sendwise.predict.anchor import anchor_shift, shifted
+from sendwise.predict.baselines import Btyd
+from sendwise.predict.category import CategoryModel, histograms
+from sendwise.predict.classifier import Calibrator
+from sendwise.predict.dataset import feature_types
+from sendwise.predict.drift import drift_table, psi
+from sendwise.predict.explain import top_reasons
+from sendwise.predict.learners import as_matrix, load_learner
+from sendwise.predict.registry import ModelVersion, Registry, check_features
+from sendwise.predict.send_hour import best_send_hours
+from sendwise.predict.train import anchor_target
+
+if TYPE_CHECKING:
+    from sendwise.config import Settings
+    from sendwise.warehouse.connection import Warehouse
+
+logger = logging.getLogger(__name__)
+PREDICTION_TABLE = "prediction"
+COLUMNS = (
+    "p_purchase",
+    "churn_risk",
+    "expected_orders",
+    "p_alive",
+    "predicted_spend",
+    "clv_12m",
+    "next_category",
+    "p_next_category",
+    "best_send_hour",
+    "top_reasons",
+)
+
+
+@dataclass
+class ScoreResult:
+    customers: int
+    as_of: Any
+    versions: dict[str, str]
+    missing: list[str]
+    drifted: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _classifier(mv: ModelVersion) -> tuple[Any, Calibrator]:
+    learner = load_learner(mv.folder)
+    cal = Calibrator.from_dict(json.loads((mv.folder / "calibrator.json").read_text()))
+    return learner, cal
+
+
+def _promoted(registry: Registry, name: str) -> ModelVersion | None:
+    try:
+        return registry.get(name)
+    except NotFoundError:
+        return None
+
+
+def score_customers(
+    wh: Warehouse,
+    settings: Settings,
+    *,
+    horizon_days: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ScoreResult:
+    """Score every customer of ``customer_features``; ``horizon_days`` (default: the
+    propensity model's, else the settings') sets the window of expected orders and spend."""
+    from sendwise.predict.service import registry_of
+    from sendwise.profiles.build import FEATURES_TABLE
+
+    say = progress or (lambda _m: None)
+    started = time.perf_counter()
+    if FEATURES_TABLE not in wh.con.list_tables():
+        raise NotFoundError("features table", FEATURES_TABLE, "run `sendwise segment` first")
+    say("reading features")
+    feats = wh.table(FEATURES_TABLE).to_pandas()
+    as_of = pd.Timestamp(feats["as_of"].max()).to_pydatetime() if len(feats) else None
+    types = feature_types(feats, [c for c in feats.columns if c not in ("customer_id", "as_of")])
+    registry, ms = registry_of(settings), settings.models
+    out = pd.DataFrame({"customer_id": feats["customer_id"], "as_of": feats["as_of"]})
+    for col in COLUMNS:
+        out[col] = np.nan
+    out["top_reasons"] = pd.Series([[] for _ in range(len(out))], dtype=object)
+    versions, missing, drifted = {}, [], {}
+
+    for name in ("propensity", "churn", "spend"):  # refuse before any work is done
+        mv = _promoted(registry, name)
+        if mv is not None:
+            check_features(mv, types)
+    btyd_mv = _promoted(registry, "btyd")
+    btyd = Btyd.from_dict(btyd_mv.metadata["params"]) if btyd_mv else None
+    recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)
+    lapsed = recency > ms.active_days
+    for name in ("propensity", "churn"):
+        mv = _promoted(registry, name)
+        if mv is None:
+            missing.append(name)
+            continue
+        say(f"scoring {name} ({mv.version})")
+        check_features(mv, types)
+        learner, cal = _classifier(mv)
+        features = mv.metadata["features"]
+        X = as_matrix(feats, features)
+        p = cal(learner.decision(X))
+        # Churn was trained on active customers only: anchor and compare like with like.
+        rows = np.ones(len(p), bool) if name == "propensity" else ~np.isnan(recency) & ~lapsed
+        drifted[name] = _drift(registry, mv, feats[rows], p[rows], ms.drift_threshold)
+        if mv.metadata.get("anchored") and btyd is not None:
+            target = anchor_target(name, btyd, feats, int(mv.metadata["horizon_days"]))
+            target[~rows] = np.nan
+            p = shifted(p, anchor_shift(p, target))
+        if name == "propensity":
+            out["p_purchase"] = p
+            say("explaining the scores")
+            out["top_reasons"] = top_reasons(learner.contributions(X), feats, features)
+        else:
+            out["churn_risk"] = np.where(np.isnan(recency), np.nan, np.where(lapsed, 1.0, p))
+        versions[name] = mv.version
+
+    mv = btyd_mv
+    if mv is None or btyd is None:
+        missing.append("btyd")
+    else:
+        say(f"scoring btyd ({mv.version})")
+        horizon = horizon_days or _horizon(registry) or ms.horizon_days
+        values = btyd.predict(feats, horizon, ms.discount_rate)
+        for col in ("expected_orders", "p_alive", "clv_12m"):
+            out[col] = values[col].to_numpy()
+        out["predicted_spend"] = values["btyd_spend"].to_numpy()
+        versions["btyd"] = mv.version
+
+    mv = _promoted(registry, "spend")
+    if mv is None:
+        missing.append("spend")
+    else:
+        say(f"scoring spend ({mv.version})")
+        check_features(mv, types)
+        learner = load_learner(mv.folder)
+        out["predicted_spend"] = np.exp(learner.decision(as_matrix(feats, mv.metadata["features"])))
+        versions["spend"] = mv.version
+
+    mv = _promoted(registry, "next_category")
+    if mv is None:
+        missing.append("next_category")
+    elif as_of is not None:
+        say(f"scoring next_category ({mv.version})")
+        model = CategoryModel.from_dict(json.loads((mv.folder / "model.json").read_text()))
+        pred = model.predict(histograms(wh, as_of, model.categories_)).set_index("customer_id")
+        top, share = model.prior_choice()
+        idx = out["customer_id"]
+        out["next_category"] = pred["next_category"].reindex(idx).fillna(top).to_numpy()
+        out["p_next_category"] = pred["p_next_category"].reindex(idx).fillna(share).to_numpy()
+        versions["next_category"] = mv.version
+
+    if as_of is not None:
+        say("best send hours")
+        segments = _segments(wh)
+        hours = best_send_hours(
+            wh,
+            as_of,
+            min_events=ms.send_hour_min_events,
+            segments=segments,
+            default_timezone=settings.ingest.timezone,
+        )
+        hours = hours.set_index("customer_id")
+        out["best_send_hour"] = hours["best_send_hour"].reindex(out["customer_id"]).to_numpy()
+        out["send_hour_source"] = hours["send_hour_source"].reindex(out["customer_id"]).to_numpy()
+
+    out["best_send_hour"] = out["best_send_hour"].astype("Int64")
+    out["next_category"] = out["next_category"].astype("string")
+    say("writing predictions")
+    wh.con.create_table(PREDICTION_TABLE, ibis.memtable(out), overwrite=True)
+    return ScoreResult(len(out), as_of, versions, missing, drifted, time.perf_counter() - started)
+
+
+def _horizon(registry: Registry) -> int | None:
+    mv = _promoted(registry, "propensity")
+    return None if mv is None else int(mv.metadata["horizon_days"])
+
+
+def _segments(wh: Warehouse) -> pd.Series | None:
+    if "profile" not in wh.con.list_tables():
+        return None
+    t = wh.table("profile")
+    if "rfm_segment" not in t.columns:
+        return None
+    df = t.select("customer_id", "rfm_segment").to_pandas()
+    return df.set_index("customer_id")["rfm_segment"]
+
+
+def _drift(
+    registry: Registry, mv: ModelVersion, feats: pd.DataFrame, score: np.ndarray, threshold: float
+) -> list[str]:
+    refs = dict(mv.metadata.get("drift_reference", {}))
+    score_ref = refs.pop("__score__", None)
+    table = drift_table(refs, feats, threshold=threshold)
+    rows = table.to_dict(orient="records")
+    if score_ref is not None:
+        value = psi(score_ref, score)
+        rows.insert(0, {"feature": "score", "psi": value, "flagged": value > threshold})
+    registry.write_extra(mv, "drift.json", {"threshold": threshold, "features": rows})
+    return [r["feature"] for r in rows if r["flagged"]]
