@@ -193,6 +193,8 @@ def test_same_interactions_and_top_products_on_postgres(shop) -> None:
             ]
             assert tops[0].sort_index().equals(tops[1].sort_index())
     finally:
+        # other suites render from a `recommendation` table when one exists: leave none behind
+        pg.con.drop_table("recommendation", force=True)
         pg.close()
 
 
