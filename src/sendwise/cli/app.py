@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from sendwise.cli import models as models_cli
+from sendwise.cli import recommend as _recommend_cli
 from sendwise.cli import render
 from sendwise.cli.progress import steps, task_bar
 from sendwise.config import PROJECT_ENV, init_project, load_settings
@@ -187,6 +188,9 @@ def export_profiles(
     with wh:
         n = run_export(wh, out)
     console.print(f"wrote {n:,} profiles to [bold]{out}[/bold]")
+
+
+_recommend_cli.register(app, export_app, ProjectOpt, _warehouse, console)
 
 
 @app.command()
