@@ -227,6 +227,8 @@ def demo(
     import ibis
 
     from sendwise.build import run_build
+    from sendwise.cli.content import demo_emails
+    from sendwise.cli.recommend import show_build
     from sendwise.simulate import simulate_shop
     from sendwise.warehouse.connection import Warehouse
     from sendwise.warehouse.status import warehouse_status
@@ -249,9 +251,9 @@ def demo(
         console.rule("[bold]models (judged on the last window, against baselines)")
         models_cli.print_trained(console, result.trained)
         models_cli.print_scored(console, result.scored)
+        console.rule("[bold]recommendations")
+        show_build(console, result.extra["recommendations"])
         console.rule("[bold]personalized emails")
-        from sendwise.cli.content import demo_emails
-
         demo_emails(console, settings, wh)
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
@@ -263,6 +265,7 @@ def demo(
     console.print(f"simulated:   {settings.path('simulated')} (tables and truth.parquet)")
     console.print("profiles:    warehouse table 'profile' (sendwise export profiles --out FILE)")
     console.print(f"models:      {settings.path('models')} (sendwise models list; report.md)")
+    console.print(f"reports:     {settings.path('reports')} (recommendation evaluation)")
     console.print(f"try:         sendwise profile {top} --project {folder}")
 
 
