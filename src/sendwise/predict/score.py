@@ -131,8 +131,9 @@ def score_customers(
             p = shifted(p, anchor_shift(p, target))
         if name == "propensity":
             out["p_purchase"] = p
-            say("explaining the scores")
-            out["top_reasons"] = top_reasons(learner.contributions(X), feats, features)
+            if ms.explain_scores:
+                say("explaining the scores")
+                out["top_reasons"] = top_reasons(learner.contributions(X), feats, features)
         else:
             out["churn_risk"] = np.where(np.isnan(recency), np.nan, np.where(lapsed, 1.0, p))
         versions[name] = mv.version
