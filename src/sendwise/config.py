@@ -147,8 +147,10 @@ class ModelSettings(_Section):
     retrain_days: int = Field(default=7, ge=0)
     """`sendwise build` retrains a model whose promoted version is older than this."""
     explain_scores: bool = True
-    """Give every customer the top three reasons of their purchase score (tree SHAP, the
-    slowest part of scoring a large shop; see docs/models.md for the figures)."""
+    """Give every customer the top three reasons of their purchase score."""
+    shap_rows: int = Field(default=200_000, ge=0)
+    """Up to this many customers the reasons come from exact tree SHAP; above it from path
+    attributions (Saabas), many times faster (docs/models.md has the figures)."""
     discount_rate: float = Field(default=0.10, ge=0.0, le=1.0)
     """Yearly discount rate of the 12-month customer lifetime value."""
     send_hour_min_events: int = Field(default=5, ge=1)
