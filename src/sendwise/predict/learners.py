@@ -186,9 +186,9 @@ class LightGBMLearner:
 def path_contributions(booster: lgb.Booster, X: np.ndarray, n_features: int, threads: int):
     """Saabas path attributions from the leaf each row reaches in each tree (vectorised per
     tree: the path, hence the credit, is a function of the leaf)."""
-    leaves = booster.predict(X, pred_leaf=True, num_threads=threads).astype(np.int64)
-    leaves = leaves.reshape(len(X), -1)
-    out = np.zeros((len(X), n_features + 1))
+    leaves = booster.predict(X, pred_leaf=True, num_threads=threads).reshape(len(X), -1)
+    leaves = np.asfortranarray(leaves.astype(np.int32))  # one contiguous column per tree
+    out = np.zeros((len(X), n_features + 1), order="F")  # one contiguous column per feature
     for t, tree in enumerate(booster.dump_model()["tree_info"]):
         root = tree["tree_structure"]
         if "leaf_index" in root:  # a tree without a split adds a constant
@@ -211,13 +211,13 @@ def path_contributions(booster: lgb.Booster, X: np.ndarray, n_features: int, thr
                 stack.append(
                     (child, child_value, (*path, (node["split_feature"], child_value - value)))
                 )
-        used = sorted({f for _, f in credit})
-        table = np.zeros((tree["num_leaves"], len(used)))
-        col = {f: i for i, f in enumerate(used)}
+        by_feature: dict[int, np.ndarray] = {}
         for (leaf, f), delta in credit.items():
-            table[leaf, col[f]] = delta
-        out[:, used] += table[leaves[:, t]]
-    return out
+            by_feature.setdefault(f, np.zeros(tree["num_leaves"]))[leaf] = delta
+        reached = leaves[:, t]
+        for f, per_leaf in by_feature.items():
+            out[:, f] += per_leaf[reached]
+    return np.ascontiguousarray(out)
 
 
 LEARNERS = {"logistic": LogisticLearner, "lightgbm": LightGBMLearner}
