@@ -253,7 +253,6 @@ def demo(
         models_cli.print_scored(console, result.scored)
         console.rule("[bold]recommendations")
         show_build(console, result.extra["recommendations"])
-        console.rule("[bold]personalized emails")
         demo_emails(console, settings, wh)
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
