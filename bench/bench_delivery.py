@@ -39,19 +39,21 @@ from sendwise.store.schema import campaign
 NOW = datetime(2026, 1, 5, 10)
 
 
-def planned_store(folder: Path, n: int) -> tuple[Store, str]:
+def planned_store(
+    folder: Path, n: int, ids: list[str] | None = None, templates=("demo_a", "demo_b")
+) -> tuple[Store, str]:
     store = Store(f"sqlite:///{folder / 'store.sqlite'}")
     defn = parse_definition(
         {
             "name": "bench",
             "audience": {"rule": "true"},
             "variants": [
-                {"name": "A", "template": "demo_a", "share": 50},
-                {"name": "B", "template": "demo_b", "share": 50},
+                {"name": "A", "template": templates[0], "share": 50},
+                {"name": "B", "template": templates[1], "share": 50},
             ],
         }
     )
-    ids = [f"C{i:08d}" for i in range(n)]
+    ids = ids or [f"C{i:08d}" for i in range(n)]
     audience = pd.DataFrame({"customer_id": ids, "email": [f"{i}@example.com" for i in ids]})
     ex = Exclusions(pd.Series("granted", index=ids), pd.Series(dtype=str), pd.Series(dtype=int))
     started = time.perf_counter()
@@ -96,17 +98,54 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def content_renderer(folder: Path, n: int):
+    """The content package's renderer over a simulated shop of ``n`` customers (not timed)."""
+    from sendwise.config import init_project, load_settings
+    from sendwise.content.render import Renderer
+    from sendwise.ingest.load import ingest
+    from sendwise.profiles import build_profiles
+    from sendwise.simulate import simulate_shop
+    from sendwise.warehouse.connection import Warehouse
+    from sendwise.warehouse.schema import LOADABLE
+
+    started = time.perf_counter()
+    init_project(folder)
+    settings = load_settings(folder)
+    settings.segments.clusters = False
+    paths = simulate_shop(customers=n, days=120, seed=3).write(folder / "files")
+    wh = Warehouse.from_settings(settings)
+    for name in LOADABLE:
+        if name in paths:
+            ingest(wh, settings, paths[name], table=name)
+    build_profiles(wh, settings)
+    ids = wh.table("profile").customer_id.to_pandas().tolist()
+    print(
+        f"simulated shop with profiles: {len(ids):,} customers"
+        f" ({time.perf_counter() - started:.0f} s, not timed)"
+    )
+    return Renderer(settings, wh), ids
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--templates",
+        action="store_true",
+        help="render the starter newsletter of a simulated shop (content renderer) instead of"
+        " the minimal BasicRenderer",
+    )
     args = parser.parse_args()
-    renderer = BasicRenderer({})
     opts = DeliverySettings(batch_size=1000)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        renderer, ids, templates = BasicRenderer({}), None, ("demo_a", "demo_b")
+        if args.templates:
+            renderer, ids = content_renderer(folder / "shop", args.messages)
+            templates = ("newsletter.html", "win-back.html")
         (folder / "a").mkdir()
-        store, cid = planned_store(folder / "a", args.messages)
+        store, cid = planned_store(folder / "a", args.messages, ids, templates)
         report = deliver(store, cid, renderer, OutboxMessenger(folder / "outbox"), opts, now=NOW)
         files = len(list((folder / "outbox").glob("*.eml")))
         print(
@@ -116,7 +155,7 @@ def main() -> None:
         store.close()
 
         (folder / "b").mkdir()
-        store, cid = planned_store(folder / "b", args.messages)
+        store, cid = planned_store(folder / "b", args.messages, ids, templates)
         port = free_port()
         count, ready = mp.Value("i", 0), mp.Event()
         server = mp.Process(target=_serve, args=(port, count, ready), daemon=True)
