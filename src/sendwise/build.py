@@ -42,7 +42,7 @@ def due_models(
         return list(MODELS)
     due = []
     for name in MODELS:
-        version = registry.promoted(name) if registry.versions(name) else None
+        version = registry.promoted(name)
         if version is None:
             due.append(name)
             continue

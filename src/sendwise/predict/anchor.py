@@ -12,8 +12,11 @@ the simulated shop, whose base rate is stable, it changed little either way.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit, logit
+
+from sendwise.predict.baselines import Btyd
 
 LIMIT = 5.0
 
@@ -38,3 +41,9 @@ def shifted(p: np.ndarray, delta: float) -> np.ndarray:
     if delta == 0.0:
         return p
     return expit(logit(np.clip(p, 1e-6, 1 - 1e-6)) + delta)
+
+
+def anchor_target(name: str, btyd: Btyd, frame: pd.DataFrame, days: int) -> np.ndarray:
+    """Per customer, BG/NBD's probability of the event the classifier predicts."""
+    p_any = btyd.p_any(frame, days)
+    return p_any if name == "propensity" else 1.0 - p_any

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sendwise.errors import NotFoundError
-from sendwise.predict.anchor import anchor_shift, shifted
+from sendwise.predict.anchor import anchor_shift, anchor_target, shifted
 from sendwise.predict.baselines import Btyd
 from sendwise.predict.category import CategoryModel, histograms
 from sendwise.predict.classifier import Calibrator
@@ -31,7 +31,6 @@ from sendwise.predict.explain import top_reasons
 from sendwise.predict.learners import as_matrix, load_learner
 from sendwise.predict.registry import ModelVersion, Registry, check_features
 from sendwise.predict.send_hour import best_send_hours
-from sendwise.predict.train import anchor_target
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -117,7 +116,6 @@ def score_customers(
             missing.append(name)
             continue
         say(f"scoring {name} ({mv.version})")
-        check_features(mv, types)
         learner, cal = _classifier(mv)
         features = mv.metadata["features"]
         X = as_matrix(feats, features)
@@ -155,7 +153,6 @@ def score_customers(
         missing.append("spend")
     else:
         say(f"scoring spend ({mv.version})")
-        check_features(mv, types)
         learner = load_learner(mv.folder)
         out["predicted_spend"] = np.exp(learner.decision(as_matrix(feats, mv.metadata["features"])))
         versions["spend"] = mv.version

@@ -20,7 +20,7 @@ import pandas as pd
 from sendwise.config import ModelSettings
 from sendwise.errors import InputError
 from sendwise.predict import plots, report
-from sendwise.predict.anchor import anchor_shift, shifted
+from sendwise.predict.anchor import anchor_shift, anchor_target, shifted
 from sendwise.predict.baselines import Btyd, recency_score, rfm_total
 from sendwise.predict.classifier import fit_classifier
 from sendwise.predict.dataset import (
@@ -88,12 +88,6 @@ def gate(
                     f" ({m['roc_auc']:.3f})"
                 )
     return reasons
-
-
-def anchor_target(name: str, btyd: Btyd, frame: pd.DataFrame, days: int) -> np.ndarray:
-    """Per customer, BG/NBD's probability of the event the classifier predicts."""
-    p_any = btyd.p_any(frame, days)
-    return p_any if name == "propensity" else 1.0 - p_any
 
 
 def train_classifier(
