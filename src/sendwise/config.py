@@ -254,6 +254,8 @@ class DeliverySettings(_Section):
     max_attempts: int = Field(default=4, ge=1)
     """Tries for a transient error (with exponential backoff) before it is recorded as failed."""
     backoff_seconds: float = Field(default=0.5, ge=0)
+    track: bool = True
+    """Add an open pixel and signed click-tracked links to the HTML of every message."""
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
     dkim: DkimSettings | None = None
@@ -269,6 +271,23 @@ class CampaignSettings(_Section):
     quiet_start: int | None = Field(default=21, ge=0, le=23)
     """Local hour from which nothing is sent (until quiet_end); None: no quiet hours."""
     quiet_end: int = Field(default=8, ge=0, le=23)
+
+
+class TrackingSettings(_Section):
+    host: str = "127.0.0.1"
+    """Where `sendwise serve` listens (put a TLS proxy in front of it in production)."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    flush_ms: float = Field(default=4.0, gt=0, le=1000)
+    """Tracking events are committed in batches gathered over this many milliseconds."""
+    sendgrid_public_key: str | None = None
+    """Base64 public key of SendGrid's signed event webhook; webhooks are refused without it."""
+    webhook_max_age_seconds: int = Field(default=600, ge=1)
+    """A webhook whose signed timestamp is older than this is refused (replays)."""
+    attribution_days: float = Field(default=7.0, gt=0)
+    """An order within this many days after a click (or a delivery) counts for the campaign."""
+    view_through: bool = True
+    """Count orders after a delivery without a click (view-through), not only click-through."""
 
 
 class Settings(BaseSettings):
@@ -289,6 +308,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @field_validator("project")
     @classmethod

@@ -266,6 +266,9 @@ models_cli.register(app, console, ProjectOpt, _warehouse)
 from sendwise.cli.content import register as _register_content  # noqa: E402
 
 _register_content(app)
+from sendwise.cli.tracking import register as _register_tracking  # noqa: E402
+
+_register_tracking(app)
 
 
 def main() -> None:
