@@ -285,9 +285,11 @@ class TrackingSettings(_Section):
     webhook_max_age_seconds: int = Field(default=600, ge=1)
     """A webhook whose signed timestamp is older than this is refused (replays)."""
     attribution_days: float = Field(default=7.0, gt=0)
-    """An order within this many days after a click (or a delivery) counts for the campaign."""
-    view_through: bool = True
-    """Count orders after a delivery without a click (view-through), not only click-through."""
+    """An order within this many days after a delivery (view-through) or a click
+    (click-through) counts for the campaign; holdout customers' orders in the same window
+    after the campaign's send count for the holdout."""
+    sequential_tau: float = Field(default=0.02, gt=0)
+    """Mixing scale of the always-valid (mSPRT) test: the size of effect you expect."""
 
 
 class Settings(BaseSettings):
