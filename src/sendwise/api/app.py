@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 
 from sendwise.api import errors, tracking, webhooks
 from sendwise.config import Settings
 from sendwise.store import Store, open_store
+from sendwise.store.records import utcnow
 from sendwise.tracking.recorder import EventRecorder
 
 
-def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
     """The service of one project. ``store``: an open store to use (tests); by default the
     project's store is opened at start-up and closed at shutdown, after the last events are
-    written."""
+    written. ``clock``: the time events are recorded at (a simulation replays its own)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +44,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         title="sendwise", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.settings = settings
+    app.state.clock = clock
     app.state.key = settings.delivery.signing_key.get_secret_value().encode()
     errors.install(app)
     app.include_router(tracking.router)

@@ -20,7 +20,11 @@ NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referre
 
 def _meta(request: Request) -> dict[str, str | None]:
     client = request.client.host if request.client else None
-    return {"user_agent": request.headers.get("user-agent"), "ip": client}
+    return {
+        "user_agent": request.headers.get("user-agent"),
+        "ip": client,
+        "at": request.app.state.clock(),
+    }
 
 
 @router.get("/o/{token}.gif")
@@ -76,7 +80,8 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     if form.get("List-Unsubscribe") != ["One-Click"]:
         raise TrackingError("expected the body List-Unsubscribe=One-Click")
     ua = request.headers.get("user-agent")
-    await request.app.state.recorder.record(events.unsubscribe(key, user_agent=ua))
+    at = request.app.state.clock()
+    await request.app.state.recorder.record(events.unsubscribe(key, user_agent=ua, at=at))
     return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
 
 

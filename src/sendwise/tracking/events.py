@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sendwise.delivery.links import verify
@@ -33,14 +34,20 @@ def read_token(key: bytes, token: str, kind: str) -> tuple[str, str]:
 
 
 def engagement(
-    kind: str, message_key: str, *, user_agent: str | None, ip: str | None, url: str | None = None
+    kind: str,
+    message_key: str,
+    *,
+    user_agent: str | None,
+    ip: str | None,
+    url: str | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """An open or click event; each request is its own event (unique counts come later)."""
     return {
         "event_id": f"{message_key}:{kind}:{uuid.uuid4().hex}",
         "message_id": message_key,
         "type": kind,
-        "occurred_at": utcnow(),
+        "occurred_at": at or utcnow(),
         "url": url,
         "user_agent": (user_agent or "")[:500] or None,
         "is_machine": False,
@@ -48,13 +55,15 @@ def engagement(
     }
 
 
-def unsubscribe(message_key: str, *, user_agent: str | None) -> dict[str, Any]:
+def unsubscribe(
+    message_key: str, *, user_agent: str | None, at: datetime | None = None
+) -> dict[str, Any]:
     """The one unsubscribe of a message (its id is fixed: repeating the POST changes nothing)."""
     return {
         "event_id": f"{message_key}:unsubscribe",
         "message_id": message_key,
         "type": "unsubscribe",
-        "occurred_at": utcnow(),
+        "occurred_at": at or utcnow(),
         "user_agent": (user_agent or "")[:500] or None,
         "is_machine": False,
         "_suppress": "unsubscribe",
