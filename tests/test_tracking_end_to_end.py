@@ -78,8 +78,9 @@ def closed_loop(tmp_path_factory) -> dict:
         later = sent_messages(store, nxt.campaign_id).set_index("customer_id")
         stored = pd.DataFrame(event_rows(store))
         email_events = wh.table("email_event").to_pandas()
-    return dict(responses=responses, answered=answered, synced=synced, results=results,
-                later=later, stored=stored, warehouse=email_events, messages=messages)  # fmt: skip
+    return dict(folder=folder, responses=responses, answered=answered, synced=synced,
+                results=results, later=later, stored=stored, warehouse=email_events,
+                messages=messages)  # fmt: skip
 
 
 def test_measured_lift_covers_the_true_effect(closed_loop) -> None:
@@ -128,3 +129,27 @@ def test_an_unsubscribed_customer_gets_nothing_from_the_next_campaign(closed_loo
     later = closed_loop["later"]
     assert (later.loc[gone, "status"] == "skipped").all()
     assert later.loc[gone, "variant"].notna().all()
+
+
+def test_cli_sync_and_results_print_the_table_and_save_plots(closed_loop) -> None:
+    from typer.testing import CliRunner
+
+    from sendwise.cli.app import app
+
+    folder = closed_loop["folder"]
+    runner = CliRunner()
+    synced = runner.invoke(app, ["sync", "--project", str(folder)])
+    assert synced.exit_code == 0, synced.output
+    assert "synced" in synced.output
+    out = runner.invoke(
+        app,
+        ["campaign", "results", "Spring sale", "--project", str(folder), "--sequential"],
+        env={"COLUMNS": "200"},
+    )
+    assert out.exit_code == 0, out.output
+    for text in ("holdout", "conversion", "Holm", "sample ratio", "always-valid"):
+        assert text in out.output
+    assert (folder / "results" / "spring-sale" / "rates.png").stat().st_size > 5000
+    assert (folder / "results" / "spring-sale" / "lift.png").exists()
+    missing = runner.invoke(app, ["campaign", "results", "Nope", "--project", str(folder)])
+    assert missing.exit_code == 1 and "Traceback" not in missing.output

@@ -93,6 +93,8 @@ def analyze(
     against ``shares`` and incremental conversions and money over the holdout."""
     engagement = [m for m in engagement if m in units]
     table = _arm_table(units, engagement, outcomes, value)
+    if shares:  # the designed order (variants, then the holdout)
+        table = table.reindex([a for a in shares if a in table.index])
     arms = list(table.index)
     has_holdout = holdout is not None and holdout in table.index
     variants = [a for a in arms if a != holdout]

@@ -77,6 +77,47 @@ def results(
         console.print(f"plot: {path}")
 
 
+DEMO_STRENGTH = {"A": 1.0, "B": 1.5}
+"""The demo's truth: variant B persuades 1.5 times as strongly as A."""
+
+
+def demo_results(settings, wh, truth, name: str, seed: int = 0) -> None:
+    """The demo's last step: the simulated customers answer the campaign (events written to
+    the store, orders ingested into the warehouse), sync, then the results table and plots."""
+    from sendwise.campaigns.attribution import sent_messages
+    from sendwise.campaigns.results import campaign_results
+    from sendwise.campaigns.results_plots import save_plots
+    from sendwise.campaigns.service import load_campaign
+    from sendwise.cli.results_table import print_results
+    from sendwise.simulate.replay import load_orders, record_direct
+    from sendwise.simulate.responses import simulate_responses
+    from sendwise.store import open_store
+    from sendwise.tracking.sync import sync_events
+
+    with open_store(settings) as store:
+        cid, _, _ = load_campaign(store, name)
+        responses = simulate_responses(
+            sent_messages(store, cid),
+            truth,
+            strength=DEMO_STRENGTH,
+            days=settings.tracking.attribution_days,
+            seed=seed,
+        )
+        orders = load_orders(wh, settings, responses, name=cid)
+        events = record_direct(store, responses)
+        synced = sync_events(store, wh, settings)
+        console.print(
+            f"simulated {events:,} opens, clicks and unsubscribes and {orders:,} orders; "
+            f"synced {synced.read:,} events into the warehouse"
+        )
+        res = campaign_results(store, wh, settings, name)
+    print_results(console, res)
+    true = ", ".join(f"{v} {100 * e:+.2f} pts" for v, e in responses.true_effect.items())
+    console.print(f"the simulator's true conversion lift over the holdout: {true}")
+    for path in save_plots(res, settings.path("results", cid)):
+        console.print(f"plot: {path}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(sync)

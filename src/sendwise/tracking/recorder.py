@@ -23,6 +23,10 @@ from sendwise.tracking.machines import is_machine
 logger = logging.getLogger(__name__)
 
 MESSAGE_COLUMNS = ("customer_id", "email", "campaign_id", "variant")
+# every row of one executemany must name the same columns
+EMPTY = dict.fromkeys(
+    ("customer_id", "email", "message_id", "campaign_id", "variant", "url", "user_agent", "reason")
+)
 
 
 def _messages(conn: Any, keys: Sequence[str]) -> dict[str, Any]:
@@ -47,7 +51,7 @@ def write_events(store: Store, pending: Sequence[Mapping[str, Any]]) -> int:
     with store.begin() as conn:
         known = _messages(conn, [e["message_id"] for e in pending if e.get("message_id")])
         for event in pending:
-            row = {k: v for k, v in event.items() if not k.startswith("_")}
+            row = {**EMPTY, **{k: v for k, v in event.items() if not k.startswith("_")}}
             msg = known.get(row.get("message_id") or "")
             if msg is not None:
                 for col in MESSAGE_COLUMNS:
