@@ -57,7 +57,7 @@ class ShopRenderer:
 def sent(store: Store, tmp_path) -> Iterator[tuple[Store, str, str]]:
     """A campaign of 40 customers sent to the outbox through a running service's base URL."""
     cid = seed_campaign(store, 40)
-    settings = Settings(delivery={"signing_key": KEY, "base_url": "http://placeholder/email"})
+    settings = Settings(delivery={"signing_key": KEY}, tracking={"wait_for_commit": True})
     app = create_app(settings, store=store)
     with running(app) as url:
         opts = DeliverySettings(signing_key=KEY, base_url=url)
@@ -235,3 +235,16 @@ def test_sendgrid_webhook_is_verified_deduplicated_and_suppresses(store: Store) 
     assert got["sendgrid:e1"]["campaign_id"] == cid
     sup = suppressed(store).set_index("email")["reason"].to_dict()
     assert sup == {rows[1].email: "hard_bounce", rows[2].email: "complaint"}
+
+
+def test_answered_events_are_all_written_by_shutdown(store: Store) -> None:
+    """Opens answered before their commit (the default) are flushed when the service stops."""
+    seed_campaign(store, 5)
+    with store.begin() as conn:
+        key = conn.execute(select(message.c.message_key).limit(1)).scalar_one()
+    token = sign(KEY.encode(), f"open:{key}")
+    app = create_app(Settings(delivery={"signing_key": KEY}), store=store)
+    with running(app) as url, httpx.Client(base_url=url, headers={"user-agent": HUMAN}) as http:
+        for _ in range(300):
+            assert http.get(f"/o/{token}.gif").status_code == 200
+    assert sum(r["type"] == "open" for r in event_rows(store)) == 300

@@ -280,6 +280,9 @@ class TrackingSettings(_Section):
     workers: int = Field(default=1, ge=1, le=64)
     flush_ms: float = Field(default=4.0, gt=0, le=1000)
     """Tracking events are committed in batches gathered over this many milliseconds."""
+    wait_for_commit: bool = False
+    """Answer an open or a click only once its event is committed (a process killed with
+    SIGKILL then loses none; costs latency). Unsubscribes and webhooks always wait."""
     sendgrid_public_key: str | None = None
     """Base64 public key of SendGrid's signed event webhook; webhooks are refused without it."""
     webhook_max_age_seconds: int = Field(default=600, ge=1)

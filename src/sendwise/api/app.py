@@ -45,6 +45,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.wait_for_commit = settings.tracking.wait_for_commit
     app.state.key = settings.delivery.signing_key.get_secret_value().encode()
     errors.install(app)
     app.include_router(tracking.router)

@@ -1,9 +1,11 @@
 """Writing tracking events with group commit: many requests, one transaction every few ms.
 
-Each request hands its event to :class:`EventRecorder` and waits until the batch holding it is
-committed, so a request answered is an event stored (nothing is lost if the process dies right
-after); a stop flushes whatever is queued. Batching turns thousands of tiny transactions per
-second into a few hundred larger ones (docs/adr/0041-group-commit-tracking-writes.md).
+Each request hands its event to :class:`EventRecorder`. Unsubscribes and webhooks wait until the
+batch holding them is committed (an answer means stored; an ESP retries what was not answered);
+opens and clicks wait too when ``tracking.wait_for_commit`` is on, and otherwise are answered at
+once and written within a flush interval. A stop (SIGTERM, the end of the app's lifespan)
+flushes whatever is queued before the process exits. Batching turns thousands of tiny
+transactions per second into a few hundred larger ones (docs/adr/0041-tracking-writes.md).
 """
 
 from __future__ import annotations
@@ -94,14 +96,17 @@ class EventRecorder:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
-    async def record(self, event: dict[str, Any]) -> None:
+    async def record(self, event: dict[str, Any], *, wait: bool = True) -> None:
+        """Queue ``event``; with ``wait`` return once it is committed, otherwise at once (it is
+        written within a flush interval, and on shutdown at the latest)."""
         if self._task is None or self._closing:
             await asyncio.to_thread(write_events, self.store, [event])
             return
         done = asyncio.get_running_loop().create_future()
         self._pending.append((event, done))
         self._wake.set()
-        await done
+        if wait:
+            await done
 
     async def _run(self) -> None:
         while not (self._closing and not self._pending):
@@ -121,10 +126,13 @@ class EventRecorder:
                     write_events, self.store, [e for e, _ in batch]
                 )
             except Exception as exc:  # every waiting request answers with the error
-                logger.error("tracking events not written: %s", exc.__class__.__name__)
+                logger.error(
+                    "%d tracking events not written: %s", len(batch), exc.__class__.__name__
+                )
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
+                        done.exception()  # retrieved: no "never retrieved" warning if nobody waits
                 continue
             for _, done in batch:
                 if not done.done():
