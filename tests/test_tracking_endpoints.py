@@ -248,3 +248,37 @@ def test_answered_events_are_all_written_by_shutdown(store: Store) -> None:
         for _ in range(300):
             assert http.get(f"/o/{token}.gif").status_code == 200
     assert sum(r["type"] == "open" for r in event_rows(store)) == 300
+
+
+def test_sendwise_serve_answers_and_stops_cleanly(tmp_path) -> None:
+    """The real command: uvicorn with two workers on a project's SQLite store."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from sendwise.config import init_project
+    from tracking_support import free_port
+
+    folder = tmp_path / "shop"
+    init_project(folder)
+    port = free_port()
+    cmd = [sys.executable, "-m", "sendwise.cli", "serve", "--project", str(folder),
+           "--port", str(port), "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert r.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/c/forged.token").status_code == 403
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"Traceback" not in err

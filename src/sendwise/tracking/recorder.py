@@ -24,6 +24,7 @@ from sendwise.tracking.machines import is_machine
 
 logger = logging.getLogger(__name__)
 
+RETRY_PAUSES = (0.05, 0.5)
 MESSAGE_COLUMNS = ("customer_id", "email", "campaign_id", "variant")
 # every row of one executemany must name the same columns
 EMPTY = dict.fromkeys(
@@ -122,9 +123,7 @@ class EventRecorder:
                 self._pending[self.max_batch :],
             )
             try:
-                self.written += await asyncio.to_thread(
-                    write_events, self.store, [e for e, _ in batch]
-                )
+                self.written += await self._write([e for e, _ in batch])
             except Exception as exc:  # every waiting request answers with the error
                 logger.error(
                     "%d tracking events not written: %s", len(batch), exc.__class__.__name__
@@ -137,6 +136,16 @@ class EventRecorder:
             for _, done in batch:
                 if not done.done():
                     done.set_result(None)
+
+    async def _write(self, events: list[dict[str, Any]]) -> int:
+        """One batch, retried twice after a short pause (a busy or restarting database)."""
+        for pause in RETRY_PAUSES:
+            try:
+                return await asyncio.to_thread(write_events, self.store, events)
+            except Exception:
+                logger.warning("tracking batch of %d not written; retrying", len(events))
+                await asyncio.sleep(pause)
+        return await asyncio.to_thread(write_events, self.store, events)
 
     async def stop(self) -> None:
         """Write everything queued, then end the flusher."""
