@@ -36,6 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--keep", type=Path, help="project folder to reuse between runs")
+    ap.add_argument("--score-only", action="store_true", help="reuse the trained models")
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp())
     init_project(folder)
@@ -59,37 +60,42 @@ def main() -> None:
             f" events {wh.count('event'):,}"
         )
 
-        t = time.perf_counter()
-        train_models(wh, settings, models=["btyd"])
-        print(
-            f"train btyd (judged and production fits, holdout table): "
-            f"{time.perf_counter() - t:.1f} s"
-        )
-        feats = wh.table("customer_features").to_pandas()
-        t = time.perf_counter()
-        Btyd.fit(feats)
-        print(
-            f"BG/NBD + Gamma-Gamma fit on {len(feats):,} customers: {time.perf_counter() - t:.1f} s"
-        )
-        del feats
-
-        t = time.perf_counter()
-        [prop] = train_models(wh, settings, models=["propensity"])
-        print(
-            f"train propensity ({prop.learner}, {prop.rows:,} training rows, search of "
-            f"{settings.models.search_iterations} candidates x {len(settings.models.learners)}"
-            f" learners x {settings.models.cv_folds} folds): {time.perf_counter() - t:.1f} s;"
-            f" backtest ROC-AUC {prop.metrics['roc_auc']:.3f}"
-        )
-
+        if not args.score_only:
+            train(wh, settings)
         t = time.perf_counter()
         scored = score_customers(wh, settings)
         print(
-            f"score {scored.customers:,} customers ({', '.join(scored.versions)}): "
-            f"{time.perf_counter() - t:.1f} s"
+            f"score {scored.customers:,} customers ({', '.join(scored.versions)}), with the"
+            f" reasons of every score: {time.perf_counter() - t:.1f} s"
         )
+        settings.models.explain_scores = False
+        t = time.perf_counter()
+        score_customers(wh, settings)
+        print(f"score without per-customer reasons: {time.perf_counter() - t:.1f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     print(f"peak RSS {peak:.2f} GiB (includes the simulation when it ran)")
+
+
+def train(wh, settings) -> None:
+    t = time.perf_counter()
+    train_models(wh, settings, models=["btyd"])
+    print(
+        f"train btyd (judged and production fits, holdout table): {time.perf_counter() - t:.1f} s"
+    )
+    feats = wh.table("customer_features").to_pandas()
+    t = time.perf_counter()
+    Btyd.fit(feats)
+    print(f"BG/NBD + Gamma-Gamma fit on {len(feats):,} customers: {time.perf_counter() - t:.1f} s")
+    del feats
+
+    t = time.perf_counter()
+    [prop] = train_models(wh, settings, models=["propensity"])
+    print(
+        f"train propensity ({prop.learner}, {prop.rows:,} training rows, search of "
+        f"{settings.models.search_iterations} candidates x {len(settings.models.learners)}"
+        f" learners x {settings.models.cv_folds} folds): {time.perf_counter() - t:.1f} s;"
+        f" backtest ROC-AUC {prop.metrics['roc_auc']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ def test_learner_recovers_signal_and_round_trips_without_pickle(learner: str, tm
     np.testing.assert_allclose(contrib.sum(axis=1), again.decision(X), rtol=1e-6, atol=1e-6)
     imp = np.abs(contrib[:, :3]).mean(axis=0)
     assert imp[0] > imp[2]  # recency matters more than noise
+    if learner == "lightgbm":  # the fast path attributions add up too and agree on the order
+        path = again.contributions(X, method="path")
+        np.testing.assert_allclose(path.sum(axis=1), again.decision(X), rtol=1e-6, atol=1e-6)
+        path_imp = np.abs(path[:, :3]).mean(axis=0)
+        assert np.argsort(path_imp).tolist() == np.argsort(imp).tolist()
 
 
 def test_one_class_is_a_clear_error():

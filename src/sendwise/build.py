@@ -1,5 +1,6 @@
-"""``sendwise build``: the nightly job. Features and segments, training when due, scoring, and
-profiles with the scores, as of one moment (the end of the data unless given)."""
+"""``sendwise build``: the nightly job. Features and segments, training when due, scoring,
+recommendations, and profiles with the scores and top products, as of one moment (the end of
+the data unless given)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from sendwise.predict.score import ScoreResult, score_customers
 from sendwise.predict.service import MODELS, registry_of, train_models
 from sendwise.predict.train import TrainResult
 from sendwise.profiles.build import ProfileBuild, attach_predictions, build_profiles
+from sendwise.recommend import build_recommendations, top_products
+
+TOP_PRODUCTS = "profile_top_products"
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -79,4 +83,13 @@ def run_build(
     scored = score_customers(wh, settings, horizon_days=horizon, progress=say)
     say("joining the scores to the profiles")
     attach_predictions(wh)
-    return BuildResult(profiles, trained, scored, seconds=time.perf_counter() - started)
+    # The recommenders are judged again whenever the models were (a full evaluation doubles
+    # the cost of the step); otherwise they are only refitted.
+    recs = build_recommendations(
+        wh, settings, profiles.as_of, evaluate_first=bool(trained), progress=say
+    )
+    wh.con.create_table(TOP_PRODUCTS, top_products(wh), overwrite=True)
+    attach_predictions(wh, TOP_PRODUCTS)
+    return BuildResult(
+        profiles, trained, scored, {"recommendations": recs}, seconds=time.perf_counter() - started
+    )

@@ -129,7 +129,7 @@ class ModelSettings(_Section):
     """A larger shop's backtest snapshots use a random sample of this many customers."""
     max_train_rows: int = Field(default=400_000, ge=1_000)
     """Training rows above this are sampled (stratified by label) to bound the time."""
-    search_rows: int = Field(default=100_000, ge=1_000)
+    search_rows: int = Field(default=50_000, ge=1_000)
     """The hyperparameter search runs on a stratified sample of this many rows."""
     search_iterations: int = Field(default=6, ge=1, le=100)
     """Hyperparameter candidates tried per learner (bounded random search)."""
@@ -146,6 +146,11 @@ class ModelSettings(_Section):
     """...and only when it beats every naive baseline on the same split."""
     retrain_days: int = Field(default=7, ge=0)
     """`sendwise build` retrains a model whose promoted version is older than this."""
+    explain_scores: bool = True
+    """Give every customer the top three reasons of their purchase score."""
+    shap_rows: int = Field(default=200_000, ge=0)
+    """Up to this many customers the reasons come from exact tree SHAP; above it from path
+    attributions (Saabas), many times faster (docs/models.md has the figures)."""
     discount_rate: float = Field(default=0.10, ge=0.0, le=1.0)
     """Yearly discount rate of the 12-month customer lifetime value."""
     send_hour_min_events: int = Field(default=5, ge=1)
@@ -295,6 +300,90 @@ class TrackingSettings(_Section):
     """Mixing scale of the always-valid (mSPRT) test: the size of effect you expect."""
 
 
+class RecommendSettings(_Section):
+    """Product recommendations (see docs/recommendations.md)."""
+
+    k: int = Field(default=10, ge=1, le=200)
+    """Products per customer in the ``recommendation`` table."""
+    exclude_bought: bool | None = None
+    """Leave out products the customer already bought. Unset: decided from the data (kept when
+    more than ``repeat_share`` of purchases are of a product the customer had bought before)."""
+    repeat_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    """Repeat-purchase share above which an unset ``exclude_bought`` keeps bought products."""
+    max_per_category: int | None = Field(default=3, ge=1)
+    """At most this many products of one category per customer; no limit when unset."""
+    min_price: float | None = Field(default=None, ge=0.0)
+    """Leave out products cheaper than this."""
+    max_price: float | None = Field(default=None, ge=0.0)
+    """Leave out products dearer than this."""
+    boost: dict[str, float] = Field(default_factory=dict)
+    """product_id -> score multiplier above 1 (promoted products)."""
+    bury: list[str] = Field(default_factory=list)
+    """Products never recommended."""
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"Product Viewed": 1.0, "Product Added": 3.0, "purchase": 8.0}
+    )
+    """Confidence of one interaction by event name; ``purchase`` is an ordered line."""
+    half_life_days: float = Field(default=90.0, gt=0.0)
+    """An interaction counts half as much this many days before the build date."""
+    recent_days: int = Field(default=30, ge=1)
+    """Window of the 'recent' popularity."""
+    segment_by: str | None = "country"
+    """Column of ``customer`` (or of ``profile``) whose groups get their own popularity list."""
+    algorithms: list[str] = Field(
+        default_factory=lambda: [
+            "popularity",
+            "recent_popularity",
+            "segment_popularity",
+            "buy_again",
+            "bought_together",
+            "viewed_together",
+            "als",
+            "content",
+        ]
+    )
+    """Algorithms fitted, evaluated and blended by the hybrid."""
+    factors: int = Field(default=64, ge=2, le=1024)
+    """ALS latent factors."""
+    iterations: int = Field(default=15, ge=1, le=200)
+    """ALS sweeps."""
+    regularization: float = Field(default=0.05, ge=0.0)
+    """ALS L2 penalty."""
+    alpha: float = Field(default=0.5, gt=0.0)
+    """ALS confidence scale: an interaction of weight w has confidence 1 + alpha * w."""
+    neighbours: int = Field(default=50, ge=1)
+    """Item-to-item neighbours kept per product."""
+    validation_days: int = Field(default=60, ge=1)
+    """Last days of the training period held out to choose the hybrid's weights."""
+    test_days: int = Field(default=90, ge=1)
+    """Days after the split date on which `sendwise recommend` judges every algorithm."""
+    threads: int | None = Field(default=None, ge=1)
+    """Threads for ALS and top-k; all cores when unset."""
+    seed: int = 0
+    """Seed of ALS and of the validation sample."""
+
+    @field_validator("algorithms")
+    @classmethod
+    def _known_algorithms(cls, v: list[str]) -> list[str]:
+        known = (
+            "popularity",
+            "recent_popularity",
+            "segment_popularity",
+            "buy_again",
+            "bought_together",
+            "viewed_together",
+            "als",
+            "content",
+        )
+        unknown = [name for name in v if name not in known]
+        if unknown or not v:
+            raise ValueError(
+                f"unknown algorithm(s) {', '.join(unknown) or '(none given)'}; known: "
+                + ", ".join(known)
+            )
+        return v
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -314,6 +403,8 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)
 
     @field_validator("project")
     @classmethod
@@ -421,6 +512,13 @@ timezone = "UTC"
 name = "Example Shop"
 url = "https://shop.example.com"
 postal_address = "1 Example Street, 00000 Example City"
+[recommend]
+# Products per customer, and the business rules (see docs/recommendations.md).
+k = 10
+# exclude_bought = true      # unset: decided from the shop's repeat-purchase share
+max_per_category = 3
+# boost = { "SKU-1" = 1.5 }
+# bury = ["SKU-2"]
 
 [delivery]
 # Where campaign messages go: "outbox" (.eml files in ./outbox), "smtp" or "sendgrid".

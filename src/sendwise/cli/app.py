@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from sendwise.cli import models as models_cli
+from sendwise.cli import recommend as _recommend_cli
 from sendwise.cli import render
 from sendwise.cli.progress import steps, task_bar
 from sendwise.config import PROJECT_ENV, init_project, load_settings
@@ -190,6 +191,9 @@ def export_profiles(
     console.print(f"wrote {n:,} profiles to [bold]{out}[/bold]")
 
 
+_recommend_cli.register(app, export_app, ProjectOpt, _warehouse, console)
+
+
 @app.command()
 def profile(
     customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
@@ -224,6 +228,8 @@ def demo(
     import ibis
 
     from sendwise.build import run_build
+    from sendwise.cli.content import demo_emails
+    from sendwise.cli.recommend import show_build
     from sendwise.simulate import simulate_shop
     from sendwise.warehouse.connection import Warehouse
     from sendwise.warehouse.status import warehouse_status
@@ -246,9 +252,8 @@ def demo(
         console.rule("[bold]models (judged on the last window, against baselines)")
         models_cli.print_trained(console, result.trained)
         models_cli.print_scored(console, result.scored)
-        console.rule("[bold]personalized emails")
-        from sendwise.cli.content import demo_emails
-
+        console.rule("[bold]recommendations")
+        show_build(console, result.extra["recommendations"])
         demo_emails(console, settings, wh)
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
@@ -262,6 +267,7 @@ def demo(
     console.print(f"simulated:   {settings.path('simulated')} (tables and truth.parquet)")
     console.print("profiles:    warehouse table 'profile' (sendwise export profiles --out FILE)")
     console.print(f"models:      {settings.path('models')} (sendwise models list; report.md)")
+    console.print(f"reports:     {settings.path('reports')} (recommendation evaluation)")
     console.print(f"try:         sendwise profile {top} --project {folder}")
 
 

@@ -138,6 +138,9 @@ def register(app: typer.Typer, console: Console, project_opt: Any, warehouse: An
         else:
             console.print("no model was due for training")
         print_scored(console, result.scored)
+        from sendwise.cli.recommend import show_build
+
+        show_build(console, result.extra["recommendations"])
         console.print(f"build done in {result.seconds:.1f} s")
 
     models_app = typer.Typer(help="The model registry.", no_args_is_help=True)

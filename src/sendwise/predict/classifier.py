@@ -82,7 +82,7 @@ def fit_classifier(
     iterations: int,
     folds: int,
     seed: int,
-    search_rows: int = 100_000,
+    search_rows: int = 50_000,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FittedClassifier:

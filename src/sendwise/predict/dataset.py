@@ -107,7 +107,7 @@ class SnapshotCache:
     ) -> None:
         self.source, self.max_customers, self.seed = source, max_customers, seed
         self._features: dict[tuple[datetime, bool], pd.DataFrame] = {
-            (at, False): frame for at, frame in (known or {}).items()
+            (at, False): _in_order(frame) for at, frame in (known or {}).items()
         }
         self._labels: dict[tuple[datetime, int], pd.DataFrame] = {}
         self._sample: Any = None
@@ -120,6 +120,7 @@ class SnapshotCache:
             if len(ids) <= self.max_customers:
                 self._sample = False
             else:
+                ids = ids.sort_values("customer_id", ignore_index=True)
                 picked = ids.sample(self.max_customers, random_state=self.seed)
                 self._sample = CustomerSample(self.source, ibis.memtable(picked))
         return self._sample or None
@@ -134,7 +135,7 @@ class SnapshotCache:
             self._features[key] = full[full["customer_id"].isin(chosen)].reset_index(drop=True)
         if key not in self._features:
             source = sampled if sampled is not None else self.source
-            self._features[key] = customer_features(source, at).to_pandas()
+            self._features[key] = _in_order(customer_features(source, at).to_pandas())
         return self._features[key]
 
     def labelled(
@@ -155,6 +156,12 @@ class SnapshotCache:
         frame["label_churned"] = np.where(active, (orders == 0).astype("float64"), np.nan)
         frame["snapshot"] = at
         return frame
+
+
+def _in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by customer id: warehouses return rows in any order, and folds, samples and
+    searches must not depend on it (the same data gives the same model on every backend)."""
+    return frame.sort_values("customer_id", kind="stable", ignore_index=True)
 
 
 def first_order_at(source: Any) -> datetime | None:

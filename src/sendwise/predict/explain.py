@@ -86,6 +86,15 @@ def phrase(feature: str, value: float) -> str:
     return f"{doc.rstrip('.')}: {value:g}"
 
 
+def phrases(feature: str, values: np.ndarray) -> np.ndarray:
+    """``phrase`` for many values of one feature: the distinct values are phrased once each
+    (counts and rounded days repeat a lot), then looked up."""
+    rounded = np.round(values.astype(np.float64), 2)
+    uniq, inverse = np.unique(rounded, return_inverse=True)  # NaNs sort last and stay apart
+    said = np.array([phrase(feature, float(v)) for v in uniq], dtype=object)
+    return said[inverse.reshape(-1)]
+
+
 def top_reasons(
     contributions: np.ndarray, frame: pd.DataFrame, features: list[str], k: int = 3
 ) -> list[list[str]]:
@@ -95,18 +104,17 @@ def top_reasons(
     values = frame[features].astype("float64").to_numpy(na_value=np.nan)
     rows = np.arange(len(frame))[:, None]
     picked_values, picked_signs = values[rows, order], np.sign(per_feature[rows, order])
-    out: list[list[str]] = []
-    # One loop over customers is unavoidable to build their sentences; the heavy part (sorting
-    # the contributions) is vectorised above.
-    for idx, vals, signs in zip(order, picked_values, picked_signs, strict=True):
-        out.append(
-            [
-                f"{phrase(features[i], v)} ({'raises' if s > 0 else 'lowers'})"
-                for i, v, s in zip(idx, vals, signs, strict=True)
-                if s != 0
-            ]
-        )
-    return out
+    # Phrase feature by feature over all rows at once, then assemble the rows' lists.
+    said = np.empty(order.shape, dtype=object)
+    for j in np.unique(order):
+        at = order == j
+        said[at] = phrases(features[j], picked_values[at])
+    direction = np.where(picked_signs > 0, " (raises)", " (lowers)").astype(object)
+    full = said + direction
+    keep = picked_signs != 0
+    if keep.all():
+        return full.tolist()
+    return [list(r[m]) for r, m in zip(full, keep, strict=True)]
 
 
 def global_importance(contributions: np.ndarray, features: list[str]) -> pd.DataFrame:

@@ -10,8 +10,14 @@ missing-value indicator per column that had gaps in training, all stored as plai
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, ClassVar
+
+# OpenMP threads that spin while waiting make LightGBM several times slower on a busy machine
+# (measured here: 36 s instead of 6 s for one fit with two threads); sleeping waiters cost
+# nothing when the cores are free. Set before LightGBM loads its OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import lightgbm as lgb
 import numpy as np
@@ -146,7 +152,13 @@ class LightGBMLearner:
     def decision(self, X: np.ndarray) -> np.ndarray:
         return self.booster_.predict(X, raw_score=True, num_threads=self.threads)
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, method: str = "shap") -> np.ndarray:
+        """Per-feature log-odds contributions, the bias last; both methods add up to the raw
+        score. ``shap``: LightGBM's exact tree SHAP. ``path``: each split on a row's path
+        credits its feature with the change of the node's mean value (Saabas); many times
+        faster on large shops, a little biased toward splits near the root."""
+        if method == "path":
+            return path_contributions(self.booster_, X, len(self.features), self.threads)
         return self.booster_.predict(X, pred_contrib=True, num_threads=self.threads)
 
     def importance(self) -> np.ndarray:
@@ -169,6 +181,43 @@ class LightGBMLearner:
         obj = cls(meta["features"], meta["params"], objective=meta["objective"])
         obj.booster_ = lgb.Booster(model_file=str(folder / "model.txt"))
         return obj
+
+
+def path_contributions(booster: lgb.Booster, X: np.ndarray, n_features: int, threads: int):
+    """Saabas path attributions from the leaf each row reaches in each tree (vectorised per
+    tree: the path, hence the credit, is a function of the leaf)."""
+    leaves = booster.predict(X, pred_leaf=True, num_threads=threads).reshape(len(X), -1)
+    leaves = np.asfortranarray(leaves.astype(np.int32))  # one contiguous column per tree
+    out = np.zeros((len(X), n_features + 1), order="F")  # one contiguous column per feature
+    for t, tree in enumerate(booster.dump_model()["tree_info"]):
+        root = tree["tree_structure"]
+        if "leaf_index" in root:  # a tree without a split adds a constant
+            out[:, -1] += root["leaf_value"]
+            continue
+        out[:, -1] += root["internal_value"]
+        credit: dict[tuple[int, int], float] = {}
+        stack = [(root, root["internal_value"], ())]
+        while stack:
+            node, value, path = stack.pop()
+            if "leaf_index" in node:
+                for f, delta in path:
+                    key = (node["leaf_index"], f)
+                    credit[key] = credit.get(key, 0.0) + delta
+                continue
+            for child in (node["left_child"], node["right_child"]):
+                child_value = (
+                    child["leaf_value"] if "leaf_index" in child else child["internal_value"]
+                )
+                stack.append(
+                    (child, child_value, (*path, (node["split_feature"], child_value - value)))
+                )
+        by_feature: dict[int, np.ndarray] = {}
+        for (leaf, f), delta in credit.items():
+            by_feature.setdefault(f, np.zeros(tree["num_leaves"]))[leaf] = delta
+        reached = leaves[:, t]
+        for f, per_leaf in by_feature.items():
+            out[:, f] += per_leaf[reached]
+    return np.ascontiguousarray(out)
 
 
 LEARNERS = {"logistic": LogisticLearner, "lightgbm": LightGBMLearner}

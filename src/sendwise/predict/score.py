@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sendwise.errors import NotFoundError
 from sendwise.predict.anchor import anchor_shift, shifted
@@ -131,8 +131,9 @@ def score_customers(
             p = shifted(p, anchor_shift(p, target))
         if name == "propensity":
             out["p_purchase"] = p
-            say("explaining the scores")
-            out["top_reasons"] = top_reasons(learner.contributions(X), feats, features)
+            if ms.explain_scores:
+                say("explaining the scores")
+                out["top_reasons"] = top_reasons(_contributions(learner, X, ms), feats, features)
         else:
             out["churn_risk"] = np.where(np.isnan(recency), np.nan, np.where(lapsed, 1.0, p))
         versions[name] = mv.version
@@ -189,8 +190,16 @@ def score_customers(
     out["best_send_hour"] = out["best_send_hour"].astype("Int64")
     out["next_category"] = out["next_category"].astype("string")
     say("writing predictions")
-    wh.con.create_table(PREDICTION_TABLE, ibis.memtable(out), overwrite=True)
+    reasons = pa.array(out.pop("top_reasons").tolist(), type=pa.list_(pa.string()))
+    table = pa.Table.from_pandas(out, preserve_index=False).append_column("top_reasons", reasons)
+    wh.con.create_table(PREDICTION_TABLE, table, overwrite=True)
     return ScoreResult(len(out), as_of, versions, missing, drifted, time.perf_counter() - started)
+
+
+def _contributions(learner: Any, X: np.ndarray, ms: Any) -> np.ndarray:
+    if learner.name == "lightgbm" and len(X) > ms.shap_rows:
+        return learner.contributions(X, method="path")
+    return learner.contributions(X)
 
 
 def _horizon(registry: Registry) -> int | None:
