@@ -403,7 +403,6 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
-
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
 
     @field_validator("project")
