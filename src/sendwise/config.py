@@ -259,6 +259,8 @@ class DeliverySettings(_Section):
     max_attempts: int = Field(default=4, ge=1)
     """Tries for a transient error (with exponential backoff) before it is recorded as failed."""
     backoff_seconds: float = Field(default=0.5, ge=0)
+    track: bool = True
+    """Add an open pixel and signed click-tracked links to the HTML of every message."""
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
     dkim: DkimSettings | None = None
@@ -274,6 +276,28 @@ class CampaignSettings(_Section):
     quiet_start: int | None = Field(default=21, ge=0, le=23)
     """Local hour from which nothing is sent (until quiet_end); None: no quiet hours."""
     quiet_end: int = Field(default=8, ge=0, le=23)
+
+
+class TrackingSettings(_Section):
+    host: str = "127.0.0.1"
+    """Where `sendwise serve` listens (put a TLS proxy in front of it in production)."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    flush_ms: float = Field(default=4.0, gt=0, le=1000)
+    """Tracking events are committed in batches gathered over this many milliseconds."""
+    wait_for_commit: bool = False
+    """Answer an open or a click only once its event is committed (a process killed with
+    SIGKILL then loses none; costs latency). Unsubscribes and webhooks always wait."""
+    sendgrid_public_key: str | None = None
+    """Base64 public key of SendGrid's signed event webhook; webhooks are refused without it."""
+    webhook_max_age_seconds: int = Field(default=600, ge=1)
+    """A webhook whose signed timestamp is older than this is refused (replays)."""
+    attribution_days: float = Field(default=7.0, gt=0)
+    """An order within this many days after a delivery (view-through) or a click
+    (click-through) counts for the campaign; holdout customers' orders in the same window
+    after the campaign's send count for the holdout."""
+    sequential_tau: float = Field(default=0.02, gt=0)
+    """Mixing scale of the always-valid (mSPRT) test: the size of effect you expect."""
 
 
 class RecommendSettings(_Section):
@@ -378,6 +402,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
 
     @field_validator("project")

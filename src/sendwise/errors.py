@@ -101,3 +101,11 @@ class CampaignError(InputError):
 
 class DeliveryError(SendwiseError):
     """A messenger is misconfigured or cannot deliver at all (not one message's failure)."""
+
+
+class TrackingError(InputError):
+    """A tracking link or webhook that cannot be accepted (forged, altered, unsigned, stale)."""
+
+
+class SignatureError(TrackingError):
+    """A signature that does not verify: the request is refused and nothing is recorded."""

@@ -168,6 +168,7 @@ def segment(
 
 
 from sendwise.cli.campaign import campaign_app, demo_campaign, store_app  # noqa: E402
+from sendwise.cli.tracking import demo_results  # noqa: E402
 
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(store_app, name="store")
@@ -257,7 +258,9 @@ def demo(
         example = wh.table("profile").order_by(ibis.desc("monetary")).limit(1).customer_id
         top = example.execute().iloc[0]
         console.rule("[bold]campaign")
-        demo_campaign(settings, wh)
+        name = demo_campaign(settings, wh)
+        console.rule("[bold]responses and results")
+        demo_results(settings, wh, shop.truth, name)
     console.rule("[bold]where things are")
     console.print(f"project:     {settings.project}")
     console.print(f"warehouse:   {settings.warehouse_url()}")
@@ -272,6 +275,9 @@ models_cli.register(app, console, ProjectOpt, _warehouse)
 from sendwise.cli.content import register as _register_content  # noqa: E402
 
 _register_content(app)
+from sendwise.cli.tracking import register as _register_tracking  # noqa: E402
+
+_register_tracking(app)
 
 
 def main() -> None:

@@ -124,13 +124,13 @@ def send(
     )
 
 
-def run_send(settings, store, wh, name: str, messenger: str | None = None):
+def run_send(settings, store, wh, name: str, messenger: str | None = None, now=None):
     from sendwise.campaigns import plan_campaign, send_campaign
     from sendwise.campaigns.overview import plan_frame
     from sendwise.campaigns.rendering import make_renderer
     from sendwise.delivery import make_messenger
 
-    cid = plan_campaign(store, wh, settings, name)
+    cid = plan_campaign(store, wh, settings, name, now)
     due = int(plan_frame(store, cid)["status"].isin(["pending", "sending"]).sum())
     chosen = make_messenger(settings, messenger)
     with task_bar(console, f"sending via {chosen.name}", due) as advance:
@@ -142,7 +142,7 @@ def run_send(settings, store, wh, name: str, messenger: str | None = None):
             advance(done, due)
 
         return send_campaign(
-            store, wh, settings, name, make_renderer(settings, wh), chosen, progress=step
+            store, wh, settings, name, make_renderer(settings, wh), chosen, progress=step, now=now
         )
 
 
@@ -208,8 +208,10 @@ share = 45
 """
 
 
-def demo_campaign(settings, wh) -> None:
-    """The demo's last step: a campaign with two variants and a holdout, sent to the outbox."""
+def demo_campaign(settings, wh) -> str:
+    """The demo's campaign: two variants and a holdout, sent to the outbox at the simulated
+    shop's "now" (the end of its data, so that the simulated responses are in the past).
+    Returns the campaign's name."""
     from datetime import UTC, datetime
 
     from sendwise.campaigns import create_campaign, load_definition
@@ -220,11 +222,14 @@ def demo_campaign(settings, wh) -> None:
     path = settings.path("campaigns", "demo.toml")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(DEMO_CAMPAIGN.format(name=name), encoding="utf-8")
+    from sendwise.profiles.build import end_of_data
+
     with open_store(settings) as store:
         create_campaign(store, wh, settings, load_definition(path), make_renderer(settings, wh))
-        report = run_send(settings, store, wh, name, "outbox")
+        report = run_send(settings, store, wh, name, "outbox", now=end_of_data(wh))
         status(name, settings.project)
     console.print(
         f"sent {report.sent:,} messages to the outbox {settings.path(settings.delivery.outbox)} "
         f"({report.per_second:,.0f}/s); definition: {path}"
     )
+    return name

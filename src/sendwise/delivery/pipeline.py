@@ -40,6 +40,7 @@ from sendwise.delivery.journal import Journal
 from sendwise.delivery.links import message_links
 from sendwise.delivery.messenger import Messenger, Outcome, RateLimiter
 from sendwise.delivery.mime import OutgoingMessage
+from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import SendwiseError
 from sendwise.store.connection import Store
 from sendwise.store.records import add_events, utcnow
@@ -189,6 +190,7 @@ async def _deliver(
     now: datetime,
     progress: Callable[[int], None],
     journal: Journal,
+    clock: Callable[[], datetime] = utcnow,
 ) -> DeliveryReport:
     report = DeliveryReport()
     _recover(store, campaign_id, journal)
@@ -225,7 +227,9 @@ async def _deliver(
                     sender=sender,
                     to=r.email,
                     subject=rendered[r.customer_id].subject,
-                    html=rendered[r.customer_id].html,
+                    html=track_html(rendered[r.customer_id].html, opts.base_url, key, r.message_key)
+                    if opts.track
+                    else rendered[r.customer_id].html,
                     text=rendered[r.customer_id].text,
                     unsubscribe_url=links[r.customer_id]["unsubscribe"],
                     campaign_id=campaign_id,
@@ -245,7 +249,7 @@ async def _deliver(
                     results[r.message_key] = ("sent", "")
                 else:
                     results[r.message_key] = ("failed", f"{outcome.status}: {outcome.detail}")
-            _record(store, campaign_id, rows, results, utcnow())
+            _record(store, campaign_id, rows, results, clock())
             journal.clear()
             for status, reason in results.values():
                 if status == "sent":
@@ -272,7 +276,9 @@ def deliver(
     """Send every due message of ``campaign_id`` (``pending`` or left ``sending`` by a crash)
     and record each outcome. Safe to run again at any time: sent messages are never resent.
     ``journal``: a local file for the keys accepted but not yet recorded (see
-    :mod:`sendwise.delivery.journal`); without it, a kill can repeat up to one batch."""
+    :mod:`sendwise.delivery.journal`); without it, a kill can repeat up to one batch.
+    ``now``, when given, is also the time the outcomes are recorded at (a simulated shop's
+    clock); otherwise they are recorded at the wall-clock time."""
     book = Journal(journal)
     started = time.perf_counter()
     # The store, pandas and SQLAlchemy leave a large heap; without freezing it, the cyclic GC
@@ -290,6 +296,7 @@ def deliver(
                 now=now or utcnow(),
                 progress=progress or (lambda _n: None),
                 journal=book,
+                clock=utcnow if now is None else (lambda: now),
             )
         )
     except SendwiseError:

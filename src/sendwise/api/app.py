@@ -1,0 +1,58 @@
+"""The app factory: settings in, a FastAPI app out (no globals, nothing read at import)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from sendwise.api import errors, tracking, webhooks
+from sendwise.config import Settings
+from sendwise.store import Store, open_store
+from sendwise.store.records import utcnow
+from sendwise.tracking.recorder import EventRecorder
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    """The service of one project. ``store``: an open store to use (tests); by default the
+    project's store is opened at start-up and closed at shutdown, after the last events are
+    written. ``clock``: the time events are recorded at (a simulation replays its own)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = store is None
+        st = open_store(settings) if own else store
+        recorder = EventRecorder(st, flush_seconds=settings.tracking.flush_ms / 1000)
+        await recorder.start()
+        app.state.store = st
+        app.state.recorder = recorder
+        try:
+            yield
+        finally:
+            await recorder.stop()
+            if own:
+                st.close()
+
+    app = FastAPI(
+        title="sendwise", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.wait_for_commit = settings.tracking.wait_for_commit
+    app.state.key = settings.delivery.signing_key.get_secret_value().encode()
+    errors.install(app)
+    app.include_router(tracking.router)
+    app.include_router(webhooks.router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,40 @@
+"""Running the service with uvicorn (``sendwise serve``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+PROJECT_ENV = "SENDWISE_SERVE_PROJECT"
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's factory in each worker process: the project folder comes from the parent."""
+    from sendwise.api.app import create_app
+    from sendwise.config import load_settings
+
+    return create_app(load_settings(Path(os.environ[PROJECT_ENV])))
+
+
+def serve(project: Path, *, host: str, port: int, workers: int, log_level: str = "warning") -> None:
+    import uvicorn
+
+    from sendwise.config import load_settings
+    from sendwise.store import open_store
+
+    open_store(load_settings(project)).close()  # migrate once, before the workers start
+    os.environ[PROJECT_ENV] = str(Path(project).resolve())
+    uvicorn.run(
+        "sendwise.api.serve:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        http="httptools",
+        loop="uvloop" if os.name != "nt" else "asyncio",
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,97 @@
+"""Open pixel, click redirect, RFC 8058 one-click unsubscribe and the preference page.
+
+Thin: verify the token (tracking.events), hand the event to the recorder, answer."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from sendwise.delivery.links import message_links
+from sendwise.errors import TrackingError
+from sendwise.tracking import events
+
+router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer"}
+
+
+def _meta(request: Request) -> dict[str, str | None]:
+    client = request.client.host if request.client else None
+    return {
+        "user_agent": request.headers.get("user-agent"),
+        "ip": client,
+        "at": request.app.state.clock(),
+    }
+
+
+@router.get("/o/{token}.gif")
+async def open_pixel(token: str, request: Request) -> Response:
+    key, _ = events.read_token(request.app.state.key, token, "open")
+    await request.app.state.recorder.record(
+        events.engagement("open", key, **_meta(request)), wait=request.app.state.wait_for_commit
+    )
+    return Response(events.PIXEL, media_type="image/gif", headers=NO_STORE)
+
+
+@router.get("/c/{token}")
+async def click(token: str, request: Request) -> Response:
+    key, url = events.read_token(request.app.state.key, token, "click")
+    if not url.lower().startswith(("http://", "https://")):
+        raise TrackingError("not a web link")
+    await request.app.state.recorder.record(
+        events.engagement("click", key, url=url, **_meta(request)),
+        wait=request.app.state.wait_for_commit,
+    )
+    # the target is the URL signed into the token, never a parameter of the request
+    return RedirectResponse(url, status_code=302, headers=NO_STORE)
+
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots"
+content="noindex"><title>{title}</title></head><body style="font-family:sans-serif;
+max-width:32rem;margin:3rem auto;padding:0 1rem"><h1>{title}</h1>{body}</body></html>"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(PAGE.format(title=title, body=body), status, headers=NO_STORE)
+
+
+def _confirm_form(action: str) -> str:
+    return (
+        "<p>Do you want to stop receiving these emails?</p>"
+        f'<form method="post" action="{html.escape(action)}">'
+        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form>'
+    )
+
+
+@router.get("/unsubscribe/{token}")
+async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
+    """A confirmation page: a GET (mail scanners fetch links) never unsubscribes."""
+    events.read_token(request.app.state.key, token, "unsubscribe")
+    return _page("Unsubscribe", _confirm_form(str(request.url.path)))
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(token: str, request: Request) -> HTMLResponse:
+    """RFC 8058 one-click: a POST with ``List-Unsubscribe=One-Click`` unsubscribes."""
+    key, _ = events.read_token(request.app.state.key, token, "unsubscribe")
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    if form.get("List-Unsubscribe") != ["One-Click"]:
+        raise TrackingError("expected the body List-Unsubscribe=One-Click")
+    ua = request.headers.get("user-agent")
+    at = request.app.state.clock()
+    await request.app.state.recorder.record(events.unsubscribe(key, user_agent=ua, at=at))
+    return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
+
+
+@router.get("/preferences/{token}")
+async def preferences(token: str, request: Request) -> HTMLResponse:
+    """The preference page: for now, one choice (unsubscribe, by a POST like the header's)."""
+    key, _ = events.read_token(request.app.state.key, token, "preferences")
+    prefix = str(request.url.path).rsplit("/preferences/", 1)[0]
+    action = prefix + message_links("", request.app.state.key, key)["unsubscribe"]
+    return _page("Your email preferences", _confirm_form(action))
