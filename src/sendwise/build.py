@@ -1,6 +1,6 @@
-"""``sendwise build``: the nightly job. Features and segments, training when due, scoring,
-recommendations, and profiles with the scores and top products, as of one moment (the end of
-the data unless given)."""
+"""``sendwise build``: the nightly job. Engagement synced from the store, features and
+segments, training when due, scoring, recommendations, and profiles with the scores and top
+products, as of one moment (the end of the data unless given)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,22 @@ def due_models(
     return due
 
 
+def _sync(wh: Warehouse, settings: Settings, say: Callable[[str], None]) -> Any:
+    """Bring the engagement the tracking service recorded into the warehouse first, so that
+    features and models see it. Nothing to do for a project that has never sent."""
+    from pathlib import Path
+
+    from sendwise.store import open_store
+    from sendwise.tracking.sync import sync_events
+
+    url = settings.store_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    say("syncing tracked engagement into the warehouse")
+    with open_store(settings) as store:
+        return sync_events(store, wh, settings)
+
+
 def run_build(
     wh: Warehouse,
     settings: Settings,
@@ -70,6 +86,7 @@ def run_build(
     started = time.perf_counter()
     say = progress or (lambda _m: None)
     horizon = horizon_days or settings.models.horizon_days
+    synced = _sync(wh, settings, say)
     profiles = build_profiles(wh, settings, as_of, rules=rules, progress=say)
     registry = registry_of(settings)
     due = due_models(registry, settings, horizon, profiles.as_of, retrain)
@@ -90,6 +107,5 @@ def run_build(
     )
     wh.con.create_table(TOP_PRODUCTS, top_products(wh), overwrite=True)
     attach_predictions(wh, TOP_PRODUCTS)
-    return BuildResult(
-        profiles, trained, scored, {"recommendations": recs}, seconds=time.perf_counter() - started
-    )
+    extra = {"recommendations": recs, "synced": synced}
+    return BuildResult(profiles, trained, scored, extra, seconds=time.perf_counter() - started)

@@ -132,6 +132,12 @@ def register(app: typer.Typer, console: Console, project_opt: Any, warehouse: An
             result = run_build(
                 wh, settings, as_of=as_of, horizon_days=horizon, retrain=retrain, progress=say
             )
+        synced = result.extra.get("synced")
+        if synced is not None:
+            console.print(
+                f"synced {synced.read:,} tracked events into the warehouse"
+                f" ({synced.inserted:,} new, {synced.rejected:,} rejected)"
+            )
         render.profile_build(console, result.profiles)
         if result.trained:
             print_trained(console, result.trained)
