@@ -108,6 +108,18 @@ def _wait_ready(port: int, proc: subprocess.Popen) -> None:
     raise SystemExit("the service did not answer")
 
 
+def _settled_count(settings) -> int:
+    """Events in the store once the count stops moving (queued events are written)."""
+    last = -1
+    while True:
+        with open_store(settings) as store, store.begin() as conn:
+            count = conn.execute(select(func.count()).select_from(email_event)).scalar_one()
+        if count == last:
+            return count
+        last = count
+        time.sleep(0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -129,8 +141,7 @@ def main() -> None:
         try:
             _wait_ready(args.port, proc)
             asyncio.run(_load(args.port, requests[:2], 1.0))  # warm up every worker
-            with open_store(settings) as store, store.begin() as conn:
-                before = conn.execute(select(func.count()).select_from(email_event)).scalar_one()
+            before = _settled_count(settings)  # the warm-up's events are all written
             seconds, lat, status = asyncio.run(_load(args.port, requests, args.seconds))
         finally:
             proc.terminate()  # SIGTERM: uvicorn shuts down, the recorders flush their queues
