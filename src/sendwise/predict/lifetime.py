@@ -19,11 +19,11 @@ import pandas as pd
 from sendwise.config import ModelSettings
 from sendwise.predict import report
 from sendwise.predict.baselines import Btyd, holdout_table
-from sendwise.predict.dataset import Plan, SnapshotCache, feature_types, input_features
+from sendwise.predict.dataset import Plan, SnapshotCache, input_features
 from sendwise.predict.evaluation import regression_metrics
 from sendwise.predict.learners import LightGBMLearner, as_matrix
 from sendwise.predict.registry import Registry
-from sendwise.predict.train import TrainResult, fingerprint, library_versions
+from sendwise.predict.train import TrainResult, library_versions, supervised_metadata
 
 SPEND_PARAMS = {
     "num_leaves": 31,
@@ -160,31 +160,15 @@ def train_spend(
         reasons = []
     version, folder = registry.new_folder("spend")
     model_file = model.save(folder)
-    meta: dict[str, Any] = {
-        "name": "spend",
-        "version": version,
-        "kind": "regressor",
-        "target": "label_revenue",
-        "meaning": f"revenue in the next {h} days",
-        "horizon_days": h,
-        "created_at": datetime.now(UTC).isoformat(),
-        "learner": "lightgbm (tweedie)",
-        "params": SPEND_PARAMS,
-        "model_file": model_file,
-        "features": features,
-        "feature_types": feature_types(train, features),
-        "plan": {
-            "as_of": plan.as_of,
-            "evaluate_at": plan.evaluate_at,
-            "train_at": list(plan.train_at),
-        },
-        "training_rows": len(train),
-        "test_rows": len(test),
-        "data_fingerprint": fingerprint(train, "label_revenue"),
+    meta = supervised_metadata(
+        name="spend", version=version, kind="regressor", target="label_revenue",
+        meaning=f"revenue in the next {h} days", plan=plan, learner="lightgbm (tweedie)",
+        params=SPEND_PARAMS, model_file=model_file, features=features, train=train, test=test,
+    )  # fmt: skip
+    meta |= {
         "metrics": metrics,
         "baselines": baselines,
         "gate": {"passed": not reasons, "reasons": reasons},
-        "library_versions": library_versions(),
     }
     rows = pd.DataFrame(
         [

@@ -74,6 +74,37 @@ def fingerprint(frame: pd.DataFrame, label: str) -> str:
     return f"{int(pd.util.hash_pandas_object(keys, index=False).sum()) & (2**64 - 1):016x}"
 
 
+def supervised_metadata(
+    *, name: str, version: str, kind: str, target: str, meaning: str, plan: Plan,
+    learner: str, params: dict[str, Any], model_file: str, features: list[str],
+    train: pd.DataFrame, test: pd.DataFrame,
+) -> dict[str, Any]:  # fmt: skip
+    """What every trained model's metadata.json says about its data, window and libraries."""
+    return {
+        "name": name,
+        "version": version,
+        "kind": kind,
+        "target": target,
+        "meaning": meaning,
+        "horizon_days": plan.horizon_days,
+        "created_at": datetime.now(UTC).isoformat(),
+        "learner": learner,
+        "params": params,
+        "model_file": model_file,
+        "features": features,
+        "feature_types": feature_types(train, features),
+        "plan": {
+            "as_of": plan.as_of,
+            "evaluate_at": plan.evaluate_at,
+            "train_at": list(plan.train_at),
+        },
+        "training_rows": len(train),
+        "test_rows": len(test),
+        "data_fingerprint": fingerprint(train, target),
+        "library_versions": library_versions(),
+    }
+
+
 def gate(
     metrics: dict[str, float], baselines: dict[str, dict[str, float]], settings: ModelSettings
 ) -> list[str]:
@@ -171,27 +202,13 @@ def train_classifier(
         f: psi_reference(train[f].to_numpy(dtype=np.float64, na_value=np.nan)) for f in features
     }
     references["__score__"] = psi_reference(fitted.predict_proba(as_matrix(train, features)))
-    meta: dict[str, Any] = {
-        "name": name,
-        "version": version,
-        "kind": "classifier",
-        "target": label,
-        "meaning": meaning.format(h=h),
-        "horizon_days": h,
-        "created_at": datetime.now(UTC).isoformat(),
-        "learner": fitted.chosen.learner,
-        "params": fitted.chosen.params,
-        "model_file": model_file,
-        "features": features,
-        "feature_types": feature_types(train, features),
-        "plan": {
-            "as_of": plan.as_of,
-            "evaluate_at": plan.evaluate_at,
-            "train_at": list(plan.train_at),
-        },
-        "training_rows": len(train),
-        "test_rows": len(test),
-        "data_fingerprint": fingerprint(train, label),
+    meta = supervised_metadata(
+        name=name, version=version, kind="classifier", target=label,
+        meaning=meaning.format(h=h), plan=plan, learner=fitted.chosen.learner,
+        params=fitted.chosen.params, model_file=model_file, features=features,
+        train=train, test=test,
+    )  # fmt: skip
+    meta |= {
         "metrics": metrics,
         "learners": per_learner,
         "anchored": settings.anchor_base_rate,
@@ -208,7 +225,6 @@ def train_classifier(
         },
         "importance": importance.head(20).to_dict(orient="records"),
         "drift_reference": references,
-        "library_versions": library_versions(),
     }
     tables = {
         "gains": gains_table(y_test, p_test),
