@@ -150,7 +150,8 @@ def score_customers(
 
     mv = _promoted(registry, "spend")
     if mv is None:
-        missing.append("spend")
+        if btyd is None:  # otherwise BG/NBD x Gamma-Gamma gave predicted_spend above
+            missing.append("spend")
     else:
         say(f"scoring spend ({mv.version})")
         learner = load_learner(mv.folder)
