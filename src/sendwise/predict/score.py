@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 PREDICTION_TABLE = "prediction"
+SCORED = ("propensity", "churn", "btyd", "spend", "next_category")
 COLUMNS = (
     "p_purchase",
     "churn_risk",
@@ -102,16 +103,17 @@ def score_customers(
     out["top_reasons"] = pd.Series([[] for _ in range(len(out))], dtype=object)
     versions, missing, drifted = {}, [], {}
 
+    # Each promoted version is read (and its files' hashes checked) once.
+    promoted = {name: _promoted(registry, name) for name in SCORED}
     for name in ("propensity", "churn", "spend"):  # refuse before any work is done
-        mv = _promoted(registry, name)
-        if mv is not None:
-            check_features(mv, types)
-    btyd_mv = _promoted(registry, "btyd")
+        if promoted[name] is not None:
+            check_features(promoted[name], types)
+    btyd_mv = promoted["btyd"]
     btyd = Btyd.from_dict(btyd_mv.metadata["params"]) if btyd_mv else None
     recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)
     lapsed = recency > ms.active_days
     for name in ("propensity", "churn"):
-        mv = _promoted(registry, name)
+        mv = promoted[name]
         if mv is None:
             missing.append(name)
             continue
@@ -141,14 +143,16 @@ def score_customers(
         missing.append("btyd")
     else:
         say(f"scoring btyd ({mv.version})")
-        horizon = horizon_days or _horizon(registry) or ms.horizon_days
+        trained_for = promoted["propensity"]
+        trained_h = int(trained_for.metadata["horizon_days"]) if trained_for else None
+        horizon = horizon_days or trained_h or ms.horizon_days
         values = btyd.predict(feats, horizon, ms.discount_rate)
         for col in ("expected_orders", "p_alive", "clv_12m"):
             out[col] = values[col].to_numpy()
         out["predicted_spend"] = values["btyd_spend"].to_numpy()
         versions["btyd"] = mv.version
 
-    mv = _promoted(registry, "spend")
+    mv = promoted["spend"]
     if mv is None:
         if btyd is None:  # otherwise BG/NBD x Gamma-Gamma gave predicted_spend above
             missing.append("spend")
@@ -158,7 +162,7 @@ def score_customers(
         out["predicted_spend"] = np.exp(learner.decision(as_matrix(feats, mv.metadata["features"])))
         versions["spend"] = mv.version
 
-    mv = _promoted(registry, "next_category")
+    mv = promoted["next_category"]
     if mv is None:
         missing.append("next_category")
     elif as_of is not None:
@@ -198,11 +202,6 @@ def _contributions(learner: Any, X: np.ndarray, ms: Any) -> np.ndarray:
     if learner.name == "lightgbm" and len(X) > ms.shap_rows:
         return learner.contributions(X, method="path")
     return learner.contributions(X)
-
-
-def _horizon(registry: Registry) -> int | None:
-    mv = _promoted(registry, "propensity")
-    return None if mv is None else int(mv.metadata["horizon_days"])
 
 
 def _segments(wh: Warehouse) -> pd.Series | None:
