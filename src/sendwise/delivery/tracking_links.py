@@ -11,6 +11,7 @@ path, where every microsecond counts (docs/adr/0040-tracking-service.md).
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -30,18 +31,31 @@ def click_url(root: str, key: bytes, message_key: str, url: str) -> str:
     return f"{root}/c/{sign(key, f'click:{message_key}:{url}')}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _tracked_url(value: str, own: str) -> str | None:
+    """The URL an href holds (HTML-unescaped) when its clicks are tracked, else None. Cached:
+    the same few shop and product URLs come back in every message."""
+    url = html.unescape(value).strip()
+    if not url.lower().startswith(TRACKED_SCHEMES) or url.startswith(own):
+        return None
+    return url
+
+
 def track_html(body: str, base_url: str, key: bytes, message_key: str) -> str:
     """``body`` with each http(s) link (except the unsubscribe and preference links, which
     already go to the service) replaced by a signed click URL, and a 1x1 open pixel appended."""
     root = base_url.rstrip("/")
     own = root + "/"
+    # A token is base64url and ".", nothing to escape: only the root is, once per message.
+    click_root = html.escape(f"{root}/c/", quote=True)
+    click_prefix = f"click:{message_key}:"
 
     def rewrite(match: re.Match[str]) -> str:
-        url = html.unescape(match.group(3)).strip()
-        if not url.lower().startswith(TRACKED_SCHEMES) or url.startswith(own):
+        url = _tracked_url(match.group(3), own)
+        if url is None:
             return match.group(0)
-        signed = html.escape(click_url(root, key, message_key, url), quote=True)
-        return f"{match.group(1)}{match.group(2)}{signed}{match.group(2)}"
+        start, quote = match.group(1, 2)
+        return f"{start}{quote}{click_root}{sign(key, click_prefix + url)}{quote}"
 
     tracked = _A_HREF.sub(rewrite, body)
     pixel = (
