@@ -3,19 +3,25 @@ every link verifiable."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sendwise.delivery.links import _mac, sign, verify
+from sendwise.delivery.links import _b64, _mac, sign, verify
 from sendwise.delivery.tracking_links import track_html
 
 
 @given(key=st.binary(max_size=200), raw=st.binary(max_size=500))
 def test_mac_is_hmac_sha256(key: bytes, raw: bytes) -> None:
     assert _mac(key, raw) == hmac.digest(key, raw, "sha256")
+
+
+@given(raw=st.binary(max_size=300))
+def test_b64_is_unpadded_base64url(raw: bytes) -> None:
+    assert _b64(raw) == base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 @given(key=st.binary(min_size=1, max_size=100), payload=st.text(max_size=200))

@@ -10,9 +10,7 @@ the largest quantities, then the newest products when nothing was sold yet.
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import ibis
@@ -26,7 +24,6 @@ if TYPE_CHECKING:
     from sendwise.config import Settings
     from sendwise.warehouse.connection import Warehouse
 
-logger = logging.getLogger(__name__)
 PROFILE, RECOMMENDATION = "profile", "recommendation"
 IDENTITY = ("customer_id", "email", "first_name", "last_name", "country", "city", "timezone")
 SCORES: dict[str, str] = {
@@ -96,61 +93,30 @@ def recommendations_for(
     """customer -> up to ``n`` recommended in-stock products, in rank order (may be short)."""
     if n == 0 or RECOMMENDATION not in wh.con.list_tables():
         return {}
+    ids_table = ibis.memtable(pa.table({"customer_id": pa.array(ids, pa.string())}))
+    return group_recommendations(recommendations_expr(wh, ids_table, n).to_pyarrow(), settings, n)
+
+
+def recommendations_expr(wh: Warehouse, ids: ir.Table, n: int) -> ir.Table:
+    """The in-stock recommendations of the customers in ``ids`` (a ``customer_id`` table),
+    ranks up to ``2 n`` (room for those out of stock), by customer and rank."""
     rec = wh.table(RECOMMENDATION)
-    rec = rec.filter(rec["rank"] <= n * 2).join(_ids(ids), "customer_id")
+    rec = rec.filter(rec["rank"] <= n * 2).join(ids, "customer_id")
     product = wh.table("product")
     joined = rec.join(product, rec.product_id == product.product_id)
     joined = joined.filter(joined.in_stock.fill_null(True))
     cols = [joined.customer_id, joined["rank"], *_product_columns(joined)]
+    return joined.select(*cols).order_by(["customer_id", "rank"])
+
+
+def group_recommendations(rows: pa.Table, settings: Settings, n: int) -> dict[str, list[dict]]:
+    """customer -> its first ``n`` products, from :func:`recommendations_expr`'s rows."""
     out: dict[str, list[dict]] = {}
-    for row in joined.select(*cols).order_by(["customer_id", "rank"]).to_pyarrow().to_pylist():
+    for row in rows.to_pylist():
         picks = out.setdefault(row["customer_id"], [])
         if len(picks) < n:
             picks.append(product_token(row, settings))
     return out
-
-
-def _ids(ids: list[str]) -> ir.Table:
-    return ibis.memtable(pa.table({"customer_id": pa.array(ids, pa.string())}))
-
-
-def profile_rows(wh: Warehouse, table: ir.Table, ids: Iterable[str] | None) -> Iterator[dict]:
-    """Profile rows (with the variant columns already on ``table``) in chunks, as dicts."""
-    if ids is None:
-        for batch in table.to_pyarrow_batches(chunk_size=CHUNK):
-            yield from _rows(pa.Table.from_batches([batch]))
-        return
-    chunk: list[str] = []
-    for cid in ids:
-        chunk.append(cid)
-        if len(chunk) == CHUNK:
-            yield from _chunk_rows(table, chunk)
-            chunk = []
-    if chunk:
-        yield from _chunk_rows(table, chunk)
-
-
-def _chunk_rows(table: ir.Table, ids: list[str]) -> Iterator[dict]:
-    found = {r["customer_id"]: r for r in _rows(table.join(_ids(ids), "customer_id").to_pyarrow())}
-    missing = [cid for cid in ids if cid not in found]
-    if missing:
-        logger.warning(
-            "%d customer(s) have no profile and are not rendered, e.g. %s", len(missing), missing[0]
-        )
-    for cid in ids:
-        if cid in found:
-            yield found[cid]
-
-
-def _rows(data: pa.Table) -> list[dict]:
-    import pyarrow.compute as pc
-
-    columns = {}
-    for name, col in zip(data.column_names, data.columns, strict=True):
-        if pa.types.is_floating(col.type):  # NaN is a missing value too
-            col = pc.if_else(pc.is_nan(col), pa.scalar(None, col.type), col)
-        columns[name] = col
-    return pa.table(columns).to_pylist()
 
 
 def blank_to_none(value: Any) -> Any:
@@ -161,7 +127,8 @@ def blank_to_none(value: Any) -> Any:
 
 
 def split_row(row: dict[str, Any], slot_columns: dict[str, str]) -> dict[str, Any]:
-    """One profile row as the token groups: customer, profile, scores, segments, slots."""
+    """One profile row as the token groups: customer, profile, scores, segments, slots (the
+    definition; :class:`~sendwise.content.reader.TokenRows` gives the same for a whole chunk)."""
     customer = {k: blank_to_none(row.get(k)) for k in IDENTITY}
     scores = {k: blank_to_none(row.get(k)) for k in SCORES}
     if scores["top_reasons"] is None:

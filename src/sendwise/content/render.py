@@ -21,8 +21,9 @@ from sendwise.content.compiler import STARTERS, CompiledTemplate, compile_templa
 from sendwise.content.errors import TemplateError, UnsafeTemplateError
 from sendwise.content.htmltext import tidy
 from sendwise.content.message import RenderedEmail
+from sendwise.content.reader import TokenReader, schema_version
 from sendwise.content.sandbox import reset_budget
-from sendwise.content.slots import variant_counts, with_variants
+from sendwise.content.slots import variant_counts
 from sendwise.content.spec import Slot, Variant, read_spec
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Renderer:
         self._compiled: dict[str, CompiledTemplate] = {}
         self._globals = dict(self._envs[0].globals)
         self._bestsellers: list[dict] | None = None
+        self._readers: dict[str, TokenReader] = {}
         s = settings.content.shop
         self.shop = {k: getattr(s, k) for k in ("name", "url", "postal_address", "logo_url")}
         self.shop["currency"] = s.currency
@@ -115,33 +117,16 @@ class Renderer:
         """(customer_id, tokens) for these customers (all when None), in chunks."""
         if self.wh is None:
             raise TemplateError("rendering real customers needs the warehouse")
-        compiled = self.template(template)
-        table, columns = with_variants(
-            data.profile_table(self.wh), compiled.spec.slots, compiled.spec.name
-        )
-        n = compiled.spec.recommendations
-        chunk: list[dict] = []
-        for row in data.profile_rows(self.wh, table, customer_ids):
-            chunk.append(row)
-            if len(chunk) == data.CHUNK:
-                yield from self._with_recs(chunk, columns, n)
-                chunk = []
-        yield from self._with_recs(chunk, columns, n)
+        yield from self._reader(template).tokens(customer_ids, self.bestsellers)
 
-    def _with_recs(self, rows: list[dict], columns: dict[str, str], n: int) -> Iterator[tuple]:
-        if not rows:
-            return
-        ids = [r["customer_id"] for r in rows]
-        recs = data.recommendations_for(self.wh, self.settings, ids, n) if n else {}
-        fallback = self.bestsellers() if n else []
-        for row in rows:
-            tokens = data.split_row(row, columns)
-            picks = recs.get(row["customer_id"], [])
-            if len(picks) < n:
-                have = {p["id"] for p in picks}
-                picks = picks + [b for b in fallback if b["id"] not in have][: n - len(picks)]
-            tokens["recommendations"] = picks
-            yield row["customer_id"], tokens
+    def _reader(self, template: str) -> TokenReader:
+        """The template's token reader; on DuckDB kept while the tables' columns stay the same
+        (its queries are compiled once), elsewhere made per call."""
+        compiled = self.template(template)
+        reader = self._readers.get(template)
+        if reader is None or reader.version is None or reader.version != schema_version(self.wh):
+            reader = self._readers[template] = TokenReader(self.wh, self.settings, compiled.spec)
+        return reader
 
     def bestsellers(self) -> list[dict]:
         if self._bestsellers is None:

@@ -7,6 +7,7 @@ service (issue 8) verifies it with :func:`verify`, so a link cannot be forged or
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -17,8 +18,12 @@ from sendwise.errors import InputError
 LINK_KINDS = ("unsubscribe", "preferences")
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    """base64url without padding (``base64.urlsafe_b64encode`` in one C call and a translate)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
