@@ -138,3 +138,16 @@ def test_compiled_query_gives_the_rows_and_types_of_ibis(shop) -> None:
     slow = table.join(ibis_ids, "customer_id").to_pyarrow()
     assert fast.schema == slow.schema
     assert fast.sort_by("customer_id").equals(slow.sort_by("customer_id"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.lists(st.sampled_from([" ", "\t", "\n", "\r", "\x0b", "\xa0", "a", "b c"])).map("".join)
+)
+def test_tidy_is_the_regular_expression_it_replaced(text: str) -> None:
+    import re
+
+    from sendwise.content.htmltext import tidy
+
+    by_regex = re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]*\n[ \t]*", "\n", text)).strip() + "\n"
+    assert tidy(text) == by_regex
