@@ -151,3 +151,44 @@ def test_tidy_is_the_regular_expression_it_replaced(text: str) -> None:
 
     by_regex = re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]*\n[ \t]*", "\n", text)).strip() + "\n"
     assert tidy(text) == by_regex
+
+
+FIELD_CASES = {
+    "{{ profile.a }} {{ profile['b'] }}": {"a", "b"},
+    "{{ profile.a|default('x') }} {{ customer.first_name }} {{ profile.a.b }}": {"a"},
+    "{{ profile }}": None,
+    "{% set p = profile %}{{ p.a }}": None,
+    "{{ profile[key] }}": None,
+    "{{ profile.get('a') }}": {"get"},  # not a column: the reader then reads every column
+    "{% for profile in recommendations %}{{ profile.name }}{% endfor %}": None,
+    "{% macro m(profile) %}{{ profile.a }}{% endmacro %}": None,
+    "{% include 'blocks/footer.html' %}": None,
+}
+
+
+@pytest.mark.parametrize(("source", "expected"), FIELD_CASES.items())
+def test_profile_fields_are_only_named_ones(source: str, expected: set | None) -> None:
+    from sendwise.content.fields import profile_fields
+    from sendwise.content.sandbox import make_environment
+
+    got = profile_fields(make_environment(html=False), [source])
+    assert got == (None if expected is None else frozenset(expected))
+
+
+def test_rendering_with_only_the_fields_used_gives_the_same_messages(shop) -> None:
+    from sendwise.content.render import DefaultLinks
+    from sendwise.content.starters import NAMES
+
+    settings_, wh, _ = shop
+    ids = wh.table("profile").customer_id.to_pyarrow().to_pylist()[:60]
+    renderer = Renderer(settings_, wh)
+    links = DefaultLinks(renderer)
+    for template in NAMES:
+        fields = renderer._fields(renderer.template(template))
+        assert fields is not None and len(fields) < 5  # the starters name their few fields
+        fast = list(renderer.render_many(template, ids, links=links))
+        full = [
+            (c, renderer.render_context(template, t, links[c]))
+            for c, t in renderer.tokens(template, ids)
+        ]
+        assert fast == full

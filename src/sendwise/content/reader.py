@@ -78,10 +78,20 @@ def schema_version(wh: Warehouse) -> tuple | None:
 class TokenReader:
     """The tokens of one template's customers (profile, slot variants, recommendations)."""
 
-    def __init__(self, wh: Warehouse, settings: Settings, spec: TemplateSpec) -> None:
+    def __init__(
+        self,
+        wh: Warehouse,
+        settings: Settings,
+        spec: TemplateSpec,
+        fields: frozenset[str] | None = None,
+    ) -> None:
+        """``fields``: the only ``profile.*`` fields to read (see :mod:`.fields`; None: all)."""
         self.version = schema_version(wh)
         self.settings = settings
         table, self.columns = with_variants(data.profile_table(wh), spec.slots, spec.name)
+        if fields is not None and fields <= set(table.columns):
+            keep = {*data.IDENTITY, *data.SCORES, *self.columns.values(), "segments", *fields}
+            table = table.select(*(c for c in table.columns if c in keep))
         self.table, self.n = table, spec.recommendations
         self.profile = ChunkQuery(wh, lambda ids: table.join(ids, "customer_id"))
         self.recs: ChunkQuery | None = None

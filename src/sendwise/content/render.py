@@ -19,6 +19,7 @@ from jinja2.sandbox import SecurityError
 from sendwise.content import data
 from sendwise.content.compiler import STARTERS, CompiledTemplate, compile_template, environments
 from sendwise.content.errors import TemplateError, UnsafeTemplateError
+from sendwise.content.fields import profile_fields
 from sendwise.content.htmltext import tidy
 from sendwise.content.message import RenderedEmail
 from sendwise.content.reader import TokenReader, schema_version
@@ -46,7 +47,7 @@ class Renderer:
         self._compiled: dict[str, CompiledTemplate] = {}
         self._globals = dict(self._envs[0].globals)
         self._bestsellers: list[dict] | None = None
-        self._readers: dict[str, TokenReader] = {}
+        self._readers: dict[tuple[str, bool], TokenReader] = {}
         s = settings.content.shop
         self.shop = {k: getattr(s, k) for k in ("name", "url", "postal_address", "logo_url")}
         self.shop["currency"] = s.currency
@@ -119,14 +120,22 @@ class Renderer:
             raise TemplateError("rendering real customers needs the warehouse")
         yield from self._reader(template).tokens(customer_ids, self.bestsellers)
 
-    def _reader(self, template: str) -> TokenReader:
+    def _reader(self, template: str, *, only_used: bool = False) -> TokenReader:
         """The template's token reader; on DuckDB kept while the tables' columns stay the same
-        (its queries are compiled once), elsewhere made per call."""
+        (its queries are compiled once), elsewhere made per call. ``only_used``: tokens for
+        rendering, with only the profile fields the template reads."""
         compiled = self.template(template)
-        reader = self._readers.get(template)
+        reader = self._readers.get((template, only_used))
         if reader is None or reader.version is None or reader.version != schema_version(self.wh):
-            reader = self._readers[template] = TokenReader(self.wh, self.settings, compiled.spec)
+            fields = self._fields(compiled) if only_used else None
+            reader = TokenReader(self.wh, self.settings, compiled.spec, fields)
+            self._readers[(template, only_used)] = reader
         return reader
+
+    def _fields(self, compiled: CompiledTemplate) -> frozenset[str] | None:
+        spec = compiled.spec
+        sources = (spec.subject, spec.preheader, compiled.html_source, compiled.text_source)
+        return profile_fields(self._envs[1], sources)
 
     def bestsellers(self) -> list[dict]:
         if self._bestsellers is None:
@@ -149,7 +158,10 @@ class Renderer:
     ) -> Iterator[tuple[str, RenderedEmail]]:
         """Render for each customer with a profile (others are skipped, with a warning)."""
         compiled = self.template(template)
-        for cid, tokens in self.tokens(template, customer_ids):
+        if self.wh is None:
+            raise TemplateError("rendering real customers needs the warehouse")
+        reader = self._reader(template, only_used=True)
+        for cid, tokens in reader.tokens(customer_ids, self.bestsellers):
             if cid not in links:
                 raise TemplateError(f"no links given for customer {cid}", file=template)
             yield cid, self.render_context(compiled, tokens, links[cid])
