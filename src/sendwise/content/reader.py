@@ -86,8 +86,8 @@ class TokenReader:
         fields: frozenset[str] | None = None,
     ) -> None:
         """``fields``: the only ``profile.*`` fields to read (see :mod:`.fields`; None: all)."""
+        self.wh, self.settings = wh, settings
         self.version = schema_version(wh)
-        self.settings = settings
         table, self.columns = with_variants(data.profile_table(wh), spec.slots, spec.name)
         if fields is not None and fields <= set(table.columns):
             keep = {*data.IDENTITY, *data.SCORES, *self.columns.values(), "segments", *fields}

@@ -121,12 +121,13 @@ class Renderer:
         yield from self._reader(template).tokens(customer_ids, self.bestsellers)
 
     def _reader(self, template: str, *, only_used: bool = False) -> TokenReader:
-        """The template's token reader; on DuckDB kept while the tables' columns stay the same
-        (its queries are compiled once), elsewhere made per call. ``only_used``: tokens for
-        rendering, with only the profile fields the template reads."""
+        """The template's token reader; on DuckDB kept while the warehouse handle and the
+        tables' columns stay the same (its queries are compiled once), elsewhere made per call.
+        ``only_used``: tokens for rendering, with only the profile fields the template reads."""
         compiled = self.template(template)
         reader = self._readers.get((template, only_used))
-        if reader is None or reader.version is None or reader.version != schema_version(self.wh):
+        fresh = reader is not None and reader.wh is self.wh and reader.version is not None
+        if not (fresh and reader.version == schema_version(self.wh)):
             fields = self._fields(compiled) if only_used else None
             reader = TokenReader(self.wh, self.settings, compiled.spec, fields)
             self._readers[(template, only_used)] = reader
