@@ -16,6 +16,9 @@ A crash between 2 and 4 leaves rows in ``sending``; the rerun hands exactly thos
 (so nothing is skipped) and never touches a ``sent`` row (so nothing sent is sent again). With an
 idempotent messenger (the outbox) the repeat is absorbed; for SMTP and ESPs the acceptance
 journal (journal.py) keeps what the server accepted until the batch is recorded.
+
+Several processes can send one campaign together when each is given its own :class:`Shard`
+(see :mod:`sendwise.campaigns.workers`): a process only claims and resumes its shard's rows.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sendwise.delivery.journal import Journal
 from sendwise.delivery.links import message_links
 from sendwise.delivery.messenger import Messenger, Outcome, RateLimiter
 from sendwise.delivery.mime import OutgoingMessage
+from sendwise.delivery.shards import Shard
 from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import SendwiseError
 from sendwise.store.connection import Store
@@ -64,6 +68,26 @@ class DeliveryReport:
         return (self.sent + self.failed) / self.seconds if self.seconds else 0.0
 
 
+def journal_files(path: Path) -> list[Path]:
+    """The journal of a campaign and those of its shards (``<campaign>.w<i>.keys``)."""
+    return [path, *sorted(path.parent.glob(f"{path.stem}.w*{path.suffix}"))]
+
+
+def shard_journal(path: Path, shard: Shard) -> Path:
+    return path.with_name(f"{path.stem}.w{shard.index}{path.suffix}")
+
+
+def recover(store: Store, campaign_id: str, path: Path) -> None:
+    """Record the keys every journal of the campaign (its shards' too) holds; before a run
+    whose shards may differ from the killed run's."""
+    for file in journal_files(path):
+        book = Journal(file)
+        try:
+            _recover(store, campaign_id, book)
+        finally:
+            book.close()
+
+
 def _recover(store: Store, campaign_id: str, journal: Journal) -> None:
     """Record as sent the messages a killed run saw accepted but did not record."""
     keys = journal.replay()
@@ -85,7 +109,9 @@ def _recover(store: Store, campaign_id: str, journal: Journal) -> None:
     journal.clear()
 
 
-def _claim_batch(store: Store, campaign_id: str, now: datetime, size: int) -> list[Any]:
+def _claim_batch(
+    store: Store, campaign_id: str, now: datetime, size: int, shard: Shard | None = None
+) -> list[Any]:
     """Mark up to ``size`` due messages ``sending`` (attempts + 1) and return them, committed
     in one statement before any of them is handed to a messenger."""
     m = message_table.c
@@ -93,8 +119,10 @@ def _claim_batch(store: Store, campaign_id: str, now: datetime, size: int) -> li
         select(m.message_key)
         .where(m.campaign_id == campaign_id, m.status.in_(DUE))
         .where(or_(m.scheduled_at.is_(None), m.scheduled_at <= now))
-        .limit(size)
     )
+    if shard is not None:
+        due = due.where(shard.clause(m.message_key))
+    due = due.limit(size)
     stmt = (
         update(message_table)
         .where(m.message_key.in_(due))
@@ -191,6 +219,7 @@ async def _deliver(
     progress: Callable[[int], None],
     journal: Journal,
     clock: Callable[[], datetime] = utcnow,
+    shard: Shard | None = None,
 ) -> DeliveryReport:
     report = DeliveryReport()
     _recover(store, campaign_id, journal)
@@ -209,7 +238,7 @@ async def _deliver(
         return outcome, attempts
 
     async with messenger:
-        while rows := _claim_batch(store, campaign_id, now, opts.batch_size):
+        while rows := _claim_batch(store, campaign_id, now, opts.batch_size, shard):
             links = {r.customer_id: message_links(opts.base_url, key, r.message_key) for r in rows}
             rendered, errors = _render(renderer, rows, links)
             results: dict[str, tuple[str, str]] = {
@@ -272,13 +301,22 @@ def deliver(
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
     journal: Path | None = None,
+    shard: Shard | None = None,
 ) -> DeliveryReport:
     """Send every due message of ``campaign_id`` (``pending`` or left ``sending`` by a crash)
     and record each outcome. Safe to run again at any time: sent messages are never resent.
     ``journal``: a local file for the keys accepted but not yet recorded (see
     :mod:`sendwise.delivery.journal`); without it, a kill can repeat up to one batch.
     ``now``, when given, is also the time the outcomes are recorded at (a simulated shop's
-    clock); otherwise they are recorded at the wall-clock time."""
+    clock); otherwise they are recorded at the wall-clock time. ``shard``: send only that
+    shard's messages (one of several processes sending the campaign together); its journal is
+    ``<journal>.w<i>``, and the caller recovers every journal of the campaign before the shards
+    start."""
+    if journal is not None:
+        if shard is None:
+            recover(store, campaign_id, journal)  # a parallel run's workers may have left keys
+        else:
+            journal = shard_journal(journal, shard)
     book = Journal(journal)
     started = time.perf_counter()
     # The store, pandas and SQLAlchemy leave a large heap; without freezing it, the cyclic GC
@@ -297,6 +335,7 @@ def deliver(
                 progress=progress or (lambda _n: None),
                 journal=book,
                 clock=utcnow if now is None else (lambda: now),
+                shard=shard,
             )
         )
     except SendwiseError:
