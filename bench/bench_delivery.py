@@ -147,6 +147,21 @@ def cpu_note(before: tuple[float, float], n: int) -> str:
     return f"CPU per message: {user / n * 1e6:,.0f} us user + {system / n * 1e6:,.0f} us system"
 
 
+def raw_file_cost(folder: Path, size: int, n: int = 5_000) -> float:
+    """Microseconds to create and write one file of ``size`` bytes in a new folder here, now:
+    the floor under the outbox, which varies a lot with the disk's state (on the development
+    VM's ext4, 30 us normally and up to 600 us just after many files were deleted)."""
+    folder.mkdir()
+    data = b"x" * size
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    started = time.perf_counter()
+    for i in range(n):
+        fd = os.open(folder / f"{i}.eml", flags, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    return (time.perf_counter() - started) / n * 1e6
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -218,6 +233,9 @@ def main() -> None:
             templates = ("newsletter.html", "win-back.html")
         (folder / "a").mkdir()
         store, cid = planned_store(folder / "a", args.messages, ids, templates)
+        size = 9_000 if args.templates else 1_500
+        floor = raw_file_cost(folder / "calibration", size)
+        print(f"this disk now: {floor:,.0f} us to create and write one {size:,}-byte file")
         cpu = own_cpu()
         outbox = OutboxMessenger(folder / "outbox")
         report, n = send(store, cid, renderer, outbox, opts, args.workers, args.messages)

@@ -380,3 +380,41 @@ def test_outbox_messengers_split_nothing_and_smtp_splits_its_connections(tmp_pat
     outbox = OutboxMessenger(tmp_path)
     _share(DeliverySettings(), outbox, 2)
     assert outbox.concurrency == 1
+
+
+CLI_CAMPAIGN = """
+name = "CLI parallel"
+holdout = 10
+quiet_hours = false
+[audience]
+rule = "email is not null"
+[[variants]]
+name = "A"
+template = "newsletter.html"
+share = 90
+"""
+
+
+def test_campaign_send_with_workers_from_the_cli(shop: Path, tmp_path: Path) -> None:
+    definition = tmp_path / "c.toml"
+    definition.write_text(CLI_CAMPAIGN, encoding="utf-8")
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "SENDWISE_STORE__URL": f"sqlite:///{tmp_path / 's.sqlite'}",
+        "SENDWISE_DELIVERY__OUTBOX": str(tmp_path / "out"),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "sendwise.cli", *args, "--project", str(shop)]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+    assert cli("campaign", "create", str(definition)).returncode == 0
+    bad = cli("campaign", "send", "CLI parallel", "--workers", "17")
+    assert bad.returncode == 2 and "--workers" in bad.stderr and "16" in bad.stderr
+    assert not (tmp_path / "out").exists()
+    sent = cli("campaign", "send", "CLI parallel", "--workers", "2")
+    assert sent.returncode == 0, sent.stderr
+    assert "2 sending processes" in sent.stdout
+    files = list((tmp_path / "out").glob("*.eml"))
+    assert f"sent {len(files):,}, failed 0" in sent.stdout and len(files) > 300

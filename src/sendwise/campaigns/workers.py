@@ -187,7 +187,7 @@ def send_in_workers(
 
 
 def _combine(procs: list[Any], results: Any, started: float) -> DeliveryReport:
-    total = DeliveryReport()
+    total = DeliveryReport(workers=len(procs))
     reported: dict[int, tuple[str, Any]] = {}
     while not results.empty():
         index, kind, payload = results.get()

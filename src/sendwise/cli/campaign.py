@@ -128,7 +128,8 @@ def send(
     status(name, project)
     console.print(
         f"sent {report.sent:,}, failed {report.failed:,} in {report.seconds:.1f}s "
-        f"({report.per_second:,.0f} messages/s)"
+        f"({report.per_second:,.0f} messages/s, {report.workers} sending process"
+        f"{'es' if report.workers > 1 else ''})"
     )
 
 

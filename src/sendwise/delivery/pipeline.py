@@ -62,6 +62,8 @@ class DeliveryReport:
     retries: int = 0
     seconds: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
+    workers: int = 1
+    """Processes that sent (see sendwise.campaigns.workers)."""
 
     @property
     def per_second(self) -> float:
