@@ -261,6 +261,10 @@ class DeliverySettings(_Section):
     backoff_seconds: float = Field(default=0.5, ge=0)
     track: bool = True
     """Add an open pixel and signed click-tracked links to the HTML of every message."""
+    workers: int | None = Field(default=None, ge=1, le=16)
+    """Processes that send a campaign together, each its own share of the messages; unset: one
+    per core (up to 8) for a campaign of 5,000 due messages or more, else one. The SMTP
+    connections, ESP concurrency and rate limit are the campaign's, split between them."""
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
     dkim: DkimSettings | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from sqlalchemy import func, insert, select, update
 from sendwise.campaigns.audience import any_customer, audience_frame, condition, profiles
 from sendwise.campaigns.definition import CampaignDefinition, parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
+from sendwise.campaigns.workers import send_in_workers, worker_count
 from sendwise.config import Settings
 from sendwise.content.message import EmailRenderer
 from sendwise.delivery.messenger import Messenger
@@ -176,9 +178,11 @@ def send_campaign(
     *,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> DeliveryReport:
     """Plan the campaign if it is not yet, then deliver every due message. Rerun it after a
-    crash, or later for messages scheduled later: it resumes where it stopped."""
+    crash, or later for messages scheduled later: it resumes where it stopped. ``workers``:
+    sending processes (``delivery.workers`` by default; see :mod:`.workers`)."""
     cid, status, defn = load_campaign(store, name)
     if status == "created":
         if wh is None:
@@ -191,7 +195,14 @@ def send_campaign(
             .where(c.campaign_id == cid, c.status == "planned")
             .values(status="sending")
         )
-    report = deliver(
+    m = message_table.c
+    with store.begin() as conn:
+        due = conn.execute(
+            select(func.count()).where(m.campaign_id == cid, m.status.in_(("pending", "sending")))
+        ).scalar_one()
+    workers = worker_count(settings.delivery.workers if workers is None else workers, due, renderer)
+    send = deliver if workers == 1 else functools.partial(send_in_workers, workers)
+    report = send(
         store,
         cid,
         renderer,
@@ -202,7 +213,6 @@ def send_campaign(
         progress=progress,
         journal=settings.path("journal", f"{cid}.keys"),
     )
-    m = message_table.c
     with store.begin() as conn:
         left = conn.execute(
             select(func.count()).where(m.campaign_id == cid, m.status.in_(("pending", "sending")))

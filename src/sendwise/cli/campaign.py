@@ -111,20 +111,29 @@ def send(
     messenger: Annotated[
         str | None, typer.Option(help="outbox, smtp or sendgrid; delivery.messenger by default.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Sending processes; delivery.workers by default (one per core for 5,000+).",
+        ),
+    ] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Plan the campaign (once) and send every due message; rerun to resume after a crash."""
     settings, store, wh = _open(project)
     with store, wh:
-        report = run_send(settings, store, wh, name, messenger)
+        report = run_send(settings, store, wh, name, messenger, workers=workers)
     status(name, project)
     console.print(
         f"sent {report.sent:,}, failed {report.failed:,} in {report.seconds:.1f}s "
-        f"({report.per_second:,.0f} messages/s)"
+        f"({report.per_second:,.0f} messages/s, {report.workers} sending process"
+        f"{'es' if report.workers > 1 else ''})"
     )
 
 
-def run_send(settings, store, wh, name: str, messenger: str | None = None, now=None):
+def run_send(settings, store, wh, name: str, messenger: str | None = None, now=None, workers=None):
     from sendwise.campaigns import plan_campaign, send_campaign
     from sendwise.campaigns.overview import plan_frame
     from sendwise.campaigns.rendering import make_renderer
@@ -141,8 +150,9 @@ def run_send(settings, store, wh, name: str, messenger: str | None = None, now=N
             done += n
             advance(done, due)
 
+        renderer = make_renderer(settings, wh)
         return send_campaign(
-            store, wh, settings, name, make_renderer(settings, wh), chosen, progress=step, now=now
+            store, wh, settings, name, renderer, chosen, progress=step, now=now, workers=workers
         )
 
 

@@ -7,6 +7,7 @@ customers are read from the warehouse in chunks, with the slot variants chosen i
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -137,6 +138,13 @@ class Renderer:
         spec = compiled.spec
         sources = (spec.subject, spec.preheader, compiled.html_source, compiled.text_source)
         return profile_fields(self._envs[1], sources)
+
+    def with_warehouse(self, wh: Warehouse) -> Renderer:
+        """This renderer (its compiled templates too) reading from ``wh``: another handle on
+        the same warehouse, such as a sending process's own."""
+        clone = copy.copy(self)
+        clone.wh = wh
+        return clone
 
     def bestsellers(self) -> list[dict]:
         if self._bestsellers is None:

@@ -16,6 +16,9 @@ A crash between 2 and 4 leaves rows in ``sending``; the rerun hands exactly thos
 (so nothing is skipped) and never touches a ``sent`` row (so nothing sent is sent again). With an
 idempotent messenger (the outbox) the repeat is absorbed; for SMTP and ESPs the acceptance
 journal (journal.py) keeps what the server accepted until the batch is recorded.
+
+Several processes can send one campaign together when each is given its own :class:`Shard`
+(see :mod:`sendwise.campaigns.workers`): a process only claims and resumes its shard's rows.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sendwise.delivery.journal import Journal
 from sendwise.delivery.links import message_links
 from sendwise.delivery.messenger import Messenger, Outcome, RateLimiter
 from sendwise.delivery.mime import OutgoingMessage
+from sendwise.delivery.shards import Shard
 from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import SendwiseError
 from sendwise.store.connection import Store
@@ -58,10 +62,32 @@ class DeliveryReport:
     retries: int = 0
     seconds: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
+    workers: int = 1
+    """Processes that sent (see sendwise.campaigns.workers)."""
 
     @property
     def per_second(self) -> float:
         return (self.sent + self.failed) / self.seconds if self.seconds else 0.0
+
+
+def journal_files(path: Path) -> list[Path]:
+    """The journal of a campaign and those of its shards (``<campaign>.w<i>.keys``)."""
+    return [path, *sorted(path.parent.glob(f"{path.stem}.w*{path.suffix}"))]
+
+
+def shard_journal(path: Path, shard: Shard) -> Path:
+    return path.with_name(f"{path.stem}.w{shard.index}{path.suffix}")
+
+
+def recover(store: Store, campaign_id: str, path: Path) -> None:
+    """Record the keys every journal of the campaign (its shards' too) holds; before a run
+    whose shards may differ from the killed run's."""
+    for file in journal_files(path):
+        book = Journal(file)
+        try:
+            _recover(store, campaign_id, book)
+        finally:
+            book.close()
 
 
 def _recover(store: Store, campaign_id: str, journal: Journal) -> None:
@@ -85,7 +111,9 @@ def _recover(store: Store, campaign_id: str, journal: Journal) -> None:
     journal.clear()
 
 
-def _claim_batch(store: Store, campaign_id: str, now: datetime, size: int) -> list[Any]:
+def _claim_batch(
+    store: Store, campaign_id: str, now: datetime, size: int, shard: Shard | None = None
+) -> list[Any]:
     """Mark up to ``size`` due messages ``sending`` (attempts + 1) and return them, committed
     in one statement before any of them is handed to a messenger."""
     m = message_table.c
@@ -93,8 +121,10 @@ def _claim_batch(store: Store, campaign_id: str, now: datetime, size: int) -> li
         select(m.message_key)
         .where(m.campaign_id == campaign_id, m.status.in_(DUE))
         .where(or_(m.scheduled_at.is_(None), m.scheduled_at <= now))
-        .limit(size)
     )
+    if shard is not None:
+        due = due.where(shard.clause(m.message_key))
+    due = due.limit(size)
     stmt = (
         update(message_table)
         .where(m.message_key.in_(due))
@@ -191,6 +221,7 @@ async def _deliver(
     progress: Callable[[int], None],
     journal: Journal,
     clock: Callable[[], datetime] = utcnow,
+    shard: Shard | None = None,
 ) -> DeliveryReport:
     report = DeliveryReport()
     _recover(store, campaign_id, journal)
@@ -209,7 +240,7 @@ async def _deliver(
         return outcome, attempts
 
     async with messenger:
-        while rows := _claim_batch(store, campaign_id, now, opts.batch_size):
+        while rows := _claim_batch(store, campaign_id, now, opts.batch_size, shard):
             links = {r.customer_id: message_links(opts.base_url, key, r.message_key) for r in rows}
             rendered, errors = _render(renderer, rows, links)
             results: dict[str, tuple[str, str]] = {
@@ -261,6 +292,16 @@ async def _deliver(
     return report
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (it spends about a third less CPU per SMTP
+    round trip than asyncio's), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def deliver(
     store: Store,
     campaign_id: str,
@@ -272,33 +313,44 @@ def deliver(
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
     journal: Path | None = None,
+    shard: Shard | None = None,
 ) -> DeliveryReport:
     """Send every due message of ``campaign_id`` (``pending`` or left ``sending`` by a crash)
     and record each outcome. Safe to run again at any time: sent messages are never resent.
     ``journal``: a local file for the keys accepted but not yet recorded (see
     :mod:`sendwise.delivery.journal`); without it, a kill can repeat up to one batch.
     ``now``, when given, is also the time the outcomes are recorded at (a simulated shop's
-    clock); otherwise they are recorded at the wall-clock time."""
+    clock); otherwise they are recorded at the wall-clock time. ``shard``: send only that
+    shard's messages (one of several processes sending the campaign together); its journal is
+    ``<journal>.w<i>``, and the caller recovers every journal of the campaign before the shards
+    start."""
+    if journal is not None:
+        if shard is None:
+            recover(store, campaign_id, journal)  # a parallel run's workers may have left keys
+        else:
+            journal = shard_journal(journal, shard)
     book = Journal(journal)
     started = time.perf_counter()
     # The store, pandas and SQLAlchemy leave a large heap; without freezing it, the cyclic GC
     # rescans it all every few batches and costs a third of the send time.
     gc.freeze()
     try:
-        report = asyncio.run(
-            _deliver(
-                store,
-                campaign_id,
-                renderer,
-                messenger,
-                opts,
-                sender=sender or opts.sender,
-                now=now or utcnow(),
-                progress=progress or (lambda _n: None),
-                journal=book,
-                clock=utcnow if now is None else (lambda: now),
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            report = runner.run(
+                _deliver(
+                    store,
+                    campaign_id,
+                    renderer,
+                    messenger,
+                    opts,
+                    sender=sender or opts.sender,
+                    now=now or utcnow(),
+                    progress=progress or (lambda _n: None),
+                    journal=book,
+                    clock=utcnow if now is None else (lambda: now),
+                    shard=shard,
+                )
             )
-        )
     except SendwiseError:
         logger.error("delivery of campaign %s stopped; run it again to resume", campaign_id)
         raise

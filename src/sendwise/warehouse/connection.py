@@ -41,16 +41,51 @@ def sql_string(value: str) -> str:
 class Warehouse:
     """The analytical store: canonical tables reached through Ibis."""
 
-    def __init__(self, url: str, *, threads: int | None = None, memory_limit: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        read_only: bool = False,
+    ):
         self.url = url
-        try:
-            self.con: Any = ibis.connect(url)
-        except Exception as exc:  # every backend raises its own error type
-            raise WarehouseError(f"cannot open warehouse {_redact(url)}: {exc}") from None
+        self._threads, self._memory = threads, memory_limit
+        self.read_only = read_only and url.startswith("duckdb://")
+        self.con: Any = self._connect()
         self.is_duckdb = self.con.name == "duckdb"
         self._scratch: duckdb.DuckDBPyConnection | None = None
         if self.is_duckdb:
             self._configure(self.con.con, threads, memory_limit)
+
+    def _connect(self) -> Any:
+        try:
+            if self.read_only:
+                return ibis.connect(self.url, read_only=True)
+            return ibis.connect(self.url)
+        except Exception as exc:  # every backend raises its own error type
+            raise WarehouseError(f"cannot open warehouse {_redact(self.url)}: {exc}") from None
+
+    @property
+    def shareable(self) -> bool:
+        """True when other processes can open this warehouse too (not an in-memory DuckDB)."""
+        target = self.url.removeprefix("duckdb://") if self.is_duckdb else "server"
+        return target not in ("", ":memory:") and not target.startswith(":memory:")
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Close the DuckDB file for the duration, so that other processes can open it (DuckDB
+        lets one process write or several read), then open it again. Expressions made before
+        are bound to the old connection: make new ones after."""
+        if not self.is_duckdb:
+            yield
+            return
+        self.con.disconnect()
+        try:
+            yield
+        finally:
+            self.con = self._connect()
+            self._configure(self.con.con, self._threads, self._memory)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Warehouse:
