@@ -144,6 +144,7 @@ class Renderer:
         the same warehouse, such as a sending process's own."""
         clone = copy.copy(self)
         clone.wh = wh
+        clone._readers = {}  # their queries run on the handle they were made with
         return clone
 
     def bestsellers(self) -> list[dict]:
