@@ -192,3 +192,9 @@ def test_rendering_with_only_the_fields_used_gives_the_same_messages(shop) -> No
             for c, t in renderer.tokens(template, ids)
         ]
         assert fast == full
+
+
+def test_the_blank_text_pattern_knows_every_space_python_strips() -> None:
+    from sendwise.content.reader import SPACE_POINTS
+
+    assert list(SPACE_POINTS) == [c for c in range(0x110000) if chr(c).isspace()]

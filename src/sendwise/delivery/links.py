@@ -30,28 +30,18 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-_BLOCK = 64  # SHA-256 block size
-_IPAD = bytes(x ^ 0x36 for x in range(256))
-_OPAD = bytes(x ^ 0x5C for x in range(256))
-
-
 @functools.lru_cache(maxsize=8)
-def _keyed(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """SHA-256 states after the HMAC inner and outer key pads (RFC 2104), made once per key:
-    a message then costs two hash copies instead of an HMAC set-up (2.3 -> 0.9 us)."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+def _keyed(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 already keyed with ``key``: a message then costs a copy of it rather than
+    a new HMAC set-up (1.6 instead of 2.3 us; a message carries about 14 signed links)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _mac(key: bytes, raw: bytes) -> bytes:
-    """HMAC-SHA256(key, raw), the same bytes as ``hmac.digest(key, raw, "sha256")``."""
-    inner, outer = _keyed(key)
-    inner, outer = inner.copy(), outer.copy()
-    inner.update(raw)
-    outer.update(inner.digest())
-    return outer.digest()
+    """HMAC-SHA256(key, raw)."""
+    mac = _keyed(key).copy()
+    mac.update(raw)
+    return mac.digest()
 
 
 def sign(key: bytes, payload: str) -> str:
