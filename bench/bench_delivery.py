@@ -236,6 +236,12 @@ def main() -> None:
         size = 9_000 if args.templates else 1_500
         floor = raw_file_cost(folder / "calibration", size)
         print(f"this disk now: {floor:,.0f} us to create and write one {size:,}-byte file")
+        if floor > 100:
+            print(
+                "  (slow: an ext4 file system without a journal rescans the inodes deleted in the"
+                " last ~5 minutes at every file it creates; the outbox figure below includes that."
+                " Rerun after a quiet spell, or with TMPDIR on another file system.)"
+            )
         cpu = own_cpu()
         outbox = OutboxMessenger(folder / "outbox")
         report, n = send(store, cid, renderer, outbox, opts, args.workers, args.messages)

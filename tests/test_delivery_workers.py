@@ -364,7 +364,7 @@ def test_a_worker_that_cannot_send_stops_the_send_and_loses_nothing(tmp_path: Pa
             report = send_in_workers(
                 2, store, cid, GreetingRenderer(), smtp("right-password-1"), opts, **kwargs
             )
-            assert report.sent == eligible
+            assert report.sent == eligible and report.workers == 2
             assert _statuses(store, cid)["sent"] == eligible
     finally:
         server.stop()

@@ -156,6 +156,7 @@ def send_in_workers(
     started = time.perf_counter()
     if journal is not None:
         recover(store, campaign_id, journal)  # before the shards: a killed run's keys
+    concurrency = messenger.concurrency
     opts = _share(opts, messenger, n)
     ctx = mp.get_context("fork")
     done, results = ctx.Value("q", 0), ctx.SimpleQueue()
@@ -183,6 +184,7 @@ def send_in_workers(
         finally:
             for p in procs:
                 p.join()
+            messenger.concurrency = concurrency  # the parent's messenger is as it was given
     return _combine(procs, results, started)
 
 
