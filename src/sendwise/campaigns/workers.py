@@ -57,15 +57,16 @@ def worker_count(configured: int | None, due: int, renderer: EmailRenderer) -> i
     n = configured if configured is not None else (os.cpu_count() or 1)
     if configured is None and due < PARALLEL_FROM:
         n = 1
-    n = max(1, min(n, MAX_SHARDS, MAX_AUTO if configured is None else MAX_SHARDS, due))
+    n = max(1, min(n, MAX_AUTO if configured is None else MAX_SHARDS, due))
     if n == 1:
         return 1
     if not can_fork():
         logger.info("one sending process: this platform cannot fork")
         return 1
     wh = getattr(renderer, "wh", None)
-    if wh is not None and not (isinstance(wh, Warehouse) and wh.shareable):
-        logger.info("one sending process: an in-memory warehouse cannot be shared")
+    movable = isinstance(wh, Warehouse) and wh.shareable and hasattr(renderer, "with_warehouse")
+    if wh is not None and not movable:
+        logger.info("one sending process: the renderer's warehouse cannot be opened by another")
         return 1
     return n
 
@@ -177,9 +178,10 @@ def send_in_workers(
         seen = 0
         try:
             while any(p.is_alive() for p in procs) or seen < done.value:
-                if seen < done.value and progress is not None:
-                    progress(done.value - seen)
-                seen = done.value
+                current = done.value
+                if current > seen and progress is not None:
+                    progress(current - seen)
+                seen = current
                 time.sleep(0.1)
         finally:
             for p in procs:
