@@ -292,16 +292,6 @@ async def _deliver(
     return report
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop where it is installed (it spends about a third less CPU per SMTP
-    round trip than asyncio's), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def deliver(
     store: Store,
     campaign_id: str,
@@ -335,22 +325,21 @@ def deliver(
     # rescans it all every few batches and costs a third of the send time.
     gc.freeze()
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            report = runner.run(
-                _deliver(
-                    store,
-                    campaign_id,
-                    renderer,
-                    messenger,
-                    opts,
-                    sender=sender or opts.sender,
-                    now=now or utcnow(),
-                    progress=progress or (lambda _n: None),
-                    journal=book,
-                    clock=utcnow if now is None else (lambda: now),
-                    shard=shard,
-                )
+        report = asyncio.run(
+            _deliver(
+                store,
+                campaign_id,
+                renderer,
+                messenger,
+                opts,
+                sender=sender or opts.sender,
+                now=now or utcnow(),
+                progress=progress or (lambda _n: None),
+                journal=book,
+                clock=utcnow if now is None else (lambda: now),
+                shard=shard,
             )
+        )
     except SendwiseError:
         logger.error("delivery of campaign %s stopped; run it again to resume", campaign_id)
         raise
