@@ -3,10 +3,12 @@ contract, and a campaign planned straight into a store (no warehouse needed)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 import pandas as pd
+from sqlalchemy import func, select
 
 from sendwise.campaigns.definition import parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
@@ -16,6 +18,7 @@ from sendwise.content.message import RenderedEmail
 from sendwise.errors import NotFoundError
 from sendwise.store import Store
 from sendwise.store.schema import campaign as campaign_table
+from sendwise.store.schema import email_event, message
 
 
 class GreetingRenderer:
@@ -90,3 +93,21 @@ def seed_campaign(
         )
     assert record_plan(store, defn.campaign_id, planned, now)
     return defn.campaign_id
+
+
+def status_counts(store: Store, campaign_id: str) -> Counter:
+    """Messages of the campaign by status, counted in the store."""
+    with store.begin() as conn:
+        rows = conn.execute(
+            select(message.c.status, func.count())
+            .where(message.c.campaign_id == campaign_id)
+            .group_by(message.c.status)
+        ).all()
+    return Counter(dict(rows))
+
+
+def event_counts(store: Store) -> Counter:
+    """Email events in the store by type."""
+    with store.begin() as conn:
+        rows = conn.execute(select(email_event.c.type, func.count()).group_by(email_event.c.type))
+        return Counter(dict(rows.all()))

@@ -1,4 +1,4 @@
-"""A small simulated shop with profiles, shared by the content tests (built once per module).
+"""A small simulated shop with profiles, shared by the content, campaign and delivery tests.
 
 Until the prediction models write ``p_purchase`` and ``churn_risk`` into ``profile``, the tests
 add deterministic stand-in columns (spread over 0..1, some missing) so that every variant of the
@@ -19,11 +19,13 @@ from sendwise.warehouse.connection import Warehouse
 from sendwise.warehouse.schema import LOADABLE
 
 
-def build_shop(folder: Path, customers: int = 400, seed: int = 5):
+def build_shop(folder: Path, customers: int = 400, seed: int = 5, days: int = 120):
+    """A project in ``folder`` with a simulated shop loaded and its profiles built (no
+    clusters); (settings, the open warehouse, the simulated shop)."""
     init_project(folder)
     settings = load_settings(folder)
     settings.segments.clusters = False
-    shop = simulate_shop(customers=customers, days=120, seed=seed)
+    shop = simulate_shop(customers=customers, days=days, seed=seed)
     paths = shop.write(folder / "simulated")
     wh = Warehouse.from_settings(settings)
     for name in LOADABLE:

@@ -13,20 +13,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from content_shop import build_shop
 from mailservers import start_smtp
 from sendwise.campaigns import assign, create_campaign, parse_definition, send_campaign
 from sendwise.campaigns.overview import messages
 from sendwise.campaigns.rendering import BasicRenderer
-from sendwise.config import init_project, load_settings
+from sendwise.config import load_settings
 from sendwise.delivery import make_messenger
 from sendwise.delivery.links import verify
-from sendwise.ingest.load import ingest
-from sendwise.profiles import build_profiles
-from sendwise.simulate import simulate_shop
 from sendwise.store import open_store, record_consent, suppress
 from sendwise.store.records import event_rows, utcnow
 from sendwise.warehouse.connection import Warehouse
-from sendwise.warehouse.schema import LOADABLE
 
 PASSWORD = "smtp-secret-for-e2e-5521"
 TWO_VARIANTS = {
@@ -44,14 +41,8 @@ TWO_VARIANTS = {
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("campaign-shop")
-    init_project(folder)
-    settings = load_settings(folder)
-    files = simulate_shop(customers=800, days=150, seed=5).write(folder / "files")
-    with Warehouse.from_settings(settings) as wh:
-        for name in LOADABLE:
-            if name in files:
-                ingest(wh, settings, files[name], table=name)
-        build_profiles(wh, settings)
+    _, wh, _ = build_shop(folder, customers=800, seed=5, days=150)
+    wh.close()
     return folder
 
 

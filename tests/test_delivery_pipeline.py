@@ -4,57 +4,36 @@ a real process killed (SIGKILL) mid-send and rerun until done: nothing lost, not
 from __future__ import annotations
 
 import os
-import random
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from campaign_support import GreetingRenderer, seed_campaign
+from campaign_support import GreetingRenderer, event_counts, seed_campaign, status_counts
+from crash_support import kill_and_resume, sender_script
 from mailservers import SendgridServer, start_smtp
 from sendwise.config import DeliverySettings, SendgridSettings
 from sendwise.delivery.outbox import OutboxMessenger
 from sendwise.delivery.pipeline import deliver
 from sendwise.delivery.sendgrid import SendgridMessenger
 from sendwise.store import Store
-from sendwise.store.schema import email_event, message
+from sendwise.store.schema import message
 
 LATER = datetime(2024, 6, 1, 11)
-TESTS = Path(__file__).resolve().parent
-
-
-def _statuses(store: Store, campaign_id: str) -> Counter:
-    with store.begin() as conn:
-        rows = conn.execute(
-            select(message.c.status, func.count())
-            .where(message.c.campaign_id == campaign_id)
-            .group_by(message.c.status)
-        ).all()
-    return Counter(dict(rows))
-
-
-def _events(store: Store) -> Counter:
-    with store.begin() as conn:
-        rows = conn.execute(select(email_event.c.type, func.count()).group_by(email_event.c.type))
-        return Counter(dict(rows.all()))
 
 
 def test_every_message_is_sent_once_and_each_outcome_recorded(store: Store, tmp_path) -> None:
     cid = seed_campaign(store, 300)
-    plan = _statuses(store, cid)
+    plan = status_counts(store, cid)
     outbox = OutboxMessenger(tmp_path / "outbox")
     opts = DeliverySettings(batch_size=64)
     report = deliver(store, cid, GreetingRenderer(), outbox, opts, now=LATER)
     assert report.sent == plan["pending"] and report.failed == 0
-    assert _statuses(store, cid) == Counter(sent=plan["pending"], holdout=plan["holdout"])
-    assert _events(store) == Counter(send=plan["pending"])
+    assert status_counts(store, cid) == Counter(sent=plan["pending"], holdout=plan["holdout"])
+    assert event_counts(store) == Counter(send=plan["pending"])
     files = list((tmp_path / "outbox").glob("*.eml"))
     assert len(files) == plan["pending"]
     again = deliver(store, cid, GreetingRenderer(), outbox, opts, now=LATER)
@@ -71,7 +50,7 @@ def test_messages_due_later_wait(store: Store, tmp_path) -> None:
         DeliverySettings(),
         now=datetime(2024, 6, 1, 9),
     )
-    assert early.sent == 0 and _statuses(store, cid)["pending"] > 0
+    assert early.sent == 0 and status_counts(store, cid)["pending"] > 0
 
 
 def test_transient_errors_are_retried_and_permanent_ones_recorded(store: Store) -> None:
@@ -95,7 +74,7 @@ def test_transient_errors_are_retried_and_permanent_ones_recorded(store: Store) 
     assert all("valid address" in why for why in failed.values())
     assert {r.message_key for r in rows if r.status == "sent"} == pending
     assert report.retries >= 5 and report.failed == len(failed)
-    assert _events(store)["failed"] == len(failed)
+    assert event_counts(store)["failed"] == len(failed)
 
 
 def test_one_broken_render_does_not_stop_the_others(store: Store, tmp_path) -> None:
@@ -124,77 +103,27 @@ def test_the_rate_limit_holds(tmp_path) -> None:
 
 # ---- crash safety ----------------------------------------------------------------------
 
-SENDER = """
-import sys
-sys.path.insert(0, {tests!r})
-from datetime import datetime
-from campaign_support import GreetingRenderer
-from sendwise.config import DeliverySettings, SmtpSettings
-from sendwise.delivery.pipeline import deliver
-from sendwise.store import Store
-kind = {kind!r}
-if kind == "outbox":
-    from sendwise.delivery.outbox import OutboxMessenger
-    messenger = OutboxMessenger({target!r})
-else:
-    from sendwise.delivery.smtp import SmtpMessenger
-    messenger = SmtpMessenger(SmtpSettings(host="127.0.0.1", port={target!r}, starttls=False,
-                                           connections=4))
-store = Store({url!r})
-deliver(store, {cid!r}, GreetingRenderer(), messenger, DeliverySettings(batch_size={batch}),
-        now=datetime(2024, 6, 1, 11), journal={journal})
-"""
-
-
-def _run_until_done(script: str, progress, *, seed: int, kills: int, log: Path) -> int:
-    """Run the sender, kill it (SIGKILL) at a random moment once it is sending, ``kills``
-    times, then let a last run finish. Returns how many runs were killed mid-send."""
-    rng = random.Random(seed)
-    killed = 0
-    while True:
-        with open(log, "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-c", script], stderr=err)
-            if killed < kills:
-                before = progress()
-                while proc.poll() is None and progress() == before:  # wait until it sends
-                    time.sleep(0.005)
-                time.sleep(rng.uniform(0.0, 0.6))
-                if proc.poll() is None:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    killed += 1
-                    continue
-            proc.wait(timeout=600)
-        assert proc.returncode == 0, log.read_text()[-2000:]
-        return killed
-
 
 def test_a_killed_send_resumes_without_losing_or_doubling_a_message(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     outbox = tmp_path / "outbox"
     with Store(url) as store:
         cid = seed_campaign(store, 20_000)
-        eligible = _statuses(store, cid)["pending"]
-    script = SENDER.format(
-        tests=str(TESTS),
-        kind="outbox",
-        target=str(outbox),
-        url=url,
-        cid=cid,
-        batch=250,
-        journal=None,
-    )
+        eligible = status_counts(store, cid)["pending"]
+    script = sender_script(kind="outbox", target=str(outbox), url=url, cid=cid, batch=250)
 
     def progress() -> int:
         return len(os.listdir(outbox)) if outbox.exists() else 0
 
-    killed = _run_until_done(script, progress, seed=7, kills=4, log=tmp_path / "err")
+    killed = kill_and_resume(
+        lambda _killing: script, progress, seed=7, kills=4, log=tmp_path / "err", max_wait=0.6
+    )
     assert killed == 4
     files = sorted(p.name for p in outbox.glob("*.eml"))
     assert len(files) == eligible  # every eligible customer got exactly one message
     assert not list(outbox.glob(".*.tmp"))
     with Store(url) as store:
-        assert _statuses(store, cid) == Counter(sent=eligible, holdout=20_000 - eligible)
+        assert status_counts(store, cid) == Counter(sent=eligible, holdout=20_000 - eligible)
         with store.begin() as conn:
             keys = {
                 r[0]
@@ -203,7 +132,7 @@ def test_a_killed_send_resumes_without_losing_or_doubling_a_message(tmp_path) ->
                 )
             }
         assert {f.removesuffix(".eml") for f in files} == keys
-        assert _events(store) == Counter(send=eligible)
+        assert event_counts(store) == Counter(send=eligible)
 
 
 @pytest.mark.parametrize("with_journal", [True, False])
@@ -216,22 +145,21 @@ def test_a_killed_smtp_send_resumes_and_the_journal_prevents_repeats(
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     server = start_smtp()
     batch = 100
-    journal = repr(str(tmp_path / "journal.keys")) if with_journal else None
+    journal = tmp_path / "journal.keys" if with_journal else None
     try:
         with Store(url) as store:
             cid = seed_campaign(store, 3000)
-            eligible = _statuses(store, cid)["pending"]
-        script = SENDER.format(
-            tests=str(TESTS),
-            kind="smtp",
-            target=server.port,
-            url=url,
-            cid=cid,
-            batch=batch,
-            journal=f"__import__('pathlib').Path({journal})" if journal else None,
+            eligible = status_counts(store, cid)["pending"]
+        script = sender_script(
+            kind="smtp", target=server.port, url=url, cid=cid, batch=batch, journal=journal
         )
-        killed = _run_until_done(
-            script, lambda: len(server.recorder.messages), seed=3, kills=3, log=tmp_path / "err"
+        killed = kill_and_resume(
+            lambda _killing: script,
+            lambda: len(server.recorder.messages),
+            seed=3,
+            kills=3,
+            log=tmp_path / "err",
+            max_wait=0.6,
         )
         received = [m["Message-ID"] for m in server.recorder.parsed()]
     finally:
@@ -244,5 +172,5 @@ def test_a_killed_smtp_send_resumes_and_the_journal_prevents_repeats(
     assert repeats <= killed * (4 if with_journal else batch)  # 4 connections
     # (and a repeat carries the same Message-ID, so mailbox providers collapse it)
     with Store(url) as store:
-        assert _statuses(store, cid)["sent"] == eligible
-        assert _events(store)["send"] == eligible
+        assert status_counts(store, cid)["sent"] == eligible
+        assert event_counts(store)["send"] == eligible

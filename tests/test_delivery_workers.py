@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import email
 import os
-import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -18,9 +15,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from campaign_support import GreetingRenderer, seed_campaign
+from campaign_support import GreetingRenderer, event_counts, seed_campaign, status_counts
+from content_shop import build_shop
+from crash_support import kill_and_resume, sender_script
 from mailservers import start_smtp
 from sendwise.campaigns import create_campaign, parse_definition, send_campaign
 from sendwise.campaigns.rendering import BasicRenderer, make_renderer
@@ -31,32 +30,11 @@ from sendwise.delivery.outbox import OutboxMessenger
 from sendwise.delivery.shards import HEX, Shard
 from sendwise.delivery.smtp import SmtpMessenger
 from sendwise.errors import ConfigError, DeliveryError
-from sendwise.ingest.load import ingest
-from sendwise.profiles import build_profiles
-from sendwise.simulate import simulate_shop
 from sendwise.store import Store, open_store
-from sendwise.store.schema import email_event, message
+from sendwise.store.schema import message
 from sendwise.warehouse.connection import Warehouse
-from sendwise.warehouse.schema import LOADABLE
 
-TESTS = Path(__file__).parent
 LATER = datetime(2024, 6, 1, 11)
-
-
-def _statuses(store: Store, campaign_id: str) -> Counter:
-    with store.begin() as conn:
-        rows = conn.execute(
-            select(message.c.status, func.count())
-            .where(message.c.campaign_id == campaign_id)
-            .group_by(message.c.status)
-        ).all()
-    return Counter(dict(rows))
-
-
-def _events(store: Store) -> Counter:
-    with store.begin() as conn:
-        rows = conn.execute(select(email_event.c.type, func.count()).group_by(email_event.c.type))
-        return Counter(dict(rows.all()))
 
 
 # ---- shards -----------------------------------------------------------------------------
@@ -138,14 +116,8 @@ CAMPAIGN = {
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("workers-shop")
-    init_project(folder)
-    settings = load_settings(folder)
-    files = simulate_shop(customers=600, days=150, seed=11).write(folder / "files")
-    with Warehouse.from_settings(settings) as wh:
-        for name in LOADABLE:
-            if name in files:
-                ingest(wh, settings, files[name], table=name)
-        build_profiles(wh, settings)
+    _, wh, _ = build_shop(folder, customers=600, seed=11, days=150)
+    wh.close()
     return folder
 
 
@@ -163,8 +135,8 @@ def _send(shop: Path, folder: Path, workers: int) -> tuple[dict[str, bytes], Cou
         report = send_campaign(
             store, wh, settings, defn.name, renderer, make_messenger(settings), workers=workers
         )
-        statuses = _statuses(store, defn.campaign_id)
-        assert _events(store)["send"] == report.sent
+        statuses = status_counts(store, defn.campaign_id)
+        assert event_counts(store)["send"] == report.sent
         # the warehouse the parent closed for the workers is open again
         assert wh.table("profile").count().execute() == 600
     files = {p.stem: p.read_bytes() for p in (folder / "outbox").glob("*.eml")}
@@ -195,75 +167,6 @@ def test_two_processes_send_what_one_sends(shop: Path, tmp_path: Path) -> None:
 
 # ---- a killed parallel send -----------------------------------------------------------
 
-SENDER = """
-import sys
-sys.path.insert(0, {tests!r})
-from datetime import datetime
-from campaign_support import GreetingRenderer
-from sendwise.campaigns.workers import send_in_workers
-from sendwise.config import DeliverySettings, SmtpSettings
-from sendwise.delivery.pipeline import deliver
-from sendwise.store import Store
-kind, workers = {kind!r}, {workers}
-if kind == "outbox":
-    from sendwise.delivery.outbox import OutboxMessenger
-    messenger = OutboxMessenger({target!r})
-else:
-    from sendwise.delivery.smtp import SmtpMessenger
-    messenger = SmtpMessenger(SmtpSettings(host="127.0.0.1", port={target!r}, starttls=False,
-                                           connections=4))
-store = Store({url!r})
-opts = DeliverySettings(batch_size={batch})
-args = dict(now=datetime(2024, 6, 1, 11), journal={journal})
-if workers == 1:
-    deliver(store, {cid!r}, GreetingRenderer(), messenger, opts, **args)
-else:
-    send_in_workers(workers, store, {cid!r}, GreetingRenderer(), messenger, opts,
-                    sender=opts.sender, progress=None, **args)
-"""
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state in ("Z", "X")  # a zombie nobody reaped is dead too
-
-
-def _kill_and_resume(script_for, progress, *, seed: int, kills: int, log: Path) -> int:
-    """Run the parallel sender and SIGKILL its parent process ``kills`` times at random moments
-    once it sends; check its workers die with it; then a single process finishes the job."""
-    rng = random.Random(seed)
-    killed = 0
-    while True:
-        workers = 2 if killed < kills else 1
-        with open(log, "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-c", script_for(workers)], stderr=err)
-            if killed < kills:
-                before = progress()
-                while proc.poll() is None and progress() == before:
-                    time.sleep(0.005)
-                time.sleep(rng.uniform(0.0, 0.5))
-                children = _children(proc.pid)
-                if proc.poll() is None:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    killed += 1
-                    deadline = time.monotonic() + 5
-                    while not all(map(_gone, children)) and time.monotonic() < deadline:
-                        time.sleep(0.01)
-                    assert all(map(_gone, children)), "a worker outlived its parent"
-                    continue
-            proc.wait(timeout=600)
-        assert proc.returncode == 0, log.read_text()[-2000:]
-        return killed
-
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parallel sends fork (Linux)")
 def test_a_killed_parallel_send_resumes_without_losing_or_doubling(tmp_path: Path) -> None:
@@ -271,30 +174,24 @@ def test_a_killed_parallel_send_resumes_without_losing_or_doubling(tmp_path: Pat
     outbox = tmp_path / "outbox"
     with Store(url) as store:
         cid = seed_campaign(store, 20_000)
-        eligible = _statuses(store, cid)["pending"]
+        eligible = status_counts(store, cid)["pending"]
 
-    def script(workers: int) -> str:
-        return SENDER.format(
-            tests=str(TESTS),
-            kind="outbox",
-            workers=workers,
-            target=str(outbox),
-            url=url,
-            cid=cid,
-            batch=250,
-            journal=None,
+    def script(killing: bool) -> str:  # two workers until the last run, then one process
+        workers = 2 if killing else 1
+        return sender_script(
+            kind="outbox", target=str(outbox), url=url, cid=cid, batch=250, workers=workers
         )
 
     def progress() -> int:
         return len(os.listdir(outbox)) if outbox.exists() else 0
 
-    killed = _kill_and_resume(script, progress, seed=5, kills=3, log=tmp_path / "err")
+    killed = kill_and_resume(script, progress, seed=5, kills=3, log=tmp_path / "err", max_wait=0.5)
     assert killed == 3
     files = sorted(p.stem for p in outbox.glob("*.eml"))
     assert len(files) == eligible
     with Store(url) as store:
-        assert _statuses(store, cid) == Counter(sent=eligible, holdout=20_000 - eligible)
-        assert _events(store) == Counter(send=eligible)
+        assert status_counts(store, cid) == Counter(sent=eligible, holdout=20_000 - eligible)
+        assert event_counts(store) == Counter(send=eligible)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parallel sends fork (Linux)")
@@ -303,26 +200,30 @@ def test_the_journals_of_killed_workers_keep_smtp_repeats_per_connection(tmp_pat
     reads every worker's journal, so the repeats stay within one per open connection."""
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     server = start_smtp()
-    journal = repr(str(tmp_path / "journal" / "campaign.keys"))
+    journal = tmp_path / "journal" / "campaign.keys"
     try:
         with Store(url) as store:
             cid = seed_campaign(store, 3000)
-            eligible = _statuses(store, cid)["pending"]
+            eligible = status_counts(store, cid)["pending"]
 
-        def script(workers: int) -> str:
-            return SENDER.format(
-                tests=str(TESTS),
+        def script(killing: bool) -> str:
+            return sender_script(
                 kind="smtp",
-                workers=workers,
                 target=server.port,
                 url=url,
                 cid=cid,
                 batch=100,
-                journal=f"__import__('pathlib').Path({journal})",
+                journal=journal,
+                workers=2 if killing else 1,
             )
 
-        killed = _kill_and_resume(
-            script, lambda: len(server.recorder.messages), seed=9, kills=2, log=tmp_path / "err"
+        killed = kill_and_resume(
+            script,
+            lambda: len(server.recorder.messages),
+            seed=9,
+            kills=2,
+            log=tmp_path / "err",
+            max_wait=0.5,
         )
         received = [m["Message-ID"] for m in server.recorder.parsed()]
     finally:
@@ -332,8 +233,8 @@ def test_the_journals_of_killed_workers_keep_smtp_repeats_per_connection(tmp_pat
     repeats = sum(counts.values()) - len(counts)
     assert repeats <= killed * 4  # 4 connections in all, split between the workers
     with Store(url) as store:
-        assert _statuses(store, cid)["sent"] == eligible
-        assert _events(store)["send"] == eligible
+        assert status_counts(store, cid)["sent"] == eligible
+        assert event_counts(store)["send"] == eligible
 
 
 def test_a_worker_that_cannot_send_stops_the_send_and_loses_nothing(tmp_path: Path) -> None:
@@ -342,7 +243,7 @@ def test_a_worker_that_cannot_send_stops_the_send_and_loses_nothing(tmp_path: Pa
     try:
         with Store(url) as store:
             cid = seed_campaign(store, 600)
-            eligible = _statuses(store, cid)["pending"]
+            eligible = status_counts(store, cid)["pending"]
             opts = DeliverySettings(batch_size=50)
 
             def smtp(password: str) -> SmtpMessenger:
@@ -360,12 +261,12 @@ def test_a_worker_that_cannot_send_stops_the_send_and_loses_nothing(tmp_path: Pa
             with pytest.raises(DeliveryError, match=r"worker 1/2: SMTP login as 'mailer' refused"):
                 send_in_workers(2, store, cid, GreetingRenderer(), smtp("wrong"), opts, **kwargs)
             assert not server.recorder.messages
-            assert _statuses(store, cid)["sent"] == 0
+            assert status_counts(store, cid)["sent"] == 0
             report = send_in_workers(
                 2, store, cid, GreetingRenderer(), smtp("right-password-1"), opts, **kwargs
             )
             assert report.sent == eligible and report.workers == 2
-            assert _statuses(store, cid)["sent"] == eligible
+            assert status_counts(store, cid)["sent"] == eligible
     finally:
         server.stop()
     assert len({m["To"] for m in server.recorder.parsed()}) == eligible
