@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from sendwise.warehouse.profile_columns import IDENTITY, PREDICTIONS
+
 if TYPE_CHECKING:
     from sendwise.ingest.load import IngestReport
     from sendwise.profiles import ProfileBuild
@@ -129,26 +131,9 @@ def _counts(title: str, sizes: dict[str, int]) -> Table:
 
 
 PROFILE_GROUPS = (
-    (
-        "identity",
-        ("customer_id", "email", "first_name", "last_name", "country", "city", "timezone"),
-    ),
+    ("identity", IDENTITY),
     ("segments", ("rfm_segment", "rfm_score", "segments", "cluster", "cluster_description")),
-    (
-        "predictions",
-        (
-            "p_purchase",
-            "churn_risk",
-            "expected_orders",
-            "p_alive",
-            "predicted_spend",
-            "clv_12m",
-            "next_category",
-            "p_next_category",
-            "best_send_hour",
-            "top_reasons",
-        ),
-    ),
+    ("predictions", tuple(PREDICTIONS)),
     (
         "purchases",
         (

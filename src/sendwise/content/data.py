@@ -19,25 +19,14 @@ import pyarrow as pa
 
 from sendwise.errors import NotFoundError
 from sendwise.segments.rules import SEPARATOR
+from sendwise.warehouse.profile_columns import IDENTITY, PREDICTIONS
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
     from sendwise.warehouse.connection import Warehouse
 
 PROFILE, RECOMMENDATION = "profile", "recommendation"
-IDENTITY = ("customer_id", "email", "first_name", "last_name", "country", "city", "timezone")
-SCORES: dict[str, str] = {
-    "p_purchase": "float64",
-    "churn_risk": "float64",
-    "expected_orders": "float64",
-    "p_alive": "float64",
-    "predicted_spend": "float64",
-    "clv_12m": "float64",
-    "next_category": "string",
-    "p_next_category": "float64",
-    "best_send_hour": "int64",
-    "top_reasons": "array<string>",
-}
+SCORES = PREDICTIONS  # the `scores` token group: the profile's prediction columns
 PRODUCT_FIELDS = ("id", "name", "price", "currency", "url", "image_url", "category")
 BESTSELLERS = 50
 CHUNK = 5_000

@@ -31,6 +31,7 @@ from sendwise.predict.explain import top_reasons
 from sendwise.predict.learners import as_matrix, load_learner
 from sendwise.predict.registry import ModelVersion, Registry, check_features
 from sendwise.predict.send_hour import best_send_hours
+from sendwise.warehouse.profile_columns import PREDICTIONS
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -39,18 +40,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 PREDICTION_TABLE = "prediction"
 SCORED = ("propensity", "churn", "btyd", "spend", "next_category")
-COLUMNS = (
-    "p_purchase",
-    "churn_risk",
-    "expected_orders",
-    "p_alive",
-    "predicted_spend",
-    "clv_12m",
-    "next_category",
-    "p_next_category",
-    "best_send_hour",
-    "top_reasons",
-)
+COLUMNS = tuple(PREDICTIONS)
 
 
 @dataclass

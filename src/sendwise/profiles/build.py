@@ -28,13 +28,14 @@ from sendwise.segments import (
     rfm_scores,
     validate_rule,
 )
+from sendwise.warehouse.profile_columns import IDENTITY as PROFILE_IDENTITY
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
     from sendwise.warehouse.connection import Warehouse
 
 logger = logging.getLogger(__name__)
-IDENTITY = ("email", "first_name", "last_name", "country", "city", "timezone")
+IDENTITY = PROFILE_IDENTITY[1:]  # all but customer_id
 FEATURES_TABLE, PROFILE_TABLE = "customer_features", "profile"
 
 
