@@ -336,5 +336,5 @@ def test_bad_segment_calls_are_rejected(project, sql) -> None:
     reasons = dict(sql(wh, "SELECT line, reason FROM reject"))
     assert reasons[2] == "message_id is required but empty"
     assert reasons[3].startswith("type: bogus is not one of track, identify")
-    assert reasons[4] == "occurred_at: whenever is not a valid timestamp"
+    assert reasons[4] == "occurred_at: whenever is not a valid date/time"
     assert reasons[5] == "repeats the row with message_id=ok, first seen on line 1"

@@ -175,9 +175,9 @@ def test_bad_timestamp_and_future_timestamp(project, sql) -> None:
     )
     assert (r.loaded, r.rejected) == (0, 3)
     assert rejects(project, sql) == [
-        (2, "type", "ordered_at: yesterday is not a valid timestamp"),
+        (2, "type", "ordered_at: yesterday is not a valid date/time"),
         (3, "range", "ordered_at: 2999-01-01 00:00:00 is in the future"),
-        (4, "type", "ordered_at: 2024-02-30 10:00 is not a valid timestamp"),
+        (4, "type", "ordered_at: 2024-02-30 10:00 is not a valid date/time"),
     ]
 
 

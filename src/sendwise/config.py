@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,6 +73,8 @@ class IngestSettings(_Section):
     """Time zone of timestamps that carry no offset."""
     max_reject_share: float = Field(default=1.0, ge=0.0, le=1.0)
     """Stop a load (store nothing from it) when more than this share of its rows is rejected."""
+    earliest_date: date = date(1970, 1, 1)
+    """The earliest plausible timestamp: an earlier one (year 1, 1900) is rejected."""
 
     @field_validator("timezone")
     @classmethod
@@ -466,7 +469,10 @@ def _toml_path_for(init_settings: PydanticBaseSettingsSource) -> Path | None:
 def load_settings(project: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings of the project in ``project`` (default: $SENDWISE_PROJECT or the current folder).
 
-    Raises ConfigError naming the file and the field when sendwise.toml is malformed.
+    A project is a folder with a ``sendwise.toml`` (made by ``sendwise init``): any other folder
+    is refused with a ProjectError, so that no command silently makes a warehouse, a store or
+    outputs in a folder that is not a project. Raises ConfigError naming the file and the field
+    when sendwise.toml is malformed.
     """
     folder = Path(project or os.environ.get(PROJECT_ENV) or ".").expanduser().resolve()
     if not folder.is_dir():
@@ -474,11 +480,15 @@ def load_settings(project: str | Path | None = None, **overrides: Any) -> Settin
             f"project folder {folder} does not exist; create it with `sendwise init {folder}`"
         )
     toml_file = folder / CONFIG_FILE
-    if toml_file.exists():
-        try:
-            tomllib.loads(toml_file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{toml_file}: not valid TOML: {exc}") from None
+    if not toml_file.is_file():
+        raise ProjectError(
+            f"not a sendwise project: {folder} has no {CONFIG_FILE}; run `sendwise init`"
+            " there, or name a project with --project"
+        )
+    try:
+        tomllib.loads(toml_file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{toml_file}: not valid TOML: {exc}") from None
     try:
         return Settings(project=folder, **overrides)
     except ValidationError as exc:

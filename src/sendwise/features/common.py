@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import ibis
 from ibis.expr.types import Table, TimestampValue
@@ -15,8 +15,8 @@ def as_timestamp(value: datetime | date | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(tz=None).replace(tzinfo=None)
+        if value.tzinfo is not None:  # to UTC, never to the machine's local time
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value
     return datetime(value.year, value.month, value.day)
 

@@ -80,7 +80,8 @@ def run_checks(
         _volume(orders, "ordered_at", as_of, settings.min_volume_ratio, "orders_drop", "orders"),
         _volume(events, "occurred_at", as_of, settings.min_volume_ratio, "events_drop", "events"),
     ]
-    newest = orders.filter(orders.ordered_at < lit_ts(as_of)).ordered_at.max().execute()
+    # As Arrow: pandas turns the max of no rows into NaT/NaN, which is not None.
+    newest = orders.filter(orders.ordered_at < lit_ts(as_of)).ordered_at.max().to_pyarrow().as_py()
     if newest is None:
         results.append(
             CheckResult("stale_data", False, "there are no orders before the build date")

@@ -23,13 +23,14 @@ import ibis
 from sendwise.errors import InputError, SourceNotFoundError, UnknownTableError
 from sendwise.ingest import identity
 from sendwise.ingest.mapping import table_plan
-from sendwise.ingest.merge import MergeCounts, merge
+from sendwise.ingest.merge import MergeCounts, drop_orders_without_lines, merge, new_keys
 from sendwise.ingest.presets import PRESETS, get_preset
 from sendwise.ingest.sources import Staged, file_sha256, stage
 from sendwise.ingest.validate import TablePlan, validate
 from sendwise.ingest.validate import drop as drop_validated
+from sendwise.ingest.validate import named_values
 from sendwise.warehouse.connection import sql_string
-from sendwise.warehouse.schema import INGEST_LOG, LOADABLE, REJECT, TABLES
+from sendwise.warehouse.schema import INGEST_LOG, LOADABLE, ORDER, ORDER_LINE, REJECT, TABLES
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -117,7 +118,8 @@ def ingest(
     if transactional:
         engine.execute("BEGIN TRANSACTION")
     try:
-        primary = _load_plans(wh, plans, staged, rejects, report, started, say)
+        earliest = datetime.combine(settings.ingest.earliest_date, datetime.min.time())
+        primary = _load_plans(wh, plans, staged, rejects, report, started, earliest, say)
         report.read = staged.read
         parse_errors = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
         bad_rows = engine.execute(
@@ -189,18 +191,36 @@ def _plan(
     return staged, [plan]
 
 
-def _load_plans(wh, plans, staged, rejects, report, now, say) -> str:
+def _load_plans(wh, plans, staged, rejects, report, now, earliest, say) -> str:
     primary = next((p.spec.name for p in plans if p.primary), plans[0].spec.name)
+    names = {p.spec.name for p in plans}
+    new_orders = None
     for plan in plans:
         name = plan.spec.name
         say(f"validating {name}")
         ok = f"_sw_{report.ingest_id}_{name}_ok"
-        validate(wh.engine, plan, ok=ok, rejects=rejects, now=now, line_of=staged.line_of)
+        validate(
+            wh.engine,
+            plan,
+            ok=ok,
+            rejects=rejects,
+            now=now,
+            line_of=staged.line_of,
+            earliest=earliest,
+        )
         say(f"merging {name}")
         try:
+            if name == ORDER.name and ORDER_LINE.name in names:
+                new_orders = new_keys(wh, ORDER, ok)
             counts = merge(wh, plan.spec, ok, rejects, only_new=plan.only_new, patch=plan.patch)
+            named = named_values(wh.engine, ok, "order_id") if name == ORDER_LINE.name else None
         finally:
             drop_validated(wh.engine, ok)
+        if named is not None and new_orders is not None:
+            dropped = drop_orders_without_lines(wh, new_orders, named, rejects)
+            if dropped and ORDER.name in report.tables:
+                report.tables[ORDER.name].inserted -= dropped
+                report.tables[ORDER.name].rejected += dropped
         if name in report.tables:  # a second plan for the same table (segment's customers)
             before = report.tables[name]
             counts.inserted += before.inserted

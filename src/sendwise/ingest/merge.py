@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import ibis
+import pyarrow as pa
 
-from sendwise.warehouse.schema import TableSpec
+from sendwise.warehouse.schema import ORDER, ORDER_LINE, TableSpec
 
 if TYPE_CHECKING:
     from sendwise.warehouse.connection import Warehouse
@@ -148,3 +149,41 @@ def _append(wh: Warehouse, refused: ibis.Table, rejects: str) -> int:
         wh.engine.execute(f"INSERT INTO {rejects} SELECT * FROM _sw_refused")
         wh.engine.unregister("_sw_refused")
     return data.num_rows
+
+
+def new_keys(wh: Warehouse, spec: TableSpec, ok: str) -> pa.Table:
+    """``_k`` and key of the valid rows of engine table ``ok`` whose key is not stored yet."""
+    with wh.staged(ok) as rows:
+        fresh = rows.anti_join(wh.table(spec.name), list(spec.key))
+        return fresh.select("_k", *spec.key).to_pyarrow()
+
+
+def drop_orders_without_lines(
+    wh: Warehouse, orders: pa.Table, named: pa.Table, rejects: str
+) -> int:
+    """Reject the orders of this load (new ones, ``orders``: _k, order_id) that the file gave
+    lines for (``named``: order_id) but that ended up with no stored line, every line of theirs
+    having been rejected: such an order would otherwise stay ``completed`` with a value of 0 and
+    count as a purchase. An order the file gives no line for is left alone (its lines may come
+    in another file). Returns how many were dropped."""
+    if orders.num_rows == 0 or named.num_rows == 0:
+        return 0
+    lines = wh.table(ORDER_LINE.name)
+    with wh.staged(orders) as loaded, wh.staged(named) as with_lines:
+        empty = (
+            loaded.semi_join(with_lines, "order_id").anti_join(lines, "order_id").to_pyarrow()
+        )
+    if empty.num_rows == 0:
+        return 0
+    with wh.staged(empty) as gone:
+        wh.delete_keys(ORDER, gone)
+        refused = gone.select(
+            "_k",
+            target=ibis.literal(ORDER.name),
+            rule=ibis.literal("no_lines"),
+            reason=ibis.literal("order ")
+            + gone.order_id
+            + ibis.literal(": every line of it was rejected (see the order_line rejects)"),
+        )
+        _append(wh, refused, rejects)
+    return empty.num_rows

@@ -9,9 +9,12 @@ JSON) are kept in a second table with their line number, raw text and the parser
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import logging
+import os
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +83,9 @@ class Staged:
     read: int = 0
     scratch: list[str] = field(default_factory=list)
     """Further engine tables made from this file (by a preset), dropped with it."""
+    read_path: Path = field(default=Path())
+    """The file the reader reads: ``path``, or a copy with normalised line endings."""
+    temp_files: list[Path] = field(default_factory=list)
     _offsets: str | None = field(default=None, repr=False)
     _line_map: str | None = field(default=None, repr=False)
 
@@ -100,10 +106,17 @@ class Staged:
         cols = ", ".join(f"{sql_string(c)}: {alias}.{quote(c)}" for c in self.columns)
         return f"CAST(to_json({{{cols}}}) AS VARCHAR)"
 
+    def __post_init__(self) -> None:
+        if self.read_path == Path():
+            self.read_path = self.path
+
     def drop(self, engine: duckdb.DuckDBPyConnection) -> None:
         for name in (*self.scratch, self.table, self.parse_errors, self._offsets, self._line_map):
             if name:
                 engine.execute(f"DROP TABLE IF EXISTS {name}")
+        for temp in self.temp_files:
+            temp.unlink(missing_ok=True)
+        self.temp_files.clear()
 
 
 def stage(
@@ -145,6 +158,11 @@ def stage(
     return staged
 
 
+MAX_LINE_BYTES = 2_000_000
+"""A CSV record longer than this is rejected (as 'line too long'), not read."""
+DELIMITERS = (",", ";", "\t", "|")
+
+
 def _stage_csv(
     engine: duckdb.DuckDBPyConnection,
     staged: Staged,
@@ -152,26 +170,34 @@ def _stage_csv(
     delimiter: str | None,
     physical_lines: int | None,
 ) -> None:
+    # The header is read here, not sniffed: DuckDB's sniffer refuses a whole file over one bad
+    # row (an unclosed quote, mixed line endings, a huge field) with a message about the sniffer.
+    # With the columns given, the reader rejects exactly the rows that are malformed.
+    columns, delim = _header(staged, delimiter)
+    if _mixed_line_endings(staged.read_path):
+        _normalise_line_endings(staged)
+    cols = ", ".join(f"{sql_string(c)}: 'VARCHAR'" for c in columns)
     opts = [
         "header = true",
-        "all_varchar = true",
+        "auto_detect = false",
+        f"columns = {{{cols}}}",
+        f"delim = {sql_string(delim)}",
         "quote = '\"'",
         "escape = '\"'",
+        f"max_line_size = {MAX_LINE_BYTES}",
         "store_rejects = true",
         f"rejects_table = '{prefix}_rej'",
         f"rejects_scan = '{prefix}_scan'",
     ]
-    if delimiter:
-        opts.append(f"delim = {sql_string(delimiter)}")
-    src = f"read_csv({sql_string(str(staged.path))}, {', '.join(opts)})"
+    src = f"read_csv({sql_string(str(staged.read_path))}, {', '.join(opts)})"
     engine.execute(
         f"CREATE TEMP TABLE {staged.table} AS SELECT *, row_number() OVER () AS _k FROM {src}"
     )
     engine.execute(
         f"CREATE TEMP TABLE {staged.parse_errors} AS SELECT line AS _line,"
         # csv_line keeps the line breaks of blank lines before the row: strip them
-        " ltrim(any_value(csv_line), chr(10) || chr(13)) AS raw,"
-        " string_agg(lower(CAST(error_type AS VARCHAR)) || ': ' || error_message, '; ') AS reason"
+        f" left(ltrim(any_value(csv_line), chr(10) || chr(13)), {RAW_CHARS}) AS raw,"
+        f" string_agg({_PARSE_REASON}, '; ') AS reason"
         f" FROM {prefix}_rej GROUP BY line"
     )
     engine.execute(f"DROP TABLE IF EXISTS {prefix}_rej")
@@ -179,8 +205,8 @@ def _stage_csv(
     _describe(engine, staged)
     good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
     bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
-    if physical_lines is None:
-        physical_lines = _physical_lines(staged.path)
+    if physical_lines is None or staged.read_path != staged.path:
+        physical_lines = _physical_lines(staged.read_path)
     if physical_lines != 1 + good + bad:
         # Blank lines or line breaks inside quoted values: number the records exactly.
         _map_lines(engine, staged, prefix, good)
@@ -193,6 +219,77 @@ def _stage_csv(
             " SELECT _line - row_number() OVER (ORDER BY _line) - 1 AS g,"
             f" row_number() OVER (ORDER BY _line) AS j FROM {staged.parse_errors}) GROUP BY g"
         )
+
+
+RAW_CHARS = 10_000
+"""The raw text kept of a row that did not parse (a 10 MB line is not copied whole)."""
+_PARSE_REASON = (
+    "CASE CAST(error_type AS VARCHAR)"
+    " WHEN 'UNQUOTED VALUE' THEN 'bad quoting: a quoted value is not closed, or text follows its"
+    " closing quote' || CASE WHEN strpos(rtrim(csv_line, chr(10) || chr(13)), chr(10)) > 0"
+    " THEN ' (the quote opened on this line runs to line ' || (line + length(rtrim(csv_line,"
+    " chr(10) || chr(13))) - length(replace(rtrim(csv_line, chr(10) || chr(13)), chr(10), ''))"
+    " ) || ', read as one row)' ELSE '' END"
+    " WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line too long: '"
+    " || coalesce(regexp_extract(error_message, 'Actual Size:\\s*([0-9]+)', 1), '?')"
+    f" || ' bytes, more than the limit of {MAX_LINE_BYTES:,} bytes'"
+    " WHEN 'INVALID ENCODING' THEN 'not valid UTF-8 text'"
+    " ELSE lower(CAST(error_type AS VARCHAR)) || ': ' || error_message END"
+)
+
+
+def _header(staged: Staged, delimiter: str | None) -> tuple[list[str], str]:
+    """The column names of the first line and the delimiter (the given one, tab for .tsv, else
+    the most frequent of , ; tab | in the header)."""
+    with _open(staged.read_path) as fh:
+        head = fh.read(1 << 20)
+    text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    first = text.split("\n", 1)[0].rstrip("\r")
+    if not first.strip():
+        raise FormatError(f"{staged.path}: the first line is empty; a CSV file starts with its header")
+    if delimiter is None:
+        if ".tsv" in [s.lower() for s in staged.path.suffixes]:
+            delimiter = "\t"
+        else:
+            counts = {d: first.count(d) for d in DELIMITERS}
+            delimiter = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    names = next(csv.reader([first], delimiter=delimiter, quotechar='"'), [])
+    seen: dict[str, int] = {}
+    columns = []
+    for i, raw in enumerate(names):
+        name = raw.strip() or f"column{i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        seen.setdefault(name, 0)
+        columns.append(name)
+    return columns, delimiter
+
+
+def _mixed_line_endings(path: Path) -> bool:
+    """True when some lines end in CR LF and others in LF alone (a reader refuses such a file)."""
+    lf = crlf = 0
+    last = b""
+    with _open(path) as fh:
+        while chunk := fh.read(16 << 20):
+            lf += chunk.count(b"\n")
+            crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            last = chunk[-1:]
+    return 0 < crlf < lf
+
+
+def _normalise_line_endings(staged: Staged) -> None:
+    """Read a copy of the file whose CR LF are LF: the lines (and their numbers) stay the same."""
+    fd, name = tempfile.mkstemp(prefix="sendwise-", suffix=".csv")
+    carry = b""
+    with _open(staged.read_path) as src, os.fdopen(fd, "wb") as out:
+        while chunk := src.read(16 << 20):
+            chunk = carry + chunk
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            out.write(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
+        out.write(carry)
+    staged.read_path = Path(name)
+    staged.temp_files.append(Path(name))
 
 
 def _open(path: Path) -> BinaryIO:
@@ -218,7 +315,7 @@ def _map_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, prefix: str, g
     escapes a quote by doubling it, which keeps the parity). Empty records (blank lines) are
     skipped by the reader, and so are the lines the reader rejected.
     """
-    with _open(staged.path) as fh:
+    with _open(staged.read_path) as fh:
         data = np.frombuffer(fh.read(), dtype=np.uint8)
     breaks = np.flatnonzero(data == 10)
     quotes = np.flatnonzero(data == 34)

@@ -6,6 +6,10 @@ turns it into typed rows, and sends every row that breaks a rule to the rejects 
 name and a reason that names the column and the value. The rules: required columns present,
 values of the right type, value checks (email, URL, range, time zone, JSON, allowed values),
 a plan's own checks, and unique keys within the file (the first row of a key wins).
+
+Input bounds (docs/adr/0061): every number is finite and within its column's ``maximum``; every
+timestamp lies between ``ingest.earliest_date`` (1970-01-01 by default) and one day after the
+load; a date that does not exist (2011-02-30) is a type reject naming the value.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from sendwise.warehouse.connection import quote, sql_string
 from sendwise.warehouse.schema import Column, TableSpec
@@ -42,10 +48,11 @@ CHECKS = {
     "non_negative": ("range", "{v} < 0", "{} is negative"),
     "positive": ("range", "{v} <= 0", "{} must be positive"),
     "non_zero": ("range", "{v} = 0", "must not be 0"),
-    "not_future": ("range", "{v} > TIMESTAMP '{limit}' + INTERVAL 1 DAY", "{} is in the future"),
+    # SQL's AND does not short-circuit: a CAST to JSON beside json_valid() still runs on text
+    # that is not JSON and fails the whole load. CASE evaluates its branch only where it holds.
     "json": (
         "json",
-        "NOT coalesce(json_valid({v}) AND json_type(CAST({v} AS JSON)) = 'OBJECT', false)",
+        "NOT coalesce(CASE WHEN json_valid({v}) THEN json_type({v}) = 'OBJECT' END, false)",
         "{} is not a JSON object",
     ),
     "currency": (
@@ -159,12 +166,51 @@ def _to_utc(naive: str, zone: str) -> str:
     return f"timezone('UTC', timezone({sql_string(zone)}, {naive}))"
 
 
-def _checks(col: Column, typed: str, now: datetime) -> list[tuple[str, str, str]]:
+EARLIEST = datetime(1970, 1, 1)
+"""The default earliest plausible timestamp (``ingest.earliest_date``)."""
+
+
+def sql_timestamp(value: datetime) -> str:
+    return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S')}'"
+
+
+def plausible_time(expr: str, now: datetime, earliest: datetime = EARLIEST) -> str:
+    """SQL that is true when the timestamp ``expr`` lies in the plausible range (see module)."""
+    return (
+        f"({expr} >= {sql_timestamp(earliest)}"
+        f" AND {expr} <= {sql_timestamp(now)} + INTERVAL 1 DAY)"
+    )
+
+
+def _checks(
+    col: Column, now: datetime, earliest: datetime = EARLIEST
+) -> list[tuple[str, str, str]]:
     """(rule, bad condition, message) for one column, over its typed value ``t.col``."""
     name = col.name
     v = f"t.{quote(name)}"
     shown = f"left(CAST({v} AS VARCHAR), 80)"
     out: list[tuple[str, str, str]] = []
+    if col.maximum is not None:
+        top = f"{col.maximum:,.0f}"
+        out.append(
+            ("range", f"abs({v}) > {col.maximum!r}", f"format('{name}: {{}} is beyond {top}', {shown})")
+        )
+    if col.type in ("timestamp", "date"):
+        first = earliest.strftime("%Y-%m-%d")
+        out.append(
+            (
+                "range",
+                f"{v} < {sql_timestamp(earliest)}",
+                f"format('{name}: {{}} is before {first}, not a plausible date', {shown})",
+            )
+        )
+        out.append(
+            (
+                "range",
+                f"{v} > {sql_timestamp(now)} + INTERVAL 1 DAY",
+                f"format('{name}: {{}} is in the future', {shown})",
+            )
+        )
     if col.allowed:
         allowed = ", ".join(sql_string(a) for a in col.allowed)
         out.append(
@@ -176,8 +222,7 @@ def _checks(col: Column, typed: str, now: datetime) -> list[tuple[str, str, str]
         )
     if col.check:
         rule, cond, message = CHECKS[col.check]
-        limit = now.strftime("%Y-%m-%d %H:%M:%S")
-        cond = cond.replace("{v}", v).replace("{limit}", limit)  # regexes hold braces: no format()
+        cond = cond.replace("{v}", v)  # regexes hold braces: no format()
         out.append((rule, cond, f"format('{name}: {message}', {shown})"))
     # A missing value is the business of the required rule, never of a value check.
     return [(rule, f"{v} IS NOT NULL AND ({cond})", msg) for rule, cond, msg in out]
@@ -191,6 +236,7 @@ def validate(
     rejects: str,
     now: datetime,
     line_of: Callable[[str], str],
+    earliest: datetime = EARLIEST,
 ) -> None:
     """Type and check ``plan``'s rows: good rows go to engine table ``ok`` (canonical columns
     and ``_k``), bad ones are appended to ``rejects`` (_k, target, rule, reason)."""
@@ -202,11 +248,12 @@ def validate(
         if col.name in src_types:
             typed = _typed(col, src_types[col.name], plan)
             given = f"nullif(trim(CAST(s.{quote(col.name)} AS VARCHAR)), '') IS NOT NULL"
+            what = "date/time" if col.type in ("timestamp", "date") else col.type
             problems.append(
                 (
                     "type",
                     f"({given}) AND {typed} IS NULL",
-                    f"format('{col.name}: {{}} is not a valid {col.type}', {_value(col.name)})",
+                    f"format('{col.name}: {{}} is not a valid {what}', {_value(col.name)})",
                 )
             )
             if col.required:
@@ -220,7 +267,7 @@ def validate(
         typed_cols.append(f"{typed} AS {quote(col.name)}")
     first = ", ".join(typed_cols + ["s._k"] + [f"s.{quote(h)}" for h in helpers])
     # Value checks and plan checks see typed values (t.*), so they run on a second layer.
-    late = [p for col in spec.columns for p in _checks(col, "", now)]
+    late = [p for col in spec.columns for p in _checks(col, now, earliest)]
     late += [(c.rule, c.bad, c.message) for c in plan.checks]
     early_reason = _reasons("s", problems)
     late_reason = _reasons("t", late)
@@ -239,6 +286,14 @@ def validate(
     engine.execute(
         f"CREATE OR REPLACE TEMP VIEW {ok} AS SELECT {cols}, _k FROM {ok}_all WHERE _why IS NULL"
     )
+
+
+def named_values(engine: duckdb.DuckDBPyConnection, ok: str, column: str) -> pa.Table:
+    """The distinct non-null values of ``column`` over every row of the plan validated as
+    ``ok``, good or bad (before :func:`drop`)."""
+    return engine.execute(
+        f"SELECT DISTINCT {quote(column)} FROM {ok}_all WHERE {quote(column)} IS NOT NULL"
+    ).to_arrow_table()
 
 
 def drop(engine: duckdb.DuckDBPyConnection, ok: str) -> None:

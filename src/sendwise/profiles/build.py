@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import ibis
@@ -20,6 +20,7 @@ from ibis.expr.types import Table
 from sendwise.features import customer_features
 from sendwise.features.common import as_timestamp, left_join_all
 from sendwise.features.quality import CheckResult, enforce, run_checks
+from sendwise.segments.errors import SegmentError
 from sendwise.segments import (
     BUILTIN_SEGMENTS,
     RuleSegment,
@@ -54,10 +55,12 @@ class ProfileBuild:
 def end_of_data(wh: Warehouse) -> datetime:
     """Midnight after the last day with an order or an event: 'as of now' for this data."""
     orders, events = wh.table("order"), wh.table("event")
-    last = [orders.ordered_at.max().execute(), events.occurred_at.max().execute()]
+    # An empty table's max is null (pandas would make it NaT, a float-like): read it as Arrow.
+    last = [orders.ordered_at.max().to_pyarrow().as_py(), events.occurred_at.max().to_pyarrow().as_py()]
     last = [t for t in last if t is not None]
-    if not last:
-        return datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    if not last:  # customers but no activity yet: as of today (UTC)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
     day = max(last).date() + timedelta(days=1)
     return datetime(day.year, day.month, day.day)
 
@@ -118,7 +121,15 @@ def _segments(settings: Settings, extra: dict[str, str] | None) -> list[RuleSegm
 def _with_clusters(profile: Table, feats: Table, settings: Settings):
     # OpenMP threads cost more than they save on small shops (20x slower on 1,000 rows here).
     threads = 1 if feats.count().execute() < 200_000 else None
-    assigned = cluster_customers(feats, k=settings.segments.k, n_threads=threads)
+    try:
+        assigned = cluster_customers(feats, k=settings.segments.k, n_threads=threads)
+    except SegmentError as exc:
+        if settings.segments.k is not None:  # a k the user asked for is theirs to fix
+            raise
+        # A new shop (customers, no orders yet) has too few distinct customers to choose k:
+        # the profiles are built without clusters, as for a shop with no customers.
+        logger.warning("profiles built without clusters: %s", exc)
+        return profile, []
     if assigned.num_rows == 0:
         return profile, []
     joined = left_join_all(profile, [ibis.memtable(assigned)])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sendwise.errors import UnknownPresetError
@@ -39,6 +40,11 @@ def _registry() -> dict[str, Preset]:
 
 
 PRESETS = ("online-retail", "cdnow", "segment")
+
+
+def earliest_of(settings: Settings) -> datetime:
+    """The earliest plausible timestamp of the project (``ingest.earliest_date``)."""
+    return datetime.combine(settings.ingest.earliest_date, datetime.min.time())
 
 
 def get_preset(name: str) -> Preset:

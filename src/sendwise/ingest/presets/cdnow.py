@@ -11,10 +11,11 @@ Dates are calendar days, stored as midnight UTC; amounts are USD.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sendwise.ingest.presets import Preset
-from sendwise.ingest.validate import Check, TablePlan
+from sendwise.ingest.presets import Preset, earliest_of
+from sendwise.ingest.validate import Check, TablePlan, plausible_time
 from sendwise.warehouse.schema import CUSTOMER, ORDER, ORDER_LINE, PRODUCT
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
         " s[len(s) - 2] AS day, s[len(s) - 1] AS cds, s[len(s)] AS dollars"
         f" FROM (SELECT _k, regexp_split_to_array(trim(_text), '\\s+') AS s FROM {staged.table})"
     )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    earliest = earliest_of(settings)
+    plausible = plausible_time("ts", now, earliest)
     base = (
         f"SELECT *, try_strptime(day, '%Y%m%d') AS ts, cust || '-' || day || '-'"
         " || row_number() OVER (PARTITION BY cust, day ORDER BY _k) AS order_id"
@@ -40,7 +44,8 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
     )
     good = "n IN (4, 5)"
     customers = (
-        f"SELECT cust AS customer_id, min(ts) AS created_at, min(_k) AS _k FROM ({base})"
+        f"SELECT cust AS customer_id, min(ts) FILTER (WHERE {plausible}) AS created_at,"
+        f" min(_k) AS _k FROM ({base})"
         f" WHERE {good} GROUP BY cust"
     )
     product = (
@@ -54,7 +59,8 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
     lines = (
         f"SELECT order_id, 1 AS line_number, '{PRODUCT_ID}' AS product_id, cds AS quantity,"
         " CAST(round(TRY_CAST(dollars AS DOUBLE) / nullif(TRY_CAST(cds AS DOUBLE), 0), 4)"
-        f" AS VARCHAR) AS unit_price, _k, n AS _n FROM ({base})"
+        f" AS VARCHAR) AS unit_price, _k, n AS _n, day AS _day, ts IS NOT NULL AS _ts_valid,"
+        f" coalesce({plausible}, false) AS _ts_plausible FROM ({base})"
     )
     return [
         TablePlan(CUSTOMER, customers),
@@ -70,6 +76,17 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
                     "t._n NOT IN (4, 5)",
                     "format('expected 4 fields (master layout) or 5 (sample layout), found {}',"
                     " t._n)",
+                ),
+                Check(
+                    "type",
+                    "t._n IN (4, 5) AND NOT t._ts_valid",
+                    "format('date: {} is not a valid date (YYYYMMDD)', left(t._day, 80))",
+                ),
+                Check(
+                    "range",
+                    "t._ts_valid AND NOT t._ts_plausible",
+                    "format('date: {} is not a plausible date (before {} or in the future)',"
+                    f" t._day, '{earliest:%Y-%m-%d}')",
                 ),
             ],
         ),

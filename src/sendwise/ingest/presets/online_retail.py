@@ -17,12 +17,13 @@ Rules (see docs/ingest.md):
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sendwise.errors import MappingError
-from sendwise.ingest.presets import Preset
-from sendwise.ingest.validate import Check, TablePlan
-from sendwise.warehouse.schema import CUSTOMER, ORDER, ORDER_LINE, PRODUCT
+from sendwise.ingest.presets import Preset, earliest_of
+from sendwise.ingest.validate import Check, TablePlan, plausible_time
+from sendwise.warehouse.schema import CUSTOMER, MAX_PRICE, ORDER, ORDER_LINE, PRODUCT
 
 if TYPE_CHECKING:
     import duckdb
@@ -51,10 +52,19 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
             f" its columns are: {', '.join(staged.columns)}"
         )
     fields = ", ".join(f'"{c}"' for c in COLUMNS)
+    # ts is the invoice time when it is a real and plausible one, else null: one line with a
+    # bad date never becomes a customer's, product's or order's date (that line is rejected).
+    now = datetime.now(UTC).replace(tzinfo=None)
+    parsed = 'TRY_CAST("InvoiceDate" AS TIMESTAMP)'
+    plausible = plausible_time(parsed, now, earliest_of(settings))
+    # A price is used for the catalogue only when it is a plausible one.
+    good_price = f"TRY_CAST(price AS DOUBLE) > 0 AND TRY_CAST(price AS DOUBLE) <= {MAX_PRICE!r}"
     base = (
         'SELECT _k, trim("InvoiceNo") AS inv, trim("StockCode") AS code,'
-        ' nullif(trim("Description"), \'\') AS descr, "Quantity" AS qty,'
-        ' TRY_CAST("InvoiceDate" AS TIMESTAMP) AS ts, "InvoiceDate" AS ts_text,'
+        " nullif(trim(\"Description\"), '') AS descr, \"Quantity\" AS qty,"
+        f" CASE WHEN {plausible} THEN {parsed} END AS ts,"
+        " nullif(trim(\"InvoiceDate\"), '') AS ts_text,"
+        f" {parsed} IS NOT NULL AS ts_valid,"
         ' "UnitPrice" AS price,'
         " regexp_replace(nullif(trim(\"CustomerID\"), ''), '\\.0+$', '') AS cust,"
         " nullif(trim(\"Country\"), '') AS country,"
@@ -83,20 +93,24 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
         " coalesce(first(descr ORDER BY uses DESC, first_use) FILTER (WHERE descr IS NOT NULL),"
         " code) AS name, min(ts) AS created_at,"
         " first(TRY_CAST(price AS DOUBLE) ORDER BY ts DESC, _k DESC) FILTER"
-        " (WHERE TRY_CAST(price AS DOUBLE) > 0 AND TRY_CAST(qty AS BIGINT) > 0) AS price,"
+        f" (WHERE {good_price} AND TRY_CAST(qty AS BIGINT) > 0) AS price,"
         " min(_k) AS _k"
         f" FROM ({named}) WHERE code IS NOT NULL GROUP BY code"
     )
     orders = (
         "SELECT inv AS order_id, first(cust ORDER BY _k) FILTER (WHERE cust IS NOT NULL)"
-        " AS customer_id, min(ts) AS ordered_at, any_value(status) AS status,"
+        # No line with a usable date: the order carries the given text, so that validation
+        # rejects it naming the value (not as 'required but empty').
+        " AS customer_id, coalesce(CAST(min(ts) AS VARCHAR), min(ts_text)) AS ordered_at,"
+        " any_value(status) AS status,"
         " 'GBP' AS currency, min(_k) AS _k"
         f" FROM (SELECT *, {status} AS status FROM ({base})) GROUP BY inv"
     )
     lines = (
         "SELECT inv AS order_id, row_number() OVER (PARTITION BY inv, first_k = _k ORDER BY _k)"
         " AS line_number, code AS product_id, qty AS quantity, price AS unit_price, _k,"
-        f" first_k AS _first_k, {status} AS _status"
+        f" first_k AS _first_k, {status} AS _status, ts_text AS _ts_text, ts_valid AS _ts_valid,"
+        " ts IS NOT NULL AS _ts_plausible"
         f" FROM ({base})"
     )
     zone = TIMEZONE
@@ -110,6 +124,18 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
             primary=True,
             timezone=zone,
             checks=[
+                Check("required", "t._ts_text IS NULL", "'InvoiceDate is required but empty'"),
+                Check(
+                    "type",
+                    "t._ts_text IS NOT NULL AND NOT t._ts_valid",
+                    "format('InvoiceDate: {} is not a valid date/time', left(t._ts_text, 80))",
+                ),
+                Check(
+                    "range",
+                    "t._ts_valid AND NOT t._ts_plausible",
+                    "format('InvoiceDate: {} is not a plausible date (before {} or in the"
+                    f" future)', left(t._ts_text, 80), '{earliest_of(settings):%Y-%m-%d}')",
+                ),
                 Check(
                     "duplicate_line",
                     "t._first_k <> t._k",

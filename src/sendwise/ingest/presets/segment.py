@@ -14,11 +14,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sendwise.ingest.presets import Preset
-from sendwise.ingest.validate import TablePlan
-from sendwise.warehouse.schema import CUSTOMER, EVENT, ORDER, ORDER_LINE, PRODUCT
+from sendwise.ingest.presets import Preset, earliest_of
+from sendwise.ingest.validate import Check, TablePlan, plausible_time
+from sendwise.warehouse.schema import CUSTOMER, EVENT, MAX_PRICE, ORDER, ORDER_LINE, PRODUCT
 
 if TYPE_CHECKING:
     import duckdb
@@ -52,23 +53,67 @@ CALL_FIELDS = {
 }
 
 
+SCALARS = {
+    # column: how the message names it, for the reason of a reject
+    "type": "type",
+    "uid": "userId",
+    "message_id": "messageId",
+    "event": "event",
+    "anonymous_id": "anonymousId",
+    "ts_text": "timestamp",
+    "email": "email",
+    "session_id": "session_id",
+    "product_id": "product_id",
+    "zone": "timezone",
+}
+"""Fields that must hold a string or a number: a JSON object or array there is rejected (it
+would otherwise become a customer id such as '{"a":1}')."""
+
+
 def _calls(engine: duckdb.DuckDBPyConnection, staged: Staged) -> str:
-    """Parse every line's JSON once (one multi-path extraction) into a table the plans share."""
+    """Parse every line's JSON once (one multi-path extraction) into a table the plans share.
+
+    ``_bad`` names the first field that holds an object or an array where a scalar belongs;
+    ``properties`` is the properties' JSON text as sent (validated as an object for the event),
+    ``props`` and ``traits`` are null unless they are objects, so that nothing derived from
+    them ever parses a string or a number as an object."""
     name = f"{staged.table}_calls"
     paths: list[str] = []
-    values: dict[str, str] = {}
+    slots: dict[str, list[str]] = {}
     for column, alternatives in CALL_FIELDS.items():
-        slots = []
+        slots[column] = []
         for path in alternatives:
             paths.append(f"'$.{path}'")
-            slots.append(f"v[{len(paths)}]")
-        values[column] = slots[0] if len(slots) == 1 else f"coalesce({', '.join(slots)})"
+            slots[column].append(f"v[{len(paths)}]")
+
+    def text(column: str) -> str:
+        found = [f"json_extract_string({slot}, '$')" for slot in slots[column]]
+        return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
+
+    def shape(slot: str) -> str:  # '{' or '[' for an object or an array (JSON text)
+        return f"left(CAST({slot} AS VARCHAR), 1)"
+
+    values = {column: text(column) for column in CALL_FIELDS}
     values["email"] = f"lower({values['email']})"
+    values["properties"] = f"CAST({slots['properties'][0]} AS VARCHAR)"
+    values["props"] = (
+        f"CASE WHEN {shape(slots['properties'][0])} = '{{' THEN {values['properties']} END"
+    )
+    values["traits"] = (
+        f"CASE WHEN {shape(slots['traits'][0])} = '{{'"
+        f" THEN CAST({slots['traits'][0]} AS VARCHAR) END"
+    )
+    bad = " ".join(
+        f"WHEN {shape(slot)} IN ('{{', '[') THEN '{SCALARS[column]}'"
+        for column in SCALARS
+        for slot in slots[column]
+    )
+    values["_bad"] = f"CASE {bad} END"
     picks = ", ".join(f"{value} AS {column}" for column, value in values.items())
     engine.execute(
-        f"CREATE TEMP TABLE {name} AS SELECT _k, {picks},"
-        f" TRY_CAST({values['ts_text']} AS TIMESTAMPTZ) AS tsz FROM ("
-        f" SELECT _k, json_extract_string(_text, [{', '.join(paths)}]) AS v FROM {staged.table})"
+        f"CREATE TEMP TABLE {name} AS SELECT *, TRY_CAST(ts_text AS TIMESTAMPTZ) AS tsz FROM ("
+        f" SELECT _k, {picks} FROM ("
+        f" SELECT _k, json_extract(_text, [{', '.join(paths)}]) AS v FROM {staged.table}))"
     )
     staged.scratch.append(name)
     return name
@@ -76,35 +121,46 @@ def _calls(engine: duckdb.DuckDBPyConnection, staged: Staged) -> str:
 
 def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings) -> list[TablePlan]:
     calls = _calls(engine, staged)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    plausible = plausible_time("CAST(tsz AS TIMESTAMP)", now, earliest_of(settings))
+    ok = f"(SELECT * FROM {calls} WHERE _bad IS NULL)"
     latest = "arg_max({x}, tsz) FILTER (WHERE {x} IS NOT NULL)"
+    price_ok = f"TRY_CAST({{x}} AS DOUBLE) BETWEEN 0 AND {MAX_PRICE!r}"
+    first_seen = f"min(ts_text) FILTER (WHERE {plausible})"
 
     def trait(*paths: str) -> str:
         return latest.format(x=_first(*paths, doc="traits"))
+
+    def latest_of(field: str, doc: str) -> str:
+        if field != "price":
+            return latest.format(x=field)
+        return f"arg_max({field}, tsz) FILTER (WHERE {price_ok.format(x=field)})"
 
     identified = (
         f"SELECT uid AS customer_id, {latest.format(x='email')} AS email,"
         f" {trait('first_name', 'firstName')} AS first_name,"
         f" {trait('last_name', 'lastName')} AS last_name,"
-        f" coalesce({trait('created_at', 'createdAt')}, min(ts_text)) AS created_at,"
+        f" coalesce({trait('created_at', 'createdAt')}, {first_seen}) AS created_at,"
         f" {trait('address.country', 'country')} AS country,"
         f" {trait('address.city', 'city')} AS city,"
         f" {latest.format(x='zone')} AS timezone, {latest.format(x='traits')} AS attributes,"
-        f" min(_k) AS _k FROM {calls} WHERE type = 'identify' AND uid IS NOT NULL GROUP BY uid"
+        f" min(_k) AS _k FROM {ok} WHERE type = 'identify' AND uid IS NOT NULL GROUP BY uid"
     )
     bare = (
-        f"SELECT uid AS customer_id, min(ts_text) AS created_at, min(_k) AS _k FROM {calls}"
+        f"SELECT uid AS customer_id, {first_seen} AS created_at, min(_k) AS _k FROM {ok}"
         f" WHERE uid IS NOT NULL GROUP BY uid HAVING NOT bool_or(type = 'identify')"
     )
-    completed = f"SELECT * FROM {calls} WHERE event = 'Order Completed'"
+    completed = f"SELECT * FROM {ok} WHERE event = 'Order Completed'"
+    products_of = "json_extract(c.props, '$.products')"
     items = (
-        "SELECT c._k, c.tsz, c.uid, c.properties, p.value AS item, p.ord AS ord FROM"
-        f" ({completed}) c, unnest(CAST(json_extract(c.properties, '$.products') AS JSON[]))"
-        " WITH ORDINALITY AS p(value, ord)"
+        "SELECT c._k, c.tsz, c.uid, c.props, p.value AS item, p.ord AS ord FROM"
+        f" ({completed}) c, unnest(CASE WHEN json_type({products_of}) = 'ARRAY'"
+        f" THEN CAST({products_of} AS JSON[]) END) WITH ORDINALITY AS p(value, ord)"
     )
     hinted = (
         "SELECT _k, tsz, product_id AS pid, "
-        + ", ".join(f"{_get(f, 'properties')} AS {f}" for f in PRODUCT_FIELDS)
-        + f" FROM {calls} WHERE product_id IS NOT NULL UNION ALL"
+        + ", ".join(f"{_get(f, 'props')} AS {f}" for f in PRODUCT_FIELDS)
+        + f" FROM {ok} WHERE product_id IS NOT NULL UNION ALL"
         f" SELECT _k, tsz, {_first('product_id', 'sku', doc='item')}, "
         + ", ".join(_get(f, "item") for f in PRODUCT_FIELDS)
         + f" FROM ({items})"
@@ -113,24 +169,29 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
         "SELECT pid AS product_id, coalesce("
         + latest.format(x="name")
         + ", pid) AS name, "
-        + ", ".join(f"{latest.format(x=f)} AS {f}" for f in PRODUCT_FIELDS[1:])
+        + ", ".join(f"{latest_of(f, 'x')} AS {f}" for f in PRODUCT_FIELDS[1:])
         + f", min(_k) AS _k FROM ({hinted}) WHERE pid IS NOT NULL GROUP BY pid"
     )
     orders = (
-        f"SELECT {_get('order_id', 'properties')} AS order_id, uid AS customer_id,"
+        f"SELECT {_get('order_id', 'props')} AS order_id, uid AS customer_id,"
         " ts_text AS ordered_at, 'completed' AS status,"
-        f" upper({_get('currency', 'properties')}) AS currency, _k FROM ({completed})"
+        f" upper({_get('currency', 'props')}) AS currency, _k FROM ({completed})"
     )
     lines = (
-        f"SELECT {_get('order_id', 'properties')} AS order_id, ord AS line_number,"
+        f"SELECT {_get('order_id', 'props')} AS order_id, ord AS line_number,"
         f" {_first('product_id', 'sku', doc='item')} AS product_id,"
         f" coalesce({_get('quantity', 'item')}, '1') AS quantity,"
         f" {_get('price', 'item')} AS unit_price, _k FROM ({items})"
     )
     events = (
         "SELECT message_id, type, event, uid AS user_id, anonymous_id, email,"
-        " ts_text AS occurred_at, session_id, product_id, properties, _k"
+        " ts_text AS occurred_at, session_id, product_id, properties, _k, _bad"
         f" FROM {calls}"
+    )
+    not_scalar = Check(
+        "type",
+        "t._bad IS NOT NULL",
+        "t._bad || ': a JSON object or array where a string or a number belongs'",
     )
     zone = settings.ingest.timezone
     return [
@@ -139,7 +200,7 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
         TablePlan(PRODUCT, products, only_new=True),
         TablePlan(ORDER, orders, timezone=zone),
         TablePlan(ORDER_LINE, lines),
-        TablePlan(EVENT, events, primary=True, timezone=zone),
+        TablePlan(EVENT, events, primary=True, timezone=zone, checks=[not_scalar]),
     ]
 
 
