@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -244,16 +245,21 @@ def _header(staged: Staged, delimiter: str | None) -> tuple[list[str], str]:
     with _open(staged.read_path) as fh:
         head = fh.read(1 << 20)
     text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    first = text.split("\n", 1)[0].rstrip("\r")
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     if not first.strip():
-        raise FormatError(f"{staged.path}: the first line is empty; a CSV file starts with its header")
+        raise FormatError(
+            f"{staged.path}: the first line is empty; a CSV file starts with its header"
+        )
     if delimiter is None:
         if ".tsv" in [s.lower() for s in staged.path.suffixes]:
             delimiter = "\t"
         else:
             counts = {d: first.count(d) for d in DELIMITERS}
             delimiter = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
-    names = next(csv.reader([first], delimiter=delimiter, quotechar='"'), [])
+    try:
+        names = next(csv.reader([first.replace("\x00", "")], delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise FormatError(f"{staged.path}: the header line cannot be read: {exc}") from None
     seen: dict[str, int] = {}
     columns = []
     for i, raw in enumerate(names):
