@@ -70,7 +70,9 @@ json_values = st.one_of(
     st.booleans(),
     st.none(),
     st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.sampled_from(["a", "product_id", "products", "email"]), text_values, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["a", "product_id", "products", "email"]), text_values, max_size=3
+    ),
 )
 
 
@@ -81,9 +83,7 @@ def _columns(table: str) -> list[str]:
 @st.composite
 def csv_file(draw, table: str) -> bytes:
     cols = _columns(table)
-    rows = draw(
-        st.lists(st.lists(text_values, min_size=len(cols), max_size=len(cols)), max_size=6)
-    )
+    rows = draw(st.lists(st.lists(text_values, min_size=len(cols), max_size=len(cols)), max_size=6))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
     writer.writerow(cols)

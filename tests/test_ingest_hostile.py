@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from sendwise.errors import FormatError
-
 from sendwise.features import customer_features
 from sendwise.ingest.load import IngestReport, ingest
 from sendwise.profiles.build import build_profiles
@@ -70,7 +69,9 @@ def test_text_that_is_not_json_in_event_properties(project, sql) -> None:
 
 
 def test_huge_and_non_finite_numbers_are_rejected_with_a_reason(shop, sql) -> None:
-    r = load(shop, "p.csv", "product_id,name,price\np3,A,1e308\np4,B,inf\np5,C,nan\n", table="product")
+    r = load(
+        shop, "p.csv", "product_id,name,price\np3,A,1e308\np4,B,inf\np5,C,nan\n", table="product"
+    )
     assert (r.loaded, r.rejected) == (0, 3)
     got = rejects(shop, sql, "product")
     assert got[0] == (2, "range", "price: 1e+308 is beyond 1,000,000,000")
@@ -107,9 +108,7 @@ def test_implausible_dates_never_overwrite_created_at(project, sql) -> None:
     assert [str(v) for (v,) in sql(wh, "SELECT created_at FROM customer")] == [
         "2020-05-01 00:00:00"
     ]
-    assert [str(v) for (v,) in sql(wh, "SELECT created_at FROM product")] == [
-        "2020-05-01 00:00:00"
-    ]
+    assert [str(v) for (v,) in sql(wh, "SELECT created_at FROM product")] == ["2020-05-01 00:00:00"]
     reasons = [reason for _, _, reason in rejects(project, sql, "customer")]
     assert reasons == [
         "created_at: 0001-01-01 00:00:00 is before 1970-01-01, not a plausible date",
@@ -124,7 +123,9 @@ def test_the_earliest_plausible_date_is_a_setting(make_project, sql) -> None:
     assert (r.loaded, r.rejected) == (1, 0)
 
 
-RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+RETAIL_HEADER = (
+    "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+)
 
 
 def test_online_retail_impossible_date_is_named_not_required(project, sql) -> None:
@@ -188,18 +189,19 @@ def test_an_order_given_without_lines_is_kept(shop, sql) -> None:
 
 
 def test_segment_object_or_array_ids_are_rejected_not_customers(project, sql) -> None:
+    day = "2024-01-01"
     calls = [
-        {"type": "identify", "userId": {"a": 1}, "messageId": "m1", "timestamp": "2024-01-01"},
-        {"type": "track", "userId": [1], "event": "x", "messageId": "m2", "timestamp": "2024-01-01"},
-        {"type": "track", "anonymousId": {}, "event": "x", "messageId": "m3", "timestamp": "2024-01-01"},
-        {"type": "track", "userId": "u1", "event": "x", "messageId": {"m": 4}, "timestamp": "2024-01-01"},
-        {"type": "track", "userId": "u2", "event": "x", "messageId": "m5", "timestamp": "2024-01-01"},
+        {"type": "identify", "userId": {"a": 1}, "messageId": "m1", "timestamp": day},
+        {"type": "track", "userId": [1], "event": "x", "messageId": "m2", "timestamp": day},
+        {"type": "track", "anonymousId": {}, "event": "x", "messageId": "m3", "timestamp": day},
+        {"type": "track", "userId": "u1", "event": "x", "messageId": {"m": 4}, "timestamp": day},
+        {"type": "track", "userId": "u2", "event": "x", "messageId": "m5", "timestamp": day},
         # properties that are not an object, products that are not a list: no crash
         {"type": "track", "userId": "u3", "event": "Order Completed", "messageId": "m6",
-         "timestamp": "2024-01-01", "properties": "cheap"},
+         "timestamp": day, "properties": "cheap"},
         {"type": "track", "userId": "u3", "event": "Order Completed", "messageId": "m7",
-         "timestamp": "2024-01-01", "properties": {"order_id": "o7", "products": "all"}},
-        {"type": "identify", "userId": "u4", "messageId": "m8", "timestamp": "2024-01-01",
+         "timestamp": day, "properties": {"order_id": "o7", "products": "all"}},
+        {"type": "identify", "userId": "u4", "messageId": "m8", "timestamp": day,
          "traits": "vip"},
     ]  # fmt: skip
     text = "".join(json.dumps(c) + "\n" for c in calls)
@@ -227,7 +229,7 @@ def test_an_unclosed_quote_rejects_its_row_not_the_file(project, sql) -> None:
     text = 'customer_id,first_name\nc1,ann\nc2,"bob\nc3,carl\nc4,dan\n'
     r = load(project, "q.csv", text, table="customer")
     assert (r.loaded, r.rejected) == (1, 1)
-    (line, rule, reason), = rejects(project, sql)
+    ((line, rule, reason),) = rejects(project, sql)
     assert (line, rule) == (3, "parse")
     assert "quoted value is not closed" in reason and "runs to line 5" in reason
 
@@ -243,7 +245,7 @@ def test_a_ten_megabyte_field_rejects_its_row(project, sql) -> None:
     text = "customer_id,first_name\nc1," + "x" * (10 << 20) + "\nc2,bob\n"
     r = load(project, "big.csv", text, table="customer")
     assert (r.read, r.loaded, r.rejected) == (2, 1, 1)
-    (line, rule, reason), = rejects(project, sql)
+    ((line, rule, reason),) = rejects(project, sql)
     assert (line, rule) == (2, "parse")
     assert reason.startswith("line too long: 10485763 bytes")
     _, wh = project

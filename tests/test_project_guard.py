@@ -36,7 +36,7 @@ def test_customers_without_orders_build_profiles(project, sql) -> None:
 
 
 def test_settings_of_a_folder_without_sendwise_toml_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ProjectError, match="not a sendwise project: .* run `sendwise init`"):
+    with pytest.raises(ProjectError, match=r"not a sendwise project: .* run `sendwise init`"):
         load_settings(tmp_path)
     assert list(tmp_path.iterdir()) == []
 

@@ -105,7 +105,7 @@ def run_build(
     recs = build_recommendations(
         wh, settings, profiles.as_of, evaluate_first=bool(trained), progress=say
     )
-    wh.con.create_table(TOP_PRODUCTS, top_products(wh), overwrite=True)
+    wh.write_table(TOP_PRODUCTS, top_products(wh))
     attach_predictions(wh, TOP_PRODUCTS)
     extra = {"recommendations": recs, "synced": synced}
     return BuildResult(profiles, trained, scored, extra, seconds=time.perf_counter() - started)

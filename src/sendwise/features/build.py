@@ -73,10 +73,8 @@ def feature_columns(windows: tuple[int, ...] = WINDOWS) -> list[str]:
 
 
 def table_reader(source: Any) -> Tables:
-    """``con.table`` of a Warehouse or of an Ibis backend."""
-    from sendwise.warehouse.connection import Warehouse
-
-    return (source.con if isinstance(source, Warehouse) else source).table
+    """``table`` of a warehouse (the narrow interface) or of an Ibis backend."""
+    return source.table
 
 
 def customer_features(

@@ -18,19 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import ibis
-
 from sendwise.errors import InputError, SourceNotFoundError, UnknownTableError
-from sendwise.ingest import identity
-from sendwise.ingest.mapping import table_plan
-from sendwise.ingest.merge import MergeCounts, drop_orders_without_lines, merge, new_keys
-from sendwise.ingest.presets import PRESETS, get_preset
-from sendwise.ingest.sources import Staged, file_sha256, stage
-from sendwise.ingest.validate import TablePlan, validate
-from sendwise.ingest.validate import drop as drop_validated
-from sendwise.ingest.validate import named_values
-from sendwise.warehouse.connection import sql_string
-from sendwise.warehouse.schema import INGEST_LOG, LOADABLE, ORDER, ORDER_LINE, REJECT, TABLES
+from sendwise.warehouse import identity
+from sendwise.warehouse.files import file_sha256
+from sendwise.warehouse.loading import LoadSession, previous_load
+from sendwise.warehouse.merge import MergeCounts
+from sendwise.warehouse.presets import PRESETS, get_preset
+from sendwise.warehouse.schema import LOADABLE, ORDER, ORDER_LINE, TABLES
+from sendwise.warehouse.validation import TablePlan
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -95,56 +90,39 @@ def ingest(
 
     say("hashing")
     sha, lines = file_sha256(path)
-    if not force and (previous := _previous_load(wh, sha, target)) is not None:
-        return previous
+    if not force and (previous := previous_load(wh, sha, target)) is not None:
+        return IngestReport(
+            previous["ingest_id"],
+            previous["source"],
+            previous["target"],
+            previous["read"],
+            previous["loaded"],
+            previous["rejected"],
+            already_loaded=True,
+        )
 
-    engine = wh.engine
-    say("reading")
-    staged, plans = _plan(
-        engine,
-        settings,
-        path,
-        table=table,
-        preset=preset,
-        mapping=mapping,
-        report=report,
-        lines=lines,
-    )
-    rejects = f"_sw_{report.ingest_id}_rej"
-    engine.execute(
-        f"CREATE TEMP TABLE {rejects} (_k BIGINT, target VARCHAR, rule VARCHAR, reason VARCHAR)"
-    )
-    transactional = wh.is_duckdb
-    if transactional:
-        engine.execute("BEGIN TRANSACTION")
+    session = LoadSession(wh, report.ingest_id)
     try:
-        earliest = datetime.combine(settings.ingest.earliest_date, datetime.min.time())
-        primary = _load_plans(wh, plans, staged, rejects, report, started, earliest, say)
-        report.read = staged.read
-        parse_errors = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
-        bad_rows = engine.execute(
-            f"SELECT count(DISTINCT _k) FROM {rejects} WHERE target = ?", [primary]
-        ).fetchone()[0]
-        report.rejected = int(parse_errors) + int(bad_rows)
-        report.loaded = report.read - report.rejected
-        _check_reject_share(settings, report)
-        say("storing rejects")
-        if force:  # a forced reload replaces the rejects of earlier loads of the same content
-            _forget_rejects(wh, sha, target)
-        _store_rejects(wh, staged, rejects, report)
-        if {"event", "email_event", "customer"} & set(report.tables):
-            say("resolving identities")
-            identity.resolve(wh)
-        _log(wh, report, sha, started)
-        if transactional:
-            engine.execute("COMMIT")
-    except BaseException:
-        if transactional:
-            engine.execute("ROLLBACK")
-        raise
+        say("reading")
+        plans = _plan(session, settings, path, table, preset, mapping, report, lines)
+        with session.transaction():
+            earliest = datetime.combine(settings.ingest.earliest_date, datetime.min.time())
+            primary = _load_plans(session, plans, report, started, earliest, say)
+            assert session.staged is not None
+            report.read = session.staged.read
+            report.rejected = session.parse_errors() + session.rejected_rows(primary)
+            report.loaded = report.read - report.rejected
+            _check_reject_share(settings, report)
+            say("storing rejects")
+            if force:  # a forced reload replaces the rejects of earlier loads of the same content
+                session.forget_rejects(sha, target)
+            report.rejects_by_rule = session.store_rejects(report.source, report.target)
+            if {"event", "email_event", "customer"} & set(report.tables):
+                say("resolving identities")
+                identity.resolve(wh)
+            session.log(_log_row(report, sha, started))
     finally:
-        engine.execute(f"DROP TABLE IF EXISTS {rejects}")
-        staged.drop(engine)
+        session.close()
     report.seconds = (datetime.now(UTC).replace(tzinfo=None) - started).total_seconds()
     logger.info(
         "ingest %s: read %d, loaded %d, rejected %d",
@@ -156,17 +134,11 @@ def ingest(
     return report
 
 
-def _plan(
-    engine, settings, path, *, table, preset, mapping, report, lines
-) -> tuple[Staged, list[TablePlan]]:
+def _plan(session, settings, path, table, preset, mapping, report, lines) -> list[TablePlan]:
     if preset:
         spec = get_preset(preset)
-        staged = stage(engine, path, spec.format, physical_lines=lines)
-        try:
-            return staged, spec.plans(engine, staged, settings)
-        except Exception:
-            staged.drop(engine)
-            raise
+        session.stage(path, spec.format, physical_lines=lines)
+        return session.preset_plans(spec, settings)
     if mapping:
         m = settings.mappings[mapping]
         if m.table not in LOADABLE:
@@ -174,62 +146,48 @@ def _plan(
         name, columns, zone, fmt = m.table, m.columns, m.timezone, m.timestamp_format
     else:
         name, columns, zone, fmt = table, {}, None, None
-    staged = stage(engine, path, physical_lines=lines)
-    try:
-        plan, ignored = table_plan(
-            engine,
-            staged,
-            TABLES[name],
-            columns=columns,
-            timezone=zone or settings.ingest.timezone,
-            timestamp_format=fmt,
-        )
-    except Exception:
-        staged.drop(engine)
-        raise
+    session.stage(path, physical_lines=lines)
+    plan, ignored = session.table_plan(
+        TABLES[name],
+        columns=columns,
+        timezone=zone or settings.ingest.timezone,
+        timestamp_format=fmt,
+    )
     report.ignored_columns = ignored
-    return staged, [plan]
+    return [plan]
 
 
-def _load_plans(wh, plans, staged, rejects, report, now, earliest, say) -> str:
+def _load_plans(session, plans, report, now, earliest, say) -> str:
+    """Validate and merge every plan in order; return the primary table's name.
+
+    In a load that fills both orders and their lines (a preset), an order none of whose lines
+    could be stored is rejected too (rule ``no_lines``, docs/ingest.md): it would otherwise stay
+    ``completed`` with a value of 0 and count as a purchase."""
     primary = next((p.spec.name for p in plans if p.primary), plans[0].spec.name)
-    names = {p.spec.name for p in plans}
-    new_orders = None
+    both = {ORDER.name, ORDER_LINE.name} <= {p.spec.name for p in plans}
+    added = None
     for plan in plans:
         name = plan.spec.name
-        say(f"validating {name}")
-        ok = f"_sw_{report.ingest_id}_{name}_ok"
-        validate(
-            wh.engine,
+        say(f"validating and merging {name}")
+        counts, new_orders, named = session.load_plan(
             plan,
-            ok=ok,
-            rejects=rejects,
             now=now,
-            line_of=staged.line_of,
             earliest=earliest,
+            keep_new_orders=both and name == ORDER.name,
+            named_orders=both and name == ORDER_LINE.name,
         )
-        say(f"merging {name}")
-        try:
-            if name == ORDER.name and ORDER_LINE.name in names:
-                new_orders = new_keys(wh, ORDER, ok)
-            counts = merge(wh, plan.spec, ok, rejects, only_new=plan.only_new, patch=plan.patch)
-            named = named_values(wh.engine, ok, "order_id") if name == ORDER_LINE.name else None
-        finally:
-            drop_validated(wh.engine, ok)
-        if named is not None and new_orders is not None:
-            dropped = drop_orders_without_lines(wh, new_orders, named, rejects)
-            if dropped and ORDER.name in report.tables:
-                report.tables[ORDER.name].inserted -= dropped
-                report.tables[ORDER.name].rejected += dropped
+        added = new_orders if new_orders is not None else added
         if name in report.tables:  # a second plan for the same table (segment's customers)
             before = report.tables[name]
             counts.inserted += before.inserted
             counts.updated += before.updated
             counts.unchanged += before.unchanged
-        counts.rejected = wh.engine.execute(
-            f"SELECT count(*) FROM {rejects} WHERE target = ?", [name]
-        ).fetchone()[0]
         report.tables[name] = counts
+        if named is not None and added is not None:
+            dropped = session.drop_orders_without_lines(added, named)
+            if dropped and ORDER.name in report.tables:
+                report.tables[ORDER.name].inserted -= dropped
+                report.tables[ORDER.name].rejected += dropped
     return primary
 
 
@@ -242,36 +200,8 @@ def _check_reject_share(settings: Settings, report: IngestReport) -> None:
         )
 
 
-def _store_rejects(wh: Warehouse, staged: Staged, rejects: str, report: IngestReport) -> None:
-    engine = wh.engine
-    meta = f"{sql_string(report.ingest_id)} AS ingest_id, {sql_string(report.source)} AS source"
-    name = f"_sw_{report.ingest_id}_rej_out"
-    engine.execute(
-        f"CREATE TEMP TABLE {name} AS"
-        f" SELECT {meta}, r.target, {staged.line_of('r._k')} AS line, {staged.raw_of('s')} AS raw,"
-        f" r.reason, r.rule FROM {rejects} r JOIN {staged.table} s USING (_k)"
-        f" UNION ALL SELECT {meta}, {sql_string(report.target)}, _line, coalesce(raw, ''), reason,"
-        f" 'parse' FROM {staged.parse_errors}"
-    )
-    try:
-        by_rule = engine.execute(f"SELECT rule, count(*) FROM {name} GROUP BY rule").fetchall()
-        report.rejects_by_rule = {r: int(n) for r, n in sorted(by_rule)}
-        if by_rule:
-            with wh.staged(name) as rows:
-                wh.insert(REJECT, rows)
-    finally:
-        engine.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _forget_rejects(wh: Warehouse, sha: str, target: str) -> None:
-    wh.con.raw_sql(
-        "DELETE FROM reject WHERE ingest_id IN (SELECT ingest_id FROM ingest_log"
-        f" WHERE sha256 = {sql_string(sha)} AND target = {sql_string(target)})"
-    )
-
-
-def _log(wh: Warehouse, report: IngestReport, sha: str, started: datetime) -> None:
-    row = {
+def _log_row(report: IngestReport, sha: str, started: datetime) -> dict:
+    return {
         "ingest_id": report.ingest_id,
         "source": report.source,
         "sha256": sha,
@@ -284,30 +214,6 @@ def _log(wh: Warehouse, report: IngestReport, sha: str, started: datetime) -> No
         "started_at": started,
         "finished_at": datetime.now(UTC).replace(tzinfo=None),
     }
-    wh.con.insert(INGEST_LOG.name, ibis.memtable([row], schema=INGEST_LOG.ibis_schema()))
-
-
-def _previous_load(wh: Warehouse, sha: str, target: str) -> IngestReport | None:
-    log = wh.table(INGEST_LOG.name)
-    rows = (
-        log.filter((log.sha256 == sha) & (log.target == target))
-        .order_by(log.finished_at.desc())
-        .limit(1)
-        .to_pyarrow()
-        .to_pylist()
-    )
-    if not rows:
-        return None
-    r = rows[0]
-    return IngestReport(
-        r["ingest_id"],
-        r["source"],
-        r["target"],
-        r["read"],
-        r["loaded"],
-        r["rejected"],
-        already_loaded=True,
-    )
 
 
 __all__ = ["PRESETS", "IngestReport", "ingest"]

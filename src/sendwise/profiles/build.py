@@ -20,7 +20,6 @@ from ibis.expr.types import Table
 from sendwise.features import customer_features
 from sendwise.features.common import as_timestamp, left_join_all
 from sendwise.features.quality import CheckResult, enforce, run_checks
-from sendwise.segments.errors import SegmentError
 from sendwise.segments import (
     BUILTIN_SEGMENTS,
     RuleSegment,
@@ -29,11 +28,12 @@ from sendwise.segments import (
     rfm_scores,
     validate_rule,
 )
+from sendwise.segments.errors import SegmentError
 from sendwise.warehouse.profile_columns import IDENTITY as PROFILE_IDENTITY
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
-    from sendwise.warehouse.connection import Warehouse
+    from sendwise.warehouse.interface import WarehouseAPI as Warehouse
 
 logger = logging.getLogger(__name__)
 IDENTITY = PROFILE_IDENTITY[1:]  # all but customer_id
@@ -54,10 +54,9 @@ class ProfileBuild:
 
 def end_of_data(wh: Warehouse) -> datetime:
     """Midnight after the last day with an order or an event: 'as of now' for this data."""
-    orders, events = wh.table("order"), wh.table("event")
-    # An empty table's max is null (pandas would make it NaT, a float-like): read it as Arrow.
-    last = [orders.ordered_at.max().to_pyarrow().as_py(), events.occurred_at.max().to_pyarrow().as_py()]
-    last = [t for t in last if t is not None]
+    # Read as Arrow: pandas makes an empty table's max NaT, a float-like that is not None.
+    row = wh.query("last_activity").to_pylist()[0]
+    last = [t for t in (row["last_order"], row["last_event"]) if t is not None]
     if not last:  # customers but no activity yet: as of today (UTC)
         now = datetime.now(UTC).replace(tzinfo=None)
         return now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -78,7 +77,7 @@ def build_profiles(
     as_of = as_timestamp(as_of) if as_of is not None else end_of_data(wh)
     segments = _segments(settings, rules)
     say("computing features")
-    wh.con.create_table(FEATURES_TABLE, customer_features(wh, as_of), overwrite=True)
+    wh.write_table(FEATURES_TABLE, customer_features(wh, as_of))
     feats = wh.table(FEATURES_TABLE)
     say("checking data quality")
     checks = run_checks(wh, feats, as_of, settings.quality)
@@ -98,7 +97,7 @@ def build_profiles(
         say("clustering")
         profile, clusters = _with_clusters(profile, feats, settings)
     say("writing profiles")
-    wh.con.create_table(PROFILE_TABLE, profile, overwrite=True)
+    wh.write_table(PROFILE_TABLE, profile)
     stored = wh.table(PROFILE_TABLE)
     return ProfileBuild(
         as_of=as_of,
@@ -162,7 +161,7 @@ def attach_predictions(wh: Warehouse, table: str = "prediction") -> int:
     Columns the profile already has under the same names (from an earlier build) are replaced.
     Returns the number of profiles.
     """
-    if table not in wh.con.list_tables():
+    if not wh.has_table(table):
         return wh.count(PROFILE_TABLE)
     extra = wh.table(table)
     extra = extra.drop("as_of") if "as_of" in extra.columns else extra
@@ -170,5 +169,5 @@ def attach_predictions(wh: Warehouse, table: str = "prediction") -> int:
     profile = wh.table(PROFILE_TABLE)
     profile = profile.drop(*[c for c in added if c in profile.columns])
     joined = left_join_all(profile, [extra]).to_pyarrow()
-    wh.con.create_table(PROFILE_TABLE, joined, overwrite=True)
+    wh.write_table(PROFILE_TABLE, joined)
     return wh.count(PROFILE_TABLE)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sendwise.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
-    from sendwise.warehouse.connection import Warehouse
+    from sendwise.warehouse.interface import WarehouseAPI as Warehouse
 
 from sendwise.profiles.build import PROFILE_TABLE
 
@@ -16,7 +16,7 @@ HINT = "build profiles first with `sendwise segment`"
 
 
 def _profiles(wh: Warehouse):
-    if PROFILE_TABLE not in wh.con.list_tables():
+    if not wh.has_table(PROFILE_TABLE):
         raise NotFoundError("profile table", PROFILE_TABLE, HINT)
     return wh.table(PROFILE_TABLE)
 

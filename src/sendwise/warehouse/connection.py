@@ -1,5 +1,8 @@
 """The warehouse: an Ibis connection plus the DuckDB engine that parses and validates files.
 
+:class:`Warehouse` implements :class:`sendwise.warehouse.interface.WarehouseAPI`, the narrow
+interface the domains use; ``Warehouse("duckdb://:memory:")`` is its fast fake (docs/adr/0060).
+
 The default warehouse is a DuckDB file in the project folder; any Ibis URL works. Files are
 always parsed and validated by DuckDB (it reads CSV, Parquet and JSON faster than anything
 else here): inside the warehouse itself when the warehouse is DuckDB, otherwise in a private
@@ -136,7 +139,24 @@ class Warehouse:
                 )
 
     def table(self, name: str) -> ibis.Table:
+        """A table as an Ibis expression (nothing is read until it is executed)."""
         return self.con.table(name)
+
+    def has_table(self, name: str) -> bool:
+        return name in self.con.list_tables()
+
+    def write_table(self, name: str, data: ibis.Table | pa.Table | Any) -> None:
+        """Create or replace the derived table ``name`` from an Ibis expression, an Arrow table
+        or a pandas DataFrame. The canonical tables are never replaced this way."""
+        if name in TABLES:
+            raise WarehouseError(f"{name!r} is a canonical table; it is loaded, not replaced")
+        self.con.create_table(name, data, overwrite=True)
+
+    def query(self, name: str, **params: Any) -> pa.Table:
+        """Run the named query of :mod:`sendwise.warehouse.queries` (the SQL lives there)."""
+        from sendwise.warehouse.queries import run_query
+
+        return run_query(self, name, **params)
 
     def count(self, name: str) -> int:
         return int(self.con.table(name).count().execute())

@@ -22,7 +22,7 @@ class Column:
     required: bool = False
     doc: str = ""
     check: str | None = None
-    """A named value check from :mod:`sendwise.ingest.validate` (email, non_negative, ...)."""
+    """A named value check from :mod:`sendwise.warehouse.validation` (email, non_negative, ...)."""
     allowed: tuple[str, ...] = ()
     """The closed set of values for an enumerated column."""
     default: str | None = None
@@ -147,9 +147,7 @@ ORDER = TableSpec(
     (
         Column("order_id", "string", True),
         Column("customer_id", "string", False, "Null for a guest order."),
-        Column(
-            "ordered_at", "timestamp", True, "When the order was placed (UTC)."
-        ),
+        Column("ordered_at", "timestamp", True, "When the order was placed (UTC)."),
         Column("status", "string", True, allowed=ORDER_STATUSES, default="'completed'"),
         Column("currency", "string", False, "ISO 4217 code.", check="currency"),
         Column("refund_of", "string", False, "The order a refund reverses, when the source says."),

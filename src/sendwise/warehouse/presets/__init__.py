@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     import duckdb
 
     from sendwise.config import Settings
-    from sendwise.ingest.sources import Staged
-    from sendwise.ingest.validate import TablePlan
+    from sendwise.warehouse.files import Staged
+    from sendwise.warehouse.validation import TablePlan
 
 PlanBuilder = Callable[["duckdb.DuckDBPyConnection", "Staged", "Settings"], list["TablePlan"]]
 
@@ -34,7 +34,7 @@ class Preset:
 
 
 def _registry() -> dict[str, Preset]:
-    from sendwise.ingest.presets import cdnow, online_retail, segment
+    from sendwise.warehouse.presets import cdnow, online_retail, segment
 
     return {p.name: p for p in (online_retail.PRESET, cdnow.PRESET, segment.PRESET)}
 

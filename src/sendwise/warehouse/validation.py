@@ -177,8 +177,7 @@ def sql_timestamp(value: datetime) -> str:
 def plausible_time(expr: str, now: datetime, earliest: datetime = EARLIEST) -> str:
     """SQL that is true when the timestamp ``expr`` lies in the plausible range (see module)."""
     return (
-        f"({expr} >= {sql_timestamp(earliest)}"
-        f" AND {expr} <= {sql_timestamp(now)} + INTERVAL 1 DAY)"
+        f"({expr} >= {sql_timestamp(earliest)} AND {expr} <= {sql_timestamp(now)} + INTERVAL 1 DAY)"
     )
 
 
@@ -193,7 +192,11 @@ def _checks(
     if col.maximum is not None:
         top = f"{col.maximum:,.0f}"
         out.append(
-            ("range", f"abs({v}) > {col.maximum!r}", f"format('{name}: {{}} is beyond {top}', {shown})")
+            (
+                "range",
+                f"abs({v}) > {col.maximum!r}",
+                f"format('{name}: {{}} is beyond {top}', {shown})",
+            )
         )
     if col.type in ("timestamp", "date"):
         first = earliest.strftime("%Y-%m-%d")

@@ -170,9 +170,7 @@ def drop_orders_without_lines(
         return 0
     lines = wh.table(ORDER_LINE.name)
     with wh.staged(orders) as loaded, wh.staged(named) as with_lines:
-        empty = (
-            loaded.semi_join(with_lines, "order_id").anti_join(lines, "order_id").to_pyarrow()
-        )
+        empty = loaded.semi_join(with_lines, "order_id").anti_join(lines, "order_id").to_pyarrow()
     if empty.num_rows == 0:
         return 0
     with wh.staged(empty) as gone:

@@ -13,10 +13,10 @@ import re
 from typing import TYPE_CHECKING
 
 from sendwise.errors import MappingError
-from sendwise.ingest.sources import Staged
-from sendwise.ingest.validate import TablePlan
 from sendwise.warehouse.connection import quote, sql_string
+from sendwise.warehouse.files import Staged
 from sendwise.warehouse.schema import TableSpec
+from sendwise.warehouse.validation import TablePlan
 
 if TYPE_CHECKING:
     import duckdb

@@ -14,15 +14,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sendwise.ingest.presets import Preset, earliest_of
-from sendwise.ingest.validate import Check, TablePlan, plausible_time
+from sendwise.warehouse.presets import Preset, earliest_of
 from sendwise.warehouse.schema import CUSTOMER, ORDER, ORDER_LINE, PRODUCT
+from sendwise.warehouse.validation import Check, TablePlan, plausible_time
 
 if TYPE_CHECKING:
     import duckdb
 
     from sendwise.config import Settings
-    from sendwise.ingest.sources import Staged
+    from sendwise.warehouse.files import Staged
 
 PRODUCT_ID = "cdnow-cd"
 

@@ -21,15 +21,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sendwise.errors import MappingError
-from sendwise.ingest.presets import Preset, earliest_of
-from sendwise.ingest.validate import Check, TablePlan, plausible_time
+from sendwise.warehouse.presets import Preset, earliest_of
 from sendwise.warehouse.schema import CUSTOMER, MAX_PRICE, ORDER, ORDER_LINE, PRODUCT
+from sendwise.warehouse.validation import Check, TablePlan, plausible_time
 
 if TYPE_CHECKING:
     import duckdb
 
     from sendwise.config import Settings
-    from sendwise.ingest.sources import Staged
+    from sendwise.warehouse.files import Staged
 
 COLUMNS = (
     "InvoiceNo",
@@ -61,7 +61,7 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
     good_price = f"TRY_CAST(price AS DOUBLE) > 0 AND TRY_CAST(price AS DOUBLE) <= {MAX_PRICE!r}"
     base = (
         'SELECT _k, trim("InvoiceNo") AS inv, trim("StockCode") AS code,'
-        " nullif(trim(\"Description\"), '') AS descr, \"Quantity\" AS qty,"
+        ' nullif(trim("Description"), \'\') AS descr, "Quantity" AS qty,'
         f" CASE WHEN {plausible} THEN {parsed} END AS ts,"
         " nullif(trim(\"InvoiceDate\"), '') AS ts_text,"
         f" {parsed} IS NOT NULL AS ts_valid,"
