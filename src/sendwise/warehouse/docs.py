@@ -21,6 +21,11 @@ by default; the `online-retail` preset reads Europe/London) and converted.
 **Every row is accounted for.** A row of a loaded file is either stored or written to `reject`
 with the file, the line, the raw row and a reason: for every file, loaded + rejected = read.
 
+**Input bounds** (ADR 61). Numbers are finite and within their column's limit; timestamps lie
+between `ingest.earliest_date` (1970-01-01 by default) and one day after the load; a date that
+does not exist is a `type` reject naming it. A row outside the bounds is rejected and never
+replaces a stored one.
+
 **Keys and reloads.** Loading rows whose key is already stored changes nothing when the content
 is the same. For `customer` and `product` (dimensions) a row with other content replaces the
 stored one: the newest export wins. For the other tables (facts) such a row is rejected as a
@@ -58,6 +63,10 @@ def table_markdown(spec: TableSpec) -> str:
             checks.append(c.check.replace("_", " "))
         if c.allowed:
             checks.append("one of " + ", ".join(f"`{a}`" for a in c.allowed))
+        if c.maximum is not None:
+            checks.append(f"at most {c.maximum:,.0f} in absolute value")
+        if c.type in ("timestamp", "date") and spec.loadable:
+            checks.append("plausible (ingest.earliest_date .. a day after the load)")
         if c.default:
             checks.append(f"default {c.default}")
         required = "yes" if c.required else ""
