@@ -225,13 +225,21 @@ def test_segment_object_or_array_ids_are_rejected_not_customers(project, sql) ->
 # -- CSV files a careless export makes ---------------------------------------------------------
 
 
-def test_an_unclosed_quote_rejects_its_row_not_the_file(project, sql) -> None:
-    text = 'customer_id,first_name\nc1,ann\nc2,"bob\nc3,carl\nc4,dan\n'
+def test_an_unclosed_quote_rejects_its_line_not_the_rest_of_the_file(project, sql) -> None:
+    text = 'customer_id,first_name\nc1,ann\nc2,"bob\nc3,carl\n\nc4,"d\nan"\nc5,"eve\nc6,x\n'
     r = load(project, "q.csv", text, table="customer")
-    assert (r.loaded, r.rejected) == (1, 1)
-    ((line, rule, reason),) = rejects(project, sql)
-    assert (line, rule) == (3, "parse")
-    assert "quoted value is not closed" in reason and "runs to line 5" in reason
+    assert (r.read, r.loaded, r.rejected) == (6, 4, 2)
+    got = rejects(project, sql)
+    assert [(line, rule) for line, rule, _ in got] == [(3, "parse"), (8, "parse")]
+    assert all("quoted value opens on this line and is never closed" in g[2] for g in got)
+    _, wh = project
+    assert sql(wh, "SELECT raw FROM reject ORDER BY line") == [('c2,"bob',), ('c5,"eve',)]
+    stored = sql(wh, "SELECT customer_id, first_name FROM customer ORDER BY 1")
+    assert stored == [("c1", "ann"), ("c3", "carl"), ("c4", "d\nan"), ("c6", "x")]
+    # the rows after the bad lines keep their own line numbers
+    load(project, "q2.csv", 'customer_id,email\nc7,"x\nc8,bad\n', table="customer")
+    q2 = sql(wh, "SELECT line, rule FROM reject WHERE source LIKE '%q2.csv' ORDER BY line")
+    assert q2 == [(2, "parse"), (3, "email")]
 
 
 def test_mixed_line_endings_load(project, sql) -> None:

@@ -177,6 +177,65 @@ def _stage_csv(
     columns, delim = _header(staged, delimiter)
     if _mixed_line_endings(staged.read_path):
         _normalise_line_endings(staged)
+    unclosed: list[tuple[int, str]] = []
+    _read_csv(engine, staged, prefix, columns, delim)
+    while len(unclosed) < MAX_UNCLOSED_QUOTES and (found := _runaway_quote(engine, prefix)):
+        # The value that opens on that line swallowed the lines after it: reject that one line
+        # and read again without it, so that the rows after it are read as rows.
+        unclosed.append(_blank_out_record(staged, found))
+        engine.execute(f"DROP TABLE IF EXISTS {staged.table}")
+        engine.execute(f"DROP TABLE IF EXISTS {prefix}_rej")
+        engine.execute(f"DROP TABLE IF EXISTS {prefix}_scan")
+        _read_csv(engine, staged, prefix, columns, delim)
+    engine.execute(
+        f"CREATE TEMP TABLE {staged.parse_errors} AS SELECT line AS _line,"
+        # csv_line keeps the line breaks of blank lines before the row: strip them
+        f" left(ltrim(any_value(csv_line), chr(10) || chr(13)), {RAW_CHARS}) AS raw,"
+        f" string_agg({_PARSE_REASON}, '; ') AS reason"
+        f" FROM {prefix}_rej GROUP BY line"
+    )
+    engine.execute(f"DROP TABLE IF EXISTS {prefix}_rej")
+    engine.execute(f"DROP TABLE IF EXISTS {prefix}_scan")
+    _describe(engine, staged)
+    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
+    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
+    if physical_lines is None or staged.read_path != staged.path:
+        physical_lines = _physical_lines(staged.read_path)
+    if physical_lines != 1 + good + bad or unclosed:
+        # Blank lines or line breaks inside quoted values: number the records exactly.
+        _map_lines(engine, staged, prefix, good)
+    elif bad:
+        # g: rows that parsed before the j-th bad line; a parsed row k sits after every bad line
+        # whose g < k, so its line is k + 1 (the header) + that count.
+        staged._offsets = f"{prefix}_off"
+        engine.execute(
+            f"CREATE TEMP TABLE {staged._offsets} AS SELECT g, max(j) AS n FROM ("
+            " SELECT _line - row_number() OVER (ORDER BY _line) - 1 AS g,"
+            f" row_number() OVER (ORDER BY _line) AS j FROM {staged.parse_errors}) GROUP BY g"
+        )
+    for line, raw in unclosed:  # physical lines already: added after the renumbering above
+        engine.execute(
+            f"INSERT INTO {staged.parse_errors} VALUES (?, ?, ?)",
+            [line, raw[:RAW_CHARS], UNCLOSED_REASON],
+        )
+
+
+MAX_UNCLOSED_QUOTES = 20
+"""Lines with a runaway quote that are cut out and read around; past that many, the rest of
+the file stays one rejected record."""
+UNCLOSED_REASON = (
+    "bad quoting: a quoted value opens on this line and is never closed; the line is rejected"
+    " and the lines after it are read as rows"
+)
+
+
+def _read_csv(
+    engine: duckdb.DuckDBPyConnection,
+    staged: Staged,
+    prefix: str,
+    columns: list[str],
+    delim: str,
+) -> None:
     cols = ", ".join(f"{sql_string(c)}: 'VARCHAR'" for c in columns)
     opts = [
         "header = true",
@@ -194,32 +253,44 @@ def _stage_csv(
     engine.execute(
         f"CREATE TEMP TABLE {staged.table} AS SELECT *, row_number() OVER () AS _k FROM {src}"
     )
-    engine.execute(
-        f"CREATE TEMP TABLE {staged.parse_errors} AS SELECT line AS _line,"
-        # csv_line keeps the line breaks of blank lines before the row: strip them
-        f" left(ltrim(any_value(csv_line), chr(10) || chr(13)), {RAW_CHARS}) AS raw,"
-        f" string_agg({_PARSE_REASON}, '; ') AS reason"
-        f" FROM {prefix}_rej GROUP BY line"
-    )
-    engine.execute(f"DROP TABLE IF EXISTS {prefix}_rej")
-    engine.execute(f"DROP TABLE IF EXISTS {prefix}_scan")
-    _describe(engine, staged)
-    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
-    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
-    if physical_lines is None or staged.read_path != staged.path:
-        physical_lines = _physical_lines(staged.read_path)
-    if physical_lines != 1 + good + bad:
-        # Blank lines or line breaks inside quoted values: number the records exactly.
-        _map_lines(engine, staged, prefix, good)
-    elif bad:
-        # g: rows that parsed before the j-th bad line; a parsed row k sits after every bad line
-        # whose g < k, so its line is k + 1 (the header) + that count.
-        staged._offsets = f"{prefix}_off"
-        engine.execute(
-            f"CREATE TEMP TABLE {staged._offsets} AS SELECT g, max(j) AS n FROM ("
-            " SELECT _line - row_number() OVER (ORDER BY _line) - 1 AS g,"
-            f" row_number() OVER (ORDER BY _line) AS j FROM {staged.parse_errors}) GROUP BY g"
-        )
+
+
+def _runaway_quote(engine: duckdb.DuckDBPyConnection, prefix: str) -> int | None:
+    """The record number of the first bad-quoting reject that spans several lines, if any."""
+    row = engine.execute(
+        f"SELECT min(line) FROM {prefix}_rej WHERE CAST(error_type AS VARCHAR) = 'UNQUOTED VALUE'"
+        " AND strpos(rtrim(csv_line, chr(10) || chr(13)), chr(10)) > 0"
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def _blank_out_record(staged: Staged, record: int) -> tuple[int, str]:
+    """Empty the first physical line of record number ``record`` (the reader's numbering, blank
+    records included) in a private copy of the file; return (its line, its text)."""
+    with _open(staged.read_path) as fh:
+        raw = fh.read()
+    starts, _ = _record_starts(np.frombuffer(raw, dtype=np.uint8))
+    start = int(starts[record - 1]) if record - 1 < starts.size else 0
+    end = raw.find(b"\n", start)
+    end = len(raw) if end < 0 else end
+    line = 1 + raw.count(b"\n", 0, start)
+    text = raw[start:end].decode("utf-8", errors="replace").rstrip("\r")
+    if staged.read_path == staged.path:
+        fd, name = tempfile.mkstemp(prefix="sendwise-", suffix=".csv")
+        os.close(fd)
+        staged.read_path = Path(name)
+        staged.temp_files.append(staged.read_path)
+    staged.read_path.write_bytes(raw[:start] + raw[end:])
+    return line, text
+
+
+def _record_starts(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start byte of every record (blank ones included) and the positions of all line breaks:
+    a line break ends a record when an even number of quote characters precede it."""
+    breaks = np.flatnonzero(data == 10)
+    quotes = np.flatnonzero(data == 34)
+    breaks_between = breaks[np.searchsorted(quotes, breaks) % 2 == 0] if quotes.size else breaks
+    return np.concatenate(([0], breaks_between + 1)), breaks
 
 
 RAW_CHARS = 10_000
@@ -323,11 +394,8 @@ def _map_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, prefix: str, g
     """
     with _open(staged.read_path) as fh:
         data = np.frombuffer(fh.read(), dtype=np.uint8)
-    breaks = np.flatnonzero(data == 10)
-    quotes = np.flatnonzero(data == 34)
-    breaks_between = breaks[np.searchsorted(quotes, breaks) % 2 == 0] if quotes.size else breaks
-    starts = np.concatenate(([0], breaks_between + 1))
-    ends = np.concatenate((breaks_between, [data.size]))
+    starts, breaks = _record_starts(data)
+    ends = np.concatenate((starts[1:] - 1, [data.size]))
     keep = starts < data.size
     starts, ends = starts[keep], ends[keep]
     length = ends - starts
