@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import inspect, select
 
-from sendwise.config import load_settings
+from sendwise.config import init_project, load_settings
 from sendwise.errors import StoreError
 from sendwise.store import Store, import_consent, open_store, record_consent, suppress
 from sendwise.store.records import add_events, consent_in_force, suppressed
@@ -65,6 +65,7 @@ def test_events_are_deduplicated_by_event_id(store: Store) -> None:
 
 
 def test_default_store_is_a_sqlite_file_in_the_project(tmp_path) -> None:
+    init_project(tmp_path)
     settings = load_settings(tmp_path)
     with open_store(settings) as st:
         assert st.revision() == "0001"
