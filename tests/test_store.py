@@ -16,13 +16,15 @@ from sendwise.store.schema import email_event, metadata
 
 
 def test_migrations_create_exactly_the_declared_tables(store: Store) -> None:
-    assert store.revision() == store.head() == "0001"
+    assert store.revision() == store.head() == "0002"
     names = set(inspect(store.engine).get_table_names()) - {"alembic_version"}
     assert names == set(metadata.tables)
     for table in metadata.tables.values():
         cols = {c["name"] for c in inspect(store.engine).get_columns(table.name)}
         assert cols == {c.name for c in table.columns}, table.name
-    assert store.upgrade() == "0001"  # applying again is a no-op
+        indexes = {i["name"] for i in inspect(store.engine).get_indexes(table.name)}
+        assert {i.name for i in table.indexes} <= indexes, table.name
+    assert store.upgrade() == "0002"  # applying again is a no-op
 
 
 def test_suppression_is_global_and_case_insensitive(store: Store) -> None:
@@ -67,7 +69,7 @@ def test_events_are_deduplicated_by_event_id(store: Store) -> None:
 def test_default_store_is_a_sqlite_file_in_the_project(tmp_path) -> None:
     settings = load_settings(tmp_path)
     with open_store(settings) as st:
-        assert st.revision() == "0001"
+        assert st.revision() == "0002"
     assert (tmp_path / "store.sqlite").exists()
 
 
@@ -84,7 +86,7 @@ def test_cli_store_upgrade_and_campaign_size(tmp_path) -> None:
 
     runner = CliRunner()
     r = runner.invoke(app, ["store", "upgrade", "--project", str(tmp_path)])
-    assert r.exit_code == 0 and "revision 0001" in r.output
+    assert r.exit_code == 0 and "revision 0002" in r.output
     r = runner.invoke(
         app, ["campaign", "size", "--baseline", "0.1", "--lift", "0.02", "--absolute"]
     )
