@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData()
@@ -85,7 +86,13 @@ email_event = Table(
     Column("reason", Text),
     Index("ix_email_event_campaign_type", "campaign_id", "type"),
     Index("ix_email_event_customer_type_time", "customer_id", "type", "occurred_at"),
-    Index("ix_email_event_email_type_time", "email", "type", "occurred_at"),
+)
+# the send policy counts recent sends per address (trimmed, lower case), whatever the case stored
+Index(
+    "ix_email_event_address_type_time",
+    func.lower(func.trim(email_event.c.email)),
+    email_event.c.type,
+    email_event.c.occurred_at,
 )
 
 suppression = Table(

@@ -92,19 +92,17 @@ class SqlEvents:
     def recent_sends(
         self, conn: Connection, batch: Sequence[Claimed], since: datetime
     ) -> dict[str, int]:
-        """Sends since ``since`` to each address of the batch (as stored or lower-cased)."""
+        """Sends since ``since`` to each address of the batch (trimmed, lower case)."""
         e = email_event.c
-        variants = sorted({v for m in batch if m.email for v in (m.email, m.address)})
+        address = func.lower(func.trim(e.email))
         out: dict[str, int] = {}
-        for part in chunks(variants):
+        for part in chunks(sorted({m.address for m in batch if m.address})):
             query = (
-                select(e.email, func.count())
-                .where(e.email.in_(part), e.type == "send", e.occurred_at >= since)
-                .group_by(e.email)
+                select(address, func.count())
+                .where(address.in_(part), e.type == "send", e.occurred_at >= since)
+                .group_by(address)
             )
-            for email, n in conn.execute(query).all():
-                address = normalize_email(email) or ""
-                out[address] = out.get(address, 0) + int(n)
+            out.update({str(a): int(n) for a, n in conn.execute(query).all()})
         return out
 
 

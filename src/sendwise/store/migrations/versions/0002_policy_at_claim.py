@@ -19,12 +19,14 @@ def upgrade() -> None:
     op.add_column("consent", sa.Column("email", sa.String(320)))
     op.create_index("ix_consent_email", "consent", ["email", "channel", "purpose"])
     op.create_index(
-        "ix_email_event_email_type_time", "email_event", ["email", "type", "occurred_at"]
+        "ix_email_event_address_type_time",
+        "email_event",
+        [sa.text("lower(trim(email))"), "type", "occurred_at"],
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_email_event_email_type_time", "email_event")
+    op.drop_index("ix_email_event_address_type_time", "email_event")
     op.drop_index("ix_consent_email", "consent")
     with op.batch_alter_table("consent") as batch:
         batch.drop_column("email")
