@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from campaign_support import (
     TWO_VARIANTS,
@@ -38,7 +37,6 @@ from sendwise.delivery.shards import HEX, Shard
 from sendwise.delivery.smtp import SmtpMessenger
 from sendwise.errors import ConfigError, DeliveryError
 from sendwise.store import Store, open_store
-from sendwise.store.schema import message
 from sendwise.warehouse.connection import Warehouse
 
 LATER = datetime(2024, 6, 1, 11)

@@ -95,8 +95,10 @@ class PolicyMachine(RuleBasedStateMachine):
         """A campaign planned now, each message due 0-3 hours later; planning is told nothing
         (every exclusion is left to the claim)."""
         n = len(self.campaigns)
-        defn = parse_definition({"name": f"c{n}", "audience": {"rule": "true"}, "template": "a",
-                                 "holdout": 20, "variants": [{"name": "A", "template": "a"}]})  # fmt: skip
+        defn = parse_definition(
+            {"name": f"c{n}", "audience": {"rule": "true"}, "holdout": 20,
+             "variants": [{"name": "A", "template": "a"}]}
+        )  # fmt: skip
         ids = [f"c{n}-r{i}" for i in range(PEOPLE)]  # each campaign: other customer records
         audience = pd.DataFrame(
             {"customer_id": ids, "email": [f(a) for f, a in zip(cases, ADDRESS, strict=True)]}
@@ -165,9 +167,10 @@ class PolicyMachine(RuleBasedStateMachine):
                         continue
                     assert row["status"] in ("sent", "skipped"), (key, row["status"])
                     kind = "send" if row["status"] == "sent" else "skipped"
-                    assert events[(key, kind)] == 1 and sum(
-                        events[(key, k)] for k in ("send", "skipped")
-                    ) == 1
+                    assert (
+                        events[(key, kind)] == 1
+                        and sum(events[(key, k)] for k in ("send", "skipped")) == 1
+                    )
                     assert (row["status"] == "sent") == (self.handed[key] == 1)
                     if row["status"] == "skipped":
                         assert row["reason"]

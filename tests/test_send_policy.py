@@ -57,7 +57,7 @@ def _campaign(store: MemoryStore, schedule: str, n: int = 20) -> str:
     return defn.campaign_id
 
 
-AFTER_PLANNING: dict[str, tuple[Callable[[MemoryStore, str, str], None], str]] = {
+AFTER_PLANNING: dict[str, tuple[Callable[[MemoryStore, str, str], object], str]] = {
     # what the tracking service writes for a one-click POST: suppression + withdrawn consent
     "one-click unsubscribe": (
         lambda s, cid, email: (
@@ -122,8 +122,9 @@ def test_consent_is_the_address_owners_whatever_the_record_or_case(tmp_path) -> 
     planned = plan(defn, audience, blind, CampaignSettings(quiet_start=None), PLANNED_AT)
     store.campaigns.save(CampaignRecord(defn.campaign_id, "dup", "created", {}), PLANNED_AT)
     record_plan(store, defn.campaign_id, planned, PLANNED_AT)
+    opt_in = SendPolicy(consent="opt_in")
     report = deliver(store, defn.campaign_id, GreetingRenderer(), OutboxMessenger(tmp_path),
-                     DeliverySettings(), now=PLANNED_AT, policy=SendPolicy(consent="opt_in"))  # fmt: skip
+                     DeliverySettings(), now=PLANNED_AT, policy=opt_in)  # fmt: skip
     st = store.messages.plan_frame(defn.campaign_id).set_index("customer_id")
     assert st["status"].to_dict() == {"second": "skipped", "other": "sent"}
     assert report.sent == 1 and report.skip_reasons == Counter({"consent withdrawn": 1})

@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import sql_store
 
+from conftest import sql_store
 from sendwise.delivery.policy import SendPolicy
 from sendwise.delivery.shards import Shard
 from sendwise.store import MemoryStore
@@ -67,9 +67,13 @@ def statuses(repos: Repositories, cid: str) -> dict[str, str]:
 def test_campaigns_are_replaced_only_until_planned(repos: Repositories) -> None:
     rec = CampaignRecord(campaign_id="k1", name="Spring", status="created", definition={"a": 1})
     assert repos.campaigns.save(rec, T0) is None
-    assert repos.campaigns.save(
-        CampaignRecord(campaign_id="k1", name="Spring", status="created", definition={"a": 2}), T0
-    ) == "created"
+    assert (
+        repos.campaigns.save(
+            CampaignRecord(campaign_id="k1", name="Spring", status="created", definition={"a": 2}),
+            T0,
+        )
+        == "created"
+    )
     assert repos.campaigns.get("Spring").definition == {"a": 2}
     assert repos.campaigns.get("k1").name == "Spring"
     assert repos.campaigns.get("nope") is None
@@ -112,16 +116,20 @@ def test_claim_takes_due_messages_only_and_commits_them_sending(repos: Repositor
                                      limit=10, at=T0)  # fmt: skip
     assert {m.customer_id for m in again.ready} == got
     keys = [m.message_key for m in again.ready]
-    assert {m.message_key for m in repos.messages.sending(cid, keys + ["zz"])} == set(keys)
+    assert {m.message_key for m in repos.messages.sending(cid, [*keys, "zz"])} == set(keys)
     repos.messages.record_outcomes(
-        cid, [(m, "sent" if i else "failed", "" if i else "permanent: no") for i, m in
-              enumerate(again.ready)], T0  # fmt: skip
+        cid,
+        [
+            (m, "sent" if i else "failed", "" if i else "permanent: no")
+            for i, m in enumerate(again.ready)
+        ],
+        T0,
     )
     st = statuses(repos, cid)
     assert sorted(st[c] for c in got) == ["failed", "sent", "sent"]
     assert len(repos.events.rows(type="send")) == 2 and len(repos.events.rows(type="failed")) == 1
     assert repos.messages.sending(cid, keys) == []
-    found = repos.messages.find(keys[:1] + ["unknown"])
+    found = repos.messages.find([*keys[:1], "unknown"])
     assert list(found) == keys[:1] and found[keys[0]].campaign_id == cid
 
 
@@ -182,7 +190,9 @@ def test_opt_in_cap_quiet_hours_and_holdout(repos: Repositories) -> None:
     policy = SendPolicy(consent="opt_in", frequency_cap=3, cap_days=7, quiet_start=21, quiet_end=8)
     night = datetime(2024, 6, 1, 21, 30)  # 23:30 in Paris
     claim = repos.messages.claim_due(policy, campaign_id=cid, now=night, limit=10, at=night)
-    assert {m.customer_id: w for m, w in claim.skipped} == {"c1": "frequency cap: 3 emails in 7 days"}
+    assert {m.customer_id: w for m, w in claim.skipped} == {
+        "c1": "frequency cap: 3 emails in 7 days"
+    }
     assert [m.customer_id for m in claim.held_out] == ["c4"]
     assert sorted(m.customer_id for m, _ in claim.deferred) == ["c0", "c2", "c3"]
     assert {t for _, t in claim.deferred} == {datetime(2024, 6, 2, 6)}  # 08:00 in Paris

@@ -157,7 +157,9 @@ def test_one_click_as_multipart_form_data_and_repeats_add_nothing(sent) -> None:
         for row in rows:
             token = sign(KEY.encode(), f"unsubscribe:{row.message_key}")
             for _ in range(3):
-                r = http.post(f"/unsubscribe/{token}", files={"List-Unsubscribe": (None, "One-Click")})
+                r = http.post(
+                    f"/unsubscribe/{token}", files={"List-Unsubscribe": (None, "One-Click")}
+                )
                 assert r.status_code == 200, r.text
             r = http.post(
                 f"/unsubscribe/{token}",

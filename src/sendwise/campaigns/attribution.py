@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
+
 from sendwise.store.repositories import Repositories
 from sendwise.tracking.machines import flag_click_bursts
 from sendwise.warehouse.campaigns import completed_orders
@@ -49,7 +50,9 @@ def _in_window(orders: pd.DataFrame, starts: pd.Series, days: float) -> pd.DataF
     return hit.groupby("customer_id")["total"].agg(["size", "sum"])
 
 
-def campaign_units(store: Repositories, wh: Warehouse, campaign_id: str, *, days: float) -> pd.DataFrame:
+def campaign_units(
+    store: Repositories, wh: Warehouse, campaign_id: str, *, days: float
+) -> pd.DataFrame:
     msgs, events = _frames(store, campaign_id)
     clicks = events[events["type"] == "click"]
     bots = flag_click_bursts(clicks)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+
 from sendwise.campaigns.service import compute_plan, load_campaign
 from sendwise.config import Settings
 from sendwise.content.message import EmailRenderer, RenderedEmail

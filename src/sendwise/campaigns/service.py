@@ -25,6 +25,7 @@ from sendwise.delivery.pipeline import DeliveryReport, deliver
 from sendwise.delivery.policy import SendPolicy
 from sendwise.errors import CampaignError, NotFoundError, SendwiseError
 from sendwise.store.claims import utcnow
+from sendwise.store.connection import Store
 from sendwise.store.records import consent_in_force
 from sendwise.store.repositories import CampaignRecord, Repositories
 from sendwise.warehouse.campaigns import consent_changes
@@ -114,7 +115,9 @@ def compute_plan(
     return plan(defn, audience, ex, settings.campaigns, now)
 
 
-def record_plan(store: Repositories, campaign_id: str, planned: pd.DataFrame, now: datetime) -> bool:
+def record_plan(
+    store: Repositories, campaign_id: str, planned: pd.DataFrame, now: datetime
+) -> bool:
     """Write the plan (every message row, and a ``skipped`` event per excluded customer) in one
     transaction; False when another run planned the campaign first."""
     rows = planned.astype(object).where(planned.notna(), None).to_dict("records")
@@ -168,16 +171,17 @@ def send_campaign(
     store.campaigns.set_status(cid, "sending", only_from="planned", at=utcnow())
     due = store.messages.count(cid)
     workers = worker_count(settings.delivery.workers if workers is None else workers, due, renderer)
-    if not hasattr(store, "after_fork"):
-        workers = 1  # an in-memory store cannot be shared with other processes
-    send = deliver if workers == 1 else functools.partial(send_in_workers, workers)
+    if workers > 1 and isinstance(store, Store):
+        send: Callable[..., DeliveryReport] = functools.partial(send_in_workers, workers)
+    else:  # one process (an in-memory store cannot be shared with other processes)
+        send = deliver
     report = send(
         store,
         cid,
         renderer,
         messenger,
         settings.delivery,
-        sender=defn.sender,
+        sender=defn.sender or settings.delivery.sender,
         now=now,
         progress=progress,
         journal=settings.path("journal", f"{cid}.keys"),

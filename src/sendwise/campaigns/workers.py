@@ -164,9 +164,7 @@ def send_in_workers(
     opts = _share(opts, messenger, n)
     ctx = mp.get_context("fork")
     done, results = ctx.Value("q", 0), ctx.SimpleQueue()
-    kwargs = dict(
-        campaign_id=campaign_id, sender=sender, now=now, journal=journal, policy=policy
-    )
+    kwargs = dict(campaign_id=campaign_id, sender=sender, now=now, journal=journal, policy=policy)
     wh: Warehouse | None = getattr(renderer, "wh", None)
     with wh.released() if wh is not None else contextlib.nullcontext():
         shared = (store, None if wh is None else wh.url, renderer, messenger, opts)

@@ -112,7 +112,7 @@ def _render(
     """Rendered emails by customer id, and render errors by customer id."""
     by_template: dict[str, list[str]] = {}
     for row in rows:
-        by_template.setdefault(row.template, []).append(row.customer_id)
+        by_template.setdefault(row.template or "", []).append(row.customer_id)
     done: dict[str, RenderedEmail] = {}
     errors: dict[str, str] = {}
     for template, ids in by_template.items():
@@ -177,7 +177,11 @@ async def _deliver(
     async with messenger:
         while True:
             claim = store.messages.claim_due(
-                policy, campaign_id=campaign_id, now=now, limit=opts.batch_size, shard=shard,
+                policy,
+                campaign_id=campaign_id,
+                now=now,
+                limit=opts.batch_size,
+                shard=shard,
                 at=clock(),
             )
             if not claim.claimed:
@@ -204,7 +208,7 @@ async def _deliver(
                 OutgoingMessage(
                     key=r.message_key,
                     sender=sender,
-                    to=r.email,
+                    to=r.email or "",
                     subject=rendered[r.customer_id].subject,
                     html=track_html(rendered[r.customer_id].html, opts.base_url, key, r.message_key)
                     if opts.track

@@ -2,13 +2,15 @@
 
 A message belongs to shard ``i`` of ``n`` when the first hex digit of its key (a BLAKE2 digest,
 so uniform) is ``i`` modulo ``n``. The rule needs no column and no migration, works the same in
-SQLite and PostgreSQL (the store claims ``substr(key, 1, 1) IN digits``), and the shards of any ``n`` cover every message
-exactly once, so a run with 2 workers can be resumed by a run with 1 or 4.
+SQLite and PostgreSQL (the store claims ``substr(key, 1, 1) IN digits``), and the shards of any
+``n`` cover every message exactly once, so a run with 2 workers can be resumed by a run with 1
+or 4.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sendwise.errors import ConfigError
 
 HEX = "0123456789abcdef"

@@ -84,15 +84,16 @@ SEND = Decision("send")
 class ClaimPolicy(Protocol):
     """What the store needs of a send policy."""
 
-    channel: str
-    purpose: str
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def purpose(self) -> str: ...
 
     def cap_since(self, now: datetime) -> datetime | None:
         """Count sends to each address from this time (None: no cap, nothing to count)."""
 
-    def decide(
-        self, batch: Sequence[Claimed], facts: Facts, now: datetime
-    ) -> list[Decision]:
+    def decide(self, batch: Sequence[Claimed], facts: Facts, now: datetime) -> list[Decision]:
         """One decision per message of ``batch``, in order."""
 
 

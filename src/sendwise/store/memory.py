@@ -20,13 +20,13 @@ from sendwise.store.claims import (
     Facts,
     KeyPart,
     consent_by_message,
+    normalize_email,
     skipped_event,
     split,
     utcnow,
 )
 from sendwise.store.repositories import DUE, EVENT_FIELDS, PLAN_FIELDS, CampaignRecord, MessageInfo
 from sendwise.store.sql_records import check_consent, check_suppression, consent_records
-from sendwise.store.claims import normalize_email
 
 
 class MemoryCampaigns:
@@ -79,7 +79,7 @@ class MemoryMessages:
         seen = {(r["campaign_id"], r["customer_id"]) for r in self.rows.values()}
         data = []
         for r in rows:
-            row = {f: r.get(f) for f in PLAN_FIELDS}
+            row: dict[str, Any] = {f: r.get(f) for f in PLAN_FIELDS}
             row.update(campaign_id=campaign_id, attempts=0, updated_at=at)
             if row["message_key"] in self.rows or (campaign_id, row["customer_id"]) in seen:
                 raise ValueError(f"message {row['message_key']} is stored already")
@@ -88,7 +88,7 @@ class MemoryMessages:
         for row in data:
             self.rows[row["message_key"]] = row
         self.db.events.add(
-            [skipped_event(_claimed(r), campaign_id, r["reason"], at)
+            [skipped_event(_claimed(r), campaign_id, str(r["reason"] or ""), at)
              for r in data if r["status"] == "skipped"]
         )  # fmt: skip
         return True

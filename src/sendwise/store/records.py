@@ -83,9 +83,7 @@ def import_consent(store: Repositories, frame: pd.DataFrame) -> int:
     return store.consents.import_changes(frame)
 
 
-def latest_by_customer(
-    changes: pd.DataFrame, customers: pd.DataFrame | None = None
-) -> pd.Series:
+def latest_by_customer(changes: pd.DataFrame, customers: pd.DataFrame | None = None) -> pd.Series:
     """The consent in force per customer_id: the latest change for the customer's address
     (``customers``: customer_id, email; the address of each change's own record otherwise)
     or, for changes without an address, for the customer record."""

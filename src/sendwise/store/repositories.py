@@ -182,11 +182,20 @@ class SuppressionRepository(Protocol):
 class Repositories(Protocol):
     """The whole operational store: :class:`sendwise.store.Store` or the in-memory fake."""
 
-    campaigns: CampaignRepository
-    messages: MessageRepository
-    events: EventRepository
-    consents: ConsentRepository
-    suppressions: SuppressionRepository
+    @property
+    def campaigns(self) -> CampaignRepository: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
+
+    @property
+    def events(self) -> EventRepository: ...
+
+    @property
+    def consents(self) -> ConsentRepository: ...
+
+    @property
+    def suppressions(self) -> SuppressionRepository: ...
 
     @property
     def safe_url(self) -> str: ...

@@ -99,7 +99,7 @@ class SqlMessages:
         skipped = [
             skipped_event(_claimed([r[f] for f in ("message_key", "customer_id", "email",
                                                    "variant", "template", "timezone")]),
-                          campaign_id, r["reason"], at)
+                          campaign_id, str(r["reason"] or ""), at)
             for r in data
             if r["status"] == "skipped"
         ]  # fmt: skip
@@ -174,7 +174,8 @@ class SqlMessages:
                 updated_at=at,
             )
         )
-        rows = [{"k": x.message_key, "s": "skipped", "r": why, "t": None}
+        rows: list[dict[str, Any]] = [
+            {"k": x.message_key, "s": "skipped", "r": why, "t": None}
                 for x, why in claim.skipped]  # fmt: skip
         rows += [{"k": x.message_key, "s": "pending", "r": None, "t": until}
                  for x, until in claim.deferred]  # fmt: skip
@@ -193,7 +194,8 @@ class SqlMessages:
             .where(m.message_key == bindparam("k"))
             .values(status=bindparam("s"), reason=bindparam("r"), updated_at=at)
         )
-        updates, events = [], []
+        updates: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
         for msg, status, reason in outcomes:
             updates.append({"k": msg.message_key, "s": status, "r": reason or None})
             kind = "send" if status == "sent" else "failed"

@@ -179,9 +179,7 @@ class SqlConsents:
         customers = sorted({m.customer_id for m in batch})
         out: list[ConsentChange] = []
         for emails, ids in _pairs(addresses, customers):
-            who = or_(
-                c.email.in_(emails), and_(c.email.is_(None), c.customer_id.in_(ids))
-            )
+            who = or_(c.email.in_(emails), and_(c.email.is_(None), c.customer_id.in_(ids)))
             query = select(*(getattr(c, n) for n in CHANGE_COLUMNS)).where(
                 who, c.channel == channel, c.purpose == purpose
             )

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
+
 from sendwise.config import Settings
 from sendwise.ingest.load import ingest
 from sendwise.store.repositories import EVENT_FIELDS, Repositories
