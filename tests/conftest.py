@@ -4,6 +4,7 @@ helpers to query the warehouse and to write input files."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,11 @@ def one() -> Callable[..., Any]:
 PG_URL_ENV = "SENDWISE_TEST_POSTGRES_URL"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A fresh, migrated operational store on SQLite and on PostgreSQL (in its own schema, dropped
-    afterwards, so it never meets the warehouse tests' tables); PostgreSQL skips without
-    SENDWISE_TEST_POSTGRES_URL."""
+@contextmanager
+def sql_store(kind: str, tmp_path: Path) -> Iterator[Any]:
+    """A fresh, migrated operational store on SQLite or on PostgreSQL (in its own schema,
+    dropped afterwards, so it never meets the warehouse tests' tables); PostgreSQL skips
+    without SENDWISE_TEST_POSTGRES_URL."""
     import os
     import uuid
 
@@ -81,7 +82,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
     from sendwise.store import Store
 
-    if request.param == "sqlite":
+    if kind == "sqlite":
         with Store(f"sqlite:///{tmp_path / 'store.sqlite'}") as st:
             yield st
         return
@@ -100,3 +101,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh, migrated operational store on SQLite and on PostgreSQL (see sql_store)."""
+    with sql_store(request.param, tmp_path) as st:
+        yield st

@@ -15,9 +15,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
-from campaign_support import GreetingRenderer, event_counts, seed_campaign, status_counts
+from campaign_support import (
+    TWO_VARIANTS,
+    GreetingRenderer,
+    event_counts,
+    seed_campaign,
+    status_counts,
+)
 from content_shop import build_shop
 from crash_support import kill_and_resume, sender_script
 from mailservers import start_smtp
@@ -27,11 +32,11 @@ from sendwise.campaigns.workers import PARALLEL_FROM, send_in_workers, worker_co
 from sendwise.config import DeliverySettings, SmtpSettings, init_project, load_settings
 from sendwise.delivery import make_messenger
 from sendwise.delivery.outbox import OutboxMessenger
+from sendwise.delivery.policy import SendPolicy
 from sendwise.delivery.shards import HEX, Shard
 from sendwise.delivery.smtp import SmtpMessenger
 from sendwise.errors import ConfigError, DeliveryError
 from sendwise.store import Store, open_store
-from sendwise.store.schema import message
 from sendwise.warehouse.connection import Warehouse
 
 LATER = datetime(2024, 6, 1, 11)
@@ -52,27 +57,22 @@ def test_the_shards_of_any_count_cover_every_key_once(keys: list[str], n: int) -
     assert sorted(d for s in shards for d in s.digits) == sorted(HEX)
 
 
-def test_the_sql_shard_condition_selects_what_owns_says(store: Store) -> None:
-    cid = seed_campaign(store, 400)
-    m = message.c
-    with store.begin() as conn:
-        keys = {r[0] for r in conn.execute(select(m.message_key).where(m.campaign_id == cid))}
-        for n in (2, 3, 7):
-            parts = []
-            for i in range(n):
-                shard = Shard(i, n)
-                got = {
-                    r[0]
-                    for r in conn.execute(
-                        select(m.message_key).where(
-                            m.campaign_id == cid, shard.clause(m.message_key)
-                        )
-                    )
-                }
-                assert got == {k for k in keys if shard.owns(k)}
-                parts.append(got)
-            assert set().union(*parts) == keys and sum(map(len, parts)) == len(keys)
-            assert min(map(len, parts)) > len(keys) / n * 0.6  # roughly even
+def test_the_store_claims_exactly_what_a_shard_owns(store: Store) -> None:
+    for n in (2, 3, 7):
+        definition = {**TWO_VARIANTS, "name": f"shards {n}"}
+        cid = seed_campaign(store, 400, definition=definition)
+        due = set(store.messages.plan_frame(cid).query("status == 'pending'")["message_key"])
+        parts = []
+        for i in range(n):
+            shard = Shard(i, n)
+            claim = store.messages.claim_due(
+                SendPolicy(), campaign_id=cid, now=datetime(2024, 6, 2), limit=10_000, shard=shard
+            )
+            got = {m.message_key for m in claim.ready}
+            assert got == {k for k in due if shard.owns(k)}
+            parts.append(got)
+        assert set().union(*parts) == due and sum(map(len, parts)) == len(due)
+        assert min(map(len, parts)) > len(due) / n * 0.6  # roughly even
 
 
 def test_a_bad_shard_is_refused() -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from sendwise.config import init_project, load_settings
 from sendwise.errors import StoreError
@@ -15,14 +15,26 @@ from sendwise.store.records import add_events, consent_in_force, suppressed
 from sendwise.store.schema import email_event, metadata
 
 
+def _index_names(store: Store) -> set[str]:
+    """Every index name (expression indexes too, which SQLAlchemy does not reflect on SQLite)."""
+    sql = (
+        "SELECT name FROM sqlite_master WHERE type = 'index'"
+        if store.is_sqlite
+        else "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    )
+    with store.begin() as conn:
+        return {r[0] for r in conn.execute(text(sql))}
+
+
 def test_migrations_create_exactly_the_declared_tables(store: Store) -> None:
-    assert store.revision() == store.head() == "0001"
+    assert store.revision() == store.head() == "0002"
     names = set(inspect(store.engine).get_table_names()) - {"alembic_version"}
     assert names == set(metadata.tables)
     for table in metadata.tables.values():
         cols = {c["name"] for c in inspect(store.engine).get_columns(table.name)}
         assert cols == {c.name for c in table.columns}, table.name
-    assert store.upgrade() == "0001"  # applying again is a no-op
+        assert {i.name for i in table.indexes} <= _index_names(store), table.name
+    assert store.upgrade() == "0002"  # applying again is a no-op
 
 
 def test_suppression_is_global_and_case_insensitive(store: Store) -> None:
@@ -68,7 +80,7 @@ def test_default_store_is_a_sqlite_file_in_the_project(tmp_path) -> None:
     init_project(tmp_path)
     settings = load_settings(tmp_path)
     with open_store(settings) as st:
-        assert st.revision() == "0001"
+        assert st.revision() == "0002"
     assert (tmp_path / "store.sqlite").exists()
 
 
@@ -85,7 +97,7 @@ def test_cli_store_upgrade_and_campaign_size(tmp_path) -> None:
 
     runner = CliRunner()
     r = runner.invoke(app, ["store", "upgrade", "--project", str(tmp_path)])
-    assert r.exit_code == 0 and "revision 0001" in r.output
+    assert r.exit_code == 0 and "revision 0002" in r.output
     r = runner.invoke(
         app, ["campaign", "size", "--baseline", "0.1", "--lift", "0.02", "--absolute"]
     )

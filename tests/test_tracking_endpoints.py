@@ -147,6 +147,38 @@ def test_get_does_not_unsubscribe_one_click_post_does(sent) -> None:
     assert len([r for r in event_rows(store) if r["type"] == "unsubscribe"]) == 1
 
 
+def test_one_click_as_multipart_form_data_and_repeats_add_nothing(sent) -> None:
+    """RFC 8058 allows the one-click body as multipart/form-data (defect 6); repeating the
+    POST, in either encoding, adds no second event, suppression or consent change."""
+    store, url, _ = sent
+    with store.begin() as conn:
+        rows = conn.execute(select(message).where(message.c.status == "sent").limit(2)).all()
+    with httpx.Client(base_url=url, headers={"user-agent": HUMAN}) as http:
+        for row in rows:
+            token = sign(KEY.encode(), f"unsubscribe:{row.message_key}")
+            for _ in range(3):
+                r = http.post(
+                    f"/unsubscribe/{token}", files={"List-Unsubscribe": (None, "One-Click")}
+                )
+                assert r.status_code == 200, r.text
+            r = http.post(
+                f"/unsubscribe/{token}",
+                content=b"List-Unsubscribe=One-Click",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            assert r.status_code == 200
+        token = sign(KEY.encode(), f"unsubscribe:{rows[0].message_key}")
+        wrong = http.post(f"/unsubscribe/{token}", files={"List-Unsubscribe": (None, "Maybe")})
+        assert wrong.status_code == 404
+        huge = http.post(f"/unsubscribe/{token}", content=b"x" * 100_000)
+        assert huge.status_code == 404
+    assert sorted(suppressed(store)["email"]) == sorted(r.email for r in rows)
+    assert len([r for r in event_rows(store) if r["type"] == "unsubscribe"]) == 2
+    changes = store.consents.changes()
+    assert sorted(changes["email"]) == sorted(r.email.lower() for r in rows)
+    assert set(changes["status"]) == {"withdrawn"}
+
+
 def test_privacy_proxy_opens_are_flagged(sent) -> None:
     store, url, _ = sent
     with store.begin() as conn:

@@ -5,6 +5,8 @@ Thin: verify the token (tracking.events), hand the event to the recorder, answer
 from __future__ import annotations
 
 import html
+from email.parser import BytesParser
+from email.policy import HTTP
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -75,12 +77,47 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     return _page("Unsubscribe", _confirm_form(str(request.url.path)))
 
 
+MAX_FORM = 16_384
+"""Bytes of an unsubscribe POST body read at most (the one-click body is a few dozen)."""
+
+
+def _multipart_fields(body: bytes, content_type: str) -> dict[str, list[str]]:
+    """The text fields of a ``multipart/form-data`` body (stdlib parser, no files kept)."""
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    msg = BytesParser(policy=HTTP).parsebytes(head + body)
+    fields: dict[str, list[str]] = {}
+    if not msg.is_multipart():
+        return fields
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields.setdefault(name, []).append(payload.decode("utf-8", "replace").strip())
+    return fields
+
+
+def is_one_click(body: bytes, content_type: str | None) -> bool:
+    """Whether a POST body says ``List-Unsubscribe=One-Click`` (RFC 8058), sent as
+    ``application/x-www-form-urlencoded`` or as ``multipart/form-data``."""
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    if ctype == "multipart/form-data":
+        form = _multipart_fields(body, content_type or "")
+    else:
+        form = parse_qs(body.decode("utf-8", "replace"))
+    return [v.strip() for v in form.get("List-Unsubscribe", [])] == ["One-Click"]
+
+
 @router.post("/unsubscribe/{token}")
 async def unsubscribe(token: str, request: Request) -> HTMLResponse:
-    """RFC 8058 one-click: a POST with ``List-Unsubscribe=One-Click`` unsubscribes."""
+    """RFC 8058 one-click: a POST with ``List-Unsubscribe=One-Click`` unsubscribes (a repeat
+    changes nothing: one event, one suppression, one consent change)."""
     key, _ = events.read_token(request.app.state.key, token, "unsubscribe")
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    if form.get("List-Unsubscribe") != ["One-Click"]:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise TrackingError("unsubscribe body too large")
+    if not is_one_click(body, request.headers.get("content-type")):
         raise TrackingError("expected the body List-Unsubscribe=One-Click")
     ua = request.headers.get("user-agent")
     at = request.app.state.clock()

@@ -13,53 +13,25 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
-from sqlalchemy import select
 
-from sendwise.store.connection import Store
-from sendwise.store.schema import email_event, message
+from sendwise.store.repositories import Repositories
 from sendwise.tracking.machines import flag_click_bursts
+from sendwise.warehouse.campaigns import completed_orders
+from sendwise.warehouse.connection import Warehouse
 
 ENGAGEMENT = ("send", "open", "click", "unsubscribe", "bounce", "complaint")
 
 
-def _frames(store: Store, campaign_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    m, e = message.c, email_event.c
-    with store.begin() as conn:
-        msgs = pd.DataFrame(
-            conn.execute(
-                select(m.message_key, m.customer_id, m.variant, m.status).where(
-                    m.campaign_id == campaign_id, m.status != "skipped"
-                )
-            ).all(),
-            columns=["message_key", "customer_id", "arm", "status"],
-        )
-        events = pd.DataFrame(
-            conn.execute(
-                select(e.message_id, e.type, e.occurred_at, e.is_machine, e.url).where(
-                    e.campaign_id == campaign_id, e.type.in_(ENGAGEMENT)
-                )
-            ).all(),
-            columns=["message_id", "type", "occurred_at", "is_machine", "url"],
-        )
-    events["occurred_at"] = pd.to_datetime(events["occurred_at"])
-    events["is_machine"] = events["is_machine"].astype(bool)
-    return msgs, events
+def _frames(store: Repositories, campaign_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    planned = store.messages.plan_frame(campaign_id)
+    msgs = planned.loc[planned["status"] != "skipped", ["message_key", "customer_id", "variant",
+                                                          "status"]]  # fmt: skip
+    msgs = msgs.rename(columns={"variant": "arm"}).reset_index(drop=True)
+    return msgs, store.events.for_campaign(campaign_id, ENGAGEMENT)
 
 
-def _orders(wh, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    o, lines = wh.table("order"), wh.table("order_line")
-    o = o.filter(
-        o.ordered_at > start.to_pydatetime(),
-        o.ordered_at <= end.to_pydatetime(),
-        o.status == "completed",
-        o.customer_id.notnull(),
-    )
-    value = lines.group_by("order_id").aggregate(total=(lines.quantity * lines.unit_price).sum())
-    joined = o.left_join(value, o.order_id == value.order_id)
-    frame = joined.select("customer_id", "ordered_at", "total").to_pandas()
-    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"]).dt.tz_localize(None)
-    frame["total"] = pd.to_numeric(frame["total"]).astype(float).fillna(0.0)
-    return frame
+def _orders(wh: Warehouse, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    return completed_orders(wh, start.to_pydatetime(), end.to_pydatetime())
 
 
 def _first(events: pd.DataFrame, kind: str) -> pd.Series:
@@ -78,7 +50,9 @@ def _in_window(orders: pd.DataFrame, starts: pd.Series, days: float) -> pd.DataF
     return hit.groupby("customer_id")["total"].agg(["size", "sum"])
 
 
-def campaign_units(store: Store, wh, campaign_id: str, *, days: float) -> pd.DataFrame:
+def campaign_units(
+    store: Repositories, wh: Warehouse, campaign_id: str, *, days: float
+) -> pd.DataFrame:
     msgs, events = _frames(store, campaign_id)
     clicks = events[events["type"] == "click"]
     bots = flag_click_bursts(clicks)
@@ -112,28 +86,12 @@ def campaign_units(store: Store, wh, campaign_id: str, *, days: float) -> pd.Dat
     return units.reset_index()
 
 
-def sent_messages(store: Store, campaign_id: str) -> pd.DataFrame:
+def sent_messages(store: Repositories, campaign_id: str) -> pd.DataFrame:
     """Every message of the campaign (skipped ones too): message_key, customer_id, variant,
     status, reason, sent_at (NaT unless sent)."""
-    m, e = message.c, email_event.c
-    with store.begin() as conn:
-        out = pd.DataFrame(
-            conn.execute(
-                select(m.message_key, m.customer_id, m.variant, m.status, m.reason).where(
-                    m.campaign_id == campaign_id
-                )
-            ).all(),
-            columns=["message_key", "customer_id", "variant", "status", "reason"],
-        )
-        sends = pd.DataFrame(
-            conn.execute(
-                select(e.message_id, e.occurred_at).where(
-                    e.campaign_id == campaign_id, e.type == "send"
-                )
-            ).all(),
-            columns=["message_key", "sent_at"],
-        )
-    sends["sent_at"] = pd.to_datetime(sends["sent_at"])
-    first = sends.groupby("message_key")["sent_at"].min()
+    planned = store.messages.plan_frame(campaign_id)
+    out = planned[["message_key", "customer_id", "variant", "status", "reason"]].copy()
+    sends = store.events.for_campaign(campaign_id, ["send"])
+    first = sends.groupby("message_id")["occurred_at"].min()
     out["sent_at"] = first.reindex(out["message_key"]).to_numpy()
-    return out
+    return out.reset_index(drop=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -11,24 +10,21 @@ from sendwise.config import Settings
 from sendwise.errors import NotFoundError
 from sendwise.segments.language import compile_rule
 from sendwise.segments.rules import BUILTIN_SEGMENTS, RuleSegment
+from sendwise.warehouse import campaigns as reads
 from sendwise.warehouse.connection import Warehouse
 
-PROFILE = "profile"
+PROFILE = reads.PROFILE
 COLUMNS = ("customer_id", "email", "first_name", "timezone", "best_send_hour")
 """Profile columns a plan uses (those present); best_send_hour comes with the predictions."""
 
 
 def profiles(wh: Warehouse) -> ir.Table:
-    if PROFILE not in wh.con.list_tables():
-        raise NotFoundError("table", PROFILE, "build the profiles first with `sendwise segment`")
-    return wh.table(PROFILE)
+    return reads.profiles(wh)
 
 
 def _known_segments(t: ir.Table, settings: Settings) -> list[str]:
     names = [s.name for s in BUILTIN_SEGMENTS] + list(settings.segments.rules)
-    if "rfm_segment" in t.columns:
-        names += [n for n in t.rfm_segment.to_pyarrow().unique().to_pylist() if n]
-    return sorted(set(names))
+    return sorted(set(names + reads.segment_names(t)))
 
 
 def condition(t: ir.Table, settings: Settings, audience: Audience) -> ir.BooleanValue:
@@ -51,16 +47,9 @@ def condition(t: ir.Table, settings: Settings, audience: Audience) -> ir.Boolean
 def audience_frame(wh: Warehouse, settings: Settings, audience: Audience) -> pd.DataFrame:
     """customer_id, email, first_name, timezone, best_send_hour (those the profile has) of
     every customer in the audience, sorted by customer_id."""
-    t = profiles(wh)
-    cond = condition(t, settings, audience)
-    cols = [c for c in COLUMNS if c in t.columns]
-    frame = t.filter(cond).select(*cols).order_by(ibis.asc("customer_id")).to_pandas()
-    frame["customer_id"] = frame["customer_id"].astype(str)
-    return frame.reset_index(drop=True)
+    return reads.audience_rows(wh, lambda t: condition(t, settings, audience), COLUMNS)
 
 
 def any_customer(wh: Warehouse) -> str | None:
     """One customer id from the profiles, to try templates on (None when there is none)."""
-    t = profiles(wh)
-    rows = t.select("customer_id").order_by("customer_id").limit(1).to_pyarrow().to_pylist()
-    return str(rows[0]["customer_id"]) if rows else None
+    return reads.any_customer(wh)

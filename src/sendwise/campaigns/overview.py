@@ -7,33 +7,19 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 
 from sendwise.campaigns.service import compute_plan, load_campaign
 from sendwise.config import Settings
 from sendwise.content.message import EmailRenderer, RenderedEmail
 from sendwise.delivery.links import message_links
-from sendwise.store.connection import Store
-from sendwise.store.records import utcnow
-from sendwise.store.schema import message as message_table
+from sendwise.store.claims import utcnow
+from sendwise.store.repositories import Repositories
 from sendwise.warehouse.connection import Warehouse
 
 
-def plan_frame(store: Store, campaign_id: str) -> pd.DataFrame:
-    m = message_table.c
-    cols = [
-        m.message_key,
-        m.customer_id,
-        m.email,
-        m.variant,
-        m.template,
-        m.status,
-        m.reason,
-        m.scheduled_at,
-    ]
-    with store.begin() as conn:
-        rows = conn.execute(select(*cols).where(m.campaign_id == campaign_id)).all()
-    return pd.DataFrame(rows, columns=[c.name for c in cols])
+def plan_frame(store: Repositories, campaign_id: str) -> pd.DataFrame:
+    """Every message of the campaign as planned, with its status now."""
+    return store.messages.plan_frame(campaign_id)
 
 
 @dataclass
@@ -48,7 +34,7 @@ class Preview:
 
 
 def preview_campaign(
-    store: Store,
+    store: Repositories,
     wh: Warehouse,
     settings: Settings,
     name: str,
@@ -98,7 +84,7 @@ class CampaignStatus:
     pending_due_later: int
 
 
-def campaign_status(store: Store, name: str, now: datetime | None = None) -> CampaignStatus:
+def campaign_status(store: Repositories, name: str, now: datetime | None = None) -> CampaignStatus:
     cid, status, defn = load_campaign(store, name)
     frame = plan_frame(store, cid)
     counts = (
@@ -114,10 +100,5 @@ def campaign_status(store: Store, name: str, now: datetime | None = None) -> Cam
     return CampaignStatus(cid, defn.name, status, counts, reasons, later)
 
 
-def messages(store: Store, campaign_id: str) -> list[Any]:
-    with store.begin() as conn:
-        return list(
-            conn.execute(
-                select(message_table).where(message_table.c.campaign_id == campaign_id)
-            ).mappings()
-        )
+def messages(store: Repositories, campaign_id: str) -> list[dict[str, Any]]:
+    return list(store.messages.plan_frame(campaign_id).to_dict("records"))

@@ -24,15 +24,17 @@ PLAN_COLUMNS = (
     "status",
     "reason",
     "scheduled_at",
+    "timezone",
 )
 
 
 @dataclass(frozen=True)
 class Exclusions:
-    """What the store knows that can exclude a customer."""
+    """What the store knows at planning time that can exclude a customer. Planning excludes
+    early (previews, counts); the send policy decides again when each message is claimed."""
 
     consent: pd.Series
-    """Latest email-marketing consent status by customer_id (granted / withdrawn)."""
+    """Email-marketing consent in force by customer_id (granted / withdrawn), per address."""
     suppressed: pd.Series
     """Suppression reason by lower-cased email."""
     recent_sends: pd.Series
@@ -150,4 +152,6 @@ def plan(
     )
     due = schedule(defn, audience, settings, now).to_numpy()
     out["scheduled_at"] = pd.Series(due).where(out["status"] == "pending")
+    zones = audience["timezone"].map(_zone) if "timezone" in audience else None
+    out["timezone"] = None if zones is None else zones.to_numpy()
     return out[list(PLAN_COLUMNS)]

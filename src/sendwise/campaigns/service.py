@@ -1,4 +1,9 @@
-"""Campaign use cases over the store and the warehouse: create, preview, plan, send, status."""
+"""Campaign use cases over the store's repositories and the warehouse: create, plan, send.
+
+Planning assigns arms and schedules, and excludes early those it already knows cannot be sent
+(for previews and counts); the send policy applied when each batch is claimed is what decides
+(:mod:`sendwise.delivery.policy`, docs/adr/0051-send-policy-at-claim-time.md).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import func, insert, select, update
 
 from sendwise.campaigns.audience import any_customer, audience_frame, condition, profiles
 from sendwise.campaigns.definition import CampaignDefinition, parse_definition
@@ -18,12 +22,13 @@ from sendwise.config import Settings
 from sendwise.content.message import EmailRenderer
 from sendwise.delivery.messenger import Messenger
 from sendwise.delivery.pipeline import DeliveryReport, deliver
+from sendwise.delivery.policy import SendPolicy
 from sendwise.errors import CampaignError, NotFoundError, SendwiseError
+from sendwise.store.claims import utcnow
 from sendwise.store.connection import Store
-from sendwise.store.records import add_events, consent_in_force, import_consent, suppressed, utcnow
-from sendwise.store.schema import campaign as campaign_table
-from sendwise.store.schema import email_event
-from sendwise.store.schema import message as message_table
+from sendwise.store.records import consent_in_force
+from sendwise.store.repositories import CampaignRecord, Repositories
+from sendwise.warehouse.campaigns import consent_changes
 from sendwise.warehouse.connection import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -45,7 +50,7 @@ def _check_templates(defn: CampaignDefinition, renderer: EmailRenderer, sample: 
 
 
 def create_campaign(
-    store: Store,
+    store: Repositories,
     wh: Warehouse,
     settings: Settings,
     defn: CampaignDefinition,
@@ -55,110 +60,75 @@ def create_campaign(
     A campaign not yet planned can be created again (its definition is replaced)."""
     condition(profiles(wh), settings, defn.audience)  # unknown field or segment -> error
     _check_templates(defn, renderer, any_customer(wh))
-    cid = defn.campaign_id
-    row = dict(
-        campaign_id=cid,
+    record = CampaignRecord(
+        campaign_id=defn.campaign_id,
         name=defn.name,
-        definition=defn.model_dump(mode="json"),
         status="created",
-        created_at=utcnow(),
+        definition=defn.model_dump(mode="json"),
     )
-    with store.begin() as conn:
-        existing = conn.execute(
-            select(campaign_table.c.status).where(campaign_table.c.campaign_id == cid)
-        ).scalar()
-        if existing is not None and existing != "created":
-            raise CampaignError(f"campaign {defn.name!r} is already {existing}; use a new name")
-        if existing is not None:
-            conn.execute(campaign_table.delete().where(campaign_table.c.campaign_id == cid))
-        conn.execute(insert(campaign_table), row)
-    logger.info("campaign %s created", cid)
-    return cid
+    existing = store.campaigns.save(record, utcnow())
+    if existing is not None and existing != "created":
+        raise CampaignError(f"campaign {defn.name!r} is already {existing}; use a new name")
+    logger.info("campaign %s created", record.campaign_id)
+    return record.campaign_id
 
 
-def load_campaign(store: Store, name: str) -> tuple[str, str, CampaignDefinition]:
+def load_campaign(store: Repositories, name: str) -> tuple[str, str, CampaignDefinition]:
     """(campaign_id, status, definition) of a stored campaign, by name or id."""
-    c = campaign_table.c
-    with store.begin() as conn:
-        row = conn.execute(
-            select(c.campaign_id, c.status, c.definition).where(
-                (c.name == name) | (c.campaign_id == name)
-            )
-        ).first()
-    if row is None:
+    found = store.campaigns.get(name)
+    if found is None:
         raise NotFoundError("campaign", name, "create it with `sendwise campaign create FILE`")
-    return row.campaign_id, row.status, parse_definition(row.definition, name)
+    return found.campaign_id, found.status, parse_definition(found.definition, name)
 
 
-def exclusions(store: Store, wh: Warehouse | None, cap_days: int, now: datetime) -> Exclusions:
-    """Consent (the warehouse's changes imported first), suppressions and recent sends."""
-    if wh is not None and "consent" in wh.con.list_tables():
-        import_consent(store, wh.table("consent").to_pandas())
-    supp = suppressed(store)
-    e = email_event.c
-    since = now - timedelta(days=cap_days)
-    query = (
-        select(e.customer_id, func.count())
-        .where(e.type == "send", e.occurred_at >= since)
-        .group_by(e.customer_id)
-    )
-    with store.begin() as conn:
-        recent = dict(conn.execute(query).all())
+def import_warehouse_consent(store: Repositories, wh: Warehouse | None) -> int:
+    """Copy the warehouse's consent changes (with each customer's address) into the store,
+    where the send policy reads them; rows already there are skipped."""
+    frame = None if wh is None else consent_changes(wh)
+    return 0 if frame is None else store.consents.import_changes(frame)
+
+
+def exclusions(
+    store: Repositories,
+    wh: Warehouse | None,
+    cap_days: int,
+    now: datetime,
+    audience: pd.DataFrame | None = None,
+) -> Exclusions:
+    """Consent per address (the warehouse's changes imported first), suppressions and recent
+    sends, as planning sees them."""
+    import_warehouse_consent(store, wh)
+    customers = None if audience is None else audience[["customer_id", "email"]]
+    recent = store.events.sends_by_customer(now - timedelta(days=cap_days))
     return Exclusions(
-        consent=consent_in_force(store),
-        suppressed=supp.set_index("email")["reason"],
+        consent=consent_in_force(store, customers=customers),
+        suppressed=pd.Series(store.suppressions.reasons(), dtype=object),
         recent_sends=pd.Series(recent, dtype="int64"),
     )
 
 
 def compute_plan(
-    store: Store, wh: Warehouse, settings: Settings, defn: CampaignDefinition, now: datetime
+    store: Repositories, wh: Warehouse, settings: Settings, defn: CampaignDefinition, now: datetime
 ) -> pd.DataFrame:
     audience = audience_frame(wh, settings, defn.audience)
-    ex = exclusions(store, wh, settings.campaigns.cap_days, now)
+    ex = exclusions(store, wh, settings.campaigns.cap_days, now, audience)
     return plan(defn, audience, ex, settings.campaigns, now)
 
 
-def record_plan(store: Store, campaign_id: str, planned: pd.DataFrame, now: datetime) -> bool:
+def record_plan(
+    store: Repositories, campaign_id: str, planned: pd.DataFrame, now: datetime
+) -> bool:
     """Write the plan (every message row, and a ``skipped`` event per excluded customer) in one
     transaction; False when another run planned the campaign first."""
     rows = planned.astype(object).where(planned.notna(), None).to_dict("records")
     for r in rows:
-        r["campaign_id"], r["attempts"], r["updated_at"] = campaign_id, 0, now
-        if r["scheduled_at"] is not None:
+        if r.get("scheduled_at") is not None:
             r["scheduled_at"] = pd.Timestamp(r["scheduled_at"]).to_pydatetime()
-    skipped = [
-        dict(
-            event_id=f"{r['message_key']}:skipped",
-            customer_id=r["customer_id"],
-            email=r["email"],
-            message_id=r["message_key"],
-            campaign_id=campaign_id,
-            variant=r["variant"],
-            type="skipped",
-            occurred_at=now,
-            reason=r["reason"],
-        )
-        for r in rows
-        if r["status"] == "skipped"
-    ]
-    c = campaign_table.c
-    with store.begin() as conn:
-        claimed = conn.execute(
-            update(campaign_table)
-            .where(c.campaign_id == campaign_id, c.status == "created")
-            .values(status="planned", planned_at=now)
-        ).rowcount
-        if claimed != 1:
-            return False
-        for start in range(0, len(rows), 10_000):
-            conn.execute(insert(message_table), rows[start : start + 10_000])
-        add_events(conn, store, skipped)
-    return True
+    return store.messages.add_plan(campaign_id, rows, now)
 
 
 def plan_campaign(
-    store: Store, wh: Warehouse, settings: Settings, name: str, now: datetime | None = None
+    store: Repositories, wh: Warehouse, settings: Settings, name: str, now: datetime | None = None
 ) -> str:
     """Assign, exclude and schedule the audience once (a planned campaign keeps its plan)."""
     cid, status, defn = load_campaign(store, name)
@@ -168,8 +138,15 @@ def plan_campaign(
     return cid
 
 
+def campaign_policy(settings: Settings, defn: CampaignDefinition) -> SendPolicy:
+    """The send policy of a campaign: the project's, with the campaign's cap and quiet hours."""
+    return SendPolicy.from_settings(
+        settings.campaigns, frequency_cap=defn.frequency_cap, quiet_hours=defn.quiet_hours
+    )
+
+
 def send_campaign(
-    store: Store,
+    store: Repositories,
     wh: Warehouse | None,
     settings: Settings,
     name: str,
@@ -180,47 +157,36 @@ def send_campaign(
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> DeliveryReport:
-    """Plan the campaign if it is not yet, then deliver every due message. Rerun it after a
-    crash, or later for messages scheduled later: it resumes where it stopped. ``workers``:
-    sending processes (``delivery.workers`` by default; see :mod:`.workers`)."""
+    """Plan the campaign if it is not yet, then deliver every due message, each batch decided
+    by the campaign's send policy when it is claimed. Rerun it after a crash, or later for
+    messages scheduled later: it resumes where it stopped. ``workers``: sending processes
+    (``delivery.workers`` by default; see :mod:`.workers`)."""
     cid, status, defn = load_campaign(store, name)
     if status == "created":
         if wh is None:
             raise CampaignError(f"campaign {name!r} is not planned yet and needs the warehouse")
         plan_campaign(store, wh, settings, name, now)
-    c = campaign_table.c
-    with store.begin() as conn:
-        conn.execute(
-            update(campaign_table)
-            .where(c.campaign_id == cid, c.status == "planned")
-            .values(status="sending")
-        )
-    m = message_table.c
-    with store.begin() as conn:
-        due = conn.execute(
-            select(func.count()).where(m.campaign_id == cid, m.status.in_(("pending", "sending")))
-        ).scalar_one()
+    else:
+        import_warehouse_consent(store, wh)  # changes since planning count too
+    store.campaigns.set_status(cid, "sending", only_from="planned", at=utcnow())
+    due = store.messages.count(cid)
     workers = worker_count(settings.delivery.workers if workers is None else workers, due, renderer)
-    send = deliver if workers == 1 else functools.partial(send_in_workers, workers)
+    if workers > 1 and isinstance(store, Store):
+        send: Callable[..., DeliveryReport] = functools.partial(send_in_workers, workers)
+    else:  # one process (an in-memory store cannot be shared with other processes)
+        send = deliver
     report = send(
         store,
         cid,
         renderer,
         messenger,
         settings.delivery,
-        sender=defn.sender,
+        sender=defn.sender or settings.delivery.sender,
         now=now,
         progress=progress,
         journal=settings.path("journal", f"{cid}.keys"),
+        policy=campaign_policy(settings, defn),
     )
-    with store.begin() as conn:
-        left = conn.execute(
-            select(func.count()).where(m.campaign_id == cid, m.status.in_(("pending", "sending")))
-        ).scalar_one()
-        if left == 0:
-            conn.execute(
-                update(campaign_table)
-                .where(c.campaign_id == cid)
-                .values(status="done", finished_at=utcnow())
-            )
+    if store.messages.count(cid) == 0:
+        store.campaigns.set_status(cid, "done", at=utcnow())
     return report

@@ -35,6 +35,7 @@ from sendwise.config import DeliverySettings
 from sendwise.content.message import EmailRenderer
 from sendwise.delivery.messenger import Messenger
 from sendwise.delivery.pipeline import DeliveryReport, deliver, recover
+from sendwise.delivery.policy import SendPolicy
 from sendwise.delivery.shards import MAX_SHARDS, Shard
 from sendwise.errors import DeliveryError, SendwiseError
 from sendwise.store.connection import Store
@@ -111,7 +112,7 @@ def _child(
         format=f"%(levelname)s worker {shard}: %(message)s",
         force=True,
     )
-    store.engine.dispose(close=False)  # new connections; the parent's stay the parent's
+    store.after_fork()  # new connections; the parent's stay the parent's
     wh = None
     try:
         if wh_url is not None:
@@ -152,8 +153,10 @@ def send_in_workers(
     now: datetime | None,
     progress: Callable[[int], None] | None,
     journal: Path | None,
+    policy: SendPolicy | None = None,
 ) -> DeliveryReport:
-    """Deliver the campaign's due messages from ``n`` forked processes (see the module doc)."""
+    """Deliver the campaign's due messages from ``n`` forked processes (see the module doc);
+    each applies ``policy`` to the batches it claims."""
     started = time.perf_counter()
     if journal is not None:
         recover(store, campaign_id, journal)  # before the shards: a killed run's keys
@@ -161,7 +164,7 @@ def send_in_workers(
     opts = _share(opts, messenger, n)
     ctx = mp.get_context("fork")
     done, results = ctx.Value("q", 0), ctx.SimpleQueue()
-    kwargs = dict(campaign_id=campaign_id, sender=sender, now=now, journal=journal)
+    kwargs = dict(campaign_id=campaign_id, sender=sender, now=now, journal=journal, policy=policy)
     wh: Warehouse | None = getattr(renderer, "wh", None)
     with wh.released() if wh is not None else contextlib.nullcontext():
         shared = (store, None if wh is None else wh.url, renderer, messenger, opts)
@@ -205,7 +208,10 @@ def _combine(procs: list[Any], results: Any, started: float) -> DeliveryReport:
         total.sent += payload["sent"]
         total.failed += payload["failed"]
         total.retries += payload["retries"]
+        total.skipped += payload["skipped"]
+        total.deferred += payload["deferred"]
         total.reasons.update(payload["reasons"])
+        total.skip_reasons.update(payload["skip_reasons"])
     total.seconds = time.perf_counter() - started
     if errors:
         raise DeliveryError(

@@ -3,8 +3,12 @@
 Every message of a campaign is a row of the store's ``message`` table, written when the campaign
 was planned (before anything is sent), keyed by a stable idempotency key. A batch goes:
 
-1. due ``pending`` rows (or ``sending`` ones a crashed run left) are claimed: marked
-   ``sending`` (attempts + 1) in one UPDATE ... RETURNING, **committed** before any is handed over;
+1. due ``pending`` rows (or ``sending`` ones a crashed run left) are claimed through the store's
+   messages repository, which applies the :class:`~sendwise.delivery.policy.SendPolicy` to the
+   batch in the same transaction (consent per address, suppression, frequency cap, quiet
+   hours, holdout): the skipped are recorded with their reason, the deferred go back to
+   ``pending``, the rest are marked ``sending`` (attempts + 1), all **committed** before any is
+   handed over; so an unsubscribe or a complaint holds for every message not yet claimed;
 2. (one process sends a campaign at a time: the CLI runs one pipeline per campaign);
 3. they are rendered and handed to the messenger concurrently (a semaphore of the messenger's
    concurrency, a token-bucket rate limit); transient errors are retried with exponential
@@ -33,9 +37,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import bindparam, or_, select, update
 
 from sendwise.config import DeliverySettings
 from sendwise.content.message import EmailRenderer, RenderedEmail
@@ -43,25 +44,28 @@ from sendwise.delivery.journal import Journal
 from sendwise.delivery.links import message_links
 from sendwise.delivery.messenger import Messenger, Outcome, RateLimiter
 from sendwise.delivery.mime import OutgoingMessage
+from sendwise.delivery.policy import SendPolicy
 from sendwise.delivery.shards import Shard
 from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import SendwiseError
-from sendwise.store.connection import Store
-from sendwise.store.records import add_events, utcnow
-from sendwise.store.schema import message as message_table
+from sendwise.store.claims import Claimed, utcnow
+from sendwise.store.repositories import Repositories
 
 logger = logging.getLogger(__name__)
-
-DUE = ("pending", "sending")
 
 
 @dataclass
 class DeliveryReport:
     sent: int = 0
     failed: int = 0
+    skipped: int = 0
+    """Kept back by the send policy when claimed (see ``skip_reasons``)."""
+    deferred: int = 0
+    """Put back to ``pending`` until the end of quiet hours."""
     retries: int = 0
     seconds: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
+    skip_reasons: Counter[str] = field(default_factory=Counter)
     workers: int = 1
     """Processes that sent (see sendwise.campaigns.workers)."""
 
@@ -79,7 +83,7 @@ def shard_journal(path: Path, shard: Shard) -> Path:
     return path.with_name(f"{path.stem}.w{shard.index}{path.suffix}")
 
 
-def recover(store: Store, campaign_id: str, path: Path) -> None:
+def recover(store: Repositories, campaign_id: str, path: Path) -> None:
     """Record the keys every journal of the campaign (its shards' too) holds; before a run
     whose shards may differ from the killed run's."""
     for file in journal_files(path):
@@ -90,58 +94,25 @@ def recover(store: Store, campaign_id: str, path: Path) -> None:
             book.close()
 
 
-def _recover(store: Store, campaign_id: str, journal: Journal) -> None:
+def _recover(store: Repositories, campaign_id: str, journal: Journal) -> None:
     """Record as sent the messages a killed run saw accepted but did not record."""
     keys = journal.replay()
     if not keys:
         return
-    m = message_table.c
-    rows = []
-    with store.begin() as conn:
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows += conn.execute(
-                select(m.message_key, m.customer_id, m.email, m.variant, m.template).where(
-                    m.campaign_id == campaign_id, m.status == "sending", m.message_key.in_(chunk)
-                )
-            ).all()
+    rows = store.messages.sending(campaign_id, keys)
     if rows:
-        _record(store, campaign_id, rows, {r.message_key: ("sent", "") for r in rows}, utcnow())
+        store.messages.record_outcomes(campaign_id, [(r, "sent", "") for r in rows], utcnow())
         logger.info("campaign %s: %d accepted messages recovered", campaign_id, len(rows))
     journal.clear()
 
 
-def _claim_batch(
-    store: Store, campaign_id: str, now: datetime, size: int, shard: Shard | None = None
-) -> list[Any]:
-    """Mark up to ``size`` due messages ``sending`` (attempts + 1) and return them, committed
-    in one statement before any of them is handed to a messenger."""
-    m = message_table.c
-    due = (
-        select(m.message_key)
-        .where(m.campaign_id == campaign_id, m.status.in_(DUE))
-        .where(or_(m.scheduled_at.is_(None), m.scheduled_at <= now))
-    )
-    if shard is not None:
-        due = due.where(shard.clause(m.message_key))
-    due = due.limit(size)
-    stmt = (
-        update(message_table)
-        .where(m.message_key.in_(due))
-        .values(status="sending", attempts=m.attempts + 1, updated_at=utcnow())
-        .returning(m.message_key, m.customer_id, m.email, m.variant, m.template)
-    )
-    with store.begin() as conn:
-        return list(conn.execute(stmt))
-
-
 def _render(
-    renderer: EmailRenderer, rows: Sequence[Any], links: Mapping[str, Mapping[str, str]]
+    renderer: EmailRenderer, rows: Sequence[Claimed], links: Mapping[str, Mapping[str, str]]
 ) -> tuple[dict[str, RenderedEmail], dict[str, str]]:
     """Rendered emails by customer id, and render errors by customer id."""
     by_template: dict[str, list[str]] = {}
     for row in rows:
-        by_template.setdefault(row.template, []).append(row.customer_id)
+        by_template.setdefault(row.template or "", []).append(row.customer_id)
     done: dict[str, RenderedEmail] = {}
     errors: dict[str, str] = {}
     for template, ids in by_template.items():
@@ -172,45 +143,8 @@ async def _send_with_retry(
         attempt += 1
 
 
-def _record(
-    store: Store,
-    campaign_id: str,
-    rows: Sequence[Any],
-    results: Mapping[str, tuple[str, str]],
-    now: datetime,
-) -> None:
-    """Final status of each row and its email_event, in one transaction."""
-    m = message_table.c
-    stmt = (
-        update(message_table)
-        .where(m.message_key == bindparam("k"))
-        .values(status=bindparam("s"), reason=bindparam("r"), updated_at=now)
-    )
-    updates, events = [], []
-    for row in rows:
-        status, reason = results[row.message_key]
-        updates.append({"k": row.message_key, "s": status, "r": reason or None})
-        kind = "send" if status == "sent" else "failed"
-        events.append(
-            dict(
-                event_id=f"{row.message_key}:{kind}",
-                customer_id=row.customer_id,
-                email=row.email,
-                message_id=row.message_key,
-                campaign_id=campaign_id,
-                variant=row.variant,
-                type=kind,
-                occurred_at=now,
-                reason=reason or None,
-            )
-        )
-    with store.begin() as conn:
-        conn.execute(stmt, updates)
-        add_events(conn, store, events)
-
-
 async def _deliver(
-    store: Store,
+    store: Repositories,
     campaign_id: str,
     renderer: EmailRenderer,
     messenger: Messenger,
@@ -222,6 +156,7 @@ async def _deliver(
     journal: Journal,
     clock: Callable[[], datetime] = utcnow,
     shard: Shard | None = None,
+    policy: SendPolicy,
 ) -> DeliveryReport:
     report = DeliveryReport()
     _recover(store, campaign_id, journal)
@@ -240,7 +175,24 @@ async def _deliver(
         return outcome, attempts
 
     async with messenger:
-        while rows := _claim_batch(store, campaign_id, now, opts.batch_size, shard):
+        while True:
+            claim = store.messages.claim_due(
+                policy,
+                campaign_id=campaign_id,
+                now=now,
+                limit=opts.batch_size,
+                shard=shard,
+                at=clock(),
+            )
+            if not claim.claimed:
+                break
+            report.skipped += len(claim.skipped)
+            report.deferred += len(claim.deferred)
+            report.skip_reasons.update(why.split(":")[0] for _, why in claim.skipped)
+            rows = claim.ready
+            if not rows:
+                progress(claim.claimed)
+                continue
             links = {r.customer_id: message_links(opts.base_url, key, r.message_key) for r in rows}
             rendered, errors = _render(renderer, rows, links)
             results: dict[str, tuple[str, str]] = {
@@ -256,7 +208,7 @@ async def _deliver(
                 OutgoingMessage(
                     key=r.message_key,
                     sender=sender,
-                    to=r.email,
+                    to=r.email or "",
                     subject=rendered[r.customer_id].subject,
                     html=track_html(rendered[r.customer_id].html, opts.base_url, key, r.message_key)
                     if opts.track
@@ -280,7 +232,9 @@ async def _deliver(
                     results[r.message_key] = ("sent", "")
                 else:
                     results[r.message_key] = ("failed", f"{outcome.status}: {outcome.detail}")
-            _record(store, campaign_id, rows, results, clock())
+            store.messages.record_outcomes(
+                campaign_id, [(r, *results[r.message_key]) for r in rows], clock()
+            )
             journal.clear()
             for status, reason in results.values():
                 if status == "sent":
@@ -288,12 +242,12 @@ async def _deliver(
                 else:
                     report.failed += 1
                     report.reasons[reason.split(":")[0]] += 1
-            progress(len(rows))
+            progress(claim.claimed)
     return report
 
 
 def deliver(
-    store: Store,
+    store: Repositories,
     campaign_id: str,
     renderer: EmailRenderer,
     messenger: Messenger,
@@ -304,6 +258,7 @@ def deliver(
     progress: Callable[[int], None] | None = None,
     journal: Path | None = None,
     shard: Shard | None = None,
+    policy: SendPolicy | None = None,
 ) -> DeliveryReport:
     """Send every due message of ``campaign_id`` (``pending`` or left ``sending`` by a crash)
     and record each outcome. Safe to run again at any time: sent messages are never resent.
@@ -313,7 +268,8 @@ def deliver(
     clock); otherwise they are recorded at the wall-clock time. ``shard``: send only that
     shard's messages (one of several processes sending the campaign together); its journal is
     ``<journal>.w<i>``, and the caller recovers every journal of the campaign before the shards
-    start."""
+    start. ``policy``: decides, for each claimed batch, who may be sent a message now
+    (``SendPolicy()`` by default: never a suppressed address nor one that withdrew consent)."""
     if journal is not None:
         if shard is None:
             recover(store, campaign_id, journal)  # a parallel run's workers may have left keys
@@ -338,6 +294,7 @@ def deliver(
                 journal=book,
                 clock=utcnow if now is None else (lambda: now),
                 shard=shard,
+                policy=policy or SendPolicy(),
             )
         )
     except SendwiseError:
@@ -347,5 +304,11 @@ def deliver(
         gc.unfreeze()
         book.close()
     report.seconds = time.perf_counter() - started
-    logger.info("campaign %s: %d sent, %d failed", campaign_id, report.sent, report.failed)
+    logger.info(
+        "campaign %s: %d sent, %d failed, %d skipped",
+        campaign_id,
+        report.sent,
+        report.failed,
+        report.skipped,
+    )
     return report

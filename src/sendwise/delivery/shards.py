@@ -2,16 +2,14 @@
 
 A message belongs to shard ``i`` of ``n`` when the first hex digit of its key (a BLAKE2 digest,
 so uniform) is ``i`` modulo ``n``. The rule needs no column and no migration, works the same in
-SQLite and PostgreSQL (``substr(key, 1, 1)``), and the shards of any ``n`` cover every message
-exactly once, so a run with 2 workers can be resumed by a run with 1 or 4.
+SQLite and PostgreSQL (the store claims ``substr(key, 1, 1) IN digits``), and the shards of any
+``n`` cover every message exactly once, so a run with 2 workers can be resumed by a run with 1
+or 4.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import func
 
 from sendwise.errors import ConfigError
 
@@ -37,10 +35,6 @@ class Shard:
 
     def owns(self, key: str) -> bool:
         return key[:1].lower() in self.digits
-
-    def clause(self, key_column: Any) -> Any:
-        """A SQL condition true for this shard's rows."""
-        return func.substr(key_column, 1, 1).in_(self.digits)
 
     def __str__(self) -> str:
         return f"{self.index + 1}/{self.count}"

@@ -18,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sendwise.config import Settings
 from sendwise.errors import StoreError
+from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
+from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +44,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Store:
-    """A connection pool to the operational store. ``schema`` (PostgreSQL only) puts every
-    table in that schema, for tests that share a database with other tests."""
+    """A connection pool to the operational store and its repositories (``campaigns``,
+    ``messages``, ``events``, ``consents``, ``suppressions``; see
+    :mod:`sendwise.store.repositories`). ``schema`` (PostgreSQL only) puts every table in that
+    schema, for tests that share a database with other tests."""
 
     def __init__(self, url: str, *, schema: str | None = None, upgrade: bool = True) -> None:
         self.url = url
@@ -58,6 +62,11 @@ class Store:
             raise StoreError(f"cannot open the store {self.safe_url}: {exc}") from None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.campaigns = SqlCampaigns(self)
+        self.messages = SqlMessages(self)
+        self.events = SqlEvents(self)
+        self.consents = SqlConsents(self)
+        self.suppressions = SqlSuppressions(self)
         if upgrade:
             self.upgrade()
 
@@ -109,6 +118,10 @@ class Store:
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise StoreError(f"cannot migrate the store {self.safe_url}: {first}") from None
         return self.revision()
+
+    def after_fork(self) -> None:
+        """In a forked child: new connections; the parent's stay the parent's."""
+        self.engine.dispose(close=False)
 
     def close(self) -> None:
         self.engine.dispose()

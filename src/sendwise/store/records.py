@@ -1,31 +1,37 @@
-"""Small use cases over the store: suppressions, consents and email events."""
+"""Small use cases over the store's repositories, kept as functions for their callers
+(tracking, the CLI, tests): suppressions, consents and email events."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
-from sendwise.store.connection import Store
-from sendwise.store.schema import consent, email_event, suppression
+from sendwise.store.claims import normalize_email, utcnow
+from sendwise.store.repositories import CONSENT_STATUSES, SUPPRESSION_REASONS, Repositories
 
 logger = logging.getLogger(__name__)
 
-SUPPRESSION_REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual")
-CONSENT_STATUSES = ("granted", "withdrawn")
-
-
-def utcnow() -> datetime:
-    """Now in UTC, naive (the store's convention)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+__all__ = [
+    "CONSENT_STATUSES",
+    "SUPPRESSION_REASONS",
+    "add_events",
+    "consent_in_force",
+    "event_rows",
+    "import_consent",
+    "record_consent",
+    "suppress",
+    "suppressed",
+    "utcnow",
+]
 
 
 def suppress(
-    store: Store,
+    store: Repositories,
     email: str,
     reason: str,
     *,
@@ -34,94 +40,98 @@ def suppress(
     at: datetime | None = None,
 ) -> bool:
     """Put ``email`` on the global suppression list; False when it already was."""
-    if reason not in SUPPRESSION_REASONS:
-        raise ValueError(f"suppression reason must be one of {SUPPRESSION_REASONS}")
-    row = {
-        "email": email.strip().lower(),
-        "reason": reason,
-        "source": source,
-        "customer_id": customer_id,
-        "created_at": at or utcnow(),
-    }
-    with store.begin() as conn:
-        stmt = store.insert_ignore(suppression).returning(suppression.c.email)
-        added = conn.execute(stmt, row).first() is not None
-    logger.info("suppression %s for customer %s", reason, customer_id)
-    return bool(added)
+    return store.suppressions.add(
+        email, reason, source=source, customer_id=customer_id, at=at or utcnow()
+    )
 
 
-def suppressed(store: Store) -> pd.DataFrame:
+def suppressed(store: Repositories) -> pd.DataFrame:
     """The suppression list: email (lower case) and reason."""
-    with store.begin() as conn:
-        rows = conn.execute(select(suppression.c.email, suppression.c.reason)).all()
-    return pd.DataFrame(rows, columns=["email", "reason"])
+    items = sorted(store.suppressions.reasons().items())
+    return pd.DataFrame(items, columns=["email", "reason"])
 
 
 def record_consent(
-    store: Store,
+    store: Repositories,
     customer_id: str,
     status: str,
     *,
+    email: str | None = None,
     channel: str = "email",
     purpose: str = "marketing",
     source: str,
     at: datetime | None = None,
-) -> None:
-    """Record a consent change with where it came from; the latest change is in force."""
-    if status not in CONSENT_STATUSES:
-        raise ValueError(f"consent status must be one of {CONSENT_STATUSES}")
-    row = dict(
-        customer_id=customer_id,
+) -> bool:
+    """Record a consent change for the address ``email`` (or, without one, the customer
+    record) with where it came from; the latest change is in force. Recording the status
+    already in force adds nothing (a repeated unsubscribe is one change). True when recorded."""
+    return store.consents.record(
+        customer_id,
+        status,
+        email=email,
         channel=channel,
         purpose=purpose,
-        status=status,
         source=source,
-        recorded_at=at or utcnow(),
+        at=at or utcnow(),
     )
-    with store.begin() as conn:
-        conn.execute(store.insert_ignore(consent), [row])
 
 
-def import_consent(store: Store, frame: pd.DataFrame) -> int:
-    """Copy consent changes (the warehouse ``consent`` table's shape) into the store; rows it
-    already holds are skipped, so importing again is harmless. Returns the rows added."""
-    if frame.empty:
-        return 0
-    cols = ["customer_id", "channel", "purpose", "status", "source", "recorded_at"]
-    data = frame[cols].copy()
-    data["recorded_at"] = pd.to_datetime(data["recorded_at"], utc=True).dt.tz_localize(None)
-    data["source"] = data["source"].fillna("warehouse")
-    records = [
-        {k: (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for k, v in r.items()}
-        for r in data.astype(object).where(data.notna(), None).to_dict("records")
-    ]
-    # executemany's rowcount is not reliable across drivers: count before and after
-    with store.begin() as conn:
-        before = conn.execute(select(func.count()).select_from(consent)).scalar_one()
-        for start in range(0, len(records), 5000):
-            conn.execute(store.insert_ignore(consent), records[start : start + 5000])
-        return conn.execute(select(func.count()).select_from(consent)).scalar_one() - before
+def import_consent(store: Repositories, frame: pd.DataFrame) -> int:
+    """Copy consent changes (the warehouse ``consent`` table's shape, optionally with each
+    customer's ``email``) into the store; rows it already holds are skipped, so importing again
+    is harmless. Returns the rows added."""
+    return store.consents.import_changes(frame)
 
 
-def consent_in_force(store: Store, channel: str = "email", purpose: str = "marketing") -> pd.Series:
-    """The latest consent status per customer for this channel and purpose (customer_id index)."""
-    query = select(
-        consent.c.customer_id, consent.c.status, consent.c.recorded_at, consent.c.id
-    ).where(consent.c.channel == channel, consent.c.purpose == purpose)
-    with store.begin() as conn:
-        rows = conn.execute(query).all()
-    frame = pd.DataFrame(rows, columns=["customer_id", "status", "recorded_at", "id"])
-    latest = frame.sort_values(["recorded_at", "id"]).drop_duplicates("customer_id", keep="last")
-    return latest.set_index("customer_id")["status"]
+def latest_by_customer(changes: pd.DataFrame, customers: pd.DataFrame | None = None) -> pd.Series:
+    """The consent in force per customer_id: the latest change for the customer's address
+    (``customers``: customer_id, email; the address of each change's own record otherwise)
+    or, for changes without an address, for the customer record."""
+    frame = changes.sort_values(["recorded_at", "id"])
+    frame = frame.assign(address=frame["email"].map(normalize_email))
+    by_address = frame.dropna(subset=["address"]).drop_duplicates("address", keep="last")
+    by_record = frame[frame["address"].isna()].drop_duplicates("customer_id", keep="last")
+    if customers is None:
+        customers = frame[["customer_id", "email"]].drop_duplicates("customer_id", keep="last")
+    who = customers[["customer_id", "email"]].copy()
+    who["customer_id"] = who["customer_id"].astype(str)
+    who["address"] = who["email"].map(normalize_email)
+    cols = ["status", "recorded_at", "id"]
+    a = who.merge(by_address[["address", *cols]], on="address", how="left")
+    r = who[["customer_id"]].merge(by_record[["customer_id", *cols]], on="customer_id", how="left")
+    sa, sr = a["status"].to_numpy(dtype=object), r["status"].to_numpy(dtype=object)
+    ta, tr = pd.to_datetime(a["recorded_at"]), pd.to_datetime(r["recorded_at"])
+    a_later = ((ta > tr) | ((ta == tr) & (a["id"] >= r["id"]))).to_numpy()
+    status = np.where(pd.isna(sr), sa, np.where(pd.isna(sa), sr, np.where(a_later, sa, sr)))
+    out = pd.Series(status, index=who["customer_id"].to_numpy(), dtype=object)
+    return out[out.notna()]
 
 
-def add_events(conn: Any, store: Store, events: Sequence[Mapping[str, Any]]) -> None:
-    """Insert email events; one whose event_id is already stored is skipped (idempotent)."""
-    if events:
-        rows = [{"is_machine": False, **e} for e in events]
-        conn.execute(store.insert_ignore(email_event), rows)
+def consent_in_force(
+    store: Repositories,
+    channel: str = "email",
+    purpose: str = "marketing",
+    customers: pd.DataFrame | None = None,
+) -> pd.Series:
+    """The latest consent status per customer for this channel and purpose (customer_id
+    index), per address: see :func:`latest_by_customer`."""
+    return latest_by_customer(store.consents.changes(channel, purpose), customers)
 
 
-def event_rows(store: Store, where: Iterable[Any] = ()) -> list[Any]:
-    with store.begin() as conn:
-        return list(conn.execute(select(email_event).where(*where)).mappings())
+def add_events(conn: Any, store: Any, events: Sequence[Mapping[str, Any]]) -> None:
+    """Insert email events in an open transaction of a SQL store (duplicates skipped)."""
+    store.events.insert(conn, events)
+
+
+def event_rows(store: Repositories, where: Iterable[Any] = (), **equal: Any) -> list[Any]:
+    """Stored email events whose columns equal ``equal``; ``where`` (SQLAlchemy conditions,
+    for older callers) is only understood by a SQL store."""
+    conds = list(where)
+    if conds:
+        from sqlalchemy import select
+
+        from sendwise.store.schema import email_event
+
+        with store.begin() as conn:  # type: ignore[attr-defined]
+            return list(conn.execute(select(email_event).where(*conds)).mappings())
+    return store.events.rows(**equal)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData()
@@ -59,6 +60,7 @@ message = Table(
     ),
     Column("reason", Text, comment="Why it was skipped or failed."),
     Column("scheduled_at", DateTime, comment="Not sent before this time (UTC)."),
+    Column("timezone", String(64), comment="The customer's time zone, for quiet hours."),
     Column("attempts", Integer, nullable=False, default=0),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("campaign_id", "customer_id", name="uq_message_campaign_customer"),
@@ -85,6 +87,13 @@ email_event = Table(
     Index("ix_email_event_campaign_type", "campaign_id", "type"),
     Index("ix_email_event_customer_type_time", "customer_id", "type", "occurred_at"),
 )
+# the send policy counts recent sends per address (trimmed, lower case), whatever the case stored
+Index(
+    "ix_email_event_address_type_time",
+    func.lower(func.trim(email_event.c.email)),
+    email_event.c.type,
+    email_event.c.occurred_at,
+)
 
 suppression = Table(
     "suppression",
@@ -103,10 +112,12 @@ consent = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("customer_id", String(200), nullable=False),
+    Column("email", String(320), comment="Lower-cased address (consent is the address's)."),
     Column("channel", String(16), nullable=False),
     Column("purpose", String(32), nullable=False),
     Column("status", String(16), nullable=False, comment="granted or withdrawn"),
     Column("source", Text),
     Column("recorded_at", DateTime, nullable=False),
     UniqueConstraint("customer_id", "channel", "purpose", "recorded_at", name="uq_consent_change"),
+    Index("ix_consent_email", "email", "channel", "purpose"),
 )

@@ -76,7 +76,12 @@ def write_events(store: Store, pending: Sequence[Mapping[str, Any]]) -> int:
         suppress(store, email, reason, source=row["type"], customer_id=customer_id)
         if reason == "unsubscribe" and customer_id:
             record_consent(
-                store, customer_id, "withdrawn", source="unsubscribe_link", at=row["occurred_at"]
+                store,
+                customer_id,
+                "withdrawn",
+                email=email,
+                source="unsubscribe_link",
+                at=row["occurred_at"],
             )
     return len(rows)
 

@@ -13,30 +13,15 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import select
 
 from sendwise.config import Settings
 from sendwise.ingest.load import ingest
-from sendwise.store.connection import Store
-from sendwise.store.schema import email_event
+from sendwise.store.repositories import EVENT_FIELDS, Repositories
 from sendwise.warehouse.connection import Warehouse
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = (
-    "event_id",
-    "customer_id",
-    "email",
-    "message_id",
-    "campaign_id",
-    "variant",
-    "type",
-    "occurred_at",
-    "url",
-    "user_agent",
-    "is_machine",
-    "reason",
-)
+COLUMNS = EVENT_FIELDS
 CHUNK = 200_000
 
 
@@ -52,7 +37,7 @@ def _state_file(settings: Settings):
     return settings.path("sync", "state.json")
 
 
-def watermark(settings: Settings, store: Store) -> int:
+def watermark(settings: Settings, store: Repositories) -> int:
     """The last store ``seq`` copied to this project's warehouse (0 before the first sync)."""
     path = _state_file(settings)
     if not path.exists():
@@ -61,7 +46,7 @@ def watermark(settings: Settings, store: Store) -> int:
     return int(state.get(store.safe_url, 0))
 
 
-def _save(settings: Settings, store: Store, seq: int) -> None:
+def _save(settings: Settings, store: Repositories, seq: int) -> None:
     path = _state_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -71,19 +56,11 @@ def _save(settings: Settings, store: Store, seq: int) -> None:
     tmp.replace(path)
 
 
-def sync_events(store: Store, wh: Warehouse, settings: Settings) -> SyncReport:
+def sync_events(store: Repositories, wh: Warehouse, settings: Settings) -> SyncReport:
     """Copy every store event newer than the watermark into the warehouse, in chunks."""
     report = SyncReport(watermark=watermark(settings, store))
-    e = email_event.c
     while True:
-        query = (
-            select(e.seq, *(getattr(e, c) for c in COLUMNS))
-            .where(e.seq > report.watermark)
-            .order_by(e.seq)
-            .limit(CHUNK)
-        )
-        with store.begin() as conn:
-            frame = pd.DataFrame(conn.execute(query).all(), columns=["seq", *COLUMNS])
+        frame = store.events.since(report.watermark, CHUNK)
         if frame.empty:
             return report
         last = int(frame["seq"].max())

@@ -1,0 +1,201 @@
+"""The operational store as the domains see it: five small repositories.
+
+Each is a :class:`typing.Protocol` with two implementations, SQLAlchemy over SQLite or
+PostgreSQL (:mod:`sendwise.store.sql`, reached as ``Store(url).messages`` ...) and an in-memory
+fake (:class:`sendwise.store.memory.MemoryStore`) for fast unit tests. One contract suite
+(tests/test_store_contract.py) runs against all three, so the fake cannot drift from the
+database. Only ``store/`` (and ``warehouse/``) hold SQL (docs/adr/0050-store-repositories.md).
+
+Times are naive UTC; addresses are compared trimmed and lower-cased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import pandas as pd
+
+from sendwise.store.claims import Claim, Claimed, ClaimPolicy, KeyPart
+
+SUPPRESSION_REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual")
+CONSENT_STATUSES = ("granted", "withdrawn")
+DUE = ("pending", "sending")
+PLAN_FIELDS = (
+    "message_key",
+    "customer_id",
+    "email",
+    "variant",
+    "template",
+    "status",
+    "reason",
+    "scheduled_at",
+    "timezone",
+)
+EVENT_FIELDS = (
+    "event_id",
+    "customer_id",
+    "email",
+    "message_id",
+    "campaign_id",
+    "variant",
+    "type",
+    "occurred_at",
+    "url",
+    "user_agent",
+    "is_machine",
+    "reason",
+)
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    campaign_id: str
+    name: str
+    status: str
+    """created, planned, sending, done"""
+    definition: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """A stored message as tracking needs it."""
+
+    message_key: str
+    customer_id: str
+    email: str | None
+    campaign_id: str
+    variant: str
+    status: str
+    updated_at: datetime
+
+
+class CampaignRepository(Protocol):
+    def save(self, record: CampaignRecord, at: datetime) -> str | None:
+        """Store a new campaign, or replace one still ``created``; returns the status it had
+        (None when new). One past ``created`` is left as it is."""
+
+    def get(self, name_or_id: str) -> CampaignRecord | None: ...
+
+    def set_status(
+        self, campaign_id: str, status: str, *, only_from: str | None = None, at: datetime
+    ) -> bool:
+        """Move to ``status`` (from ``only_from`` only, when given); False when it did not."""
+
+
+class MessageRepository(Protocol):
+    def add_plan(self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime) -> bool:
+        """Move the campaign from ``created`` to ``planned`` and write every message row
+        (``PLAN_FIELDS``) and a ``skipped`` event per skipped row, in one transaction; False
+        (nothing written) when another run planned it first."""
+
+    def claim_due(
+        self,
+        policy: ClaimPolicy,
+        *,
+        campaign_id: str,
+        now: datetime,
+        limit: int,
+        shard: KeyPart | None = None,
+        at: datetime | None = None,
+    ) -> Claim:
+        """Claim up to ``limit`` due messages (``pending`` or ``sending``, scheduled at or
+        before ``now``), apply ``policy`` to them and commit, in one transaction: the skipped
+        become ``skipped`` with their reason and a ``skipped`` event (at ``at``), the deferred
+        ``pending`` at their new time, the rest ``sending`` (attempts + 1), returned ready."""
+
+    def record_outcomes(
+        self, campaign_id: str, outcomes: Sequence[tuple[Claimed, str, str]], at: datetime
+    ) -> None:
+        """(message, ``sent`` or ``failed``, reason): the final status and a ``send`` or
+        ``failed`` event each, in one transaction."""
+
+    def sending(self, campaign_id: str, keys: Sequence[str]) -> list[Claimed]:
+        """Those of ``keys`` still ``sending`` (a killed run's, for its journal)."""
+
+    def count(self, campaign_id: str, statuses: Iterable[str] = DUE) -> int: ...
+
+    def plan_frame(self, campaign_id: str) -> pd.DataFrame:
+        """Every message of the campaign (``PLAN_FIELDS`` columns)."""
+
+    def find(self, keys: Iterable[str]) -> dict[str, MessageInfo]: ...
+
+
+class EventRepository(Protocol):
+    def add(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Insert email events; one whose ``event_id`` is stored already is skipped."""
+
+    def rows(self, **equal: Any) -> list[dict[str, Any]]:
+        """Every event whose columns equal ``equal`` (all events without)."""
+
+    def since(self, seq: int, limit: int) -> pd.DataFrame:
+        """Up to ``limit`` events after sequence number ``seq``: ``seq`` + ``EVENT_FIELDS``."""
+
+    def sends_by_customer(self, since: datetime) -> dict[str, int]:
+        """``send`` events since ``since``, counted by customer."""
+
+    def for_campaign(self, campaign_id: str, types: Iterable[str]) -> pd.DataFrame:
+        """message_id, type, occurred_at, is_machine, url of the campaign's events."""
+
+
+class ConsentRepository(Protocol):
+    def record(
+        self,
+        customer_id: str,
+        status: str,
+        *,
+        email: str | None = None,
+        channel: str = "email",
+        purpose: str = "marketing",
+        source: str,
+        at: datetime,
+    ) -> bool:
+        """Record a consent change; False (nothing written) when the status in force for that
+        address (or customer, without one) is already ``status``."""
+
+    def import_changes(self, frame: pd.DataFrame) -> int:
+        """Copy changes (the warehouse ``consent`` shape, optionally with ``email``); rows
+        already held are skipped. Returns the rows added."""
+
+    def changes(self, channel: str = "email", purpose: str = "marketing") -> pd.DataFrame:
+        """customer_id, email, status, recorded_at, id of every change for channel/purpose."""
+
+
+class SuppressionRepository(Protocol):
+    def add(
+        self,
+        email: str,
+        reason: str,
+        *,
+        source: str = "",
+        customer_id: str | None = None,
+        at: datetime,
+    ) -> bool:
+        """Put an address on the global list; False when it already was."""
+
+    def reasons(self, emails: Iterable[str] | None = None) -> dict[str, str]:
+        """Reason by address, of ``emails`` (every address without)."""
+
+
+class Repositories(Protocol):
+    """The whole operational store: :class:`sendwise.store.Store` or the in-memory fake."""
+
+    @property
+    def campaigns(self) -> CampaignRepository: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
+
+    @property
+    def events(self) -> EventRepository: ...
+
+    @property
+    def consents(self) -> ConsentRepository: ...
+
+    @property
+    def suppressions(self) -> SuppressionRepository: ...
+
+    @property
+    def safe_url(self) -> str: ...

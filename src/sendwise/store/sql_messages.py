@@ -1,0 +1,252 @@
+"""SQLAlchemy repositories for campaigns and messages, with the claim of due messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+
+from sendwise.store.claims import (
+    Claim,
+    Claimed,
+    ClaimPolicy,
+    Facts,
+    KeyPart,
+    consent_by_message,
+    skipped_event,
+    split,
+    utcnow,
+)
+from sendwise.store.repositories import DUE, PLAN_FIELDS, CampaignRecord, MessageInfo
+from sendwise.store.schema import campaign as campaign_table
+from sendwise.store.schema import message as message_table
+from sendwise.store.sql_records import chunks
+
+if TYPE_CHECKING:
+    from sendwise.store.connection import Store
+
+m = message_table.c
+CLAIMED = (m.message_key, m.customer_id, m.email, m.variant, m.template, m.timezone)
+
+
+class SqlCampaigns:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def save(self, record: CampaignRecord, at: datetime) -> str | None:
+        c = campaign_table.c
+        row = dict(
+            campaign_id=record.campaign_id,
+            name=record.name,
+            definition=record.definition,
+            status=record.status,
+            created_at=at,
+        )
+        with self.store.begin() as conn:
+            existing = conn.execute(
+                select(c.status).where(c.campaign_id == record.campaign_id)
+            ).scalar()
+            if existing is not None and existing != "created":
+                return str(existing)
+            if existing is not None:
+                conn.execute(campaign_table.delete().where(c.campaign_id == record.campaign_id))
+            conn.execute(insert(campaign_table), row)
+        return None if existing is None else str(existing)
+
+    def get(self, name_or_id: str) -> CampaignRecord | None:
+        c = campaign_table.c
+        with self.store.begin() as conn:
+            row = conn.execute(
+                select(c.campaign_id, c.name, c.status, c.definition)
+                .where((c.name == name_or_id) | (c.campaign_id == name_or_id))
+                .order_by((c.campaign_id == name_or_id).desc())
+            ).first()
+        return None if row is None else CampaignRecord(*row)
+
+    def set_status(
+        self, campaign_id: str, status: str, *, only_from: str | None = None, at: datetime
+    ) -> bool:
+        c = campaign_table.c
+        stmt = update(campaign_table).where(c.campaign_id == campaign_id)
+        if only_from is not None:
+            stmt = stmt.where(c.status == only_from)
+        values: dict[str, Any] = {"status": status}
+        if status == "planned":
+            values["planned_at"] = at
+        if status == "done":
+            values["finished_at"] = at
+        with self.store.begin() as conn:
+            return bool(conn.execute(stmt.values(**values)).rowcount)
+
+
+def _claimed(row: Any) -> Claimed:
+    return Claimed(*row)
+
+
+class SqlMessages:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add_plan(self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime) -> bool:
+        data = [
+            {**{f: r.get(f) for f in PLAN_FIELDS}, "campaign_id": campaign_id,
+             "attempts": 0, "updated_at": at}
+            for r in rows
+        ]  # fmt: skip
+        skipped = [
+            skipped_event(_claimed([r[f] for f in ("message_key", "customer_id", "email",
+                                                   "variant", "template", "timezone")]),
+                          campaign_id, str(r["reason"] or ""), at)
+            for r in data
+            if r["status"] == "skipped"
+        ]  # fmt: skip
+        c = campaign_table.c
+        with self.store.begin() as conn:
+            moved = conn.execute(
+                update(campaign_table)
+                .where(c.campaign_id == campaign_id, c.status == "created")
+                .values(status="planned", planned_at=at)
+            ).rowcount
+            if moved != 1:
+                return False
+            for part in chunks(data, 10_000):
+                conn.execute(insert(message_table), list(part))
+            self.store.events.insert(conn, skipped)
+        return True
+
+    def _facts(
+        self, conn: Connection, policy: ClaimPolicy, batch: Sequence[Claimed], now: datetime
+    ) -> Facts:
+        store = self.store
+        facts = Facts(suppressed=store.suppressions.lookup(conn, [m.address or "" for m in batch]))
+        changes = store.consents.for_batch(conn, batch, policy.channel, policy.purpose)
+        facts.consent = consent_by_message(batch, changes)
+        since = policy.cap_since(now)
+        if since is not None:
+            facts.recent_sends = store.events.recent_sends(conn, batch, since)
+        return facts
+
+    def claim_due(
+        self,
+        policy: ClaimPolicy,
+        *,
+        campaign_id: str,
+        now: datetime,
+        limit: int,
+        shard: KeyPart | None = None,
+        at: datetime | None = None,
+    ) -> Claim:
+        at = at or utcnow()
+        due = (
+            select(m.message_key)
+            .where(m.campaign_id == campaign_id, m.status.in_(DUE))
+            .where(or_(m.scheduled_at.is_(None), m.scheduled_at <= now))
+        )
+        if shard is not None:
+            due = due.where(func.substr(m.message_key, 1, 1).in_(shard.digits))
+        stmt = (
+            update(message_table)
+            .where(m.message_key.in_(due.limit(limit)))
+            .values(status="sending", attempts=m.attempts + 1, updated_at=at)
+            .returning(*CLAIMED)
+        )
+        with self.store.begin() as conn:
+            batch = [_claimed(r) for r in conn.execute(stmt)]
+            if not batch:
+                return Claim()
+            claim = split(batch, policy.decide(batch, self._facts(conn, policy, batch, now), now))
+            self._keep_back(conn, campaign_id, claim, at)
+        return claim
+
+    def _keep_back(self, conn: Connection, campaign_id: str, claim: Claim, at: datetime) -> None:
+        """Write what the policy decided for the messages not handed over."""
+        back = (
+            update(message_table)
+            .where(m.message_key == bindparam("k"))
+            .values(
+                status=bindparam("s"),
+                reason=bindparam("r"),
+                scheduled_at=bindparam("t"),
+                attempts=m.attempts - 1,
+                updated_at=at,
+            )
+        )
+        rows: list[dict[str, Any]] = [
+            {"k": x.message_key, "s": "skipped", "r": why, "t": None}
+                for x, why in claim.skipped]  # fmt: skip
+        rows += [{"k": x.message_key, "s": "pending", "r": None, "t": until}
+                 for x, until in claim.deferred]  # fmt: skip
+        rows += [{"k": x.message_key, "s": "holdout", "r": None, "t": None}
+                 for x in claim.held_out]  # fmt: skip
+        if rows:
+            conn.execute(back, rows)
+        events = [skipped_event(x, campaign_id, why, at) for x, why in claim.skipped]
+        self.store.events.insert(conn, events)
+
+    def record_outcomes(
+        self, campaign_id: str, outcomes: Sequence[tuple[Claimed, str, str]], at: datetime
+    ) -> None:
+        stmt = (
+            update(message_table)
+            .where(m.message_key == bindparam("k"))
+            .values(status=bindparam("s"), reason=bindparam("r"), updated_at=at)
+        )
+        updates: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for msg, status, reason in outcomes:
+            updates.append({"k": msg.message_key, "s": status, "r": reason or None})
+            kind = "send" if status == "sent" else "failed"
+            events.append(
+                dict(
+                    event_id=f"{msg.message_key}:{kind}",
+                    customer_id=msg.customer_id,
+                    email=msg.email,
+                    message_id=msg.message_key,
+                    campaign_id=campaign_id,
+                    variant=msg.variant,
+                    type=kind,
+                    occurred_at=at,
+                    reason=reason or None,
+                )
+            )
+        if not updates:
+            return
+        with self.store.begin() as conn:
+            conn.execute(stmt, updates)
+            self.store.events.insert(conn, events)
+
+    def sending(self, campaign_id: str, keys: Sequence[str]) -> list[Claimed]:
+        out: list[Claimed] = []
+        with self.store.begin() as conn:
+            for part in chunks(list(keys)):
+                query = select(*CLAIMED).where(
+                    m.campaign_id == campaign_id, m.status == "sending", m.message_key.in_(part)
+                )
+                out += [_claimed(r) for r in conn.execute(query).all()]
+        return out
+
+    def count(self, campaign_id: str, statuses: Iterable[str] = DUE) -> int:
+        query = select(func.count()).where(
+            m.campaign_id == campaign_id, m.status.in_(list(statuses))
+        )
+        with self.store.begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def plan_frame(self, campaign_id: str) -> pd.DataFrame:
+        cols = [getattr(m, f) for f in PLAN_FIELDS]
+        with self.store.begin() as conn:
+            rows = conn.execute(select(*cols).where(m.campaign_id == campaign_id)).all()
+        return pd.DataFrame(rows, columns=list(PLAN_FIELDS))
+
+    def find(self, keys: Iterable[str]) -> dict[str, MessageInfo]:
+        cols = (m.message_key, m.customer_id, m.email, m.campaign_id, m.variant, m.status,
+                m.updated_at)  # fmt: skip
+        found: dict[str, MessageInfo] = {}
+        with self.store.begin() as conn:
+            for part in chunks(sorted(set(keys))):
+                query = select(*cols).where(m.message_key.in_(part))
+                found.update({r.message_key: MessageInfo(*r) for r in conn.execute(query)})
+        return found

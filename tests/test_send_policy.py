@@ -1,0 +1,180 @@
+"""The send policy at claim time, on the in-memory store (milliseconds per test): what happens
+after planning (unsubscribe, complaint, bounce, consent withdrawal) holds for every message not
+yet sent, however it was scheduled; consent is per address; quiet hours and caps hold when the
+message is claimed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from campaign_support import GreetingRenderer
+from sendwise.campaigns.definition import parse_definition
+from sendwise.campaigns.planning import Exclusions, plan
+from sendwise.campaigns.service import exclusions, record_plan
+from sendwise.config import CampaignSettings, DeliverySettings
+from sendwise.delivery.outbox import OutboxMessenger
+from sendwise.delivery.pipeline import deliver
+from sendwise.delivery.policy import SendPolicy
+from sendwise.store import MemoryStore
+from sendwise.store.claims import Claimed, Facts
+from sendwise.store.records import record_consent, suppress
+from sendwise.store.repositories import CampaignRecord
+
+PLANNED_AT = datetime(2024, 6, 1, 10)  # a Saturday, 10:00 UTC
+
+
+def _campaign(store: MemoryStore, schedule: str, n: int = 20) -> str:
+    """A campaign planned at PLANNED_AT whose messages are all due later: at a fixed time, at
+    each customer's best hour, or after the quiet hours the planning time falls in."""
+    send_at = {"send_at": "2024-06-01T12:00:00", "best_hour": "best_hour", "quiet": "now"}
+    defn = parse_definition(
+        {"name": f"later {schedule}", "audience": {"rule": "true"}, "template": "a",
+         "send_at": send_at[schedule], "quiet_hours": schedule == "quiet"}
+    )  # fmt: skip
+    ids = [f"{i:04d}" for i in range(n)]
+    audience = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "email": [f"c{i}@example.com" for i in ids],
+            "timezone": "Asia/Tokyo" if schedule == "quiet" else "Europe/Paris",  # 19:00 / 12:00
+            "best_send_hour": 15,
+        }
+    )
+    now = PLANNED_AT + timedelta(hours=10) if schedule == "quiet" else PLANNED_AT  # Tokyo 05:00
+    ex = exclusions(store, None, 7, now, audience)
+    settings = CampaignSettings(consent="opt_out", quiet_start=21, quiet_end=8)
+    planned = plan(defn, audience, ex, settings, now)
+    assert (planned["status"] == "pending").all() and (planned["scheduled_at"] > now).all()
+    store.campaigns.save(
+        CampaignRecord(defn.campaign_id, defn.name, "created", defn.model_dump(mode="json")), now
+    )
+    assert record_plan(store, defn.campaign_id, planned, now)
+    return defn.campaign_id
+
+
+AFTER_PLANNING: dict[str, tuple[Callable[[MemoryStore, str, str], object], str]] = {
+    # what the tracking service writes for a one-click POST: suppression + withdrawn consent
+    "one-click unsubscribe": (
+        lambda s, cid, email: (
+            suppress(s, email, "unsubscribe", source="unsubscribe", customer_id=cid),
+            record_consent(s, cid, "withdrawn", email=email, source="unsubscribe_link"),
+        ),
+        "suppressed: unsubscribe",
+    ),
+    "complaint": (lambda s, cid, email: suppress(s, email, "complaint"), "suppressed: complaint"),
+    "bounce": (lambda s, cid, email: suppress(s, email, "hard_bounce"), "suppressed: hard_bounce"),
+    "consent withdrawal": (
+        lambda s, cid, email: record_consent(s, cid, "withdrawn", email=email, source="form"),
+        "consent withdrawn",
+    ),
+}
+
+
+@pytest.mark.parametrize("schedule", ["send_at", "best_hour", "quiet"])
+@pytest.mark.parametrize("change", list(AFTER_PLANNING))
+def test_a_change_after_planning_holds_for_a_message_due_later(
+    schedule: str, change: str, tmp_path
+) -> None:
+    store = MemoryStore()
+    cid = _campaign(store, schedule)
+    frame = store.messages.plan_frame(cid)
+    target = frame.iloc[3]
+    act, reason = AFTER_PLANNING[change]
+    act(store, target["customer_id"], target["email"].upper())  # any case: the same address
+    due = pd.to_datetime(frame["scheduled_at"]).max().to_pydatetime()
+    report = deliver(store, cid, GreetingRenderer(), OutboxMessenger(tmp_path),
+                     DeliverySettings(), now=due)  # fmt: skip
+    assert report.sent == len(frame) - 1 and report.skipped == 1
+    after = store.messages.plan_frame(cid).set_index("customer_id")
+    assert after.loc[target["customer_id"], "status"] == "skipped"
+    assert after.loc[target["customer_id"], "reason"] == reason
+    assert not (tmp_path / f"{target['message_key']}.eml").exists()
+    assert len(list(tmp_path.glob("*.eml"))) == len(frame) - 1
+    skips = store.events.rows(type="skipped")
+    assert [(e["customer_id"], e["reason"]) for e in skips] == [(target["customer_id"], reason)]
+
+
+def test_consent_is_the_address_owners_whatever_the_record_or_case(tmp_path) -> None:
+    """Defect 3: a second customer record with the same address (another case, spaces) and its
+    own consent gets nothing once the owner of the address withdrew, at planning and at claim."""
+    store = MemoryStore()
+    defn = parse_definition({"name": "dup", "audience": {"rule": "true"}, "template": "a"})
+    audience = pd.DataFrame(
+        {"customer_id": ["owner", "second", "other"],
+         "email": ["jane@example.com", " Jane@Example.COM ", "max@example.com"]}
+    )  # fmt: skip
+    for cid, email in zip(audience.customer_id, audience.email, strict=True):
+        record_consent(store, cid, "granted", email=email, source="signup", at=PLANNED_AT)
+    record_consent(store, "owner", "withdrawn", email="jane@example.com", source="preference page",
+                   at=PLANNED_AT + timedelta(minutes=1))  # fmt: skip
+    ex = exclusions(store, None, 7, PLANNED_AT, audience)
+    assert ex.consent.to_dict() == {"owner": "withdrawn", "second": "withdrawn", "other": "granted"}
+    # planning (a preview) excludes both records already; the claim decides in any case:
+    # plan the second record and another customer (not the owner) as if nothing were known
+    audience = audience[audience.customer_id != "owner"].reset_index(drop=True)
+    blind = Exclusions(pd.Series("granted", index=audience.customer_id), pd.Series(dtype=str),
+                       pd.Series(dtype="int64"))  # fmt: skip
+    planned = plan(defn, audience, blind, CampaignSettings(quiet_start=None), PLANNED_AT)
+    store.campaigns.save(CampaignRecord(defn.campaign_id, "dup", "created", {}), PLANNED_AT)
+    record_plan(store, defn.campaign_id, planned, PLANNED_AT)
+    opt_in = SendPolicy(consent="opt_in")
+    report = deliver(store, defn.campaign_id, GreetingRenderer(), OutboxMessenger(tmp_path),
+                     DeliverySettings(), now=PLANNED_AT, policy=opt_in)  # fmt: skip
+    st = store.messages.plan_frame(defn.campaign_id).set_index("customer_id")
+    assert st["status"].to_dict() == {"second": "skipped", "other": "sent"}
+    assert report.sent == 1 and report.skip_reasons == Counter({"consent withdrawn": 1})
+
+
+def _msg(i: int, **kw) -> Claimed:
+    base = dict(message_key=f"k{i}", customer_id=f"c{i}", email=f"c{i}@x.com", variant="A",
+                template="a", timezone=None)  # fmt: skip
+    return Claimed(**{**base, **kw})
+
+
+def test_the_first_reason_wins_and_the_defaults_are_safe() -> None:
+    batch = [_msg(0), _msg(1), _msg(2), _msg(3, email=None), _msg(4, variant="holdout")]
+    facts = Facts(suppressed={"c1@x.com": "complaint"}, consent={"k1": "withdrawn",
+                  "k2": "withdrawn"})  # fmt: skip
+    got = [(d.verdict, d.reason) for d in SendPolicy().decide(batch, facts, PLANNED_AT)]
+    assert got == [
+        ("send", ""),
+        ("skip", "suppressed: complaint"),
+        ("skip", "consent withdrawn"),
+        ("skip", "no valid email address"),
+        ("holdout", ""),
+    ]
+    opt_in = SendPolicy(consent="opt_in", purpose="newsletter")
+    assert opt_in.decide([_msg(0)], Facts(), PLANNED_AT)[0].reason == "no newsletter consent"
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc", "until"),
+    [
+        ("UTC", datetime(2024, 6, 1, 22), datetime(2024, 6, 2, 8)),
+        ("UTC", datetime(2024, 6, 2, 3), datetime(2024, 6, 2, 8)),
+        ("America/New_York", datetime(2024, 6, 2, 3), datetime(2024, 6, 2, 12)),  # 23:00 EDT
+        ("Asia/Kolkata", datetime(2024, 6, 1, 16), datetime(2024, 6, 2, 2, 30)),  # 21:30 IST
+        ("Not/AZone", datetime(2024, 6, 1, 21), datetime(2024, 6, 2, 8)),  # unknown: UTC
+        ("America/New_York", datetime(2024, 6, 1, 16), None),  # noon: not quiet
+    ],
+)
+def test_quiet_hours_are_the_customers_local_hours(zone, utc, until) -> None:
+    policy = SendPolicy(quiet_start=21, quiet_end=8)
+    d = policy.decide([_msg(0, timezone=zone)], Facts(), utc)[0]
+    assert (d.verdict, d.until) == (("defer", until) if until else ("send", None))
+
+
+def test_a_planning_time_cap_and_a_claim_time_cap_agree() -> None:
+    settings = CampaignSettings(consent="opt_out", frequency_cap=2, cap_days=7, quiet_start=None)
+    policy = SendPolicy.from_settings(settings)
+    assert policy.frequency_cap == 2 and policy.cap_since(PLANNED_AT) == PLANNED_AT - timedelta(7)
+    facts = Facts(recent_sends={"c0@x.com": 2, "c1@x.com": 1})
+    got = [d.reason for d in policy.decide([_msg(0), _msg(1)], facts, PLANNED_AT)]
+    assert got == ["frequency cap: 2 emails in 7 days", ""]
+    assert SendPolicy.from_settings(settings, frequency_cap=5).frequency_cap == 5
+    assert SendPolicy.from_settings(CampaignSettings(), quiet_hours=False).quiet_start is None

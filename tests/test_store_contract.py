@@ -1,0 +1,260 @@
+"""One contract suite for every repository of the operational store, run against the in-memory
+fake, SQLite and PostgreSQL (skipped without SENDWISE_TEST_POSTGRES_URL): the fake the unit
+tests use behaves as the databases do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from conftest import sql_store
+from sendwise.delivery.policy import SendPolicy
+from sendwise.delivery.shards import Shard
+from sendwise.store import MemoryStore
+from sendwise.store.repositories import CampaignRecord, Repositories
+
+T0 = datetime(2024, 6, 1, 10)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def repos(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with sql_store(request.param, tmp_path) as st:
+        yield st
+
+
+def plan_rows(n: int, *, email: str = "c{}@example.com", **over: Any) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        row = dict(
+            message_key=f"{i % 16:x}{i:023d}",
+            customer_id=f"c{i}",
+            email=email.format(i),
+            variant="A",
+            template="a",
+            status="pending",
+            reason=None,
+            scheduled_at=T0,
+            timezone=None,
+        )
+        row.update({k: (v(i) if callable(v) else v) for k, v in over.items()})
+        rows.append(row)
+    return rows
+
+
+def planned(repos: Repositories, rows: list[dict[str, Any]], cid: str = "camp") -> str:
+    record = CampaignRecord(campaign_id=cid, name=f"name-{cid}", status="created", definition={})
+    assert repos.campaigns.save(record, T0) is None
+    assert repos.messages.add_plan(cid, rows, T0)
+    return cid
+
+
+def statuses(repos: Repositories, cid: str) -> dict[str, str]:
+    frame = repos.messages.plan_frame(cid)
+    return dict(zip(frame["customer_id"], frame["status"], strict=True))
+
+
+# ---- campaigns -------------------------------------------------------------------------
+
+
+def test_campaigns_are_replaced_only_until_planned(repos: Repositories) -> None:
+    rec = CampaignRecord(campaign_id="k1", name="Spring", status="created", definition={"a": 1})
+    assert repos.campaigns.save(rec, T0) is None
+    assert (
+        repos.campaigns.save(
+            CampaignRecord(campaign_id="k1", name="Spring", status="created", definition={"a": 2}),
+            T0,
+        )
+        == "created"
+    )
+    assert repos.campaigns.get("Spring").definition == {"a": 2}
+    assert repos.campaigns.get("k1").name == "Spring"
+    assert repos.campaigns.get("nope") is None
+    assert not repos.campaigns.set_status("k1", "sending", only_from="planned", at=T0)
+    assert repos.campaigns.set_status("k1", "planned", only_from="created", at=T0)
+    assert repos.campaigns.save(rec, T0) == "planned"
+    assert repos.campaigns.get("k1").definition == {"a": 2}
+
+
+# ---- messages --------------------------------------------------------------------------
+
+
+def test_a_plan_is_written_once_with_its_skips(repos: Repositories) -> None:
+    rows = plan_rows(5)
+    rows[1].update(status="skipped", reason="no valid email address", scheduled_at=None)
+    rows[2].update(status="holdout", variant="holdout", scheduled_at=None)
+    cid = planned(repos, rows)
+    assert not repos.messages.add_plan(cid, plan_rows(1), T0)  # planned already
+    assert repos.campaigns.get(cid).status == "planned"
+    frame = repos.messages.plan_frame(cid)
+    assert len(frame) == 5 and repos.messages.count(cid) == 3
+    assert repos.messages.count(cid, ["holdout", "skipped"]) == 2
+    skipped = repos.events.rows(type="skipped")
+    assert [(e["customer_id"], e["reason"]) for e in skipped] == [("c1", "no valid email address")]
+
+
+def test_claim_takes_due_messages_only_and_commits_them_sending(repos: Repositories) -> None:
+    rows = plan_rows(6, scheduled_at=lambda i: T0 + timedelta(hours=i))
+    cid = planned(repos, rows)
+    claim = repos.messages.claim_due(SendPolicy(), campaign_id=cid, now=T0 + timedelta(hours=2),
+                                     limit=2, at=T0)  # fmt: skip
+    assert len(claim.ready) == 2 and claim.claimed == 2
+    claim2 = repos.messages.claim_due(SendPolicy(), campaign_id=cid, now=T0 + timedelta(hours=2),
+                                      limit=10, at=T0)  # fmt: skip
+    got = {m.customer_id for m in claim.ready} | {m.customer_id for m in claim2.ready}
+    assert got == {"c0", "c1", "c2"}
+    assert repos.messages.count(cid, ["sending"]) == 3
+    # a crashed run's sending rows are claimed again (resume)
+    again = repos.messages.claim_due(SendPolicy(), campaign_id=cid, now=T0 + timedelta(hours=2),
+                                     limit=10, at=T0)  # fmt: skip
+    assert {m.customer_id for m in again.ready} == got
+    keys = [m.message_key for m in again.ready]
+    assert {m.message_key for m in repos.messages.sending(cid, [*keys, "zz"])} == set(keys)
+    repos.messages.record_outcomes(
+        cid,
+        [
+            (m, "sent" if i else "failed", "" if i else "permanent: no")
+            for i, m in enumerate(again.ready)
+        ],
+        T0,
+    )
+    st = statuses(repos, cid)
+    assert sorted(st[c] for c in got) == ["failed", "sent", "sent"]
+    assert len(repos.events.rows(type="send")) == 2 and len(repos.events.rows(type="failed")) == 1
+    assert repos.messages.sending(cid, keys) == []
+    found = repos.messages.find([*keys[:1], "unknown"])
+    assert list(found) == keys[:1] and found[keys[0]].campaign_id == cid
+
+
+def test_claim_by_shard(repos: Repositories) -> None:
+    cid = planned(repos, plan_rows(64))
+    for i in range(3):
+        shard = Shard(i, 3)
+        claim = repos.messages.claim_due(SendPolicy(), campaign_id=cid, now=T0, limit=100,
+                                         shard=shard, at=T0)  # fmt: skip
+        assert claim.ready and all(shard.owns(m.message_key) for m in claim.ready)
+    assert repos.messages.count(cid, ["pending"]) == 0
+
+
+def test_the_policy_decides_at_claim_and_skips_are_recorded(repos: Repositories) -> None:
+    rows = plan_rows(8)
+    rows[7].update(email="not an address")
+    cid = planned(repos, rows)
+    repos.suppressions.add(" C1@Example.com", "complaint", at=T0)
+    repos.suppressions.add("c2@example.com", "hard_bounce", at=T0)
+    repos.consents.record("c3", "withdrawn", email="c3@example.com", source="form", at=T0)
+    # another customer record with the same address (any case) withdrew: consent is per address
+    repos.consents.record("other", "withdrawn", email=" C4@EXAMPLE.com", source="x", at=T0)
+    # withdrawn then granted again: the latest change is in force
+    repos.consents.record("c5", "withdrawn", email="c5@example.com", source="x", at=T0)
+    repos.consents.record("c5", "granted", email="c5@example.com", source="x",
+                          at=T0 + timedelta(minutes=1))  # fmt: skip
+    repos.consents.record("c6", "withdrawn", source="support ticket", at=T0)  # no address
+    claim = repos.messages.claim_due(SendPolicy(), campaign_id=cid, now=T0, limit=100, at=T0)
+    reasons = {m.customer_id: why for m, why in claim.skipped}
+    assert reasons == {
+        "c1": "suppressed: complaint",
+        "c2": "suppressed: hard_bounce",
+        "c3": "consent withdrawn",
+        "c4": "consent withdrawn",
+        "c6": "consent withdrawn",
+        "c7": "no valid email address",
+    }
+    assert {m.customer_id for m in claim.ready} == {"c0", "c5"}
+    st = statuses(repos, cid)
+    assert st["c1"] == "skipped" and st["c0"] == "sending"
+    frame = repos.messages.plan_frame(cid).set_index("customer_id")
+    assert frame.loc["c3", "reason"] == "consent withdrawn"
+    events = {e["customer_id"]: e["reason"] for e in repos.events.rows(type="skipped")}
+    assert events == reasons
+
+
+def test_opt_in_cap_quiet_hours_and_holdout(repos: Repositories) -> None:
+    rows = plan_rows(5, timezone="Europe/Paris")
+    rows[4].update(variant="holdout")
+    cid = planned(repos, rows)
+    for i in range(4):
+        repos.consents.record(f"c{i}", "granted", email=f"c{i}@example.com", source="f", at=T0)
+    repos.events.add([
+        dict(event_id=f"s{i}", customer_id="x", email="C1@example.com", type="send",
+             occurred_at=T0 - timedelta(days=i))
+        for i in range(3)
+    ])  # fmt: skip
+    policy = SendPolicy(consent="opt_in", frequency_cap=3, cap_days=7, quiet_start=21, quiet_end=8)
+    night = datetime(2024, 6, 1, 21, 30)  # 23:30 in Paris
+    claim = repos.messages.claim_due(policy, campaign_id=cid, now=night, limit=10, at=night)
+    assert {m.customer_id: w for m, w in claim.skipped} == {
+        "c1": "frequency cap: 3 emails in 7 days"
+    }
+    assert [m.customer_id for m in claim.held_out] == ["c4"]
+    assert sorted(m.customer_id for m, _ in claim.deferred) == ["c0", "c2", "c3"]
+    assert {t for _, t in claim.deferred} == {datetime(2024, 6, 2, 6)}  # 08:00 in Paris
+    assert not claim.ready
+    frame = repos.messages.plan_frame(cid).set_index("customer_id")
+    assert frame.loc["c0", "status"] == "pending" and frame.loc["c4", "status"] == "holdout"
+    assert frame.loc["c0", "scheduled_at"] == datetime(2024, 6, 2, 6)
+    morning = datetime(2024, 6, 2, 6)
+    later = repos.messages.claim_due(policy, campaign_id=cid, now=morning, limit=10, at=morning)
+    assert sorted(m.customer_id for m in later.ready) == ["c0", "c2", "c3"]
+    repos.consents.record("x9", "granted", email="c9@example.com", source="f", at=T0)
+    assert repos.messages.count(cid, ["pending"]) == 0
+
+
+# ---- events, consents, suppressions ----------------------------------------------------
+
+
+def test_events_are_deduplicated_and_read_back_in_order(repos: Repositories) -> None:
+    row = dict(event_id="e1", customer_id="a", type="send", occurred_at=T0, campaign_id="k",
+               message_id="m1")  # fmt: skip
+    repos.events.add([row, {**row, "event_id": "e2", "type": "open"}])
+    repos.events.add([row, {**row, "event_id": "e3", "customer_id": "b",
+                            "occurred_at": T0 - timedelta(days=9)}])  # fmt: skip
+    assert [e["event_id"] for e in repos.events.rows()] == ["e1", "e2", "e3"]
+    first = repos.events.since(0, 2)
+    assert list(first["event_id"]) == ["e1", "e2"]
+    rest = repos.events.since(int(first["seq"].max()), 10)
+    assert list(rest["event_id"]) == ["e3"]
+    assert repos.events.sends_by_customer(T0 - timedelta(days=7)) == {"a": 1}
+    frame = repos.events.for_campaign("k", ["open", "send"])
+    assert sorted(frame["type"]) == ["open", "send", "send"]
+
+
+def test_repeating_a_consent_change_adds_nothing_and_import_is_idempotent(
+    repos: Repositories,
+) -> None:
+    assert repos.consents.record("a", "withdrawn", email="A@x.com", source="link", at=T0)
+    assert not repos.consents.record("a", "withdrawn", email="a@x.com ", source="link",
+                                     at=T0 + timedelta(seconds=5))  # fmt: skip
+    assert not repos.consents.record("b", "withdrawn", email="a@x.com", source="link",
+                                     at=T0 + timedelta(seconds=9))  # fmt: skip
+    assert repos.consents.record("a", "granted", email="a@x.com", source="form",
+                                 at=T0 + timedelta(days=1))  # fmt: skip
+    frame = pd.DataFrame({
+        "customer_id": ["c", "c"], "email": ["C@x.com", "C@x.com"], "channel": ["email"] * 2,
+        "purpose": ["marketing"] * 2, "status": ["granted", "withdrawn"], "source": [None, "s"],
+        "recorded_at": pd.to_datetime(["2024-01-01", "2024-02-01"], utc=True),
+    })  # fmt: skip
+    assert repos.consents.import_changes(frame) == 2
+    assert repos.consents.import_changes(frame) == 0
+    changes = repos.consents.changes()
+    assert len(changes) == 4 and set(changes["email"]) == {"a@x.com", "c@x.com"}
+    with pytest.raises(ValueError, match="status"):
+        repos.consents.record("a", "maybe", source="x", at=T0)
+
+
+def test_suppressions_are_global_and_case_insensitive(repos: Repositories) -> None:
+    assert repos.suppressions.add("Ann@Example.COM ", "hard_bounce", customer_id="c1", at=T0)
+    assert not repos.suppressions.add("ann@example.com", "complaint", at=T0)
+    assert repos.suppressions.reasons() == {"ann@example.com": "hard_bounce"}
+    assert repos.suppressions.reasons(["ANN@example.com", "b@x.com"]) == {
+        "ann@example.com": "hard_bounce"
+    }
+    with pytest.raises(ValueError, match="reason"):
+        repos.suppressions.add("b@example.com", "bored", at=T0)
