@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from sendwise.errors import ConfigError, SignatureError, TrackingError
+from sendwise.errors import ConfigError, InputError, SignatureError
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -191,14 +191,14 @@ class Parsed:
 
 
 def parse_events(body: bytes) -> Parsed:
-    """Validate a verified webhook body: TrackingError (400) when it is not a JSON list; each
+    """Validate a verified webhook body: InputError (400) when it is not a JSON list; each
     event that is not usable is set aside with its index and field, never an exception."""
     try:
         items = json.loads(body)
     except (ValueError, RecursionError):
-        raise TrackingError("webhook body is not JSON") from None
+        raise InputError("webhook body is not JSON") from None
     if not isinstance(items, list):
-        raise TrackingError("webhook body is not a list of events")
+        raise InputError("webhook body is not a list of events")
     parsed = Parsed()
     for index, item in enumerate(items):
         try:
