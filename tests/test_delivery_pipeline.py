@@ -83,7 +83,8 @@ def test_one_broken_render_does_not_stop_the_others(store: Store, tmp_path) -> N
         store, 30, definition={"name": "x", "audience": {"rule": "true"}, "template": "a"}
     )
     renderer = GreetingRenderer(broken={"000003"})
-    report = deliver(store, cid, renderer, OutboxMessenger(tmp_path), DeliverySettings(signing_key=KEY), now=LATER)
+    opts = DeliverySettings(signing_key=KEY)
+    report = deliver(store, cid, renderer, OutboxMessenger(tmp_path), opts, now=LATER)
     assert report.sent == 29 and report.failed == 1
     with store.begin() as conn:
         reason = conn.execute(select(message.c.reason).where(message.c.customer_id == "000003"))

@@ -64,7 +64,10 @@ def test_init_writes_a_random_key_outside_the_committed_toml(tmp_path: Path) -> 
     init_project(b)
     key = _key(a)
     assert problem(key) is None and len(key) >= MIN_LENGTH and key != _key(b)
-    assert key not in (a / CONFIG_FILE).read_text() and "signing_key =" not in (a / CONFIG_FILE).read_text()
+    assert (
+        key not in (a / CONFIG_FILE).read_text()
+        and "signing_key =" not in (a / CONFIG_FILE).read_text()
+    )
     path = secrets_path(a)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -143,9 +146,10 @@ def test_a_link_forged_with_the_old_default_key_is_refused_and_records_nothing(
         ("post", f"/unsubscribe/{sign(old, f'unsubscribe:{row.message_key}')}"),
         ("get", f"/preferences/{sign(old, f'preferences:{row.message_key}')}"),
     ]
-    with running(create_app(settings, store=store)) as url, httpx.Client(
-        base_url=url, headers={"user-agent": HUMAN}
-    ) as http:
+    with (
+        running(create_app(settings, store=store)) as url,
+        httpx.Client(base_url=url, headers={"user-agent": HUMAN}) as http,
+    ):
         for method, path in forged:
             r = http.request(method, path, content=b"List-Unsubscribe=One-Click",
                              follow_redirects=False)  # fmt: skip
@@ -172,7 +176,9 @@ def test_rotation_keeps_old_links_valid_for_the_grace_period_only(tmp_path, stor
     done = rotate(load_settings(tmp_path), now=now)
     settings = load_settings(tmp_path)
     second = settings.delivery.signing_key.get_secret_value()
-    assert second != first and done.new == fingerprint(second) and done.retired == fingerprint(first)
+    assert (
+        second != first and done.new == fingerprint(second) and done.retired == fingerprint(first)
+    )
     assert done.valid_until == now + timedelta(days=30)
     assert stat.S_IMODE(secrets_path(tmp_path).stat().st_mode) == 0o600
     ring = key_ring(settings.delivery)
@@ -235,7 +241,11 @@ def test_cli_keys_rotate_and_list_show_fingerprints_never_keys(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     "command",
-    [["serve", "--port", "1"], ["campaign", "send", "Nope"], ["render", "newsletter.html", "--preview"]],
+    [
+        ["serve", "--port", "1"],
+        ["campaign", "send", "Nope"],
+        ["render", "newsletter.html", "--preview"],
+    ],
 )
 @pytest.mark.parametrize("how", ["missing", "old default"])
 def test_commands_that_sign_or_verify_refuse_without_a_usable_key(

@@ -14,10 +14,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
+import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -87,7 +86,9 @@ def test_one_poisoned_event_in_every_flush_batch_loses_no_other(store: Store, tm
     entries = quarantine.entries()
     assert len(entries) == rounds
     assert all(e["kind"] == "write" and e["reason"] for e in entries)
-    assert Counter(type(e["event"]["url"]).__name__ for e in entries)["dict"] == math.ceil(rounds / 3)
+    assert Counter(type(e["event"]["url"]).__name__ for e in entries)["dict"] == math.ceil(
+        rounds / 3
+    )
 
 
 def test_a_waiting_request_learns_its_event_was_not_stored(store: Store, tmp_path) -> None:
@@ -117,7 +118,9 @@ def test_replay_writes_what_can_be_written_and_keeps_the_rest(store: Store, tmp_
     fine = [engagement("open", k, user_agent=HUMAN, ip=None) for k in keys]
     quarantine.add([(e, "store unavailable") for e in fine], kind="write")  # e.g. a DB outage
     quarantine.add([(_poison(0, keys[0]), "refused")], kind="write")
-    quarantine.add([({"event": "open", "timestamp": "yesterday"}, "event 0: timestamp")], kind="invalid")
+    quarantine.add(
+        [({"event": "open", "timestamp": "yesterday"}, "event 0: timestamp")], kind="invalid"
+    )
     report = replay(quarantine, lambda events: write_or_report(store, events))
     assert (report.stored, report.kept) == (4, 2)
     assert event_counts(store)["open"] == 4
@@ -178,15 +181,18 @@ def test_hostile_webhook_events_are_quarantined_with_index_and_field(store, tmp_
         {**good, "sg_event_id": "good-2", "event": "spamreport"},
     ]
     body = json.dumps(items).encode()
-    with running(create_app(hook.settings(tmp_path), store=store)) as url, httpx.Client(
-        base_url=url
-    ) as http:
+    with (
+        running(create_app(hook.settings(tmp_path), store=store)) as url,
+        httpx.Client(base_url=url) as http,
+    ):
         r = http.post("/webhooks/sendgrid", content=body, headers=hook.headers(body))
     assert r.status_code == 200, r.text
     for named in ("event 0: timestamp", "event 1: timestamp", "event 2: email", "event 4: url"):
         assert named in r.text
     assert "2 recorded, 7 quarantined" in r.text
-    stored = {row["event_id"] for row in event_rows(store) if row["event_id"].startswith("sendgrid:")}
+    stored = {
+        row["event_id"] for row in event_rows(store) if row["event_id"].startswith("sendgrid:")
+    }
     assert stored == {"sendgrid:good-1", "sendgrid:good-2"}
     reasons = [e["reason"] for e in _quarantined(tmp_path)]
     assert [r.split(":")[0] for r in reasons] == [f"event {i}" for i in (0, 1, 2, 4, 5, 6, 7)]
@@ -262,8 +268,9 @@ def test_random_webhook_events_never_500_and_each_valid_one_is_stored_once(
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         )
         @given(
-            items=st.lists(valid_event(keys) | random_event(), max_size=8)
-            .flatmap(lambda xs: st.permutations(xs)),
+            items=st.lists(valid_event(keys) | random_event(), max_size=8).flatmap(
+                lambda xs: st.permutations(xs)
+            ),
             retry=st.booleans(),
         )
         def check(items: list[Any], retry: bool) -> None:
@@ -341,3 +348,27 @@ def _plain_text(value: Any) -> bool:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def test_cli_quarantine_list_and_replay(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sendwise.cli.app import app as cli
+    from sendwise.config import init_project, load_settings
+    from sendwise.store import open_store
+
+    init_project(tmp_path)
+    with open_store(load_settings(tmp_path)) as store:
+        keys = _keys(store, 3)
+        events = [engagement("open", k, user_agent=HUMAN, ip=None) for k in keys]
+    q = Quarantine.of_project(tmp_path)
+    q.add([(e, "store unavailable (OperationalError: ...)") for e in events], kind="write")
+    q.add([({"event": "open", "email": 5}, "event 0: email: expected text")], kind="invalid")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["quarantine", "list", "--project", str(tmp_path)])
+    assert listed.exit_code == 0 and "4 quarantined" in listed.output, listed.output
+    done = runner.invoke(cli, ["quarantine", "replay", "--project", str(tmp_path)])
+    assert done.exit_code == 0 and "stored 3; 1 still in quarantine" in done.output, done.output
+    with open_store(load_settings(tmp_path)) as store:
+        assert event_counts(store)["open"] == 3
+    assert [e["kind"] for e in q.entries()] == ["invalid"]

@@ -160,7 +160,7 @@ def write_secrets(project: Path, current: str, retired: list[tuple[str, datetime
         f"signing_key = {_toml_string(current)}",
         "previous_keys = [",
         *(
-            f"  {{ key = {_toml_string(k)}, retired_at = {_utc(at).strftime('%Y-%m-%dT%H:%M:%SZ')} }},"
+            f"  {{ key = {_toml_string(k)}, retired_at = {_utc(at):%Y-%m-%dT%H:%M:%SZ} }},"
             for k, at in retired
         ),
         "]",

@@ -22,9 +22,8 @@ def serve(project: Path, *, host: str, port: int, workers: int, log_level: str =
     import uvicorn
 
     from sendwise.config import load_settings
-    from sendwise.store import open_store
-
     from sendwise.keys import key_ring
+    from sendwise.store import open_store
 
     settings = load_settings(project)
     key_ring(settings.delivery)  # one-line ConfigError here rather than in every worker

@@ -12,6 +12,7 @@ store back, a bug fixed); the ones that still fail stay in the file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -95,10 +96,8 @@ def _restore(event: dict[str, Any]) -> dict[str, Any]:
     out = dict(event)
     when = out.get("occurred_at")
     if isinstance(when, str):
-        try:
+        with contextlib.suppress(ValueError):
             out["occurred_at"] = datetime.fromisoformat(when)
-        except ValueError:
-            pass
     return out
 
 

@@ -209,9 +209,9 @@ class EventRecorder:
         try:
             reasons = await self._write(events)
         except Exception as exc:  # the store does not answer: keep everything, fail the waiters
-            reason = reason_of(exc)
-            logger.error("%d tracking events not written: %s", len(batch), reason)
-            reasons = [reason] * len(batch)
+            down = reason_of(exc)
+            logger.error("%d tracking events not written: %s", len(batch), down)
+            reasons = [down] * len(batch)
         refused = [(e, r) for e, r in zip(events, reasons, strict=True) if r is not None]
         if refused:
             try:
@@ -219,10 +219,10 @@ class EventRecorder:
             except OSError as exc:
                 logger.error("%d tracking events lost: quarantine failed: %s", len(refused), exc)
         self.written += len(batch) - len(refused)
-        for (_, done), reason in zip(batch, reasons, strict=True):
+        for (_, done), refusal in zip(batch, reasons, strict=True):
             if done is None or done.done():
                 continue
-            if reason is None:
+            if refusal is None:
                 done.set_result(None)
             else:
                 done.set_exception(StoreError("tracking event not stored (kept in quarantine)"))

@@ -152,8 +152,8 @@ def _event(item: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(machine, bool):
         raise BadField("sg_machine_open", f"expected true/false, got {_kind(machine)}")
     reason = None
-    for field in ("type", "status"):
-        _text(item, field, 100, numbers=True)
+    for name_ in ("type", "status"):
+        _text(item, name_, 100, numbers=True)
     if kind == "bounce":
         kind = "bounce" if hard_bounce(item) else "soft_bounce"
         reason = (
