@@ -30,7 +30,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        st = open_store(settings) if own else store
+        st = store if store is not None else open_store(settings)
         recorder = EventRecorder(
             st,
             flush_seconds=settings.tracking.flush_ms / 1000,
