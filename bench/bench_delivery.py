@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -223,7 +224,7 @@ def main() -> None:
     server_kind = args.server or ("smtp-sink" if smtp_sink() else "aiosmtpd")
     if server_kind == "smtp-sink" and not smtp_sink():
         sys.exit("smtp-sink not found: apt-get install postfix (it provides /usr/sbin/smtp-sink)")
-    opts = DeliverySettings(batch_size=1000)
+    opts = DeliverySettings(batch_size=1000, signing_key=secrets.token_urlsafe(32))
     print(f"load before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sendwise.config import init_project, load_settings
 from sendwise.delivery.links import sign
 from sendwise.delivery.tracking_links import click_url
+from sendwise.keys import signing_key
 from sendwise.store import open_store
 from sendwise.store.schema import email_event, message
 
@@ -133,7 +134,7 @@ def main() -> None:
         init_project(folder)
         settings = load_settings(folder)
         keys = _seed(settings, args.messages)
-        key = settings.delivery.signing_key.get_secret_value().encode()
+        key = signing_key(settings.delivery)
         requests = [_paths(key, keys, 2000) for _ in range(args.connections)]
         cmd = [sys.executable, "-m", "sendwise.cli", "serve", "--project", str(folder),
                "--port", str(args.port), "--workers", str(args.workers)]  # fmt: skip

@@ -19,6 +19,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from datetime import datetime
 from campaign_support import GreetingRenderer
+from keys_support import KEY
 from sendwise.campaigns.workers import send_in_workers
 from sendwise.config import DeliverySettings, SmtpSettings
 from sendwise.delivery.pipeline import deliver
@@ -32,7 +33,7 @@ else:
     messenger = SmtpMessenger(SmtpSettings(host="127.0.0.1", port={target!r}, starttls=False,
                                            connections=4))
 store = Store({url!r})
-opts = DeliverySettings(batch_size={batch})
+opts = DeliverySettings(batch_size={batch}, signing_key=KEY)
 args = dict(now=datetime(2024, 6, 1, 11), journal={journal})
 if workers == 1:
     deliver(store, {cid!r}, GreetingRenderer(), messenger, opts, **args)

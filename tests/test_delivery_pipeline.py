@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from campaign_support import GreetingRenderer, event_counts, seed_campaign, status_counts
 from crash_support import kill_and_resume, sender_script
+from keys_support import KEY
 from mailservers import SendgridServer, start_smtp
 from sendwise.config import DeliverySettings, SendgridSettings
 from sendwise.delivery.outbox import OutboxMessenger
@@ -29,7 +30,7 @@ def test_every_message_is_sent_once_and_each_outcome_recorded(store: Store, tmp_
     cid = seed_campaign(store, 300)
     plan = status_counts(store, cid)
     outbox = OutboxMessenger(tmp_path / "outbox")
-    opts = DeliverySettings(batch_size=64)
+    opts = DeliverySettings(signing_key=KEY, batch_size=64)
     report = deliver(store, cid, GreetingRenderer(), outbox, opts, now=LATER)
     assert report.sent == plan["pending"] and report.failed == 0
     assert status_counts(store, cid) == Counter(sent=plan["pending"], holdout=plan["holdout"])
@@ -47,7 +48,7 @@ def test_messages_due_later_wait(store: Store, tmp_path) -> None:
         cid,
         GreetingRenderer(),
         OutboxMessenger(tmp_path),
-        DeliverySettings(),
+        DeliverySettings(signing_key=KEY),
         now=datetime(2024, 6, 1, 9),
     )
     assert early.sent == 0 and status_counts(store, cid)["pending"] > 0
@@ -60,7 +61,7 @@ def test_transient_errors_are_retried_and_permanent_ones_recorded(store: Store) 
     server.state.fail_first_5xx = 2
     server.state.reject = {"c000001@example.com", "c000002@example.com"}
     sg = SendgridMessenger(SendgridSettings(api_key=SecretStr("SG.k"), base_url=server.url))
-    opts = DeliverySettings(max_attempts=6, backoff_seconds=0.01)
+    opts = DeliverySettings(signing_key=KEY, max_attempts=6, backoff_seconds=0.01)
     try:
         report = deliver(store, cid, GreetingRenderer(), sg, opts, now=LATER)
     finally:
@@ -82,7 +83,8 @@ def test_one_broken_render_does_not_stop_the_others(store: Store, tmp_path) -> N
         store, 30, definition={"name": "x", "audience": {"rule": "true"}, "template": "a"}
     )
     renderer = GreetingRenderer(broken={"000003"})
-    report = deliver(store, cid, renderer, OutboxMessenger(tmp_path), DeliverySettings(), now=LATER)
+    opts = DeliverySettings(signing_key=KEY)
+    report = deliver(store, cid, renderer, OutboxMessenger(tmp_path), opts, now=LATER)
     assert report.sent == 29 and report.failed == 1
     with store.begin() as conn:
         reason = conn.execute(select(message.c.reason).where(message.c.customer_id == "000003"))
@@ -94,7 +96,7 @@ def test_the_rate_limit_holds(tmp_path) -> None:
         cid = seed_campaign(
             store, 120, definition={"name": "x", "audience": {"rule": "true"}, "template": "a"}
         )
-        opts = DeliverySettings(rate_per_second=100)
+        opts = DeliverySettings(signing_key=KEY, rate_per_second=100)
         started = time.perf_counter()
         deliver(store, cid, GreetingRenderer(), OutboxMessenger(tmp_path / "o"), opts, now=LATER)
         # 100 in the first second's burst, then 20 more at 100/s

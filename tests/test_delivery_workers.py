@@ -25,6 +25,7 @@ from campaign_support import (
 )
 from content_shop import build_shop
 from crash_support import kill_and_resume, sender_script
+from keys_support import KEY
 from mailservers import start_smtp
 from sendwise.campaigns import create_campaign, parse_definition, send_campaign
 from sendwise.campaigns.rendering import BasicRenderer, make_renderer
@@ -244,7 +245,7 @@ def test_a_worker_that_cannot_send_stops_the_send_and_loses_nothing(tmp_path: Pa
         with Store(url) as store:
             cid = seed_campaign(store, 600)
             eligible = status_counts(store, cid)["pending"]
-            opts = DeliverySettings(batch_size=50)
+            opts = DeliverySettings(signing_key=KEY, batch_size=50)
 
             def smtp(password: str) -> SmtpMessenger:
                 settings = SmtpSettings(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -28,7 +29,7 @@ from sendwise.store.records import event_rows, suppressed
 from sendwise.store.schema import message
 from tracking_support import running
 
-KEY = "tracking-test-signing-key-7731"
+KEY = secrets.token_urlsafe(32)  # never a published value: those are refused
 NOW = datetime(2024, 6, 1, 10)
 HUMAN = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from campaign_support import GreetingRenderer, seed_campaign
+from keys_support import KEY
 from sendwise.config import DeliverySettings
 from sendwise.delivery.outbox import OutboxMessenger
 from sendwise.delivery.pipeline import deliver
@@ -19,7 +20,12 @@ def test_sync_is_idempotent_and_incremental(store: Store, project, tmp_path, one
     settings, wh = project
     cid = seed_campaign(store, 60)
     deliver(
-        store, cid, GreetingRenderer(), OutboxMessenger(tmp_path / "o"), DeliverySettings(), now=NOW
+        store,
+        cid,
+        GreetingRenderer(),
+        OutboxMessenger(tmp_path / "o"),
+        DeliverySettings(signing_key=KEY),
+        now=NOW,
     )
     first = sync_events(store, wh, settings)
     stored = one(wh, "SELECT count(*) FROM email_event")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +26,9 @@ from pydantic_settings import (
 from sendwise.errors import ConfigError, ProjectError
 
 CONFIG_FILE = "sendwise.toml"
+SECRETS_FILE = ".sendwise/secrets.toml"
+"""Secrets `sendwise init` and `sendwise keys rotate` write (never sendwise.toml, which users
+commit); read after the SENDWISE_* variables and before sendwise.toml."""
 PROJECT_ENV = "SENDWISE_PROJECT"
 
 
@@ -245,6 +248,12 @@ class DkimSettings(_Section):
     """PEM private key; a relative path is taken inside the project folder."""
 
 
+class RetiredKey(_Section):
+    key: SecretStr
+    retired_at: datetime
+    """When `sendwise keys rotate` replaced it (UTC)."""
+
+
 class DeliverySettings(_Section):
     messenger: str = "outbox"
     """Where messages go: outbox (.eml files), smtp or sendgrid."""
@@ -254,8 +263,15 @@ class DeliverySettings(_Section):
     """The From address."""
     base_url: str = "https://shop.example/email"
     """Public https root of the tracking service: unsubscribe and preference links start here."""
-    signing_key: SecretStr = SecretStr("change-me-sendwise-demo-key")
-    """HMAC key that signs the links in messages; set your own in production."""
+    signing_key: SecretStr | None = None
+    """HMAC key that signs the links in messages (32+ random characters). `sendwise init`
+    writes one into .sendwise/secrets.toml, `sendwise keys rotate` replaces it; nothing signs or
+    verifies without a usable key (sendwise/keys.py). Never logged or printed."""
+    previous_keys: list[RetiredKey] = Field(default_factory=list)
+    """Keys replaced by `sendwise keys rotate`: they still verify links, never sign them, until
+    key_grace_days after they were retired (kept in .sendwise/secrets.toml)."""
+    key_grace_days: float = Field(default=30.0, ge=0)
+    """Days a retired key still verifies the links of messages sent before the rotation."""
     batch_size: int = Field(default=500, ge=1)
     rate_per_second: float | None = Field(default=None, gt=0)
     """Upper bound on messages per second; unlimited when unset."""
@@ -428,6 +444,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = _toml_path_for(init_settings)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        secrets_file = toml_file.parent / SECRETS_FILE if toml_file is not None else None
+        if secrets_file is not None and secrets_file.exists():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=secrets_file))
         if toml_file is not None and toml_file.exists():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
@@ -536,8 +555,9 @@ max_per_category = 3
 [delivery]
 # Where campaign messages go: "outbox" (.eml files in ./outbox), "smtp" or "sendgrid".
 messenger = "outbox"
-# Secrets belong in variables: SENDWISE_DELIVERY__SIGNING_KEY, SENDWISE_DELIVERY__SMTP__PASSWORD,
-# SENDWISE_DELIVERY__SENDGRID__API_KEY. See docs/delivery.md.
+# Secrets never go in this file. The link-signing key is in .sendwise/secrets.toml (written by
+# `sendwise init`, replaced by `sendwise keys rotate`); the others belong in variables:
+# SENDWISE_DELIVERY__SMTP__PASSWORD, SENDWISE_DELIVERY__SENDGRID__API_KEY. See docs/delivery.md.
 
 [campaigns]
 # "opt_in": email only customers whose latest marketing consent is granted; or "opt_out".
@@ -551,10 +571,11 @@ consent = "opt_in"
 
 
 def init_project(folder: str | Path) -> Path:
-    """Create ``folder`` (if needed) with a default ``sendwise.toml`` and the starter email
-    templates in ``templates/``; return the file.
+    """Create ``folder`` (if needed) with a default ``sendwise.toml``, a random link-signing
+    key in ``.sendwise/secrets.toml`` and the starter email templates in ``templates/``; return
+    the sendwise.toml file.
 
-    An existing sendwise.toml, and template files that exist, are left untouched.
+    An existing sendwise.toml, secrets file, and template files that exist, are left untouched.
     """
     path = Path(folder).expanduser().resolve()
     try:
@@ -565,6 +586,9 @@ def init_project(folder: str | Path) -> Path:
     if not toml_file.exists():
         toml_file.write_text(DEFAULT_TOML, encoding="utf-8")
     from sendwise.content.starters import copy_starters
+    from sendwise.keys import ensure_key
+
+    ensure_key(path)
 
     copy_starters(path / "templates")
     return toml_file

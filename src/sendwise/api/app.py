@@ -10,8 +10,10 @@ from fastapi import FastAPI
 
 from sendwise.api import errors, tracking, webhooks
 from sendwise.config import Settings
+from sendwise.keys import key_ring
 from sendwise.store import Store, open_store
 from sendwise.store.records import utcnow
+from sendwise.tracking.quarantine import Quarantine
 from sendwise.tracking.recorder import EventRecorder
 
 
@@ -28,8 +30,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        st = open_store(settings) if own else store
-        recorder = EventRecorder(st, flush_seconds=settings.tracking.flush_ms / 1000)
+        st = store if store is not None else open_store(settings)
+        recorder = EventRecorder(
+            st,
+            flush_seconds=settings.tracking.flush_ms / 1000,
+            quarantine=Quarantine.of_project(settings.project),
+        )
         await recorder.start()
         app.state.store = st
         app.state.recorder = recorder
@@ -46,7 +52,9 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.wait_for_commit = settings.tracking.wait_for_commit
-    app.state.key = settings.delivery.signing_key.get_secret_value().encode()
+    # the KeyRing (current key, retired ones that still verify); ConfigError, before anything
+    # starts, when the key is missing, short or public
+    app.state.key = key_ring(settings.delivery)
     errors.install(app)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)

@@ -22,9 +22,12 @@ def serve(project: Path, *, host: str, port: int, workers: int, log_level: str =
     import uvicorn
 
     from sendwise.config import load_settings
+    from sendwise.keys import key_ring
     from sendwise.store import open_store
 
-    open_store(load_settings(project)).close()  # migrate once, before the workers start
+    settings = load_settings(project)
+    key_ring(settings.delivery)  # one-line ConfigError here rather than in every worker
+    open_store(settings).close()  # migrate once, before the workers start
     os.environ[PROJECT_ENV] = str(Path(project).resolve())
     uvicorn.run(
         "sendwise.api.serve:app_from_environment",

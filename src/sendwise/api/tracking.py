@@ -130,5 +130,5 @@ async def preferences(token: str, request: Request) -> HTMLResponse:
     """The preference page: for now, one choice (unsubscribe, by a POST like the header's)."""
     key, _ = events.read_token(request.app.state.key, token, "preferences")
     prefix = str(request.url.path).rsplit("/preferences/", 1)[0]
-    action = prefix + message_links("", request.app.state.key, key)["unsubscribe"]
+    action = prefix + message_links("", request.app.state.key.current, key)["unsubscribe"]
     return _page("Your email preferences", _confirm_form(action))

@@ -12,6 +12,7 @@ from sendwise.campaigns.service import compute_plan, load_campaign
 from sendwise.config import Settings
 from sendwise.content.message import EmailRenderer, RenderedEmail
 from sendwise.delivery.links import message_links
+from sendwise.keys import signing_key
 from sendwise.store.claims import utcnow
 from sendwise.store.repositories import Repositories
 from sendwise.warehouse.connection import Warehouse
@@ -53,7 +54,7 @@ def preview_campaign(
         else plan_frame(store, cid)
     )
     receiving = planned[~planned["status"].isin(["skipped", "holdout"])]
-    key = settings.delivery.signing_key.get_secret_value().encode()
+    key = signing_key(settings.delivery)  # ConfigError when missing, short or public
     shown = []
     for variant, group in receiving.groupby("variant", sort=True):
         for row in group.head(samples).itertuples():

@@ -278,6 +278,11 @@ _register_content(app)
 from sendwise.cli.tracking import register as _register_tracking  # noqa: E402
 
 _register_tracking(app)
+from sendwise.cli.keys import register as _register_keys  # noqa: E402
+from sendwise.cli.quarantine import register as _register_quarantine  # noqa: E402
+
+_register_keys(app)
+_register_quarantine(app)
 
 
 def main() -> None:

@@ -138,7 +138,9 @@ def run_send(settings, store, wh, name: str, messenger: str | None = None, now=N
     from sendwise.campaigns.overview import plan_frame
     from sendwise.campaigns.rendering import make_renderer
     from sendwise.delivery import make_messenger
+    from sendwise.keys import signing_key
 
+    signing_key(settings.delivery)  # refuse before planning: no usable key, nothing sent
     cid = plan_campaign(store, wh, settings, name, now)
     due = int(plan_frame(store, cid)["status"].isin(["pending", "sending"]).sum())
     chosen = make_messenger(settings, messenger)

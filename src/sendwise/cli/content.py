@@ -135,6 +135,9 @@ def render(
         raise InputError("give exactly one of --customer ID, --segment NAME or --preview")
     renderer, wh = _renderer(project)
     with wh:
+        from sendwise.keys import signing_key
+
+        signing_key(renderer.settings.delivery)  # like serve and send: no public or missing key
         if segment is not None:
             _render_segment(renderer, template, segment, out, format_)
             return

@@ -11,7 +11,7 @@ import binascii
 import functools
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sendwise.errors import InputError
 
@@ -52,15 +52,27 @@ def sign(key: bytes, payload: str) -> str:
 
 def verify(key: bytes, token: str) -> str:
     """The payload of a token made by :func:`sign` with ``key``; InputError when forged."""
+    return verify_any((key,), token)
+
+
+def verify_any(keys: Iterable[bytes], token: str) -> str:
+    """The payload of a token made by :func:`sign` with one of ``keys`` (tried in order: the
+    current key first, then retired ones, see :class:`sendwise.keys.KeyRing`); InputError when
+    none made it."""
     try:
         body, mac = token.split(".", 1)
         raw = _unb64(body)
-        good = hmac.compare_digest(_unb64(mac), hmac.new(key, raw, hashlib.sha256).digest()[:16])
+        tag = _unb64(mac)
     except (ValueError, TypeError):
-        good = False
-    if not good:
-        raise InputError("invalid or altered link")
-    return raw.decode("utf-8")
+        raise InputError("invalid or altered link") from None
+    if len(tag) == 16:
+        for key in keys:
+            if hmac.compare_digest(tag, _mac(key, raw)[:16]):
+                try:
+                    return raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    break
+    raise InputError("invalid or altered link")
 
 
 def message_links(base_url: str, key: bytes, message_key: str) -> Mapping[str, str]:

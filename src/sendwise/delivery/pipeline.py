@@ -48,6 +48,7 @@ from sendwise.delivery.policy import SendPolicy
 from sendwise.delivery.shards import Shard
 from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import SendwiseError
+from sendwise.keys import signing_key
 from sendwise.store.claims import Claimed, utcnow
 from sendwise.store.repositories import Repositories
 
@@ -164,7 +165,7 @@ async def _deliver(
         journal.open()
     limiter = RateLimiter(opts.rate_per_second)
     gate = asyncio.Semaphore(messenger.concurrency)
-    key = opts.signing_key.get_secret_value().encode()
+    key = signing_key(opts)  # ConfigError when missing, short or public
     headers = {"X-Sendwise-Campaign": campaign_id}
 
     async def one(msg: OutgoingMessage) -> tuple[Outcome, int]:

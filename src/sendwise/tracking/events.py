@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sendwise.delivery.links import verify
+from sendwise.delivery.links import verify_any
 from sendwise.errors import SignatureError, TrackingError
+from sendwise.keys import KeyRing
 from sendwise.store.records import utcnow
 
 # a transparent 1x1 GIF
@@ -17,11 +18,12 @@ PIXEL = (
 )
 
 
-def read_token(key: bytes, token: str, kind: str) -> tuple[str, str]:
-    """(message_key, rest) of a token of ``kind``; SignatureError when forged or altered,
-    TrackingError when it is a genuine token of another kind."""
+def read_token(keys: KeyRing, token: str, kind: str) -> tuple[str, str]:
+    """(message_key, rest) of a token of ``kind`` signed with the current key or a retired one
+    not yet expired; SignatureError when forged or altered, TrackingError when it is a genuine
+    token of another kind."""
     try:
-        payload = verify(key, token)
+        payload = verify_any(keys.verifying(), token)
     except Exception:
         raise SignatureError("invalid or altered link") from None
     found, _, rest = payload.partition(":")

@@ -6,6 +6,13 @@ opens and clicks wait too when ``tracking.wait_for_commit`` is on, and otherwise
 once and written within a flush interval. A stop (SIGTERM, the end of the app's lifespan)
 flushes whatever is queued before the process exits. Batching turns thousands of tiny
 transactions per second into a few hundred larger ones (docs/adr/0041-tracking-writes.md).
+
+One event the store refuses must not cost the others of its batch (docs/adr/0056): when a
+batch fails while the store answers, it is split in halves until every event that can be
+written is, and each one that cannot goes to the :class:`Quarantine` file with its reason. When
+the store does not answer, the batch is retried, then quarantined whole. A request waiting for
+an event that was quarantined gets an error (503: an ESP retries it); an open already answered
+is in the file, never silently lost.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from sendwise.errors import StoreError
 from sendwise.store.connection import Store
 from sendwise.store.records import add_events, record_consent, suppress
 from sendwise.store.schema import message as message_table
 from sendwise.tracking.machines import is_machine
+from sendwise.tracking.quarantine import Quarantine, reason_of
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +95,77 @@ def write_events(store: Store, pending: Sequence[Mapping[str, Any]]) -> int:
     return len(rows)
 
 
-class EventRecorder:
-    """Queue + flusher task; :meth:`record` returns once the event is committed."""
+class StoreUnavailable(StoreError):
+    """The store did not answer (not one event's fault): the batch is retried, then kept."""
 
-    def __init__(self, store: Store, *, flush_seconds: float = 0.004, max_batch: int = 2000):
+
+def _reachable(store: Store) -> bool:
+    try:
+        with store.begin() as conn:
+            conn.execute(select(1))
+    except Exception:
+        return False
+    return True
+
+
+def write_or_report(store: Store, events: Sequence[Mapping[str, Any]]) -> list[str | None]:
+    """Write ``events``; for each, None when it is stored, else the reason the store refused it.
+
+    One transaction for the whole batch when it succeeds (the common case). When it fails and
+    the store answers, the batch is split in halves, recursively, so every event that can be
+    written is, at a cost of about 2 log2(n) transactions per refused event. Raises
+    StoreUnavailable when the store does not answer at all."""
+    try:
+        write_events(store, events)
+        return [None] * len(events)
+    except Exception as exc:
+        if not _reachable(store):
+            raise StoreUnavailable(f"store unavailable ({reason_of(exc)})") from exc
+    reasons: list[str | None] = [None] * len(events)
+    _split(store, events, list(range(len(events))), reasons)
+    return reasons
+
+
+def _split(
+    store: Store, events: Sequence[Mapping[str, Any]], part: list[int], reasons: list[str | None]
+) -> None:
+    """``part`` failed as a whole: write its halves, and split again the half that fails."""
+    if len(part) == 1:
+        try:
+            write_events(store, [events[part[0]]])
+        except Exception as exc:
+            if not _reachable(store):
+                raise StoreUnavailable(f"store unavailable ({reason_of(exc)})") from exc
+            reasons[part[0]] = reason_of(exc)
+        return
+    mid = len(part) // 2
+    for half in (part[:mid], part[mid:]):
+        try:
+            write_events(store, [events[i] for i in half])
+        except Exception:
+            _split(store, events, half, reasons)
+
+
+Waiter = asyncio.Future[None] | None
+
+
+class EventRecorder:
+    """Queue + flusher task; :meth:`record` returns once the event is committed (or kept in the
+    quarantine, for an event nobody waits for)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_seconds: float = 0.004,
+        max_batch: int = 2000,
+        quarantine: Quarantine | None = None,
+    ):
         self.store = store
         self.flush_seconds = flush_seconds
         self.max_batch = max_batch
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self.quarantine = quarantine or Quarantine(None)
+        self._pending: list[tuple[dict[str, Any], Waiter]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -103,16 +175,23 @@ class EventRecorder:
         self._task = asyncio.create_task(self._run())
 
     async def record(self, event: dict[str, Any], *, wait: bool = True) -> None:
-        """Queue ``event``; with ``wait`` return once it is committed, otherwise at once (it is
-        written within a flush interval, and on shutdown at the latest)."""
+        """Queue ``event``; with ``wait`` return once it is committed (StoreError when it could
+        not be: it is then in the quarantine), otherwise at once (it is written within a flush
+        interval, and on shutdown at the latest; or quarantined)."""
+        done = asyncio.get_running_loop().create_future() if wait else None
         if self._task is None or self._closing:
-            await asyncio.to_thread(write_events, self.store, [event])
-            return
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append((event, done))
-        self._wake.set()
-        if wait:
+            await self._settle([(event, done)])
+        else:
+            self._pending.append((event, done))
+            self._wake.set()
+        if done is not None:
             await done
+
+    async def reject(self, items: Sequence[tuple[Any, str]]) -> None:
+        """Keep events that failed validation on the way in (webhooks) in the quarantine,
+        durably, before the request is answered."""
+        if items:
+            await asyncio.to_thread(self.quarantine.add, items, kind="invalid")
 
     async def _run(self) -> None:
         while not (self._closing and not self._pending):
@@ -127,30 +206,42 @@ class EventRecorder:
                 self._pending[: self.max_batch],
                 self._pending[self.max_batch :],
             )
-            try:
-                self.written += await self._write([e for e, _ in batch])
-            except Exception as exc:  # every waiting request answers with the error
-                logger.error(
-                    "%d tracking events not written: %s", len(batch), exc.__class__.__name__
-                )
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                        done.exception()  # retrieved: no "never retrieved" warning if nobody waits
-                continue
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+            await self._settle(batch)
 
-    async def _write(self, events: list[dict[str, Any]]) -> int:
-        """One batch, retried twice after a short pause (a busy or restarting database)."""
+    async def _settle(self, batch: list[tuple[dict[str, Any], Waiter]]) -> None:
+        """Write one batch; quarantine what cannot be written; answer the waiting requests."""
+        events = [e for e, _ in batch]
+        try:
+            reasons = await self._write(events)
+        except Exception as exc:  # the store does not answer: keep everything, fail the waiters
+            down = reason_of(exc)
+            logger.error("%d tracking events not written: %s", len(batch), down)
+            reasons = [down] * len(batch)
+        refused = [(e, r) for e, r in zip(events, reasons, strict=True) if r is not None]
+        if refused:
+            try:
+                await asyncio.to_thread(self.quarantine.add, refused, kind="write")
+            except OSError as exc:
+                logger.error("%d tracking events lost: quarantine failed: %s", len(refused), exc)
+        self.written += len(batch) - len(refused)
+        for (_, done), refusal in zip(batch, reasons, strict=True):
+            if done is None or done.done():
+                continue
+            if refusal is None:
+                done.set_result(None)
+            else:
+                done.set_exception(StoreError("tracking event not stored (kept in quarantine)"))
+
+    async def _write(self, events: list[dict[str, Any]]) -> list[str | None]:
+        """One batch; retried twice after a short pause while the store does not answer (a busy
+        or restarting database). One refused event does not fail the others."""
         for pause in RETRY_PAUSES:
             try:
-                return await asyncio.to_thread(write_events, self.store, events)
-            except Exception:
+                return await asyncio.to_thread(write_or_report, self.store, events)
+            except StoreUnavailable:
                 logger.warning("tracking batch of %d not written; retrying", len(events))
                 await asyncio.sleep(pause)
-        return await asyncio.to_thread(write_events, self.store, events)
+        return await asyncio.to_thread(write_or_report, self.store, events)
 
     async def stop(self) -> None:
         """Write everything queued, then end the flusher."""
