@@ -83,6 +83,8 @@ RENDER_ERRORS = (
     ValueError,
     ArithmeticError,
     LookupError,
+    AttributeError,
+    AssertionError,
     RecursionError,
     MemoryError,
 )

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jinja2.environment import TemplateModule
+from jinja2.runtime import Context
 from jinja2.utils import Namespace
 
 from sendwise.content.errors import UnsafeTemplateError
@@ -85,8 +86,8 @@ def size(value: Any, limit: int = MAX_VALUE, *, indent: int = 0) -> int:
         return len(value)
     if isinstance(value, TemplateModule):
         return sum(map(len, value._body_stream))  # type: ignore[attr-defined]
-    if isinstance(value, _SMALL) or not isinstance(value, _CONTAINERS):
-        return 8
+    if isinstance(value, (*_SMALL, Context)) or not isinstance(value, _CONTAINERS):
+        return 8  # a template's Context is a Mapping, but not a value it built
     total, stack = 0, [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -96,7 +97,7 @@ def size(value: Any, limit: int = MAX_VALUE, *, indent: int = 0) -> int:
             total += item.bit_length() // 3 + 3
         elif isinstance(item, TemplateModule):
             total += sum(map(len, item._body_stream))  # type: ignore[attr-defined]
-        elif isinstance(item, _CONTAINERS):
+        elif isinstance(item, _CONTAINERS) and not isinstance(item, Context):
             if depth >= MAX_DEPTH:
                 raise UnsafeTemplateError(f"values nest more than {MAX_DEPTH} deep")
             if isinstance(item, Namespace):

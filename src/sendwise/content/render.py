@@ -185,10 +185,11 @@ def _run(template: Template, ctx: dict[str, Any]) -> str:
     time of a short template. ``ctx`` already holds the globals and is not changed. Stops at
     MAX_OUTPUT characters (a loop printing a large value many times)."""
     parts, total = [], 0
-    for piece in template.root_render_func(template.new_context(ctx, shared=True)):
+    pieces = template.root_render_func(template.new_context(ctx, shared=True))
+    for piece in pieces:
         total += len(piece)
-        if total > MAX_OUTPUT:
-            raise UnsafeTemplateError(f"a part of the message over {MAX_OUTPUT:,} characters")
+        if total > MAX_OUTPUT:  # raised where the template is, for its line
+            pieces.throw(UnsafeTemplateError(f"output over {MAX_OUTPUT:,} characters"))
         parts.append(piece)
     return "".join(parts)
 
