@@ -141,6 +141,4 @@ LOOPS = st.sampled_from(["3", "15", "40", "1000"])
 
 def templates() -> st.SearchStrategy[str]:
     """One hostile template body."""
-    return st.builds(
-        _statement, st.sampled_from(STATEMENTS), expressions(3), NUMBERS, LOOPS, GROW
-    )
+    return st.builds(_statement, st.sampled_from(STATEMENTS), expressions(3), NUMBERS, LOOPS, GROW)

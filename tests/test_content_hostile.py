@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hostile_templates import templates
 
+from hostile_templates import templates
 from sendwise.config import init_project, load_settings
 from sendwise.content.errors import TemplateError, UnsafeTemplateError
 from sendwise.content.limits import MAX_OUTPUT
@@ -163,10 +163,12 @@ def test_constants_are_not_computed_while_compiling_or_checking(renderer: Render
         {"self.html": '{% include "self.html" %}'},
         {"a.html": '{% include "blocks/b.html" %}', "blocks/b.html": '{% include "a.html" %}'},
         {"ext.html": '{% extends "ext.html" %}'},
-        {"fan.html": '{% include "blocks/f1.html" %}',
-         "blocks/f1.html": '{% include "blocks/f2.html" %}' * 20,
-         "blocks/f2.html": '{% include "blocks/f3.html" %}' * 20,
-         "blocks/f3.html": "x" * 20},
+        {
+            "fan.html": '{% include "blocks/f1.html" %}',
+            "blocks/f1.html": '{% include "blocks/f2.html" %}' * 20,
+            "blocks/f2.html": '{% include "blocks/f3.html" %}' * 20,
+            "blocks/f3.html": "x" * 20,
+        },
     ],
 )
 def test_templates_including_themselves_end_in_a_template_error(
@@ -181,8 +183,12 @@ def test_templates_including_themselves_end_in_a_template_error(
 
 def test_an_import_of_itself_ends_in_a_template_error(renderer: Renderer) -> None:
     write(renderer, "imp.html", '{% import "blocks/m.html" as m %}{{ m.f() }}')
-    write(renderer, "blocks/m.html", '{% import "blocks/m.html" as m %}{% macro f() %}x{% endmacro %}',
-          front=False)
+    write(
+        renderer,
+        "blocks/m.html",
+        '{% import "blocks/m.html" as m %}{% macro f() %}x{% endmacro %}',
+        front=False,
+    )
     with pytest.raises(TemplateError):
         preview(renderer, "imp.html")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jinja2 import UndefinedError
 from jinja2 import TemplateError as JinjaError
+from jinja2 import UndefinedError
 from jinja2.sandbox import SecurityError
 
 from sendwise.content.errors import TemplateError, UnsafeTemplateError

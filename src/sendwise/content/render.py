@@ -18,12 +18,12 @@ from jinja2 import Template
 from sendwise.content import data
 from sendwise.content.compiler import STARTERS, CompiledTemplate, compile_template, environments
 from sendwise.content.errors import TemplateError, UnsafeTemplateError
+from sendwise.content.failures import RENDER_ERRORS, render_error
 from sendwise.content.fields import profile_fields
 from sendwise.content.htmltext import tidy
+from sendwise.content.limits import MAX_OUTPUT, reset_budget
 from sendwise.content.message import RenderedEmail
 from sendwise.content.reader import TokenReader, schema_version
-from sendwise.content.failures import RENDER_ERRORS, render_error
-from sendwise.content.limits import MAX_OUTPUT, reset_budget
 from sendwise.content.slots import variant_counts
 from sendwise.content.spec import Slot, Variant, inside, read_spec
 

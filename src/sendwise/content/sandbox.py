@@ -131,11 +131,15 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     raise UnsafeTemplateError("* would build an integer over 100,000 bits")
             return left * right
         for seq, times in ((left, right), (right, left)):
-            if isinstance(times, int) and not _number(seq) and size(seq) * max(times, 0) > MAX_VALUE:
+            if (
+                isinstance(times, int)
+                and not _number(seq)
+                and size(seq) * max(times, 0) > MAX_VALUE
+            ):
                 raise too_large("*")
         return left * right
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         method = isinstance(__obj, types.BuiltinMethodType | types.MethodType)
         if method and isinstance(getattr(__obj, "__self__", None), str):
             args = check_str_method(__obj, args, kwargs)
