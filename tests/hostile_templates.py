@@ -92,9 +92,11 @@ def expressions(depth: int = 3) -> st.SearchStrategy[str]:
 STATEMENTS = [
     # an accumulator grown by an operation in a loop (the `~` doubling of the issue)
     "{{% for i in range({k}) %}}"
-    "{{% set ns.s = {grow} %}}{{% set ns.l = ns.l + ns.l %}}{{% endfor %}}{{{{ ns.s }}}}{{{{ ns.l }}}}",
+    "{{% set ns.s = {grow} %}}{{% set ns.l = ns.l + ns.l %}}{{% endfor %}}"
+    "{{{{ ns.s }}}}{{{{ ns.l }}}}",
     "{{% for i in range({k}) %}}{{{{ {e} }}}}{{% endfor %}}",
-    "{{% set b %}}{{% for i in range({k}) %}}{{{{ {e} }}}}{{% endfor %}}{{% endset %}}{{{{ b ~ b }}}}",
+    "{{% set b %}}{{% for i in range({k}) %}}{{{{ {e} }}}}{{% endfor %}}{{% endset %}}"
+    "{{{{ b ~ b }}}}",
     "{{% macro m(x) %}}{{{{ {e} }}}}{{{{ m(x) }}}}{{% endmacro %}}{{{{ m('a') }}}}",
     "{{% macro m(x) %}}{{% for i in range({k}) %}}{{{{ x }}}}{{% endfor %}}{{% endmacro %}}"
     "{{{{ m(m({e})) }}}}",

@@ -126,9 +126,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 raise too_large("+")
             return left + right
         if _number(left) and _number(right):
-            if isinstance(left, int) and isinstance(right, int):
-                if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                    raise UnsafeTemplateError("* would build an integer over 100,000 bits")
+            ints = isinstance(left, int) and isinstance(right, int)
+            if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise UnsafeTemplateError("* would build an integer over 100,000 bits")
             return left * right
         for seq, times in ((left, right), (right, left)):
             if (
