@@ -9,8 +9,9 @@ not bound memory or recursion; on top of it (docs/adr/0058):
   ``filter`` blocks, ``caller()``, ``super()``) join through a size check, every filter and
   ``str`` method is checked (:mod:`.safe_filters`), and a message part stops at
   :data:`~.limits.MAX_OUTPUT` characters while it is rendered;
-- nothing is computed while compiling: Jinja's optimizer and its folding of constant output
-  (which would run ``'a'|center(1000000000)`` inside ``templates check``) are off;
+- no unsafe constant is computed while compiling: the folding of constant output (which ran
+  ``'a'|center(1000000000)`` inside ``templates check``) is off, and Jinja's optimizer folds
+  only through the bounded filters and operators, which refuse before they build;
 - every ``{% for %}`` loop draws from one budget of iterations per message, and calls (macros,
   ``caller()``, recursive loops) nest at most :data:`~.limits.MAX_DEPTH` deep;
 - the globals are only ``range`` (bounded), ``dict`` and ``namespace``: no ``cycler``,
@@ -215,7 +216,7 @@ def make_environment(*, html: bool, loader: Any = None) -> ImmutableSandboxedEnv
         lstrip_blocks=True,
         auto_reload=False,
         cache_size=0,
-        optimized=False,
+        optimized=True,  # folds only through the bounded filters; output folding is off
     )
     env.globals.clear()
     env.globals.update(range=_range, dict=dict, namespace=Namespace)
