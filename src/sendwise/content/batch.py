@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from sendwise.content.mime import to_mime
 from sendwise.content.render import DefaultLinks, Renderer
 from sendwise.errors import NotFoundError
 from sendwise.segments.rules import SEPARATOR
+from sendwise.warehouse.content_queries import customer_emails
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -33,8 +35,19 @@ def segment_members(renderer: Renderer, segment: str) -> list[str]:
     return ids
 
 
+PLAIN = re.compile(r"[A-Z0-9_-]{1,80}")
+
+
 def file_name(customer_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", customer_id) or "customer"
+    """A file name (without suffix) for the customer's message, distinct for distinct ids even
+    on a case-insensitive file system, and never a path: an id of capitals, digits, ``_`` and
+    ``-`` is its own name; any other id is its safe characters (at most 80) followed by ``~``
+    and 16 hex digits of a hash of the exact id (``jane@x.com`` and ``jane@x.org`` differ)."""
+    if PLAIN.fullmatch(customer_id):
+        return customer_id
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "_", customer_id)[:80]
+    digest = hashlib.blake2b(customer_id.encode("utf-8", "surrogatepass"), digest_size=8)
+    return f"{readable}~{digest.hexdigest()}"
 
 
 def write_message(
@@ -63,10 +76,8 @@ def render_segment(renderer: Renderer, template: str, segment: str, out: Path, f
 
 
 def _emails(renderer: Renderer, ids: list[str]) -> dict[str, str]:
-    t = profile_table(renderer.wh)
-    rows = t.filter(t.customer_id.isin(ids[:10_000]) & t.email.notnull())
-    data = rows.select("customer_id", "email").to_pyarrow().to_pylist()
-    return {r["customer_id"]: r["email"] for r in data}
+    """Every member's address (in chunks: not only the first 10,000)."""
+    return customer_emails(profile_table(renderer.wh), ids)
 
 
 def render_demo(

@@ -13,11 +13,11 @@ import css_inline
 from jinja2 import Template, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from sendwise.content.errors import TemplateError
+from sendwise.content.errors import TemplateError, UnsafeTemplateError
 from sendwise.content.flatten import TemplateLoader, flatten, protect, restore
 from sendwise.content.htmltext import html_to_text
 from sendwise.content.sandbox import make_environment
-from sendwise.content.spec import TemplateSpec
+from sendwise.content.spec import TemplateSpec, inside
 
 logger = logging.getLogger(__name__)
 STARTERS = Path(__file__).parent / "starters"
@@ -34,6 +34,9 @@ class CompiledTemplate:
     html_source: str
     """The compiled HTML template source (CSS inlined), for debugging and lint."""
     text_source: str
+    sources: tuple[tuple[str, str], ...] = ()
+    """(file name, body) of every file the template was made of, to name the file and line
+    of an error at render time (see :mod:`.failures`)."""
 
 
 def environments(folders: list[Path]) -> tuple[ImmutableSandboxedEnvironment, ...]:
@@ -49,7 +52,8 @@ def compile_template(
 ) -> CompiledTemplate:
     """Compile ``spec`` (read from one of ``folders``); raises TemplateError with file:line."""
     html_env, text_env = envs or environments(folders)
-    flat = flatten(folders, spec.name, spec.body, spec.slots)
+    seen: dict[str, str] = {spec.name: spec.body}
+    flat = flatten(folders, spec.name, spec.body, spec.slots, seen)
     protected, kept = protect(flat)
     if spec.mjml:
         protected = _mjml(protected, spec.name)
@@ -63,7 +67,7 @@ def compile_template(
     if spec.text == "auto":
         text_source = restore(html_to_text(inlined, kept), kept, spec.name, strict=False)
     else:
-        text_source = _hand_written_text(folders, spec)
+        text_source = _hand_written_text(folders, spec, seen)
     return CompiledTemplate(
         spec=spec,
         subject=_compile(text_env, spec.subject, spec, "subject"),
@@ -72,17 +76,20 @@ def compile_template(
         text=_compile(text_env, text_source, spec, "text part"),
         html_source=html_source,
         text_source=text_source,
+        sources=tuple(seen.items()),
     )
 
 
-def _hand_written_text(folders: list[Path], spec: TemplateSpec) -> str:
-    path = next((f / spec.text for f in folders if (f / spec.text).is_file()), None)
+def _hand_written_text(folders: list[Path], spec: TemplateSpec, seen: dict[str, str]) -> str:
+    path = next((f / spec.text for f in folders if inside([f], f / spec.text)), None)
     if path is None or ".." in Path(spec.text).parts:
         msg = f"text part {spec.text!r} not found beside the template"
         raise TemplateError(
             msg, file=spec.name, line=spec.front_lines.get("text"), code="no-text-part"
         )
-    return flatten(folders, spec.text, path.read_text(encoding="utf-8"), spec.slots)
+    body = path.read_text(encoding="utf-8")
+    seen[spec.text] = body
+    return flatten(folders, spec.text, body, spec.slots, seen)
 
 
 def _mjml(source: str, name: str) -> str:
@@ -102,3 +109,6 @@ def _compile(
     except TemplateSyntaxError as exc:
         line = spec.front_lines.get(part)  # the subject's or preheader's line in the file
         raise TemplateError(f"{part}: {exc.message}", file=spec.name, line=line) from None
+    except (RecursionError, MemoryError):
+        msg = f"{part}: expressions nest too deep to compile"
+        raise UnsafeTemplateError(msg, file=spec.name, line=spec.front_lines.get(part)) from None

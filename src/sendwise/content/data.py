@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from sendwise.errors import NotFoundError
 from sendwise.segments.rules import SEPARATOR
+from sendwise.warehouse.content_queries import has_table
 from sendwise.warehouse.profile_columns import IDENTITY, PREDICTIONS
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ CHUNK = 5_000
 
 def profile_table(wh: Warehouse) -> ir.Table:
     """The profile table with every score column, null where the predictions are not built."""
-    if PROFILE not in wh.con.list_tables():
+    if not has_table(wh, PROFILE):
         raise NotFoundError(
             "profile table", PROFILE, "build profiles first with `sendwise segment`"
         )
@@ -80,7 +81,7 @@ def recommendations_for(
     wh: Warehouse, settings: Settings, ids: list[str], n: int
 ) -> dict[str, list[dict]]:
     """customer -> up to ``n`` recommended in-stock products, in rank order (may be short)."""
-    if n == 0 or RECOMMENDATION not in wh.con.list_tables():
+    if n == 0 or not has_table(wh, RECOMMENDATION):
         return {}
     ids_table = ibis.memtable(pa.table({"customer_id": pa.array(ids, pa.string())}))
     return group_recommendations(recommendations_expr(wh, ids_table, n).to_pyarrow(), settings, n)

@@ -23,8 +23,8 @@ from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, Unde
 from jinja2.sandbox import SecurityError
 
 from sendwise.content.errors import TemplateError, UnsafeTemplateError
-from sendwise.content.sandbox import make_environment
-from sendwise.content.spec import Slot, split_front_matter
+from sendwise.content.sandbox import make_environment, reset_budget
+from sendwise.content.spec import Slot, inside, split_front_matter
 
 CONSTRUCT = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 STRUCTURAL_TAG = re.compile(r"\{%[-+]?\s*(extends|block|endblock|include)\b")
@@ -32,17 +32,36 @@ STRUCTURAL_EXPR = re.compile(r"\{\{[-+]?\s*(super\(\)|slot\(\s*[\"'][\w-]+[\"']\
 PLACEHOLDER = re.compile(r"<!--swj(\d+)-->|&lt;!--swj(\d+)--&gt;|swj(\d+)x(?:=\"\")?")
 
 
+MAX_LOADS = 200
+"""Most template files one template may read while its structure is resolved: a file that
+includes or extends itself (or two that include each other) stops here with a clear error."""
+
+
 class TemplateLoader(FileSystemLoader):
     """Files from the project's templates folder, then the shipped starters; front matter
-    blanked. Paths with ``..`` or outside these folders are not found (Jinja's own check)."""
+    blanked. Paths with ``..`` are not found (Jinja's own check), nor a file whose real path
+    (symlinks resolved) is outside these folders. ``seen`` collects the files read."""
 
-    def __init__(self, folders: list[Path], wrap: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        folders: list[Path],
+        wrap: Callable[[str], str] | None = None,
+        seen: dict[str, str] | None = None,
+    ) -> None:
         super().__init__([str(f) for f in folders], followlinks=False)
-        self.wrap = wrap
+        self.folders, self.wrap, self.loads = folders, wrap, 0
+        self.seen = seen if seen is not None else {}
 
     def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        self.loads += 1
+        if self.wrap is not None and self.loads > MAX_LOADS:
+            msg = f"more than {MAX_LOADS} includes (does a template include or extend itself?)"
+            raise UnsafeTemplateError(msg, file=template)
         source, filename, uptodate = super().get_source(environment, template)
+        if not inside(self.folders, Path(filename)):
+            raise TemplateNotFound(template)
         _, body, _ = split_front_matter(source, template)
+        self.seen.setdefault(template, body)
         if self.wrap is None:
             return body, filename, uptodate
         environment.parse(body, name=template)  # syntax errors with this file's line numbers
@@ -63,9 +82,16 @@ def pass_through(source: str) -> str:
     return CONSTRUCT.sub(wrap, source)
 
 
-def flatten(folders: list[Path], name: str, body: str, slots: dict[str, Slot]) -> str:
-    """The template's whole source with its structure resolved (see the module docstring)."""
-    env = make_environment(html=False, loader=TemplateLoader(folders, pass_through))
+def flatten(
+    folders: list[Path],
+    name: str,
+    body: str,
+    slots: dict[str, Slot],
+    seen: dict[str, str] | None = None,
+) -> str:
+    """The template's whole source with its structure resolved (see the module docstring);
+    ``seen`` collects the files read (name -> body)."""
+    env = make_environment(html=False, loader=TemplateLoader(folders, pass_through, seen))
 
     def slot(slot_name: str) -> str:
         chosen = slots.get(slot_name)
@@ -89,6 +115,7 @@ def flatten(folders: list[Path], name: str, body: str, slots: dict[str, Slot]) -
         )
 
     env.globals["slot"] = slot
+    reset_budget()
     try:
         env.parse(body, name=name)
         return env.from_string(pass_through(body)).render()
@@ -103,6 +130,9 @@ def flatten(folders: list[Path], name: str, body: str, slots: dict[str, Slot]) -
     except UndefinedError as exc:
         msg = f"{exc.message}; include and extends need a file name in quotes"
         raise TemplateError(msg, file=name) from None
+    except RecursionError:
+        msg = "includes, extends or blocks nest too deep (does a template include itself?)"
+        raise UnsafeTemplateError(msg, file=name) from None
 
 
 def protect(source: str) -> tuple[str, list[str]]:

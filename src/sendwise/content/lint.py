@@ -17,7 +17,7 @@ from jinja2 import TemplateSyntaxError, nodes
 
 from sendwise.content.data import PRODUCT_FIELDS, SCORES
 from sendwise.content.errors import TemplateError
-from sendwise.content.spec import TemplateSpec, split_front_matter
+from sendwise.content.spec import TemplateSpec, inside, split_front_matter
 from sendwise.content.tokens import known_fields, profile_schema
 from sendwise.errors import InputError
 
@@ -261,7 +261,7 @@ def _file_problems(renderer: Any, name: str, body: str | None, fields: dict, see
 
 
 def _find(renderer: Any, name: str) -> Path | None:
-    return next((f / name for f in renderer.folders if (f / name).is_file()), None)
+    return next((f / name for f in renderer.folders if inside([f], f / name)), None)
 
 
 def _shown_path(renderer: Any, name: str) -> str:

@@ -2,7 +2,8 @@
 
 Delivery asks for the tokens of one batch of customers at a time, and building and compiling
 the Ibis expressions of a chunk (the profile with its slot variants, the recommendations) cost
-~60 ms each, more than reading the rows. On DuckDB, :class:`ChunkQuery` compiles the expression
+~60 ms each, more than reading the rows. On DuckDB,
+:class:`~sendwise.warehouse.content_queries.ChunkQuery` compiles the expression
 once against a named table of customer ids and then, per chunk, registers the ids as an Arrow
 table under that name and runs the SQL (docs/adr/0035-token-queries-compiled-once.md). Other
 backends build the expression per chunk, with the ids as a memtable.
@@ -15,18 +16,17 @@ from __future__ import annotations
 
 import copy
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import ibis
-import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sendwise.content import data
 from sendwise.content.slots import with_variants
 from sendwise.segments.rules import SEPARATOR
+from sendwise.warehouse import content_queries as queries
+from sendwise.warehouse.content_queries import ChunkQuery
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from sendwise.warehouse.connection import Warehouse
 
 logger = logging.getLogger(__name__)
-ID_TYPE = pa.string()
 # Text that str.strip() empties: only these characters (RE2 has no Python's notion of space).
 # They are the 29 code points of str.isspace(); a test checks the list against Python's.
 SPACE_POINTS = (
@@ -54,39 +53,9 @@ _SPACES = "".join(f"\\x{{{c:x}}}" for c in SPACE_POINTS)
 BLANK = f"^[{_SPACES}]*$"
 
 
-class ChunkQuery:
-    """``build(ids)`` (an Ibis table over a one-column ``customer_id`` table) run per chunk."""
-
-    def __init__(self, wh: Warehouse, build: Callable[[ir.Table], ir.Table]) -> None:
-        self.wh, self.build = wh, build
-        if wh.is_duckdb:
-            self._name = f"_sw_ids_{uuid.uuid4().hex}"
-            self._expr = build(ibis.table({"customer_id": "string"}, name=self._name))
-            self._sql = wh.con.compile(self._expr)
-
-    def run(self, ids: list[str]) -> pa.Table:
-        ids_table = pa.table({"customer_id": pa.array(ids, ID_TYPE)})
-        if not self.wh.is_duckdb:
-            return self.build(ibis.memtable(ids_table)).to_pyarrow()
-        con = self.wh.engine
-        con.register(self._name, ids_table)
-        try:
-            result = con.execute(self._sql).to_arrow_table()
-        finally:
-            con.unregister(self._name)
-        return self._expr.__pyarrow_result__(result)  # the types Ibis' to_pyarrow gives
-
-
 def schema_version(wh: Warehouse) -> tuple | None:
     """What the compiled queries depend on: the columns of the tables they read (DuckDB)."""
-    if not wh.is_duckdb:
-        return None
-    names = ", ".join(f"'{t}'" for t in (data.PROFILE, data.RECOMMENDATION, "product"))
-    sql = (
-        "SELECT database_name, schema_name, table_name, column_index, column_name, data_type"
-        f" FROM duckdb_columns() WHERE table_name IN ({names}) ORDER BY ALL"
-    )
-    return tuple(wh.engine.execute(sql).fetchall())
+    return queries.schema_version(wh, (data.PROFILE, data.RECOMMENDATION, "product"))
 
 
 class TokenReader:
@@ -109,7 +78,7 @@ class TokenReader:
         self.table, self.n = table, spec.recommendations
         self.profile = ChunkQuery(wh, lambda ids: table.join(ids, "customer_id"))
         self.recs: ChunkQuery | None = None
-        if self.n and data.RECOMMENDATION in wh.con.list_tables():
+        if self.n and queries.has_table(wh, data.RECOMMENDATION):
             n = self.n
             self.recs = ChunkQuery(wh, lambda ids: data.recommendations_expr(wh, ids, n))
 

@@ -13,20 +13,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Template, UndefinedError
-from jinja2 import TemplateError as JinjaError
-from jinja2.sandbox import SecurityError
+from jinja2 import Template
 
 from sendwise.content import data
 from sendwise.content.compiler import STARTERS, CompiledTemplate, compile_template, environments
 from sendwise.content.errors import TemplateError, UnsafeTemplateError
+from sendwise.content.failures import RENDER_ERRORS, render_error
 from sendwise.content.fields import profile_fields
 from sendwise.content.htmltext import tidy
+from sendwise.content.limits import MAX_OUTPUT, reset_budget
 from sendwise.content.message import RenderedEmail
 from sendwise.content.reader import TokenReader, schema_version
-from sendwise.content.sandbox import reset_budget
 from sendwise.content.slots import variant_counts
-from sendwise.content.spec import Slot, Variant, read_spec
+from sendwise.content.spec import Slot, Variant, inside, read_spec
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -63,7 +62,7 @@ class Renderer:
         if name not in self._compiled:
             if ".." in Path(name).parts or Path(name).is_absolute():
                 raise TemplateError("a template is named by its path inside templates/", file=name)
-            folder = next((f for f in self.folders if (f / name).is_file()), self.folders[0])
+            folder = next((f for f in self.folders if inside([f], f / name)), self.folders[0])
             spec = read_spec(folder, name, self.project_slots)
             self._compiled[name] = compile_template(spec, self.folders, self._envs)
         return self._compiled[name]
@@ -89,20 +88,17 @@ class Renderer:
             raise TemplateError("links must hold an unsubscribe URL", file=compiled.spec.name)
         ctx = {**self._globals, **tokens, "shop": self.shop, "links": links}
         reset_budget()
+        part = "subject"
         try:
             subject = " ".join(_run(compiled.subject, ctx).split()) or self.shop["name"]
+            part = "preheader"
             ctx["preheader"] = preheader = " ".join(_run(compiled.preheader, ctx).split())
+            part = "html"
             html = _run(compiled.html, ctx)
+            part = "text"
             text = tidy(_run(compiled.text, ctx))
-        except UnsafeTemplateError:
-            raise
-        except SecurityError as exc:
-            raise UnsafeTemplateError(str(exc), file=compiled.spec.name) from None
-        except UndefinedError as exc:
-            msg = f"{exc.message} (see `sendwise templates tokens`)"
-            raise TemplateError(msg, file=compiled.spec.name) from None
-        except (JinjaError, TypeError, ValueError, ArithmeticError) as exc:
-            raise TemplateError(f"cannot render: {exc}", file=compiled.spec.name) from None
+        except RENDER_ERRORS as exc:
+            raise render_error(compiled, part, exc) from None
         if len(html) > MAX_HTML:
             raise UnsafeTemplateError("HTML over 1 MB", file=compiled.spec.name)
         return RenderedEmail(
@@ -186,8 +182,16 @@ class Renderer:
 
 def _run(template: Template, ctx: dict[str, Any]) -> str:
     """``template.render(ctx)`` without its copy of the context and the globals: a third of the
-    time of a short template. ``ctx`` already holds the globals and is not changed."""
-    return "".join(template.root_render_func(template.new_context(ctx, shared=True)))
+    time of a short template. ``ctx`` already holds the globals and is not changed. Stops at
+    MAX_OUTPUT characters (a loop printing a large value many times)."""
+    parts, total = [], 0
+    pieces = template.root_render_func(template.new_context(ctx, shared=True))
+    for piece in pieces:
+        total += len(piece)
+        if total > MAX_OUTPUT:  # raised where the template is, for its line
+            pieces.throw(UnsafeTemplateError(f"output over {MAX_OUTPUT:,} characters"))
+        parts.append(piece)
+    return "".join(parts)
 
 
 def preview(

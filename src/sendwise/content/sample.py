@@ -84,7 +84,9 @@ def sample_tokens(
     n: int = 6,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Tokens of the made-up customer; ``overrides`` sets fields (``p_purchase``, ...)."""
+    """Tokens of the made-up customer; ``overrides`` sets fields (``p_purchase``, ...); a
+    number field set to text is an InputError."""
+    _check_overrides(overrides or {}, schema)
     values = {**SAMPLE_PROFILE, **SAMPLE_SCORES, **CUSTOMER, **(overrides or {})}
     if schema is not None:
         profile: dict[str, Any] = {c: values.get(c, _typical(t)) for c, t in schema.items()}
@@ -103,6 +105,20 @@ def sample_tokens(
         "recommendations": (products if products is not None else sample_products(settings, n))[:n],
         "slots": choose_variants(row, slots),
     }
+
+
+def _check_overrides(overrides: dict[str, Any], schema: dict[str, str] | None) -> None:
+    from sendwise.errors import InputError
+
+    for key, value in overrides.items():
+        dtype = SCORES.get(key) or (schema or {}).get(key) or ""
+        sample = {**SAMPLE_PROFILE, **SAMPLE_SCORES}.get(key)
+        numeric = any(t in dtype for t in ("float", "int", "decimal")) or (
+            not dtype and isinstance(sample, int | float) and not isinstance(sample, bool)
+        )
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and value is not None and not is_number:
+            raise InputError(f"{key} is a number; got {str(value)[:40]!r} (e.g. {key}=0.2)")
 
 
 def _rule_fields(slots: dict) -> set[str]:

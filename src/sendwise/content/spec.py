@@ -143,10 +143,22 @@ def parse_spec(
     )
 
 
+def inside(folders: list[Path], path: Path) -> bool:
+    """True when ``path``, symlinks resolved, is a file inside one of ``folders`` (resolved)."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    return real.is_file() and any(real.is_relative_to(f.resolve()) for f in folders)
+
+
 def read_spec(
     folder: Path, name: str, project_slots: dict[str, Slot] | None = None
 ) -> TemplateSpec:
     path = folder / name
+    if path.is_file() and not inside([folder], path):
+        msg = "a link to a file outside the templates folder; templates are read only from it"
+        raise TemplateError(msg, file=name)
     if not path.is_file():
         from sendwise.errors import NotFoundError
 

@@ -74,6 +74,8 @@ def known_fields(schema: dict[str, str] | None, slots: Any = ()) -> dict[str, se
 
 def profile_schema(wh: Any) -> dict[str, str] | None:
     """The live profile table's column -> type, or None when it is not built."""
-    if wh is None or "profile" not in wh.con.list_tables():
+    from sendwise.warehouse.content_queries import has_table
+
+    if wh is None or not has_table(wh, "profile"):
         return None
     return {name: str(dtype) for name, dtype in wh.table("profile").schema().items()}
