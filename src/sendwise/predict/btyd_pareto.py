@@ -55,10 +55,23 @@ def log_f(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t: np.nd
 
 
 def log_f_between(r, alpha, s, beta, x, t0, t1) -> np.ndarray:
-    """log(F(t0) - F(t1)) for t0 <= t1; -inf where t0 == t1."""
+    """log(F(t0) - F(t1)) for t0 <= t1; -inf where t0 == t1.
+
+    Where F(t1) is within 1e-4 of F(t0) the difference loses digits; there the integral is
+    taken by the midpoint rule instead (relative error about 1e-9 at that threshold).
+    """
     f0, f1 = log_f(r, alpha, s, beta, x, t0), log_f(r, alpha, s, beta, x, t1)
+    return _between(f0, f1, r, alpha, s, beta, x, t0, t1)
+
+
+def _between(f0, f1, r, alpha, s, beta, x, t0, t1) -> np.ndarray:
+    d = np.minimum(f1 - f0, 0.0)
+    mid = (t0 + t1) / 2.0
     with np.errstate(divide="ignore"):
-        return f0 + np.log1p(-np.exp(np.minimum(f1 - f0, 0.0)))
+        exact = f0 + np.log1p(-np.exp(d))
+        near = (np.log(r + s + x) + np.log(t1 - t0) - (r + x) * np.log(alpha + mid)
+                - (s + 1.0) * np.log(beta + mid))  # fmt: skip
+    return np.where(d > -1e-4, near, exact)
 
 
 class ParetoNBDFitter(FittedParamsMixin, BaseEstimator):
@@ -77,11 +90,18 @@ class ParetoNBDFitter(FittedParamsMixin, BaseEstimator):
         ux, inv = np.unique(x, return_inverse=True)
         wx = np.bincount(inv, weights=w)
         n = float(w.sum())
+        # F at each distinct (x, t) once: 2F1 is the costly part, and ages repeat
+        pairs = np.column_stack([np.concatenate([x, x]), np.concatenate([tx, t_end])])
+        upairs, where = np.unique(pairs, axis=0, return_inverse=True)
+        at_tx, at_t = where[: x.size], where[x.size :]
+        px, pt = upairs[:, 0], upairs[:, 1]
 
         def total(theta: np.ndarray) -> float:
             r, alpha, s, beta = theta
             head = wx @ (gammaln(r + ux) - gammaln(r)) + n * (r * np.log(alpha) + s * np.log(beta))
-            dead = np.log(s / (r + s + x)) + log_f_between(r, alpha, s, beta, x, tx, t_end)
+            lf = log_f(r, alpha, s, beta, px, pt)
+            between = _between(lf[at_tx], lf[at_t], r, alpha, s, beta, x, tx, t_end)
+            dead = np.log(s / (r + s + x)) + between
             ll = head + w @ np.logaddexp(log_e(r, alpha, s, beta, x, t_end), dead)
             return float(ll) if np.isfinite(ll) else -1e300
 
