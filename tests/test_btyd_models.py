@@ -145,7 +145,7 @@ def test_pareto_integral_matches_quadrature(r, alpha, s, beta, x, tx, gap) -> No
     from t_x to T), on both sides of alpha = beta and for heavy buyers."""
     T = tx + gap
     got = log_f_between(r, alpha, s, beta, np.array([float(x)]), np.array([tx]), np.array([T]))[0]
-    if T == tx:  # no gap (or one below the resolution of t_x)
+    if tx == T:  # no gap (or one below the resolution of t_x)
         assert got == -np.inf
         return
     # integrate in log space relative to the value at t_x, so that heavy buyers do not underflow
@@ -209,7 +209,8 @@ def test_nobody_drops_out_is_flagged(cls) -> None:
 
 def _features(x, tx_weeks, t_weeks, label=None) -> pd.DataFrame:
     frame = pd.DataFrame({
-        "btyd_frequency": x, "btyd_recency": np.round(tx_weeks * 7), "btyd_T": np.round(t_weeks * 7),
+        "btyd_frequency": x, "btyd_recency": np.round(tx_weeks * 7),
+        "btyd_T": np.round(t_weeks * 7),
         "btyd_monetary_value": np.where(x > 0, 20.0, 0.0),
     })  # fmt: skip
     if label is not None:

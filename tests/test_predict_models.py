@@ -259,8 +259,11 @@ def test_cdnow_btyd_matches_the_published_fit(tmp_path: Path) -> None:
         assert abs(pareto["params"][k] - v) <= 0.01, (k, pareto["params"][k])
     assert not any(c["flags"] for c in fits.values())  # nothing degenerate on CDNOW
     for (kind, shrink), c in sorted(fits.items()):
-        print(f"CDNOW {kind} shrinkage {shrink:g}: 39-week buys-again AUC"
-              f" {c['auc_buys_again']:.4f}, p_alive AUC {c['auc_p_alive']:.4f}, Brier {c['brier']:.4f}")
+        print(
+            f"CDNOW {kind} shrinkage {shrink:g}: 39-week buys-again AUC"
+            f" {c['auc_buys_again']:.4f}, p_alive AUC {c['auc_p_alive']:.4f},"
+            f" Brier {c['brier']:.4f}"
+        )
     assert mv.metadata["selection"]["chosen"] is not None
     assert "serves" in (mv.folder / "card.md").read_text()
     gg = mv.metadata["judged_params"]["gamma_gamma"]["params"]

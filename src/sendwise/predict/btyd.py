@@ -229,10 +229,10 @@ class GammaGammaFitter(FittedParamsMixin, BaseEstimator):
         """Discounted value of the next ``time_months`` months, the lifetimes way.
 
         ``bgnbd`` is any fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD) in units of
-        ``freq_days`` days (7: weeks, as :func:`summary_from_transactions` gives). A month is 365.25 / 12 days, so month i ends
-        at ``i * 30.4375 / freq_days`` model units. CLV = sum over months i = 1..time_months of
-        (expected purchases in month i) * (expected spend) / (1 + discount_rate) ** i, with
-        ``discount_rate`` per month.
+        ``freq_days`` days (7: weeks, as :func:`summary_from_transactions` gives). A month is
+        365.25 / 12 days, so month i ends at ``i * 30.4375 / freq_days`` model units.
+        CLV = sum over months i = 1..time_months of (expected purchases in month i) *
+        (expected spend) / (1 + discount_rate) ** i, with ``discount_rate`` per month.
         """
         check_is_fitted(bgnbd)
         if not (isinstance(time_months, int | np.integer) and time_months > 0):

@@ -22,7 +22,7 @@ from sendwise.predict.btyd_pareto import ParetoNBDFitter
 
 logger = logging.getLogger(__name__)
 WEEK = 7.0
-KINDS: dict[str, tuple[str, type]] = {
+KINDS: dict[str, tuple[str, Any]] = {
     "bgnbd": ("BG/NBD", BetaGeoFitter),
     "mbgnbd": ("MBG/NBD", ModifiedBetaGeoFitter),
     "pareto_nbd": ("Pareto/NBD", ParetoNBDFitter),

@@ -139,7 +139,9 @@ class ParetoNBDFitter(FittedParamsMixin, BaseEstimator):
         t, x, tx, t_end = np.broadcast_arrays(t, x, tx, t_end)
         r, alpha, s, beta = self._params()
         u = np.log1p(t / (beta + t_end))
-        life = (beta + t_end) * (u if abs(s - 1.0) < 1e-9 else -np.expm1(-(s - 1.0) * u) / (s - 1.0))
+        life = (beta + t_end) * (
+            u if abs(s - 1.0) < 1e-9 else -np.expm1(-(s - 1.0) * u) / (s - 1.0)
+        )
         return (r + x) / (alpha + t_end) * life * expit(-self._log_odds_dead(x, tx, t_end))
 
     def expected_purchases_unconditional(self, t: Any) -> np.ndarray:

@@ -18,7 +18,7 @@ def _ages(n: int, T: Any) -> np.ndarray:
 
 
 def _last_of(rng: np.random.Generator, x: np.ndarray, arrivals: np.ndarray, span: np.ndarray):
-    """Time of the x-th of ``arrivals`` uniform arrival times on (0, span]: span * Beta(x, k-x+1)."""
+    """Time of the x-th of k = ``arrivals`` uniform times on (0, span]: span * Beta(x, k-x+1)."""
     tx = np.zeros(x.size)
     has = x > 0
     tx[has] = span[has] * rng.beta(x[has], arrivals[has] - x[has] + 1)

@@ -103,9 +103,7 @@ def maximise(
     first_nit = res.nit
     res = minimize(objective, res.x, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
     inside = (res.x > low + 1e-6) & (res.x < high - 1e-6)
-    converged = bool(
-        np.isfinite(res.fun) and np.max(np.abs(res.jac[inside]), initial=0.0) <= 1e-5
-    )
+    converged = bool(np.isfinite(res.fun) and np.max(np.abs(res.jac[inside]), initial=0.0) <= 1e-5)
     if not converged:
         warnings.warn(f"maximum likelihood did not converge: {res.message}", ConvergenceWarning,
                       stacklevel=3)  # fmt: skip
@@ -164,7 +162,7 @@ class FittedParamsMixin:
             hyper = {"penalizer": float(data.get("penalizer", 0.0))}
             if "shrinkage" in cls().get_params():  # type: ignore[call-arg, attr-defined]
                 hyper["shrinkage"] = float(data.get("shrinkage", 0.0))
-            model = cls(**hyper)
+            model: Any = cls(**hyper)
             model.log_likelihood_ = float(data.get("log_likelihood", float("nan")))
             model.n_customers_ = int(data.get("n_customers", 0))
         except (TypeError, ValueError) as exc:

@@ -3,9 +3,9 @@
 BTYD models need no labels, so the version in use is fitted on the history up to the scoring
 date. Which model serves (BG/NBD, MBG/NBD or Pareto/NBD, and its shrinkage) is chosen on the
 holdout: every candidate is fitted at the evaluation date and judged on the window that follows
-(``btyd_select``); degenerate fits are never chosen and a degenerate refit is not promoted. The revenue model is trained
-on the training snapshots and judged against BG/NBD x Gamma-Gamma spend and a naive "the same
-as the last period" on the evaluation snapshot.
+(``btyd_select``); degenerate fits are never chosen and a degenerate refit is not promoted.
+The revenue model is trained on the training snapshots and judged against BTYD x Gamma-Gamma
+spend and a naive "the same as the last period" on the evaluation snapshot.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def train_btyd(
     )
     metrics |= {k: v for k, v in judged.metrics.items() if k not in metrics}
     serving = production or judged.btyd
-    others: dict[str, dict[str, float]] = {}  # the best candidate of every other model
+    others: dict[str, Candidate] = {}  # the best candidate of every other model
     for c in candidates:
         if c.kind != judged.kind and all(o.kind != c.kind for o in others.values()):
             others[c.name] = c
