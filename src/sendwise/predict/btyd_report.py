@@ -32,10 +32,12 @@ def why(meta: dict[str, Any]) -> str:
         )
     m = meta["metrics"]
     crit = sel["criterion"]
+    tol = sel.get("tolerance", 0.0)
     text = (
-        f"**{sel['chosen']}** serves: of the candidates whose fit is not degenerate it has the"
-        f" lowest holdout {crit} ({m[crit]:.4f}; buys-again AUC {m['auc_buys_again']:.3f},"
-        f" p_alive AUC {m['auc_p_alive']:.3f}, MAE {m['mae']:.3f})."
+        f"**{sel['chosen']}** serves: of the candidates whose fit is not degenerate and whose"
+        f" holdout {crit} is within {tol:g} of the lowest, it ranks who buys again best by"
+        f" p_alive ({crit} {m[crit]:.4f}, p_alive AUC {m['auc_p_alive']:.3f}, buys-again AUC"
+        f" {m['auc_buys_again']:.3f}, MAE {m['mae']:.3f})."
     )
     flagged = [c for c in sel["candidates"] if c["flags"]]
     if flagged:

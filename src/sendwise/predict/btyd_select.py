@@ -9,10 +9,14 @@ Every candidate, a purchase model (BG/NBD, MBG/NBD, Pareto/NBD) with a shrinkage
 - ``auc_p_alive``: ``p_alive`` against the same outcome (how well it ranks who is still active).
 
 A flagged fit (:mod:`sendwise.predict.btyd_checks`) is never chosen. Among the others the
-lowest ``CRITERION`` wins. Shrinkage (a log-normal prior on the parameters, see
-:func:`~sendwise.predict.common.maximise`) is what lets a shop whose likelihood peaks at "nobody
-drops out" still get a model with a real ``p_alive``: the prior decides where the likelihood is
-flat, and the holdout says how much of it the data tolerate.
+lowest ``CRITERION`` (Brier) wins, except that candidates within ``TOLERANCE`` of the best are
+treated as tied (their scores differ in the fourth decimal on real shops: not evidence) and the
+tie goes to the best ``auc_p_alive``, the ranking the ``p_alive`` column is used for.
+
+Shrinkage (a log-normal prior on the parameters, see :func:`~sendwise.predict.common.maximise`)
+is what lets a shop whose likelihood peaks at "nobody drops out" still get a model with a real
+``p_alive``: the prior decides where the likelihood is flat, and the holdout says how much of
+it the data tolerate.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sendwise.predict.btyd_pair import KINDS, Btyd, rfm
 
 SHRINKAGE = (0.0, 1e-4, 1e-3, 1e-2)
 CRITERION = "brier"  # a proper score of the event the profiles act on: buys again or not
+TOLERANCE = 0.001  # Brier differences below this are ties, broken by auc_p_alive
 
 
 @dataclass
@@ -84,7 +89,7 @@ def judge_candidates(
     progress: Callable[[str], None] | None = None,
 ) -> list[Candidate]:
     """Fit every candidate on ``frame``'s history and judge it on its labels, best first
-    (unflagged before flagged, then by ``CRITERION``)."""
+    (:func:`rank`)."""
     say = progress or (lambda _m: None)
     out = []
     for kind in kinds:
@@ -92,12 +97,38 @@ def judge_candidates(
             say(f"btyd: {KINDS[kind][0]}, shrinkage {s:g}")
             btyd = Btyd.fit(frame, kind, s)
             out.append(Candidate(kind, s, btyd, holdout_metrics(btyd, frame, horizon_days)))
-    return sorted(out, key=lambda c: (bool(c.btyd.flags), _score(c)))
+    return rank(out)
 
 
-def _score(c: Candidate) -> float:
-    value = c.metrics[CRITERION]
-    return value if np.isfinite(value) else float("inf")
+def rank(candidates: list[Candidate]) -> list[Candidate]:
+    """Best first: unflagged candidates within ``TOLERANCE`` of the lowest ``CRITERION`` by
+    ``auc_p_alive`` (highest first), then the other unflagged ones by ``CRITERION``, then the
+    flagged ones."""
+
+    def score(c: Candidate) -> float:
+        value = c.metrics[CRITERION]
+        return value if np.isfinite(value) else float("inf")
+
+    def auc(c: Candidate) -> float:
+        value = c.metrics["auc_p_alive"]
+        return value if np.isfinite(value) else float("-inf")
+
+    usable = [c for c in candidates if not c.btyd.flags]
+    best = min((score(c) for c in usable), default=float("inf"))
+    tied = [c for c in usable if score(c) <= best + TOLERANCE]
+    return (
+        sorted(tied, key=lambda c: (-auc(c), score(c)))
+        + sorted((c for c in usable if c not in tied), key=score)
+        + sorted((c for c in candidates if c.btyd.flags), key=score)
+    )
 
 
-__all__ = ["CRITERION", "SHRINKAGE", "Candidate", "holdout_metrics", "judge_candidates"]
+__all__ = [
+    "CRITERION",
+    "SHRINKAGE",
+    "TOLERANCE",
+    "Candidate",
+    "holdout_metrics",
+    "judge_candidates",
+    "rank",
+]

@@ -21,7 +21,7 @@ from sendwise.config import ModelSettings
 from sendwise.predict import report
 from sendwise.predict.btyd_pair import Btyd, holdout_table
 from sendwise.predict.btyd_report import btyd_card, btyd_report
-from sendwise.predict.btyd_select import CRITERION, Candidate, judge_candidates
+from sendwise.predict.btyd_select import CRITERION, TOLERANCE, Candidate, judge_candidates
 from sendwise.predict.dataset import Plan, SnapshotCache, input_features
 from sendwise.predict.evaluation import regression_metrics
 from sendwise.predict.learners import LightGBMLearner, as_matrix
@@ -95,6 +95,7 @@ def train_btyd(
         "judged_params": judged.btyd.to_dict(),
         "selection": {
             "criterion": CRITERION,
+            "tolerance": TOLERANCE,
             "chosen": judged.name if chosen else None,
             "candidates": [c.row() for c in candidates],
             "refused_refits": refused,
