@@ -166,7 +166,7 @@ def test_dict_round_trip(cal: pd.DataFrame, bgnbd: BetaGeoFitter, gamma_gamma) -
 
 def test_sklearn_contract() -> None:
     model = BetaGeoFitter(penalizer=0.1)
-    assert model.get_params() == {"penalizer": 0.1}
+    assert model.get_params() == {"penalizer": 0.1, "shrinkage": 0.0}
     with pytest.raises(NotFittedError):
         model.probability_alive(1, 1, 2)
     with pytest.raises(NotFittedError):

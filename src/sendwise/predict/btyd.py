@@ -1,4 +1,5 @@
-"""BG/NBD purchase-count model (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
+"""BG/NBD (Fader, Hardie & Lee 2005) and MBG/NBD (Batislam, Denizel & Filiztekin 2007)
+purchase-count models and the Gamma-Gamma spend model, fitted by maximum likelihood.
 
 Inputs per customer, all in one time unit (weeks from :func:`summary_from_transactions`):
 ``frequency`` x = repeat purchases, ``recency`` t_x = age at the last purchase (0 when x = 0),
@@ -7,7 +8,7 @@ Inputs per customer, all in one time unit (weeks from :func:`summary_from_transa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -25,52 +26,67 @@ from sendwise.predict.common import (
     same_length,
 )
 
+# Purchase-model parameters are searched in [1e-6, 1e6] (model time unit: weeks); a fit near
+# either end is flagged as degenerate by ``btyd_checks``.
+PURCHASE_LOG_BOUNDS = (float(np.log(1e-6)), float(np.log(1e6)))
+
+
+def weighted_rows(x: np.ndarray, tx: np.ndarray, t_end: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Identical (x, t_x, T) rows as one row with a weight: summaries in days repeat a lot."""
+    rows = pd.DataFrame({"x": x, "tx": tx, "T": t_end}).value_counts(sort=False)
+    keys = rows.index.to_frame(index=False)
+    return (*(keys[c].to_numpy(np.float64) for c in ("x", "tx", "T")), rows.to_numpy(np.float64))
+
 
 class BetaGeoFitter(FittedParamsMixin, BaseEstimator):
     """BG/NBD: Poisson purchases at gamma(r, alpha) rates; after each repeat purchase the
-    customer drops out with a beta(a, b) probability. ``penalizer`` adds an L2 penalty."""
+    customer drops out with a beta(a, b) probability. ``penalizer`` adds an L2 penalty.
+
+    One-time buyers cannot have dropped out, so their probability alive is 1: use
+    :class:`ModifiedBetaGeoFitter` or ``ParetoNBDFitter`` when that matters.
+    """
 
     param_names = ("r", "alpha", "a", "b")
+    _k: ClassVar[int] = 0  # 1 in MBG/NBD: a drop-out chance at the first purchase too
 
-    def __init__(self, penalizer: float = 0.0) -> None:
+    def __init__(self, penalizer: float = 0.0, shrinkage: float = 0.0) -> None:
         self.penalizer = penalizer
+        self.shrinkage = shrinkage
 
     def fit(self, frequency: Any, recency: Any, T: Any) -> BetaGeoFitter:
-        x, tx, t_end = check_rfm(frequency, recency, T, fit=True)
-        # Identical (x, t_x, T) rows are one row with a weight: summaries in days repeat a lot.
-        rows = pd.DataFrame({"x": x, "tx": tx, "T": t_end}).value_counts(sort=False)
-        keys = rows.index.to_frame(index=False)
-        x, tx, t_end = (keys[c].to_numpy(np.float64) for c in ("x", "tx", "T"))
-        w = rows.to_numpy(np.float64)
+        x, tx, t_end, w = weighted_rows(*check_rfm(frequency, recency, T, fit=True))
         ux, inv = np.unique(x, return_inverse=True)
         wx = np.bincount(inv, weights=w)
-        pos = ux > 0
+        k = self._k
+        pos = ux > 0 if k == 0 else np.ones(ux.size, bool)  # who may have dropped out
 
         def loglik(theta: np.ndarray) -> tuple[float, np.ndarray]:
             r, alpha, a, b = theta
-            bx1 = np.where(pos, b + ux - 1.0, 1.0)  # b + x - 1, only used where x > 0
-            ln_a4 = np.where(pos, np.log(a) - np.log(bx1), -np.inf)
+            bxk = np.where(pos, b + ux - 1.0 + k, 1.0)  # b + x - 1 (+1 in MBG/NBD)
+            ln_a4 = np.where(pos, np.log(a) - np.log(bxk), -np.inf)
             rx = r + x
             ln_at, ln_atx = np.log(alpha + t_end), np.log(alpha + tx)
             a3, a4 = -rx * ln_at, ln_a4[inv] - rx * ln_atx
             l3 = np.logaddexp(a3, a4)
             w3, w4 = w * np.exp(a3 - l3), w * np.exp(a4 - l3)
-            per_x = gammaln(r + ux) - gammaln(r) + betaln(a, b + ux) - betaln(a, b)
+            per_x = gammaln(r + ux) - gammaln(r) + betaln(a, b + ux + k) - betaln(a, b)
             total = wx @ per_x + w.sum() * r * np.log(alpha) + w @ l3
-            psi_abx = digamma(a + b + ux)
+            psi_abx = digamma(a + b + ux + k)
             grad = np.array([
                 wx @ (digamma(r + ux) - digamma(r)) + w.sum() * np.log(alpha)
                 - w3 @ ln_at - w4 @ ln_atx,
                 w.sum() * r / alpha - w3 @ (rx / (alpha + t_end)) - w4 @ (rx / (alpha + tx)),
                 wx @ (digamma(a + b) - psi_abx) + w4.sum() / a,
-                wx @ (digamma(b + ux) - psi_abx - digamma(b) + digamma(a + b))
-                - w4 @ (1.0 / bx1[inv]),
+                wx @ (digamma(b + ux + k) - psi_abx - digamma(b) + digamma(a + b))
+                - w4 @ (1.0 / bxk[inv]),
             ])  # fmt: skip
             return float(total), grad
 
         n = float(w.sum())
         start = np.array([1.0, max(float(w @ t_end) / n, 1e-3), 1.0, 1.0])
-        theta, self.log_likelihood_, self.n_iter_ = maximise(loglik, start, n, self.penalizer)
+        theta, self.log_likelihood_, self.n_iter_, self.converged_ = maximise(
+            loglik, start, n, self.penalizer, PURCHASE_LOG_BOUNDS, self.shrinkage
+        )
         self.params_ = dict(zip(self.param_names, map(float, theta), strict=True))
         self.n_customers_ = int(n)
         return self
@@ -81,36 +97,61 @@ class BetaGeoFitter(FittedParamsMixin, BaseEstimator):
         return p["r"], p["alpha"], p["a"], p["b"]
 
     def _log_odds_dead(self, x: np.ndarray, tx: np.ndarray, t_end: np.ndarray) -> np.ndarray:
-        """log of a/(b+x-1) * ((alpha+T)/(alpha+t_x))^(r+x); -inf where x = 0."""
+        """log of a/(b+x-1+k) * ((alpha+T)/(alpha+t_x))^(r+x); -inf where BG/NBD has x = 0."""
         r, alpha, a, b = self._params()
-        pos = x > 0
-        bx1 = np.where(pos, b + x - 1.0, 1.0)
-        z = np.log(a) - np.log(bx1) + (r + x) * (np.log(alpha + t_end) - np.log(alpha + tx))
+        pos = x > 0 if self._k == 0 else np.ones(x.shape, bool)
+        bxk = np.where(pos, b + x - 1.0 + self._k, 1.0)
+        z = np.log(a) - np.log(bxk) + (r + x) * (np.log(alpha + t_end) - np.log(alpha + tx))
         return np.where(pos, z, -np.inf)
 
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
-        """P(still active at T | x, t_x, T); 1 for customers with no repeat purchase."""
+        """P(still active at T | x, t_x, T); in BG/NBD 1 for customers with no repeat purchase."""
         x, tx, t_end = check_rfm(frequency, recency, T, fit=False)
         return expit(-self._log_odds_dead(x, tx, t_end))
 
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
-        """E[purchases in (T, T + t] | x, t_x, T], eq. (10) of Fader, Hardie & Lee (2005)."""
+        """E[purchases in (T, T + t] | x, t_x, T]: eq. (10) of Fader, Hardie & Lee (2005), or
+        Batislam et al.'s for MBG/NBD.
+
+        The 2F1(r+x, b+x+k; a+b+x-1+k; z) of the papers grows like (1-z)^-(r+x) for heavy
+        buyers; Euler's transformation gives the same value from factors that stay bounded:
+        ((alpha+T)/(alpha+T+t))^(r+x) 2F1(...) = (1-z)^(a-1) 2F1(a+b-1+k-r, a-1; a+b+x-1+k; z).
+        """
         t = as_vector("t", t)
         x, tx, t_end = check_rfm(frequency, recency, T, fit=False)
         t, x, tx, t_end = np.broadcast_arrays(t, x, tx, t_end)
         r, alpha, a, b = self._params()
+        k = self._k
         z = t / (alpha + t_end + t)
-        tail = 1.0 - ((alpha + t_end) / (alpha + t_end + t)) ** (r + x) * hyp2f1(
-            r + x, b + x, a + b + x - 1.0, z
-        )
-        return (a + b + x - 1.0) / (a - 1.0) * tail * expit(-self._log_odds_dead(x, tx, t_end))
+        c = a + b + x - 1.0 + k
+        tail = 1.0 - (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 + k - r, a - 1.0, c, z)
+        return c / (a - 1.0) * tail * expit(-self._log_odds_dead(x, tx, t_end))
 
     def expected_purchases_unconditional(self, t: Any) -> np.ndarray:
-        """E[X(t)]: expected repeat purchases of a new customer within t, eq. (9)."""
+        """E[X(t)]: expected repeat purchases of a new customer within t (eq. 9 of the paper)."""
         t = as_vector("t", t)
-        r, alpha, a, b = self._params()
-        tail = 1.0 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1.0, t / (alpha + t))
-        return (a + b - 1.0) / (a - 1.0) * tail
+        return self.expected_purchases(t, np.zeros_like(t), np.zeros_like(t), np.zeros_like(t))
+
+    def probability_of_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(at least one purchase in (T, T + t] | x, t_x, T).
+
+        Given alive, the rate is gamma(r + x, alpha + T), and the customer drops out only right
+        after a purchase, so P(none | alive) = ((alpha + T) / (alpha + T + t)) ** (r + x).
+        """
+        t = as_vector("t", t)
+        x, tx, t_end = check_rfm(frequency, recency, T, fit=False)
+        t, x, tx, t_end = np.broadcast_arrays(t, x, tx, t_end)
+        r, alpha, _a, _b = self._params()
+        none = np.exp(-(r + x) * np.log1p(t / (alpha + t_end)))
+        return expit(-self._log_odds_dead(x, tx, t_end)) * (1.0 - none)
+
+
+class ModifiedBetaGeoFitter(BetaGeoFitter):
+    """MBG/NBD (Batislam, Denizel & Filiztekin 2007): BG/NBD where the customer may also drop
+    out right after the first purchase, so a one-time buyer has a real probability alive,
+    1 / (1 + a/b ((alpha+T)/alpha)^r) at x = 0."""
+
+    _k = 1
 
 
 class GammaGammaFitter(FittedParamsMixin, BaseEstimator):
@@ -152,7 +193,9 @@ class GammaGammaFitter(FittedParamsMixin, BaseEstimator):
             return float(total), grad
 
         start = np.array([1.0, 2.0, float(m.mean())])
-        theta, self.log_likelihood_, self.n_iter_ = maximise(loglik, start, x.size, self.penalizer)
+        theta, self.log_likelihood_, self.n_iter_, self.converged_ = maximise(
+            loglik, start, x.size, self.penalizer
+        )
         self.params_ = dict(zip(self.param_names, map(float, theta), strict=True))
         self.n_customers_ = int(x.size)
         return self
@@ -174,7 +217,7 @@ class GammaGammaFitter(FittedParamsMixin, BaseEstimator):
 
     def customer_lifetime_value(
         self,
-        bgnbd: BetaGeoFitter,
+        bgnbd: Any,
         frequency: Any,
         recency: Any,
         T: Any,
@@ -185,11 +228,11 @@ class GammaGammaFitter(FittedParamsMixin, BaseEstimator):
     ) -> np.ndarray:
         """Discounted value of the next ``time_months`` months, the lifetimes way.
 
-        ``bgnbd`` must be fitted in units of ``freq_days`` days (7: weeks, as
-        :func:`summary_from_transactions` gives). A month is 365.25 / 12 days, so month i ends
-        at ``i * 30.4375 / freq_days`` model units. CLV = sum over months i = 1..time_months of
-        (expected purchases in month i) * (expected spend) / (1 + discount_rate) ** i, with
-        ``discount_rate`` per month.
+        ``bgnbd`` is any fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD) in units of
+        ``freq_days`` days (7: weeks, as :func:`summary_from_transactions` gives). A month is
+        365.25 / 12 days, so month i ends at ``i * 30.4375 / freq_days`` model units.
+        CLV = sum over months i = 1..time_months of (expected purchases in month i) *
+        (expected spend) / (1 + discount_rate) ** i, with ``discount_rate`` per month.
         """
         check_is_fitted(bgnbd)
         if not (isinstance(time_months, int | np.integer) and time_months > 0):

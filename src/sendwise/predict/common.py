@@ -1,5 +1,5 @@
 """Shared parts of the buy-till-you-die models: input checks, the optimiser, dict I/O, the
-per-customer summary of a transaction log, and a BG/NBD simulator for tests and benchmarks."""
+per-customer summary of a transaction log (the simulators are in ``btyd_simulate``)."""
 
 from __future__ import annotations
 
@@ -73,32 +73,61 @@ def maximise(
     start: np.ndarray,
     n: float,
     penalizer: float,
-) -> tuple[np.ndarray, float, int]:
+    log_bounds: tuple[float, float] = (-_LOG_BOUND, _LOG_BOUND),
+    shrinkage: float = 0.0,
+) -> tuple[np.ndarray, float, int, bool]:
     """Maximise ``loglik(theta) -> (total, gradient)`` over log(theta) with L-BFGS-B.
 
     The objective is the mean negative log-likelihood plus ``penalizer * sum(theta**2)``
-    (the lifetimes convention). Returns (theta, total log-likelihood, iterations).
+    (the lifetimes convention) plus ``shrinkage * sum(log(theta / start)**2)``, a log-normal
+    prior centred on the starting point; log(theta) stays inside ``log_bounds``. Returns
+    (theta, total log-likelihood, iterations, converged). A fit that did not converge also
+    warns with :class:`~sklearn.exceptions.ConvergenceWarning`.
     """
+    centre = np.log(start)
 
     def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.exp(phi)
         ll, grad = loglik(theta)
-        value = -ll / n + penalizer * float(theta @ theta)
-        return value, (-grad / n + 2.0 * penalizer * theta) * theta
+        shift = phi - centre
+        value = -ll / n + penalizer * float(theta @ theta) + shrinkage * float(shift @ shift)
+        return value, (-grad / n + 2.0 * penalizer * theta) * theta + 2.0 * shrinkage * shift
 
-    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(start)
+    low, high = log_bounds
+    bounds = [(low, high)] * len(start)
     options = {"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}
-    res = minimize(objective, np.log(start), jac=True, method="L-BFGS-B", bounds=bounds,
+    phi0 = np.clip(np.log(start), low, high)
+    res = minimize(objective, phi0, jac=True, method="L-BFGS-B", bounds=bounds,
                    options=options)  # fmt: skip
     # Polish once from the optimum: L-BFGS-B often stops on a line search near machine precision.
     first_nit = res.nit
     res = minimize(objective, res.x, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
-    inside = np.abs(res.x) < _LOG_BOUND - 1e-6
-    if not np.isfinite(res.fun) or np.max(np.abs(res.jac[inside]), initial=0.0) > 1e-5:
+    inside = (res.x > low + 1e-6) & (res.x < high - 1e-6)
+    converged = bool(np.isfinite(res.fun) and np.max(np.abs(res.jac[inside]), initial=0.0) <= 1e-5)
+    if not converged:
         warnings.warn(f"maximum likelihood did not converge: {res.message}", ConvergenceWarning,
                       stacklevel=3)  # fmt: skip
     theta = np.exp(res.x)
-    return theta, float(loglik(theta)[0]), int(first_nit + res.nit)
+    return theta, float(loglik(theta)[0]), int(first_nit + res.nit), converged
+
+
+def numeric_gradient(
+    total: Callable[[np.ndarray], float], step: float = 1e-5
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Wrap ``total(theta)`` into ``(total, gradient)`` by central differences in log(theta),
+    for likelihoods whose derivatives have no convenient closed form (Pareto/NBD's 2F1)."""
+
+    def both(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value = total(theta)
+        grad = np.empty(theta.size)
+        for i in range(theta.size):
+            up, down = theta.copy(), theta.copy()
+            up[i] *= np.exp(step)
+            down[i] *= np.exp(-step)
+            grad[i] = (total(up) - total(down)) / (2.0 * step) / theta[i]
+        return value, grad
+
+    return both
 
 
 class FittedParamsMixin:
@@ -112,6 +141,7 @@ class FittedParamsMixin:
             "model": type(self).__name__,
             "format": 1,
             "penalizer": float(self.penalizer),  # type: ignore[attr-defined]
+            "shrinkage": float(getattr(self, "shrinkage", 0.0)),
             "params": {k: float(self.params_[k]) for k in self.param_names},  # type: ignore[attr-defined]
             "log_likelihood": float(self.log_likelihood_),  # type: ignore[attr-defined]
             "n_customers": int(self.n_customers_),  # type: ignore[attr-defined]
@@ -129,7 +159,10 @@ class FittedParamsMixin:
             raise InputError(f"{name} params must have exactly the keys {list(cls.param_names)}")
         try:
             values = {k: float(params[k]) for k in cls.param_names}
-            model = cls(penalizer=float(data.get("penalizer", 0.0)))  # type: ignore[call-arg]
+            hyper = {"penalizer": float(data.get("penalizer", 0.0))}
+            if "shrinkage" in cls().get_params():  # type: ignore[call-arg, attr-defined]
+                hyper["shrinkage"] = float(data.get("shrinkage", 0.0))
+            model: Any = cls(**hyper)
             model.log_likelihood_ = float(data.get("log_likelihood", float("nan")))
             model.n_customers_ = int(data.get("n_customers", 0))
         except (TypeError, ValueError) as exc:
@@ -193,25 +226,3 @@ def summary_from_transactions(
         x = out["frequency"].to_numpy()
         out["monetary_value"] = np.divide(repeat, x, out=np.zeros(len(x)), where=x > 0)
     return out
-
-
-def simulate_bgnbd(
-    n: int, r: float, alpha: float, a: float, b: float, T: Any, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw (frequency, recency, T) of ``n`` BG/NBD customers, each observed for its ``T``.
-
-    Each customer buys at a gamma(r, alpha) rate and, after each repeat purchase, drops out
-    with a beta(a, b) probability; the purchase times are Poisson arrivals on (0, T].
-    """
-    rng = np.random.default_rng(seed)
-    t_end = np.broadcast_to(np.asarray(T, dtype=np.float64), (n,)).copy()
-    lam = rng.gamma(r, 1.0 / alpha, n)
-    p = rng.beta(a, b, n)
-    arrivals = rng.poisson(lam * t_end)  # repeat purchases if nobody dropped out
-    lifetime_purchases = rng.geometric(np.clip(p, 1e-12, 1.0))  # drops out after this one
-    x = np.minimum(arrivals, lifetime_purchases)
-    # the x-th of `arrivals` uniform arrival times on (0, T] is T * Beta(x, arrivals - x + 1)
-    has = x > 0
-    tx = np.zeros(n)
-    tx[has] = t_end[has] * rng.beta(x[has], arrivals[has] - x[has] + 1)
-    return x.astype(np.float64), tx, t_end

@@ -1,10 +1,11 @@
-"""Lifetime value: BG/NBD + Gamma-Gamma, and a LightGBM model of revenue over the horizon.
+"""Lifetime value: a BTYD purchase model + Gamma-Gamma, and a LightGBM model of revenue.
 
 BTYD models need no labels, so the version in use is fitted on the history up to the scoring
-date; its report judges a twin fitted at the evaluation date on the window that follows
-(predicted vs actual repeat purchases, the classic holdout check). The revenue model is trained
-on the training snapshots and judged against BG/NBD x Gamma-Gamma spend and a naive "the same
-as the last period" on the evaluation snapshot.
+date. Which model serves (BG/NBD, MBG/NBD or Pareto/NBD, and its shrinkage) is chosen on the
+holdout: every candidate is fitted at the evaluation date and judged on the window that follows
+(``btyd_select``); degenerate fits are never chosen and a degenerate refit is not promoted.
+The revenue model is trained on the training snapshots and judged against BTYD x Gamma-Gamma
+spend and a naive "the same as the last period" on the evaluation snapshot.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import pandas as pd
 
 from sendwise.config import ModelSettings
 from sendwise.predict import report
-from sendwise.predict.baselines import Btyd, holdout_table
+from sendwise.predict.btyd_pair import Btyd, holdout_table
+from sendwise.predict.btyd_report import btyd_card, btyd_report
+from sendwise.predict.btyd_select import CRITERION, TOLERANCE, Candidate, judge_candidates
 from sendwise.predict.dataset import Plan, SnapshotCache, input_features
 from sendwise.predict.evaluation import regression_metrics
 from sendwise.predict.learners import LightGBMLearner, as_matrix
@@ -43,23 +46,43 @@ def train_btyd(
     registry: Registry,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
+    """Judge every BTYD candidate at the evaluation date, refit the best unflagged one on the
+    history up to the scoring date, and promote it unless every refit is degenerate."""
     say = progress or (lambda _m: None)
     h = plan.horizon_days
-    say("btyd: fitting BG/NBD and Gamma-Gamma")
     test = cache.labelled(plan.evaluate_at, h, settings.active_days)
-    judged = Btyd.fit(test)
-    table = holdout_table(test, judged, h)
-    pred = judged.predict(test, h, settings.discount_rate)
+    candidates = judge_candidates(test, h, progress=say)
+    history = cache.features(plan.as_of)
+    production: Btyd | None = None
+    chosen: Candidate | None = None
+    refused: list[str] = []
+    for cand in (c for c in candidates if not c.btyd.flags):
+        say(f"btyd: refitting {cand.name} as of {plan.as_of:%Y-%m-%d}")
+        refit = Btyd.fit(history, cand.kind, cand.shrinkage)
+        if not refit.flags:
+            production, chosen = refit, cand
+            break
+        refused.append(f"{cand.name} as of {plan.as_of:%Y-%m-%d}: " + "; ".join(refit.flags))
+    reasons = [] if chosen is not None else [
+        "every BTYD candidate is degenerate (see the report); the previous version keeps serving"
+    ]  # fmt: skip
+    judged = chosen or candidates[0]
+    table = holdout_table(test, judged.btyd, h)
+    pred = judged.btyd.predict(test, h, settings.discount_rate)
     buyers = pred["expected_orders"].notna()
     metrics = regression_metrics(
         test.loc[buyers, "label_orders"].to_numpy(dtype=np.float64),
         pred.loc[buyers, "expected_orders"].to_numpy(),
     )
-    alive = pred.loc[buyers, "p_alive"]
-    metrics["mean_p_alive"] = float(alive.mean())
-    production = Btyd.fit(cache.features(plan.as_of))
+    metrics |= {k: v for k, v in judged.metrics.items() if k not in metrics}
+    serving = production or judged.btyd
+    others: dict[str, Candidate] = {}  # the best candidate of every other model
+    for c in candidates:
+        if c.kind != judged.kind and all(o.kind != c.kind for o in others.values()):
+            others[c.name] = c
     version, folder = registry.new_folder("btyd")
-    (folder / "model.json").write_text(report.dumps(production.to_dict()))
+    (folder / "model.json").write_text(report.dumps(serving.to_dict()))
+    learner = f"{serving.label} + Gamma-Gamma"
     meta: dict[str, Any] = {
         "name": "btyd",
         "version": version,
@@ -67,59 +90,37 @@ def train_btyd(
         "horizon_days": h,
         "meaning": f"repeat purchases in the next {h} days, probability alive, 12-month value",
         "created_at": datetime.now(UTC).isoformat(),
-        "learner": "BG/NBD + Gamma-Gamma",
-        "params": production.to_dict(),
-        "judged_params": judged.to_dict(),
-        "features": ["btyd_frequency", "btyd_recency", "btyd_T", "btyd_monetary_value"],
-        "feature_types": {
-            f: "float" for f in ("btyd_frequency", "btyd_recency", "btyd_T", "btyd_monetary_value")
+        "learner": learner,
+        "params": serving.to_dict(),
+        "judged_params": judged.btyd.to_dict(),
+        "selection": {
+            "criterion": CRITERION,
+            "tolerance": TOLERANCE,
+            "chosen": judged.name if chosen else None,
+            "candidates": [c.row() for c in candidates],
+            "refused_refits": refused,
         },
+        "features": list(BTYD_FEATURES),
+        "feature_types": dict.fromkeys(BTYD_FEATURES, "float"),
         "plan": {"as_of": plan.as_of, "evaluate_at": plan.evaluate_at, "train_at": []},
         "metrics": metrics,
+        "baselines": {name: c.metrics for name, c in others.items()},
         "holdout": table.to_dict(orient="records"),
-        "gate": {"passed": True, "reasons": []},
+        "gate": {"passed": not reasons, "reasons": reasons},
         "library_versions": library_versions(),
     }
-    (folder / "report.md").write_text(_btyd_report(meta, table))
+    (folder / "report.md").write_text(btyd_report(meta, table))
+    (folder / "card.md").write_text(btyd_card(meta))
     registry.seal(folder, meta)
-    registry.promote("btyd", version)
+    if not reasons:
+        registry.promote("btyd", version)
     return TrainResult(
-        "btyd",
-        version,
-        True,
-        [],
-        metrics,
-        {},
-        "BG/NBD + Gamma-Gamma",
-        len(test),
-        plan,
-        extra={"holdout": table},
-    )
+        "btyd", version, not reasons, reasons, metrics, meta["baselines"], learner, len(test),
+        plan, extra={"holdout": table, "candidates": candidates},
+    )  # fmt: skip
 
 
-def _btyd_report(meta: dict[str, Any], table: pd.DataFrame) -> str:
-    bg = meta["judged_params"]["bgnbd"]
-    gg = meta["judged_params"]["gamma_gamma"]
-    fmt = ", ".join(f"{k} = {v:.4f}" for k, v in bg["params"].items())
-    gfmt = ", ".join(f"{k} = {v:.4f}" for k, v in gg["params"].items()) if gg else "not fitted"
-    m = meta["metrics"]
-    return f"""# btyd {meta["version"]}: evaluation
-
-Fitted on the history before {str(meta["plan"]["evaluate_at"])[:10]} and judged on the
-{meta["horizon_days"]} days that follow (BG/NBD counts purchase days; the holdout counts orders).
-
-- BG/NBD: {fmt}; log-likelihood {bg["log_likelihood"]:.1f} over {bg["n_customers"]:,} customers.
-- Gamma-Gamma: {gfmt}.
-- Expected vs actual orders per customer: MAE {m["mae"]:.3f}, RMSE {m["rmse"]:.3f},
-  Spearman {m["spearman"]:.3f}; total predicted {m["total_predicted"]:,.0f} vs actual
-  {m["total_actual"]:,.0f}; mean probability alive {m["mean_p_alive"]:.3f}.
-
-## Predicted vs actual purchases in the holdout, by repeat purchases in calibration
-
-{report.markdown_table(table)}
-
-The version in use is refitted on the history up to {str(meta["plan"]["as_of"])[:10]}.
-"""
+BTYD_FEATURES = ("btyd_frequency", "btyd_recency", "btyd_T", "btyd_monetary_value")
 
 
 def train_spend(
