@@ -121,11 +121,11 @@ class ModelSettings(_Section):
     """Active: at least one completed order in this many days before the snapshot."""
     snapshots: int = Field(default=4, ge=1, le=24)
     """Training snapshots stacked one under the other (per backtest origin and for the refit)."""
-    snapshot_step_days: int = Field(default=30, ge=1)
+    snapshot_step_days: int = Field(default=14, ge=1)
     """Days between training snapshots."""
     backtest_origins: int = Field(default=3, ge=1, le=12)
     """Origins of the rolling backtest that chooses the learner and gives the card's figures."""
-    origin_step_days: int = Field(default=21, ge=1)
+    origin_step_days: int = Field(default=14, ge=1)
     """Days between backtest origins."""
     min_history_days: int = Field(default=60, ge=0)
     """Snapshots with less history than this since the first order are skipped."""
