@@ -144,6 +144,9 @@ class ModelSettings(_Section):
     anchor_base_rate: bool = True
     """Shift calibrated probabilities so that their mean matches the base rate BG/NBD
     expects at the scoring date (see predict/anchor.py); the ranking is unchanged."""
+    seasonal_anchor: bool = True
+    """With a year of history, move that base rate by how the same window a year earlier
+    stood against the whole year (predict/anchor.py)."""
     min_auc: float = Field(default=0.6, ge=0.0, le=1.0)
     """Quality gate: a new version is promoted only above this ROC-AUC on the backtest..."""
     must_beat_baselines: bool = True

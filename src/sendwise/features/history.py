@@ -112,3 +112,25 @@ ZERO_WITHOUT_ORDERS = (
     "orders_decay_90",
 )
 """Columns that mean 0 (or, for the trend, 1) for a customer without any order."""
+
+
+def buyer_rate(source: Any, start: datetime, window_days: int) -> float | None:
+    """Of the customers with a completed order before ``start``, the share with one in
+    [start, start + window_days) (None when nobody had ordered yet). Reads only the orders
+    before ``start + window_days``: callers pass windows that end by their own as_of."""
+    from sendwise.features.build import table_reader
+
+    orders = table_reader(source)("order")
+    end = start + timedelta(days=window_days)
+    done = orders.filter(
+        (orders.status == "completed") & orders.customer_id.notnull(),
+        orders.ordered_at < lit_ts(end),
+    )
+    per = done.group_by("customer_id").aggregate(
+        before=done.count(where=done.ordered_at < lit_ts(start)),
+        inside=done.count(where=done.ordered_at >= lit_ts(start)),
+    )
+    old = per.filter(per.before > 0)
+    counts = old.aggregate(n=old.count(), buyers=(old.inside > 0).sum()).to_pandas()
+    n = int(counts["n"].iloc[0])
+    return float(counts["buyers"].iloc[0]) / n if n else None

@@ -26,10 +26,16 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from sendwise.errors import InputError
-from sendwise.predict.anchor import anchor_shift, anchor_target, shifted
+from sendwise.predict.anchor import (
+    anchor_shift,
+    anchor_target,
+    season_shift,
+    seasonal_target,
+    shifted,
+)
 from sendwise.predict.baselines import Btyd, recency_score, rfm_total
 from sendwise.predict.classifier import FittedClassifier, fit_classifier
-from sendwise.predict.dataset import Origin, SnapshotCache, stratified_sample
+from sendwise.predict.dataset import Origin, SnapshotCache, first_order_at, stratified_sample
 from sendwise.predict.evaluation import classification_metrics, expected_calibration_error
 from sendwise.predict.learners import as_matrix, make_learner, sample_params
 
@@ -120,21 +126,23 @@ def baseline_scores(name: str, test: pd.DataFrame, btyd: Btyd, h: int) -> dict[s
 
 def judge(
     name: str, label: str, test: pd.DataFrame, raw: np.ndarray, fitted: FittedClassifier,
-    h: int, settings: ModelSettings,
+    h: int, settings: ModelSettings, season: float | None = None,
 ) -> Judged:  # fmt: skip
     """Calibrated (and anchored) probabilities of ``raw`` scores on ``test``, their metrics,
-    and the baselines on the same rows."""
+    and the baselines on the same rows. ``season``: the seasonal shift of the anchor."""
     y = test[label].to_numpy().astype(np.int8)
     btyd = Btyd.fit(test)
     unanchored = fitted.calibrator(raw)
     p = unanchored
     if settings.anchor_base_rate:
-        p = shifted(p, anchor_shift(p, anchor_target(name, btyd, test, h)))
+        target = seasonal_target(anchor_target(name, btyd, test, h), name, season)
+        p = shifted(p, anchor_shift(p, target))
     metrics = classification_metrics(y, p)
     metrics["mean_predicted"] = float(np.mean(p))
     metrics["mean_predicted_unanchored"] = float(np.mean(unanchored))
     metrics["calibration_error"] = expected_calibration_error(y, p)
     metrics["calibration_error_unanchored"] = expected_calibration_error(y, unanchored)
+    metrics["season_shift"] = float(season or 0.0)
     scores = baseline_scores(name, test, btyd, h)
     baselines = {b: classification_metrics(y, s, probabilities=False) for b, s in scores.items()}
     return metrics, p, scores, baselines
@@ -149,7 +157,8 @@ def out_of_time(
     train = stratified_sample(train, label, settings.search_rows, settings.seed)
     fitted = fit_one(train, label, features, config, settings, say)
     raw = fitted.learner.decision(as_matrix(test, features))
-    metrics, p, scores, baselines = judge(name, label, test, raw, fitted, h, settings)
+    season = seasonal(cache.source, origin.at, h, settings)
+    metrics, p, scores, baselines = judge(name, label, test, raw, fitted, h, settings, season)
     y = test[label].to_numpy().astype(np.int8)
     return OriginResult(
         origin.at, origin.train_at, True, len(train), metrics, baselines, y, p, scores, test
@@ -172,6 +181,14 @@ def in_time(
     y = test[label].to_numpy().astype(np.int8)
     train_at = tuple(sorted(set(rows["snapshot"]), reverse=True))
     return OriginResult(at, train_at, False, len(frame), metrics, baselines, y, p, scores, test)
+
+
+def seasonal(source: Any, at: datetime, h: int, settings: ModelSettings) -> float | None:
+    if not (settings.anchor_base_rate and settings.seasonal_anchor):
+        return None
+    return season_shift(
+        source, at, h, first_order_at(source), settings.min_history_days, settings.origin_step_days
+    )
 
 
 def fit_one(

@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from sendwise.errors import NotFoundError
 from sendwise.features.history import HISTORY_FEATURES, history_features
-from sendwise.predict.anchor import anchor_shift, anchor_target, shifted
+from sendwise.predict.anchor import anchor_shift, anchor_target, seasonal_target, shifted
+from sendwise.predict.backtest import seasonal
 from sendwise.predict.baselines import Btyd
 from sendwise.predict.category import CategoryModel, histograms
 from sendwise.predict.classifier import Calibrator
@@ -108,6 +109,7 @@ def score_customers(
     btyd = Btyd.from_dict(btyd_mv.metadata["params"]) if btyd_mv else None
     recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)
     lapsed = recency > ms.active_days
+    seasons: dict[int, float | None] = {}
     for name in ("propensity", "churn"):
         mv = promoted[name]
         if mv is None:
@@ -122,7 +124,12 @@ def score_customers(
         rows = np.ones(len(p), bool) if name == "propensity" else ~np.isnan(recency) & ~lapsed
         drifted[name] = _drift(registry, mv, feats[rows], p[rows], ms.drift_threshold)
         if mv.metadata.get("anchored") and btyd is not None:
-            target = anchor_target(name, btyd, feats, int(mv.metadata["horizon_days"]))
+            days = int(mv.metadata["horizon_days"])
+            target = anchor_target(name, btyd, feats, days)
+            if as_of is not None:
+                if days not in seasons:
+                    seasons[days] = seasonal(wh, as_of, days, ms)
+                target = seasonal_target(target, name, seasons[days])
             target[~rows] = np.nan
             p = shifted(p, anchor_shift(p, target))
         if name == "propensity":
