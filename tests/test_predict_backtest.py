@@ -12,11 +12,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
 
 from sendwise.config import ModelSettings, init_project, load_settings
 from sendwise.errors import InputError
-from sendwise.features.history import HISTORY_FEATURES, buyer_rate, history_features
+from sendwise.features.history import HISTORY_FEATURES, history_features
 from sendwise.ingest.load import ingest
+from sendwise.predict.anchor import season_shift
 from sendwise.predict.dataset import make_plan
 from sendwise.predict.score import score_customers
 from sendwise.predict.service import registry_of, train_models
@@ -90,7 +92,7 @@ def test_online_retail_sized_history_gives_three_origins() -> None:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     folder = tmp_path_factory.mktemp("small")
-    s, wh, shop = _shop(folder, customers=1500, days=420, seed=4)
+    s, wh, shop = _shop(folder, customers=1500, days=480, seed=4)
     yield s, wh, shop
     wh.close()
 
@@ -143,13 +145,15 @@ def test_window_features_equal_a_computation_by_hand(small) -> None:
 
 def test_window_features_ignore_rows_after_as_of(small, tmp_path: Path) -> None:
     """The point-in-time rule: orders at or after as_of, copied again further in the future,
-    change nothing; the shop's share of buyers reads no window past its end either."""
-    s, _, shop = small
+    change nothing; neither does the seasonal shift (its year-ago window ends before as_of)."""
+    _, _, shop = small
     folder = tmp_path / "leak"
-    _, wh, _ = _shop(folder, customers=1500, days=420, seed=4)
-    as_of = datetime.fromisoformat(str(shop.params["start"])) + timedelta(days=390)
+    _, wh, _ = _shop(folder, customers=1500, days=480, seed=4)
+    as_of = datetime.fromisoformat(str(shop.params["start"])) + timedelta(days=470)
     before = history_features(wh, as_of, 30).to_pandas().sort_values("customer_id")
-    rate = buyer_rate(wh, as_of - timedelta(days=30), 30)
+    first = wh.table("order").ordered_at.min().execute()
+    shift = season_shift(wh, as_of, 30, first, min_history_days=0)
+    assert shift is not None
     wh.con.raw_sql(f"""INSERT INTO "order" SELECT 'L' || order_id, customer_id,
         ordered_at + INTERVAL 1 DAY, status, currency, refund_of FROM "order"
         WHERE ordered_at >= TIMESTAMP '{as_of}'""")
@@ -157,7 +161,7 @@ def test_window_features_ignore_rows_after_as_of(small, tmp_path: Path) -> None:
         quantity, unit_price FROM order_line l JOIN "order" o ON 'L' || l.order_id = o.order_id""")
     after = history_features(wh, as_of, 30).to_pandas().sort_values("customer_id")
     pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
-    assert buyer_rate(wh, as_of - timedelta(days=30), 30) == rate
+    assert season_shift(wh, as_of, 30, first, min_history_days=0) == shift
     later = history_features(wh, as_of + timedelta(days=20), 30).to_pandas()
     assert later.orders_window.sum() != before.orders_window.sum()  # the data was there
     wh.close()
@@ -166,7 +170,7 @@ def test_window_features_ignore_rows_after_as_of(small, tmp_path: Path) -> None:
 def test_short_history_is_judged_in_time_and_says_so(tmp_path: Path) -> None:
     """Less than two horizons plus the minimum history: no out-of-time origin; the search's
     held-out customers judge, the card says the figures are in-time, and scoring works."""
-    s, wh, shop = _shop(tmp_path, customers=2000, days=200, seed=8)
+    s, wh, _ = _shop(tmp_path, customers=2000, days=200, seed=8)
     build_profiles(wh, s)
     results = {r.name: r for r in train_models(wh, s, horizon_days=90)}
     assert {"propensity", "churn", "btyd"} <= set(results)
@@ -184,7 +188,7 @@ def test_short_history_is_judged_in_time_and_says_so(tmp_path: Path) -> None:
 
 
 def test_card_names_the_origins_the_spread_and_the_windows_in_use(small) -> None:
-    s, wh, shop = small
+    s, wh, _ = small
     build_profiles(wh, s)
     [result] = train_models(wh, s, horizon_days=60, models=["propensity"])
     plan = result.plan
@@ -216,16 +220,19 @@ def test_seasonal_anchor_follows_the_calendar(tmp_path: Path) -> None:
     s, wh, shop = _shop(tmp_path, customers=3000, days=730, seed=11, horizon_days=90)
     build_profiles(wh, s)
     truth = shop.truth.to_pandas().set_index("customer_id")
-    means = {}
+    means, aucs = {}, {}
     for seasonal in (False, True):
         s.models.seasonal_anchor = seasonal
         train_models(wh, s, models=["btyd", "propensity"])
         score_customers(wh, s)
         attach_predictions(wh)
         prof = wh.table("profile").to_pandas().set_index("customer_id")
-        buyers = prof[prof.frequency > 0].join(truth, how="inner", rsuffix="_truth")
+        buyers = prof[prof.frequency > 0].merge(
+            truth, left_index=True, right_index=True, suffixes=("", "_truth")
+        )
         observed = float((buyers.future_orders > 0).mean())
         means[seasonal] = float(buyers.p_purchase.mean())
+        aucs[seasonal] = roc_auc_score(buyers.future_orders > 0, buyers.p_purchase)
     wh.close()
-    print(f"observed {observed:.3f}; mean p_purchase {means}")
+    print(f"observed {observed:.3f}; mean p_purchase {means}; AUC {aucs}")
     assert abs(means[True] - observed) < abs(means[False] - observed)

@@ -114,23 +114,12 @@ ZERO_WITHOUT_ORDERS = (
 """Columns that mean 0 (or, for the trend, 1) for a customer without any order."""
 
 
-def buyer_rate(source: Any, start: datetime, window_days: int) -> float | None:
-    """Of the customers with a completed order before ``start``, the share with one in
-    [start, start + window_days) (None when nobody had ordered yet). Reads only the orders
-    before ``start + window_days``: callers pass windows that end by their own as_of."""
+def btyd_summary(source: Any, as_of: datetime) -> Table:
+    """Only the BTYD columns of ``customer_features`` (frequency, recency, T and monetary value
+    of the purchase days before ``as_of``): what BG/NBD needs, at a fraction of the cost."""
     from sendwise.features.build import table_reader
+    from sendwise.features.orders import _btyd
 
-    orders = table_reader(source)("order")
-    end = start + timedelta(days=window_days)
-    done = orders.filter(
-        (orders.status == "completed") & orders.customer_id.notnull(),
-        orders.ordered_at < lit_ts(end),
-    )
-    per = done.group_by("customer_id").aggregate(
-        before=done.count(where=done.ordered_at < lit_ts(start)),
-        inside=done.count(where=done.ordered_at >= lit_ts(start)),
-    )
-    old = per.filter(per.before > 0)
-    counts = old.aggregate(n=old.count(), buyers=(old.inside > 0).sum()).to_pandas()
-    n = int(counts["n"].iloc[0])
-    return float(counts["buyers"].iloc[0]) / n if n else None
+    values = order_values(table_reader(source), as_of)
+    done = values.filter((values.status == "completed") & values.customer_id.notnull())
+    return _btyd(done, as_of)

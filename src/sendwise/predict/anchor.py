@@ -9,15 +9,17 @@ Retail judged at 2011-06-11 (90 days) this took the calibration error from 0.117
 the simulated shop, whose base rate is stable, it changed little either way.
 
 BG/NBD knows no calendar: it expects the rate of a customer's whole history. With a year of
-history before the scoring window, ``season_shift`` measures how that window's calendar stood
-against the year: the log-odds of the share of customers who bought in the same window a year
-earlier, minus the mean log-odds of the shares of every window of that length in the year
-before the scoring date (windows every ``step_days``). The anchor's target moves by that much
-(the opposite way for churn). Without a year of history there is no shift.
+history before the scoring window, ``season_shift`` calibrates on the origin a year earlier:
+BG/NBD fitted on the history before that origin predicted a share of buyers for the window
+that followed it, the same calendar window as the one being scored; the log-odds gap between
+the share that truly bought and that prediction is the season (and whatever else BG/NBD misses
+in that window). The anchor's target moves by that much (the opposite way for churn). Without a
+year of history there is no shift.
 """
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,8 +27,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit, logit
+from sklearn.exceptions import ConvergenceWarning
 
-from sendwise.features.history import YEAR_DAYS, buyer_rate
+from sendwise.features.history import YEAR_DAYS, btyd_summary
+from sendwise.features.training import labels
 from sendwise.predict.baselines import Btyd
 
 LIMIT = 5.0
@@ -62,22 +66,32 @@ def anchor_target(name: str, btyd: Btyd, frame: pd.DataFrame, days: int) -> np.n
 
 def season_shift(
     source: Any, at: datetime, days: int, first_order: datetime | None,
-    min_history_days: int = 30, step_days: int = 14,
+    min_history_days: int = 30,
 ) -> float | None:  # fmt: skip
-    """Log-odds by which the window [at, at + days) is busier than the year (None without a
-    year of history). Reads only orders before ``at``."""
-    year_ago = at - timedelta(days=YEAR_DAYS)
-    if first_order is None or year_ago < first_order + timedelta(days=min_history_days):
+    """How far off the season-blind anchor was in the same window a year earlier, in log-odds
+    (None without a year of history). Reads only orders before ``at``."""
+    t0 = at - timedelta(days=YEAR_DAYS)
+    if (
+        first_order is None
+        or days > YEAR_DAYS
+        or t0 < first_order + timedelta(days=min_history_days)
+    ):
         return None
-    starts, t = [], year_ago
-    while t + timedelta(days=days) <= at:
-        starts.append(t)
-        t += timedelta(days=step_days)
-    rates = [buyer_rate(source, s, days) for s in starts]
-    if len(starts) < 2 or any(r is None for r in rates):
+    frame = btyd_summary(source, t0).to_pandas()
+    frame = frame[frame["btyd_T"] > 0].reset_index(drop=True)
+    if len(frame) < 50:
         return None
-    odds = logit(np.clip(np.asarray(rates, dtype=np.float64), 1e-4, 1 - 1e-4))
-    return float(odds[0] - odds.mean())
+    bought = labels(source, t0, days).select("customer_id", "label_orders").to_pandas()
+    frame = frame.merge(bought, on="customer_id", how="left")
+    observed = float((frame["label_orders"].fillna(0) > 0).mean())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:  # a fit that failed a year ago says nothing about the season
+            expected = float(np.nanmean(Btyd.fit(frame).p_any(frame, days)))
+        except ConvergenceWarning:
+            return None
+    clip = lambda v: float(np.clip(v, 1e-4, 1 - 1e-4))  # noqa: E731
+    return float(logit(clip(observed)) - logit(clip(expected)))
 
 
 def seasonal_target(target: np.ndarray, name: str, shift: float | None) -> np.ndarray:

@@ -186,9 +186,7 @@ def in_time(
 def seasonal(source: Any, at: datetime, h: int, settings: ModelSettings) -> float | None:
     if not (settings.anchor_base_rate and settings.seasonal_anchor):
         return None
-    return season_shift(
-        source, at, h, first_order_at(source), settings.min_history_days, settings.origin_step_days
-    )
+    return season_shift(source, at, h, first_order_at(source), settings.min_history_days)
 
 
 def fit_one(
