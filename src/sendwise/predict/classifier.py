@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
@@ -28,6 +29,7 @@ from sendwise.predict.learners import as_matrix, make_learner, sample_params
 
 logger = logging.getLogger(__name__)
 EPS = 1e-4
+TIE_BREAK = 1e-6
 
 
 class Calibrator:
@@ -42,7 +44,10 @@ class Calibrator:
         return self
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        return np.interp(raw, self.x_, self.y_)
+        # Isotonic steps tie customers the raw score tells apart (the backtest lost 0.0015
+        # ROC-AUC on Online Retail to them): a millionth of the logistic of the raw score,
+        # below any meaningful probability, breaks the ties in the raw score's order.
+        return np.interp(raw, self.x_, self.y_) + TIE_BREAK * expit(raw)
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"x": self.x_.tolist(), "y": self.y_.tolist()}
