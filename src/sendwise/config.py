@@ -126,9 +126,13 @@ class ModelSettings(_Section):
     active_days: int = Field(default=365, ge=1)
     """Active: at least one completed order in this many days before the snapshot."""
     snapshots: int = Field(default=4, ge=1, le=24)
-    """Training snapshots before the evaluation date (one under the other)."""
-    snapshot_step_days: int = Field(default=30, ge=1)
+    """Training snapshots stacked one under the other (per backtest origin and for the refit)."""
+    snapshot_step_days: int = Field(default=14, ge=1)
     """Days between training snapshots."""
+    backtest_origins: int = Field(default=3, ge=1, le=12)
+    """Origins of the rolling backtest that chooses the learner and gives the card's figures."""
+    origin_step_days: int = Field(default=14, ge=1)
+    """Days between backtest origins."""
     min_history_days: int = Field(default=60, ge=0)
     """Snapshots with less history than this since the first order are skipped."""
     snapshot_customers: int = Field(default=200_000, ge=1_000)
@@ -146,6 +150,9 @@ class ModelSettings(_Section):
     anchor_base_rate: bool = True
     """Shift calibrated probabilities so that their mean matches the base rate BG/NBD
     expects at the scoring date (see predict/anchor.py); the ranking is unchanged."""
+    seasonal_anchor: bool = True
+    """With a year of history, move that base rate by how the same window a year earlier
+    stood against the whole year (predict/anchor.py)."""
     min_auc: float = Field(default=0.6, ge=0.0, le=1.0)
     """Quality gate: a new version is promoted only above this ROC-AUC on the backtest..."""
     must_beat_baselines: bool = True

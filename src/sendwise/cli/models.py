@@ -213,9 +213,14 @@ def show_model(console: Console, mv) -> None:
     plan = meta["plan"]
     console.print(
         f"trained:   {meta['created_at'][:19]} on snapshots "
-        f"{', '.join(str(t)[:10] for t in plan['train_at']) or '-'}; judged at"
-        f" {str(plan['evaluate_at'])[:10]}; as of {str(plan['as_of'])[:10]}"
+        f"{', '.join(str(t)[:10] for t in plan.get('fit_at') or plan['train_at']) or '-'};"
+        f" judged at {str(plan['evaluate_at'])[:10]}; as of {str(plan['as_of'])[:10]}"
     )
+    if meta.get("backtest"):
+        from sendwise.predict.report import windows_lines
+
+        for line in windows_lines(meta):
+            console.print(line, markup=False, highlight=False)
     t = Table(title="backtest")
     rows = [("model", meta["metrics"])] + [
         (f"baseline: {b}", m) for b, m in meta.get("baselines", {}).items()

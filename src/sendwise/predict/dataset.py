@@ -1,11 +1,17 @@
-"""Snapshots for an honest time-based backtest, and the frames the learners see.
+"""Snapshots for a rolling-origin backtest and for the refit, and the frames the learners see.
 
-Given the production date ``as_of`` (A) and a horizon h, the model is judged at
-``evaluate_at`` E = A - h, whose labels fill [E, A): the last window the data can fill. It is
-trained on snapshots whose label windows end on or before E: E - h, E - h - step, ... so that no
-training label overlaps the judged window. Snapshots too close to the first order (less than
-``min_history_days``) are skipped. The model judged at E is the model that scores at A: the
-numbers on its card are the numbers of the model in use.
+Given the production date ``as_of`` (A) and a horizon h (docs/adr/0006):
+
+- **Backtest origins** E_k = A - h - k * ``origin_step_days`` (k < ``backtest_origins``). At
+  each origin a model is trained on snapshots whose label windows end by E_k (E_k - h,
+  E_k - h - step, ...) and judged on [E_k, E_k + h), a window it never saw. The origins choose
+  the learner and its settings and give the card's figures (mean and spread).
+- **Refit snapshots** A - h, A - h - step, ...: their label windows end at A, so the model that
+  scores has learnt from the freshest outcomes.
+
+Snapshots with less than ``min_history_days`` since the first order are skipped; an origin
+left without a training snapshot is dropped. ``evaluate_at`` and ``train_at`` are the freshest
+origin's (the other models judge on it).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import pandas as pd
 
 from sendwise.errors import InputError
 from sendwise.features.build import customer_features, feature_columns, table_reader
+from sendwise.features.history import HISTORY_FEATURES, ZERO_WITHOUT_ORDERS, history_features
 from sendwise.features.training import labels
 
 if TYPE_CHECKING:
@@ -27,6 +34,14 @@ if TYPE_CHECKING:
 
 # Inputs no model may use: ids, the snapshot date, and the text favourite category.
 NOT_INPUTS = ("customer_id", "as_of", "favourite_category")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """One origin of the backtest: trained on ``train_at``, judged on [at, at + h)."""
+
+    at: datetime
+    train_at: tuple[datetime, ...]
 
 
 @dataclass(frozen=True)
@@ -38,15 +53,32 @@ class Plan:
 
     first_order: datetime | None = None
     min_history_days: int = 0
+    fit_at: tuple[datetime, ...] = ()
+    """The refit's snapshots: label windows ending at ``as_of`` at the latest."""
+    origins: tuple[Origin, ...] = ()
+    """The backtest's origins, freshest first (empty when the history is too short)."""
 
     def require_training(self) -> None:
-        """Refuse to train a supervised model without a training snapshot."""
+        """Refuse to train a supervised model without an out-of-time training snapshot."""
         if self.train_at:
             return
         start = self.evaluate_at - timedelta(days=self.horizon_days)
         raise InputError(
             f"not enough history to train with a {self.horizon_days}-day horizon as of"
             f" {self.as_of:%Y-%m-%d}: the first training snapshot would be {start:%Y-%m-%d},"
+            f" less than {self.min_history_days} days after the first order"
+            + (f" ({self.first_order:%Y-%m-%d})" if self.first_order else "")
+            + ". Use a shorter horizon, a later date or more data."
+        )
+
+    def require_fit(self) -> None:
+        """Refuse to fit a classifier without a single labelled snapshot."""
+        if self.fit_at:
+            return
+        start = self.as_of - timedelta(days=self.horizon_days)
+        raise InputError(
+            f"not enough history to train with a {self.horizon_days}-day horizon as of"
+            f" {self.as_of:%Y-%m-%d}: the freshest training snapshot would be {start:%Y-%m-%d},"
             f" less than {self.min_history_days} days after the first order"
             + (f" ({self.first_order:%Y-%m-%d})" if self.first_order else "")
             + ". Use a shorter horizon, a later date or more data."
@@ -66,14 +98,28 @@ class Plan:
 def make_plan(
     as_of: datetime, horizon_days: int, settings: ModelSettings, first_order: datetime | None
 ) -> Plan:
-    evaluate_at = as_of - timedelta(days=horizon_days)
-    start = evaluate_at - timedelta(days=horizon_days)
+    h = timedelta(days=horizon_days)
     step = timedelta(days=settings.snapshot_step_days)
-    earliest = (first_order or start) + timedelta(days=settings.min_history_days)
-    train_at = tuple(
-        t for t in (start - i * step for i in range(settings.snapshots)) if t >= earliest
+    earliest = (first_order or as_of - 2 * h) + timedelta(days=settings.min_history_days)
+
+    def snapshots(label_end: datetime) -> tuple[datetime, ...]:
+        start = label_end - h
+        return tuple(
+            t for t in (start - i * step for i in range(settings.snapshots)) if t >= earliest
+        )
+
+    origin_step = timedelta(days=settings.origin_step_days)
+    origins = tuple(
+        Origin(at, snapshots(at))
+        for at in (as_of - h - k * origin_step for k in range(settings.backtest_origins))
+        if snapshots(at)
     )
-    return Plan(as_of, horizon_days, evaluate_at, train_at, first_order, settings.min_history_days)
+    evaluate_at = origins[0].at if origins else as_of - h
+    train_at = origins[0].train_at if origins else ()
+    return Plan(
+        as_of, horizon_days, evaluate_at, train_at, first_order, settings.min_history_days,
+        snapshots(as_of), origins,
+    )  # fmt: skip
 
 
 class CustomerSample:
@@ -110,6 +156,7 @@ class SnapshotCache:
             (at, False): _in_order(frame) for at, frame in (known or {}).items()
         }
         self._labels: dict[tuple[datetime, int], pd.DataFrame] = {}
+        self._history: dict[tuple[datetime, int, bool], pd.DataFrame] = {}
         self._sample: Any = None
 
     def _sampled_source(self) -> Any:
@@ -138,15 +185,26 @@ class SnapshotCache:
             self._features[key] = _in_order(customer_features(source, at).to_pandas())
         return self._features[key]
 
+    def with_history(self, at: datetime, window_days: int, *, sample: bool = False):
+        """``features(at)`` with the window features of features/history.py added."""
+        sampled = self._sampled_source() if sample else None
+        key = (at, window_days, sampled is not None)
+        if key not in self._history:
+            source = sampled if sampled is not None else self.source
+            extra = history_features(source, at, window_days).to_pandas()
+            self._history[key] = add_history(self.features(at, sample=sample), extra)
+        return self._history[key]
+
     def labelled(
         self, at: datetime, horizon_days: int, active_days: int, *, sample: bool = True
     ) -> pd.DataFrame:
-        """Features at ``at`` with label_orders, label_revenue, label_purchased, label_churned."""
+        """Features at ``at`` (with the window features of ``horizon_days``) and the labels
+        label_orders, label_revenue, label_purchased, label_churned."""
         key = (at, horizon_days)
         if key not in self._labels:
             lab = labels(self.source, at, horizon_days).drop("label_categories").to_pandas()
             self._labels[key] = lab
-        feats = self.features(at, sample=sample)
+        feats = self.with_history(at, horizon_days, sample=sample)
         frame = feats.merge(self._labels[key], on="customer_id", how="left")
         orders = frame["label_orders"].fillna(0).astype("int64")
         active = frame["recency_days"].notna() & (frame["recency_days"] <= active_days)
@@ -156,6 +214,17 @@ class SnapshotCache:
         frame["label_churned"] = np.where(active, (orders == 0).astype("float64"), np.nan)
         frame["snapshot"] = at
         return frame
+
+
+def add_history(features: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """The window features joined to the customer features (rows and order kept); customers
+    without an order get 0 counts and a trend of 1."""
+    out = features.merge(history, on="customer_id", how="left")
+    for col in ZERO_WITHOUT_ORDERS:
+        out[col] = out[col].astype("float64").fillna(1.0 if col == "orders_trend" else 0.0)
+    for col in HISTORY_FEATURES:
+        out[col] = out[col].astype("float64")
+    return out
 
 
 def _in_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -170,7 +239,8 @@ def first_order_at(source: Any) -> datetime | None:
 
 def input_features(frame: pd.DataFrame) -> list[str]:
     """The numeric feature columns a model may use, in the warehouse's order."""
-    names = [c for c in feature_columns() if c not in NOT_INPUTS and c in frame.columns]
+    names = [c for c in (*feature_columns(), *HISTORY_FEATURES) if c not in NOT_INPUTS]
+    names = [c for c in names if c in frame.columns]
     return [c for c in names if _numeric(frame[c])]
 
 

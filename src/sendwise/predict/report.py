@@ -60,28 +60,87 @@ def verdict(meta: dict[str, Any]) -> str:
     return " ".join(lines)
 
 
+def _dates(values: list[Any]) -> str:
+    return ", ".join(str(t)[:10] for t in values) or "-"
+
+
+def windows_lines(meta: dict[str, Any]) -> list[str]:
+    """The windows of the model in use and of the backtest, in words (card, report, CLI)."""
+    plan, h = meta["plan"], meta["horizon_days"]
+    fit_at = plan.get("fit_at") or plan["train_at"]
+    lines = [
+        f"In use: fitted on the snapshots {_dates(fit_at)} (each labelled by the {h} days"
+        f" after it; the last window ends by {str(plan['as_of'])[:10]}), scoring as of"
+        f" {str(plan['as_of'])[:10]}."
+    ]
+    runs = meta.get("backtest")
+    if not runs:
+        return lines
+    m = meta["metrics"]
+    spread = (
+        f"ROC-AUC {m['roc_auc']:.3f} on average, standard deviation {m['roc_auc_std']:.3f},"
+        f" from {m['roc_auc_min']:.3f} to {m['roc_auc_max']:.3f}"
+    )
+    if meta.get("out_of_time", True):
+        lines.append(f"Backtest: {len(runs)} rolling origin(s), {spread}.")
+    else:
+        lines.append(
+            "Backtest: the history is too short for an out-of-time origin (two horizons plus"
+            " the minimum history); judged on the customers the search's grouped folds held"
+            f" out of the freshest snapshot, {spread}. These figures are in-time."
+        )
+    for r in runs:
+        rm = r["metrics"]
+        lines.append(
+            f"- origin {str(r['at'])[:10]}: trained on {_dates(r['train_at'])}, judged on the"
+            f" {h} days after; ROC-AUC {rm['roc_auc']:.3f} (best baseline"
+            f" {max(r['baselines'].values()):.3f}); mean predicted {rm['mean_predicted']:.3f}"
+            f" vs observed {rm['base_rate']:.3f}"
+        )
+    return lines
+
+
+def origin_rows(meta: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for r in meta.get("backtest", []):
+        rm = r["metrics"]
+        rows.append({
+            "origin": str(r["at"])[:10], "customers": int(rm["n"]), "roc_auc": rm["roc_auc"],
+            **{f"baseline: {b}": v for b, v in r["baselines"].items()},
+            "mean_predicted": rm["mean_predicted"], "observed": rm["base_rate"],
+            "calibration_error": rm["calibration_error"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def write_classifier_report(folder: Path, meta: dict[str, Any], tables: dict[str, pd.DataFrame]):
     plan = meta["plan"]
     importance = pd.DataFrame(meta["importance"]).head(10)
     text = f"""# {meta["name"]} {meta["version"]}: evaluation
 
 Target: {meta["meaning"]} (`{meta["target"]}`).
-Split: trained on snapshots {", ".join(str(t)[:10] for t in plan["train_at"])}
-({meta["training_rows"]:,} rows), judged at {str(plan["evaluate_at"])[:10]} on the
-{meta["horizon_days"]} days that follow ({meta["test_rows"]:,} customers). Baselines are scored on
-the same customers and the same window.
 
-## Metrics on the backtest
+{chr(10).join(windows_lines(meta))}
+
+The model in use ({meta["training_rows"]:,} rows) is the backtest's chosen configuration
+refitted on the freshest snapshots; the gate decides on the backtest. Baselines are scored on the
+same customers and windows.
+
+## Metrics on the backtest (mean over the origins)
 
 {markdown_table(metric_rows(meta))}
 
 {verdict(meta)}
 
-## Cumulative gains (deciles of the calibrated score)
+## Per origin (calibration-in-the-large: mean predicted vs observed)
+
+{markdown_table(origin_rows(meta))}
+
+## Cumulative gains at the freshest origin, {str(plan["evaluate_at"])[:10]} (deciles)
 
 {markdown_table(tables["gains"])}
 
-## Calibration (predicted vs observed)
+## Calibration at the freshest origin (predicted vs observed)
 
 {markdown_table(tables["calibration"])}
 
@@ -100,14 +159,15 @@ def model_card(meta: dict[str, Any]) -> str:
     gate = meta["gate"]
     gate_text = "passed" if gate["passed"] else "failed: " + "; ".join(gate["reasons"])
     libs = ", ".join(f"{k} {v}" for k, v in meta["library_versions"].items())
+    windows = "\n  ".join(windows_lines(meta))
     return f"""# Model card: {meta["name"]} {meta["version"]}
 
 - **Predicts**: {meta.get("meaning", meta.get("target"))}.
 - **Learner**: {meta.get("learner")} with {meta.get("params")}.
-- **Training window**: snapshots {", ".join(str(t)[:10] for t in meta["plan"]["train_at"])};
-  judged at {str(meta["plan"]["evaluate_at"])[:10]}; scores as of {str(meta["plan"]["as_of"])[:10]}.
-- **Backtest**: ROC-AUC {m["roc_auc"]:.3f}, PR-AUC {m["pr_auc"]:.3f}, Brier {m["brier"]:.4f},
-  top-decile lift {m["top_decile_lift"]:.2f} (base rate {m["base_rate"]:.3f}).
+- **Windows**: {windows}
+- **Backtest (mean over the origins)**: ROC-AUC {m["roc_auc"]:.3f}, PR-AUC {m["pr_auc"]:.3f},
+  Brier {m["brier"]:.4f}, top-decile lift {m["top_decile_lift"]:.2f} (base rate
+  {m["base_rate"]:.3f}).
 - **Quality gate**: {gate_text}.
 - **Inputs**: {len(meta["features"])} point-in-time customer features (see docs/features.md).
 - **Data fingerprint**: {meta["data_fingerprint"]} over {meta["training_rows"]:,} training rows.

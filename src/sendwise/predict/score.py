@@ -21,16 +21,23 @@ import pandas as pd
 import pyarrow as pa
 
 from sendwise.errors import NotFoundError
-from sendwise.predict.anchor import anchor_shift, anchor_target, shifted
+from sendwise.features.history import HISTORY_FEATURES, history_features
+from sendwise.predict.anchor import anchor_shift, anchor_target, seasonal_target, shifted
+from sendwise.predict.backtest import seasonal
 from sendwise.predict.baselines import Btyd
 from sendwise.predict.category import CategoryModel, histograms
 from sendwise.predict.classifier import Calibrator
-from sendwise.predict.dataset import feature_types
+from sendwise.predict.dataset import add_history, feature_types
 from sendwise.predict.drift import drift_table, psi
 from sendwise.predict.explain import top_reasons
 from sendwise.predict.learners import as_matrix, load_learner
-from sendwise.predict.registry import ModelVersion, Registry, check_features
+from sendwise.predict.registry import ModelError, ModelVersion, Registry, check_features
 from sendwise.predict.send_hour import best_send_hours
+from sendwise.warehouse.predict_tables import (
+    customer_segments,
+    scoring_features,
+    write_predictions,
+)
 from sendwise.warehouse.profile_columns import PREDICTIONS
 
 if TYPE_CHECKING:
@@ -38,7 +45,6 @@ if TYPE_CHECKING:
     from sendwise.warehouse.connection import Warehouse
 
 logger = logging.getLogger(__name__)
-PREDICTION_TABLE = "prediction"
 SCORED = ("propensity", "churn", "btyd", "spend", "next_category")
 COLUMNS = tuple(PREDICTIONS)
 
@@ -76,25 +82,26 @@ def score_customers(
     """Score every customer of ``customer_features``; ``horizon_days`` (default: the
     propensity model's, else the settings') sets the window of expected orders and spend."""
     from sendwise.predict.service import registry_of
-    from sendwise.profiles.build import FEATURES_TABLE
 
     say = progress or (lambda _m: None)
     started = time.perf_counter()
-    if FEATURES_TABLE not in wh.con.list_tables():
-        raise NotFoundError("features table", FEATURES_TABLE, "run `sendwise segment` first")
     say("reading features")
-    feats = wh.table(FEATURES_TABLE).to_pandas()
+    feats = scoring_features(wh)
     as_of = pd.Timestamp(feats["as_of"].max()).to_pydatetime() if len(feats) else None
-    types = feature_types(feats, [c for c in feats.columns if c not in ("customer_id", "as_of")])
     registry, ms = registry_of(settings), settings.models
+    promoted = {name: _promoted(registry, name) for name in SCORED}
+    window = _history_window(promoted)
+    if window is not None and as_of is not None:
+        say(f"window features ({window} days)")
+        feats = add_history(feats, history_features(wh, as_of, window).to_pandas())
+    types = feature_types(feats, [c for c in feats.columns if c not in ("customer_id", "as_of")])
     out = pd.DataFrame({"customer_id": feats["customer_id"], "as_of": feats["as_of"]})
     for col in COLUMNS:
         out[col] = np.nan
     out["top_reasons"] = pd.Series([[] for _ in range(len(out))], dtype=object)
     versions, missing, drifted = {}, [], {}
 
-    # Each promoted version is read (and its files' hashes checked) once.
-    promoted = {name: _promoted(registry, name) for name in SCORED}
+    # Each promoted version is read (and its files' hashes checked) once (above).
     for name in ("propensity", "churn", "spend"):  # refuse before any work is done
         if promoted[name] is not None:
             check_features(promoted[name], types)
@@ -102,6 +109,7 @@ def score_customers(
     btyd = Btyd.from_dict(btyd_mv.metadata["params"]) if btyd_mv else None
     recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)
     lapsed = recency > ms.active_days
+    seasons: dict[int, float | None] = {}
     for name in ("propensity", "churn"):
         mv = promoted[name]
         if mv is None:
@@ -116,7 +124,12 @@ def score_customers(
         rows = np.ones(len(p), bool) if name == "propensity" else ~np.isnan(recency) & ~lapsed
         drifted[name] = _drift(registry, mv, feats[rows], p[rows], ms.drift_threshold)
         if mv.metadata.get("anchored") and btyd is not None:
-            target = anchor_target(name, btyd, feats, int(mv.metadata["horizon_days"]))
+            days = int(mv.metadata["horizon_days"])
+            target = anchor_target(name, btyd, feats, days)
+            if as_of is not None:
+                if days not in seasons:
+                    seasons[days] = seasonal(wh, as_of, days, ms)
+                target = seasonal_target(target, name, seasons[days])
             target[~rows] = np.nan
             p = shifted(p, anchor_shift(p, target))
         if name == "propensity":
@@ -167,7 +180,7 @@ def score_customers(
 
     if as_of is not None:
         say("best send hours")
-        segments = _segments(wh)
+        segments = customer_segments(wh)
         hours = best_send_hours(
             wh,
             as_of,
@@ -184,7 +197,7 @@ def score_customers(
     say("writing predictions")
     reasons = pa.array(out.pop("top_reasons").tolist(), type=pa.list_(pa.string()))
     table = pa.Table.from_pandas(out, preserve_index=False).append_column("top_reasons", reasons)
-    wh.con.create_table(PREDICTION_TABLE, table, overwrite=True)
+    write_predictions(wh, table)
     return ScoreResult(len(out), as_of, versions, missing, drifted, time.perf_counter() - started)
 
 
@@ -194,14 +207,21 @@ def _contributions(learner: Any, X: np.ndarray, ms: Any) -> np.ndarray:
     return learner.contributions(X)
 
 
-def _segments(wh: Warehouse) -> pd.Series | None:
-    if "profile" not in wh.con.list_tables():
-        return None
-    t = wh.table("profile")
-    if "rfm_segment" not in t.columns:
-        return None
-    df = t.select("customer_id", "rfm_segment").to_pandas()
-    return df.set_index("customer_id")["rfm_segment"]
+def _history_window(promoted: dict[str, ModelVersion | None]) -> int | None:
+    """The window of the history features the classifiers use (their horizon): one per
+    scoring, since the features table has one column per feature."""
+    windows = {
+        int(mv.metadata["horizon_days"])
+        for name in ("propensity", "churn", "spend")
+        if (mv := promoted[name]) is not None
+        and set(mv.metadata["features"]) & set(HISTORY_FEATURES)
+    }
+    if len(windows) > 1:
+        raise ModelError(
+            f"the promoted models use window features of different lengths {sorted(windows)}:"
+            " retrain them with one horizon"
+        )
+    return windows.pop() if windows else None
 
 
 def _drift(

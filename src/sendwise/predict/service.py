@@ -22,6 +22,7 @@ from sendwise.predict.dataset import SnapshotCache, first_order_at, make_plan
 from sendwise.predict.lifetime import train_btyd, train_spend
 from sendwise.predict.registry import Registry
 from sendwise.predict.train import TrainResult, library_versions, train_classifier
+from sendwise.warehouse.predict_tables import materialised_at
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
@@ -64,12 +65,18 @@ def train_models(
         )
     first = first_order_at(wh)
     cache = SnapshotCache(
-        wh, max_customers=ms.snapshot_customers, seed=ms.seed, known=_materialised(wh, at)
+        wh, max_customers=ms.snapshot_customers, seed=ms.seed, known=materialised_at(wh, at)
     )
     registry = registry_of(settings)
     plan = make_plan(at, h, ms, first)
     results = []
     for name in chosen:
+        if name in ("spend", "next_category") and not plan.train_at:
+            # These are still judged as they ship: they need a whole out-of-time window.
+            say = progress or (lambda _m: None)
+            say(f"{name}: skipped, the history is too short for an out-of-time window")
+            logger.warning("%s: skipped, no out-of-time window as of %s", name, at)
+            continue
         if name == "btyd":
             results.append(train_btyd(cache, plan, ms, registry, progress))
         elif name == "propensity":
@@ -86,19 +93,6 @@ def train_models(
             if result is not None:
                 results.append(result)
     return results
-
-
-def _materialised(wh: Warehouse, at: datetime) -> dict[datetime, pd.DataFrame]:
-    """The profile build's features, when they describe ``at``: no need to compute them again."""
-    from sendwise.profiles.build import FEATURES_TABLE
-
-    if FEATURES_TABLE not in wh.con.list_tables():
-        return {}
-    feats = wh.table(FEATURES_TABLE)
-    stored = feats.as_of.max().execute()
-    if stored is None or pd.Timestamp(stored).to_pydatetime() != at:
-        return {}
-    return {at: feats.to_pandas()}
 
 
 def train_category(

@@ -1,4 +1,4 @@
-"""Training one classifier end to end: data, search, backtest, baselines, gate, registry.
+"""Training one classifier end to end: backtest, refit, baselines, gate, registry.
 
 ``train_classifier`` is the use case behind ``sendwise train`` for ``propensity`` and
 ``churn``; both share the snapshot cache so features are computed once per date.
@@ -18,10 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sendwise.config import ModelSettings
-from sendwise.errors import InputError
-from sendwise.predict import plots, report
-from sendwise.predict.anchor import anchor_shift, anchor_target, shifted
-from sendwise.predict.baselines import Btyd, recency_score, rfm_total
+from sendwise.predict import backtest, plots, report
 from sendwise.predict.classifier import fit_classifier
 from sendwise.predict.dataset import (
     Plan,
@@ -31,12 +28,7 @@ from sendwise.predict.dataset import (
     stratified_sample,
 )
 from sendwise.predict.drift import psi_reference
-from sendwise.predict.evaluation import (
-    calibration_table,
-    classification_metrics,
-    expected_calibration_error,
-    gains_table,
-)
+from sendwise.predict.evaluation import calibration_table, gains_table
 from sendwise.predict.explain import global_importance
 from sendwise.predict.learners import as_matrix
 from sendwise.predict.registry import Registry
@@ -130,93 +122,95 @@ def train_classifier(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    plan.require_training()
+    """Judge on the rolling backtest, refit the chosen configuration on the freshest
+    snapshots, gate on the backtest, store (docs/adr/0006)."""
+    plan.require_fit()
     say = progress or (lambda _m: None)
     label, meaning = TARGETS[name]
     h = plan.horizon_days
-    say(f"{name}: features and labels of {len(plan.train_at) + 1} snapshot(s)")
-    parts = [cache.labelled(t, h, settings.active_days) for t in plan.train_at]
-    train = pd.concat(parts, ignore_index=True)
-    test = cache.labelled(plan.evaluate_at, h, settings.active_days)
-    if name == "churn":  # only active customers can churn
-        train, test = train[train[label].notna()], test[test[label].notna()]
-    if len(test) == 0 or test[label].nunique() < 2:
-        raise InputError(f"{name}: the evaluation snapshot has no positive or no negative rows")
-    train = stratified_sample(train, label, settings.max_train_rows, settings.seed)
-    features = input_features(train)
-    fitted = fit_classifier(
-        train,
-        label,
-        features,
-        learners=settings.learners,
-        iterations=settings.search_iterations,
-        folds=settings.cv_folds,
-        seed=settings.seed,
-        search_rows=settings.search_rows,
-        progress=say,
+    say(f"{name}: features and labels of the refit's {len(plan.fit_at)} snapshot(s)")
+    train = pd.concat(
+        [cache.labelled(t, h, settings.active_days) for t in plan.fit_at], ignore_index=True
     )
-    say(f"{name}: judging on {plan.evaluate_at:%Y-%m-%d}")
-    X_test = as_matrix(test, features)
-    y_test = test[label].to_numpy().astype(np.int8)
-    btyd = Btyd.fit(test)
-    sign = -1.0 if name == "churn" else 1.0  # churn risk is the opposite of buying soon
-    target = anchor_target(name, btyd, test, h) if settings.anchor_base_rate else None
-
-    def predict(model, cal) -> np.ndarray:
-        p = cal(model.decision(X_test))
-        return p if target is None else shifted(p, anchor_shift(p, target))
-
-    unanchored = fitted.predict_proba(X_test)
-    p_test = predict(fitted.learner, fitted.calibrator)
-    metrics = classification_metrics(y_test, p_test)
-    metrics["calibration_error"] = expected_calibration_error(y_test, p_test)
-    metrics["calibration_error_unanchored"] = expected_calibration_error(y_test, unanchored)
-    per_learner = {
-        lname: classification_metrics(y_test, predict(model, cal))
-        for lname, (model, cal, _c) in fitted.best_per_learner.items()
-    }
-    expected = btyd.predict(test, h, 0.0)["expected_orders"].fillna(0.0).to_numpy()
-    base_scores = {
-        "recency": sign * recency_score(test),
-        "RFM score": sign * rfm_total(test),
-        "BG/NBD expected purchases": sign * expected,
-    }
-    baselines = {
-        b: classification_metrics(y_test, s, probabilities=False) for b, s in base_scores.items()
-    }
+    train = train[train[label].notna()].reset_index(drop=True)
+    train = stratified_sample(train, label, settings.max_train_rows, settings.seed)
+    train = train.reset_index(drop=True)
+    features = input_features(train)
+    configs = backtest.draw_configs(settings)
+    per_learner: dict[str, dict[str, float]] = {}
+    ranking: list[dict[str, Any]] = []
+    if plan.origins:
+        aucs = backtest.rank_configs(
+            cache, plan.origins, h, label, features, configs, settings, say
+        )
+        mean = np.nanmean(aucs, axis=0)
+        chosen = configs[int(np.argmax(mean))]
+        ranking = [
+            {"learner": c[0], "params": c[1], "backtest_auc": float(m), "per_origin": list(a)}
+            for c, m, a in zip(configs, mean, aucs.T, strict=True)
+        ]
+        for lname in settings.learners:
+            best = max((r for r in ranking if r["learner"] == lname),
+                       key=lambda r: r["backtest_auc"])  # fmt: skip
+            per_learner[lname] = {"roc_auc": best["backtest_auc"]}
+        origins = [
+            backtest.out_of_time(name, label, cache, o, h, features, chosen, settings, say)
+            for o in plan.origins
+        ]
+        say(f"{name}: refitting {chosen[0]} on {len(train):,} rows of the freshest snapshots")
+        fitted = backtest.fit_one(train, label, features, chosen, settings, say)
+    else:
+        say(f"{name}: no out-of-time origin fits in the history; judging on held-out customers")
+        fitted = fit_classifier(
+            train, label, features, learners=settings.learners,
+            iterations=settings.search_iterations, folds=settings.cv_folds,
+            seed=settings.seed, search_rows=settings.search_rows, progress=say,
+        )  # fmt: skip
+        chosen = (fitted.chosen.learner, fitted.chosen.params)
+        ranking = [
+            {"learner": c.learner, "params": c.params, "cv_auc": c.cv_auc}
+            for c in fitted.candidates
+        ]
+        per_learner = {
+            lname: {"roc_auc": best[2].cv_auc} for lname, best in fitted.best_per_learner.items()
+        }
+        origins = [backtest.in_time(name, label, train, fitted, h, settings)]
+    metrics, baselines = backtest.summarise(origins)
     reasons = gate(metrics, baselines, settings)
-    contributions = fitted.learner.contributions(X_test)
-    importance = global_importance(contributions, features)
+    fresh = origins[0]
+    X_fresh = as_matrix(fresh.test, features)
+    importance = global_importance(fitted.learner.contributions(X_fresh), features)
 
     version, folder = registry.new_folder(name)
     model_file = fitted.learner.save(folder)
     (folder / "calibrator.json").write_text(report.dumps(fitted.calibrator.to_dict()))
-    curves = {
-        f"model ({fitted.chosen.learner})": (y_test, p_test),
-        **{b: (y_test, s) for b, s in base_scores.items()},
-    }
+    curves = {f"model ({chosen[0]})": (fresh.y, fresh.p),
+              **{b: (fresh.y, s) for b, s in fresh.base_scores.items()}}  # fmt: skip
     plots.save_roc(folder / "roc.png", curves)
     plots.save_gains(folder / "gains.png", curves)
-    plots.save_calibration(folder / "calibration.png", y_test, p_test)
+    plots.save_calibration(folder / "calibration.png", fresh.y, fresh.p)
     references = {
         f: psi_reference(train[f].to_numpy(dtype=np.float64, na_value=np.nan)) for f in features
     }
     references["__score__"] = psi_reference(fitted.predict_proba(as_matrix(train, features)))
     meta = supervised_metadata(
         name=name, version=version, kind="classifier", target=label,
-        meaning=meaning.format(h=h), plan=plan, learner=fitted.chosen.learner,
-        params=fitted.chosen.params, model_file=model_file, features=features,
-        train=train, test=test,
+        meaning=meaning.format(h=h), plan=plan, learner=chosen[0],
+        params=chosen[1], model_file=model_file, features=features,
+        train=train, test=fresh.test,
     )  # fmt: skip
+    meta["plan"] |= {
+        "fit_at": list(plan.fit_at),
+        "origins": [{"at": o.at, "train_at": list(o.train_at)} for o in plan.origins],
+    }
     meta |= {
         "metrics": metrics,
         "learners": per_learner,
         "anchored": settings.anchor_base_rate,
         "baselines": baselines,
-        "cv": [
-            {"learner": c.learner, "params": c.params, "cv_auc": c.cv_auc}
-            for c in fitted.candidates
-        ],
+        "backtest": [o.summary() for o in origins],
+        "out_of_time": fresh.out_of_time,
+        "cv": ranking,
         "gate": {
             "passed": not reasons,
             "reasons": reasons,
@@ -227,21 +221,13 @@ def train_classifier(
         "drift_reference": references,
     }
     tables = {
-        "gains": gains_table(y_test, p_test),
-        "calibration": calibration_table(y_test, p_test),
+        "gains": gains_table(fresh.y, fresh.p),
+        "calibration": calibration_table(fresh.y, fresh.p),
     }
     report.write_classifier_report(folder, meta, tables)
     registry.seal(folder, meta)
     if not reasons:
         registry.promote(name, version)
     return TrainResult(
-        name,
-        version,
-        not reasons,
-        reasons,
-        metrics,
-        baselines,
-        fitted.chosen.learner,
-        len(train),
-        plan,
+        name, version, not reasons, reasons, metrics, baselines, chosen[0], len(train), plan
     )
