@@ -78,20 +78,32 @@ def judge(recs: pd.DataFrame, bought: pd.Series, customers: list[str], k: int = 
 
 
 def judge_algorithms(wh: Warehouse, settings, as_of: datetime) -> dict[str, pd.DataFrame]:
-    """Top 10 of every customer from each algorithm, fitted before ``as_of``."""
+    """Top 10 of every customer from each algorithm, fitted before ``as_of``, served through
+    the same rules and fallbacks; the hybrid and the ranker as chosen on the validation
+    window before ``as_of``."""
     from sendwise.recommend import Engine, fit_components, load_interactions
     from sendwise.recommend.build import decide_exclude, repeat_share
     from sendwise.recommend.engine import hybrid_of, make_rules
-    from sendwise.recommend.evaluate import choose_weights
+    from sendwise.recommend.select import select_model, serving_ranker
 
     cfg = settings.recommend
     exclude = decide_exclude(cfg, repeat_share(wh, as_of))
-    weights, _ = choose_weights(wh, cfg, as_of, exclude)
+    started = time.perf_counter()
+    chosen = select_model(wh, cfg, as_of, exclude)
+    print(
+        f"validation {chosen.start:%Y-%m-%d}..{chosen.cutoff:%Y-%m-%d}: {chosen.winner} wins"
+        f" (held-out MAP@10 {chosen.holdout}), {time.perf_counter() - started:.1f} s"
+    )
+    if chosen.ranker is not None:
+        top = list(chosen.ranker.importance().items())[:8]
+        print("  ranker gain: " + ", ".join(f"{n} {v:.2f}" for n, v in top))
     data = load_interactions(wh, cfg, as_of)
     components = fit_components(data, cfg)
     rules = make_rules(data, cfg, exclude)
     primaries = {n: components[n] for n in ("popularity", "buy_again", "als")}
-    primaries["hybrid"] = hybrid_of(components, cfg, weights)
+    primaries["hybrid"] = hybrid_of(components, cfg, chosen.weights)
+    if chosen.ranker is not None:
+        primaries["ranker"] = serving_ranker(chosen, components, data, cfg)
     return {
         name: Engine(algo, rules, components, k=cfg.k).recommend_many(data.customers)
         for name, algo in primaries.items()
