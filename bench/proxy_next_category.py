@@ -53,9 +53,8 @@ def main() -> None:
         )
         top, _ = model.prior_choice()
         popular = pd.DataFrame({"customer_id": judged, "next_category": top})
-        print(
-            f"weights chosen at {fit_at:%Y-%m-%d}: {model.to_dict() | {'categories': '...', 'share': '...'}}"
-        )
+        chosen = {k: v for k, v in model.to_dict().items() if k not in ("categories", "share")}
+        print(f"weights chosen at {fit_at:%Y-%m-%d}: {chosen}")
         print(f"judged {len(judged):,} customers on {test_at:%Y-%m-%d} + {args.horizon} days:")
         print(f"  next_category model   {hit_rate(model.predict(hist), truth.loc[judged]):.4f}")
         print(f"  favourite category    {hit_rate(fav, truth.loc[judged]):.4f}")

@@ -43,9 +43,14 @@ RETAIL = (
 
 def cli(project: Path, *args: str, check: bool = True) -> float:
     """Run ``sendwise ARGS`` in ``project``; its wall time (negative when it failed)."""
+    import sendwise
+
     exe = Path(sys.executable).with_name("sendwise")
+    env = os.environ.copy()  # the same sendwise as this script, whatever the folder
+    src = str(Path(sendwise.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
     started = time.perf_counter()
-    done = subprocess.run([str(exe), *args], cwd=project, check=check, env=os.environ.copy())
+    done = subprocess.run([str(exe), *args], cwd=project, check=check, env=env)
     seconds = time.perf_counter() - started
     return seconds if done.returncode == 0 else -seconds
 

@@ -102,7 +102,12 @@ def test_the_evaluation_report_states_the_split(shop) -> None:
     assert ev is not None and built.report is not None
     text = built.report.read_text(encoding="utf-8")
     assert f"{ev.split:%Y-%m-%d}" in text and f"{ev.end:%Y-%m-%d}" in text
-    assert list(ev.table["algorithm"]) == [*load_settings(folder).recommend.algorithms, "hybrid"]
+    names = [*load_settings(folder).recommend.algorithms, "hybrid", "ranker"]
+    assert list(ev.table["algorithm"]) == names
+    # the validation window judged both contenders on held-out customers; the winner serves
+    assert set(ev.holdout) == {"hybrid", "ranker"} and ev.winner in ev.holdout
+    assert ev.winner == max(ev.holdout, key=lambda n: ev.holdout[n])
+    assert f"Served: **{ev.winner}**" in text
     for row in ev.table.itertuples():
         assert 0.0 <= row.map <= row.hit_rate <= 1.0
         assert 0.0 < row.coverage <= 1.0

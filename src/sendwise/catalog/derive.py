@@ -12,6 +12,8 @@ products (plural forms folded), which makes the names readable and stable for a 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
@@ -21,6 +23,7 @@ from sklearn.preprocessing import normalize
 
 WORDS = r"(?u)\b[^\W\d_]{2,}\b"
 """Words of two letters or more, no digits (sizes and SKU numbers are not categories)."""
+_WORD = re.compile(WORDS)
 
 
 def auto_categories(n_products: int) -> int:
@@ -52,7 +55,7 @@ class CategoryDeriver:
         """The category name of every product (index aligned to ``catalogue``); products
         without any word get none (NA)."""
         text = product_text(catalogue)
-        has_words = text.str.contains(WORDS, regex=True)
+        has_words = text.map(lambda t: _WORD.search(t) is not None).astype(bool)
         out = pd.Series(pd.NA, index=catalogue.index, dtype=object)
         usable = text[has_words]
         k = self.n_categories or auto_categories(len(usable))
@@ -80,8 +83,12 @@ class CategoryDeriver:
             if dims > 1
             else x
         )
-        labels = KMeans(k, n_init=4, random_state=self.seed).fit_predict(z)
-        return _split_oversized(z, labels, max_clusters=max(k, 40), seed=self.seed)
+        dense = z.toarray() if hasattr(z, "toarray") else z
+        k = min(k, len(np.unique(np.round(dense, 6), axis=0)))  # no more than distinct points
+        if k < 2:
+            return np.zeros(len(text), np.int64)
+        labels = KMeans(k, n_init=4, random_state=self.seed).fit_predict(dense)
+        return _split_oversized(dense, labels, max_clusters=max(k, 40), seed=self.seed)
 
 
 def _split_oversized(z, labels: np.ndarray, *, max_clusters: int, seed: int) -> np.ndarray:
@@ -92,7 +99,10 @@ def _split_oversized(z, labels: np.ndarray, *, max_clusters: int, seed: int) -> 
         if sizes[big] <= 3 * len(labels) / len(sizes) or sizes[big] < 4:
             break
         rows = np.flatnonzero(labels == big)
-        halves = KMeans(2, n_init=2, random_state=seed).fit_predict(z[rows])
+        part = z[rows]
+        if len(np.unique(np.round(part, 6), axis=0)) < 2:
+            break
+        halves = KMeans(2, n_init=2, random_state=seed).fit_predict(part)
         if halves.min() == halves.max():
             break
         labels[rows[halves == 1]] = len(sizes)

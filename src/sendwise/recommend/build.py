@@ -117,7 +117,7 @@ def build_recommendations(
     components = fit_components(data, cfg)
     primary = (
         serving_ranker(chosen, components, data, cfg)
-        if chosen.ranker is not None
+        if chosen.ranker is not None and chosen.winner == "ranker"
         else hybrid_of(components, cfg, weights)
     )
     engine = Engine(

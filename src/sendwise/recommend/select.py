@@ -50,7 +50,8 @@ class Selection:
     """MAP@k of each contender on the validation customers held out of tuning/training."""
     customers: int = 0
     ranker: Ranker | None = None
-    """Trained on every validation customer (None when off or nothing to learn from)."""
+    """Trained on every validation customer (None when off or nothing to learn from); it
+    serves only when ``winner`` is 'ranker', and is judged in the evaluation either way."""
 
 
 def make_ranker(components: dict[str, Recommender], settings: RecommendSettings) -> Ranker:
@@ -111,7 +112,7 @@ def select_model(
             selection.winner = "ranker"
     batch, rel, penalty = judged(np.arange(len(ids)))
     selection.weights, selection.validation_map = tune_weights(hybrid, batch, rel, k, penalty)
-    if settings.ranker and selection.winner == "ranker":
+    if settings.ranker and selection.holdout:
         ranker = make_ranker(components, settings).fit(data)
         selection.ranker = ranker.train(batch, rel, blocked=~np.isfinite(penalty))
     logger.info(
