@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from sendwise.config import RecommendSettings
 from sendwise.recommend import ALS, Engine, Interactions, fit_components
 from sendwise.recommend.engine import hybrid_of, make_rules
+from sendwise.recommend.select import make_ranker
 
 
 def peak_gib() -> float:
@@ -84,9 +85,16 @@ def main() -> None:
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-als", action="store_true", help="only the real-time figures")
     args = parser.parse_args()
     n_c, n_p = args.customers, args.products
+    print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if not args.skip_als:
+        als_figures(args, n_c, n_p)
+    hybrid_and_ranker(args, n_c, n_p)
 
+
+def als_figures(args, n_c: int, n_p: int) -> None:
     started = time.perf_counter()
     data = synthetic(n_c, n_p, args.interactions, args.seed)
     print(
@@ -122,6 +130,8 @@ def main() -> None:
         f" p99 {p99:.2f} ms"
     )
 
+
+def hybrid_and_ranker(args, n_c: int, n_p: int) -> None:
     # the full hybrid (every algorithm) on a smaller customer base, same catalogue
     small = synthetic(min(n_c, 50_000), n_p, min(args.interactions, 1_000_000), args.seed + 1)
     cfg = RecommendSettings(exclude_bought=True)
@@ -134,6 +144,37 @@ def main() -> None:
     print(
         f"real time, hybrid of {len(cfg.algorithms)} algorithms, {n_p:,} products:"
         f" median {median:.2f} ms, p99 {p99:.2f} ms; peak memory {peak_gib():.2f} GiB"
+    )
+    started = time.perf_counter()
+    batch_ids = small.customers[:5000]
+    engine.recommend_many(batch_ids)
+    hybrid_batch = time.perf_counter() - started
+
+    # the ranker over the same algorithms, trained on 2,000 customers whose "future" is a
+    # popularity-weighted draw (the figures are about speed, not quality)
+    rng = np.random.default_rng(args.seed + 2)
+    train_ids = small.customers[:2000]
+    popular = np.asarray(small.bought.sum(axis=0)).ravel() + 1.0
+    relevant = [
+        np.unique(rng.choice(n_p, 5, p=popular / popular.sum())) for _ in range(len(train_ids))
+    ]
+    ranker = make_ranker(components, cfg).fit(small)
+    started = time.perf_counter()
+    ranker.train(ranker.batch(train_ids), relevant)
+    train_s = time.perf_counter() - started
+    engine = Engine(
+        ranker, make_rules(small, cfg, True), components, k=10, event_weights=cfg.event_weights
+    )
+    median, p99 = latency(engine, small.shape[0], n_p)
+    started = time.perf_counter()
+    engine.recommend_many(batch_ids)
+    ranker_batch = time.perf_counter() - started
+    print(
+        f"ranker over {len(cfg.algorithms)} algorithms ({cfg.ranker_candidates} candidates"
+        f" each): trained on {ranker.trained_on_['rows']:,} rows in {train_s:.1f} s; real time"
+        f" median {median:.2f} ms, p99 {p99:.2f} ms; batch top-10 for {len(batch_ids):,}"
+        f" customers {ranker_batch:.1f} s (hybrid {hybrid_batch:.1f} s); peak memory"
+        f" {peak_gib():.2f} GiB; load average now {os.getloadavg()[0]:.1f}"
     )
 
 

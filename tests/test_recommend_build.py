@@ -102,7 +102,12 @@ def test_the_evaluation_report_states_the_split(shop) -> None:
     assert ev is not None and built.report is not None
     text = built.report.read_text(encoding="utf-8")
     assert f"{ev.split:%Y-%m-%d}" in text and f"{ev.end:%Y-%m-%d}" in text
-    assert list(ev.table["algorithm"]) == [*load_settings(folder).recommend.algorithms, "hybrid"]
+    names = [*load_settings(folder).recommend.algorithms, "hybrid", "ranker"]
+    assert list(ev.table["algorithm"]) == names
+    # the validation window judged both contenders on held-out customers; the winner serves
+    assert set(ev.holdout) == {"hybrid", "ranker"} and ev.winner in ev.holdout
+    assert ev.winner == max(ev.holdout, key=lambda n: ev.holdout[n])
+    assert f"Served: **{ev.winner}**" in text
     for row in ev.table.itertuples():
         assert 0.0 <= row.map <= row.hit_rate <= 1.0
         assert 0.0 < row.coverage <= 1.0
@@ -220,3 +225,34 @@ def test_a_young_shop_is_served_without_an_evaluation(project) -> None:
     assert built.evaluation is None and built.report is None
     recs = wh.table("recommendation").to_pandas()
     assert recs.groupby("customer_id").size().eq(10).all() and recs.customer_id.nunique() == 60
+
+
+def test_the_ranker_answers_in_real_time_with_fresh_interactions(shop) -> None:
+    from sendwise.recommend.select import make_ranker
+    from sendwise.recommend.truth import purchases_between, truth_for
+
+    folder, _, built = shop
+    settings, wh = _project(folder)
+    cfg = settings.recommend
+    with wh:
+        start = built.as_of - pd.Timedelta(days=cfg.validation_days)
+        data = load_interactions(wh, cfg, start)
+        ids, relevant = truth_for(
+            data, purchases_between(wh, start, built.as_of), exclude_bought=False
+        )
+    components = fit_components(data, cfg)
+    ranker = make_ranker(components, cfg).fit(data)
+    ranker.train(ranker.batch(ids), relevant)
+    assert ranker.trained_on_["customers"] > 50
+    assert sum(ranker.importance().values()) == pytest.approx(1.0)
+    engine = Engine(ranker, make_rules(data, cfg, False), components, k=10)
+    customer = str(ids[0])
+    plain = engine.recommend(customer)
+    fresh = [("purchase", str(data.products[0])), ("Product Viewed", str(data.products[1]))]
+    again = engine.recommend(customer, fresh=fresh)
+    newcomer = engine.recommend("nobody-yet", fresh=[str(p) for p in data.products[:3]])
+    for answer in (plain, again, newcomer):
+        assert len(answer) == 10 and len({r.product_id for r in answer}) == 10
+    assert plain == engine.recommend(customer)  # deterministic
+    assert {r.source for r in plain} <= {"ranker", "fallback:segment_popularity",
+                                          "fallback:popularity"}  # fmt: skip

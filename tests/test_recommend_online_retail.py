@@ -32,7 +32,7 @@ def test_hybrid_beats_the_baselines_on_online_retail(tmp_path: Path) -> None:
     # a wholesaler: a quarter of purchases repeat an earlier one, so bought products stay
     assert not built.exclude_bought and 0.2 < built.repeat_share < 0.4
     table = ev.table.set_index("algorithm")
-    assert list(table.index) == [*settings.recommend.algorithms, "hybrid"]
+    assert list(table.index) == [*settings.recommend.algorithms, "hybrid", "ranker"]
     assert {"precision", "recall", "map", "coverage"} <= set(table.columns)
     assert 1500 < ev.customers < 2500
     hybrid = table.loc["hybrid", "map"]
@@ -42,5 +42,9 @@ def test_hybrid_beats_the_baselines_on_online_retail(tmp_path: Path) -> None:
     assert 0.15 < table.loc["buy_again", "map"] < 0.25
     assert 0.04 < table.loc["popularity", "map"] < 0.09
     assert hybrid > 0.2
+    # the learned ranker is judged too, and beats the baselines as the hybrid does
+    for baseline in ("popularity", "buy_again", "als"):
+        assert table.loc["ranker", "map"] > table.loc[baseline, "map"], table["map"].to_dict()
+    assert ev.winner in ("hybrid", "ranker") and set(ev.holdout) == {"hybrid", "ranker"}
     text = built.report.read_text(encoding="utf-8")
     assert "2011-06-11" in text and "| hybrid |" in text

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sendwise.catalog.categories import derive_product_categories
 from sendwise.predict.registry import Registry
 from sendwise.predict.score import ScoreResult, score_customers
 from sendwise.predict.service import MODELS, registry_of, train_models
@@ -87,6 +88,8 @@ def run_build(
     say = progress or (lambda _m: None)
     horizon = horizon_days or settings.models.horizon_days
     synced = _sync(wh, settings, say)
+    say("deriving product categories")
+    categories = derive_product_categories(wh, settings.catalog)
     profiles = build_profiles(wh, settings, as_of, rules=rules, progress=say)
     registry = registry_of(settings)
     due = due_models(registry, settings, horizon, profiles.as_of, retrain)
@@ -107,5 +110,5 @@ def run_build(
     )
     wh.write_table(TOP_PRODUCTS, top_products(wh))
     attach_predictions(wh, TOP_PRODUCTS)
-    extra = {"recommendations": recs, "synced": synced}
+    extra = {"recommendations": recs, "synced": synced, "categories": categories}
     return BuildResult(profiles, trained, scored, extra, seconds=time.perf_counter() - started)

@@ -12,7 +12,7 @@ import os
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -383,7 +383,7 @@ class RecommendSettings(_Section):
     """ALS confidence scale: an interaction of weight w has confidence 1 + alpha * w."""
     neighbours: int = Field(default=50, ge=1)
     """Item-to-item neighbours kept per product."""
-    validation_days: int = Field(default=60, ge=1)
+    validation_days: int = Field(default=90, ge=1)
     """Last days of the training period held out to choose the hybrid's weights."""
     test_days: int = Field(default=90, ge=1)
     """Days after the split date on which `sendwise recommend` judges every algorithm."""
@@ -391,6 +391,14 @@ class RecommendSettings(_Section):
     """Threads for ALS and top-k; all cores when unset."""
     seed: int = 0
     """Seed of ALS and of the validation sample."""
+    ranker: bool = True
+    """Train a learned ranker (LightGBM lambdarank) over the algorithms' candidates on the
+    validation window; it serves instead of the hybrid when it wins there."""
+    ranker_candidates: int = Field(default=50, ge=5, le=500)
+    """Candidates the ranker takes from each algorithm, per customer."""
+    cap_derived_categories: bool = False
+    """Apply ``max_per_category`` to categories sendwise derived from product names too (off:
+    the cap acts on the shop's own categories only)."""
 
     @field_validator("algorithms")
     @classmethod
@@ -414,6 +422,20 @@ class RecommendSettings(_Section):
         return v
 
 
+class CatalogSettings(_Section):
+    """Derived product categories (see docs/models.md, next_category)."""
+
+    derive_categories: Literal["auto", "always", "never"] = "auto"
+    """Derive categories from product names and descriptions: ``auto`` when fewer than
+    ``min_category_share`` of the products have a category of the shop's own."""
+    categories: int | None = Field(default=None, ge=2, le=200)
+    """Number of derived categories; unset: from the catalogue's size, 20 to 40."""
+    min_category_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Share of products with the shop's own category below which ``auto`` derives."""
+    seed: int = 0
+    """Seed of the clustering."""
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -434,6 +456,7 @@ class Settings(BaseSettings):
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
 
     @field_validator("project")
     @classmethod

@@ -63,6 +63,8 @@ def show_build(console: Console, b) -> None:
     console.print(f"  already-bought products {rule} (repeat share {b.repeat_share:.0%})")
     weights = ", ".join(f"{n} {w:g}" for n, w in b.weights.items() if w > 0)
     console.print(f"  hybrid weights: {weights}")
+    held = ", ".join(f"{n} {v:.4f}" for n, v in b.holdout.items())
+    console.print(f"  ranks: {b.served}" + (f" (held-out validation MAP: {held})" if held else ""))
     console.print("  sources: " + ", ".join(f"{s} {n:,}" for s, n in b.sources.items()))
     ev = b.evaluation
     if ev is None:

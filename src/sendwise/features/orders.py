@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import ibis
 from ibis.expr.types import Table
 
+from sendwise.catalog.categories import product_categories
 from sendwise.features.common import DAY, days_between, lit_ts, since, top_per_customer
 
 Tables = Callable[[str], Table]
@@ -85,7 +86,7 @@ def order_features(table: Tables, as_of: datetime, windows: tuple[int, ...]) -> 
 
 def _breadth(table: Tables, done: Table) -> list[Table]:
     lines = table("order_line")
-    products = table("product").select("product_id", "category")
+    products = product_categories(table).select("product_id", "category")
     bought = lines.inner_join(done.select("order_id", "customer_id"), "order_id").left_join(
         products, "product_id"
     )

@@ -22,6 +22,7 @@ from typing import Any
 import ibis
 from ibis.expr.types import Table
 
+from sendwise.catalog.categories import product_categories
 from sendwise.errors import InputError
 from sendwise.features.build import WINDOWS, customer_features, table_reader
 from sendwise.features.common import as_timestamp, left_join_all, lit_ts
@@ -38,7 +39,7 @@ def labels(source: Any, as_of: datetime, horizon_days: int) -> Table:
         orders.customer_id.notnull(),
     )
     lines = table("order_line")
-    products = table("product").select("product_id", "category")
+    products = product_categories(table).select("product_id", "category")
     detail = window.select("order_id", "customer_id").inner_join(lines, "order_id")
     detail = detail.left_join(products, "product_id")
     revenue = detail.group_by("customer_id").aggregate(

@@ -37,6 +37,10 @@ class Batch:
     segments: np.ndarray
     fresh: bool = False
     """Rows hold interactions the fit has not seen: models must not use stored user state."""
+    frequency: sp.csr_matrix | None = None
+    """Purchased lines per product (None: ``bought``)."""
+    latest: sp.csr_matrix | None = None
+    """Recency of the last purchase, 1 = now (None: ``bought``)."""
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -47,12 +51,17 @@ class Batch:
         known = positions >= 0
         take = np.where(known, positions, 0)
         segments = np.where(known, data.segments[take], -1)
+        optional = [
+            None if m is None else take_rows(m, take, known) for m in (data.frequency, data.latest)
+        ]
         return cls(
             positions,
             take_rows(data.confidence, take, known),
             take_rows(data.purchases, take, known),
             take_rows(data.bought, take, known),
             segments,
+            False,
+            *optional,
         )
 
     def with_fresh(self, data: Interactions, fresh: Fresh, weights: dict[str, float]) -> Batch:
@@ -71,8 +80,15 @@ class Batch:
                 buys[j] += 1.0
         conf_row = self.confidence + sp.csr_matrix(conf)
         buy_row = self.purchases + sp.csr_matrix(buys)
-        bought = self.bought.maximum(sp.csr_matrix((buys > 0).astype(np.float32)))
-        return Batch(self.positions, conf_row, buy_row, bought, self.segments, fresh=True)
+        new = sp.csr_matrix((buys > 0).astype(np.float32))
+        bought = self.bought.maximum(new)
+        frequency = (self.frequency if self.frequency is not None else self.bought) + sp.csr_matrix(
+            buys
+        )
+        latest = (self.latest if self.latest is not None else self.bought).maximum(new)
+        return Batch(
+            self.positions, conf_row, buy_row, bought, self.segments, True, frequency, latest
+        )
 
 
 class Recommender:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,17 +19,15 @@ from typing import TYPE_CHECKING
 import ibis
 import pyarrow as pa
 
+from sendwise.catalog.categories import ensure_product_categories
 from sendwise.errors import InputError, NotFoundError
 from sendwise.features.common import as_timestamp, lit_ts
 from sendwise.recommend.data import load_interactions
 from sendwise.recommend.engine import Engine, fit_components, hybrid_of, make_rules
-from sendwise.recommend.evaluate import (
-    Evaluation,
-    NothingToJudgeError,
-    choose_weights,
-    evaluate,
-)
+from sendwise.recommend.evaluate import Evaluation, NothingToJudgeError, evaluate
 from sendwise.recommend.report import write_report
+from sendwise.recommend.select import select_model, serving_ranker
+from sendwise.warehouse.recommendations import has_table, replace_table
 
 if TYPE_CHECKING:
     from sendwise.config import RecommendSettings, Settings
@@ -53,6 +51,10 @@ class RecommendationBuild:
     evaluation: Evaluation | None = None
     report: Path | None = None
     seconds: float = 0.0
+    served: str = "hybrid"
+    """What ranks: 'hybrid' or 'ranker' (chosen on the validation window before as_of)."""
+    holdout: dict[str, float] = field(default_factory=dict)
+    """MAP@k of the hybrid and the ranker on held-out validation customers."""
 
 
 def repeat_share(wh: Warehouse, as_of: datetime) -> float:
@@ -94,6 +96,7 @@ def build_recommendations(
     if wh.count("order") == 0 and wh.count("event") == 0:
         raise InputError("the warehouse holds no orders or events yet; load them first")
     as_of = as_timestamp(as_of) if as_of is not None else end_of_data(wh)
+    ensure_product_categories(wh, settings.catalog)
     share = repeat_share(wh, as_of)
     exclude = decide_exclude(cfg, share)
     evaluation, report = None, None
@@ -106,13 +109,19 @@ def build_recommendations(
             report = write_report(evaluation, settings.path("reports"))
         except NothingToJudgeError as exc:  # a young shop: serve anyway, say why unjudged
             logger.warning("recommendations not evaluated: %s", exc)
-    say("choosing the hybrid's weights")
-    weights, _ = choose_weights(wh, cfg, as_of, exclude)
+    say("choosing the hybrid's weights and training the ranker")
+    chosen = select_model(wh, cfg, as_of, exclude)
+    weights = chosen.weights
     say("fitting every algorithm")
     data = load_interactions(wh, cfg, as_of)
     components = fit_components(data, cfg)
+    primary = (
+        serving_ranker(chosen, components, data, cfg)
+        if chosen.ranker is not None and chosen.winner == "ranker"
+        else hybrid_of(components, cfg, weights)
+    )
     engine = Engine(
-        hybrid_of(components, cfg, weights),
+        primary,
         make_rules(data, cfg, exclude),
         components,
         k=cfg.k,
@@ -132,7 +141,7 @@ def build_recommendations(
             ]
         )
     )
-    wh.con.create_table(TABLE, table, overwrite=True)
+    replace_table(wh, TABLE, table)
     sources = frame["source"].value_counts().to_dict()
     return RecommendationBuild(
         as_of=as_of,
@@ -145,11 +154,13 @@ def build_recommendations(
         evaluation=evaluation,
         report=report,
         seconds=time.perf_counter() - started,
+        served=chosen.winner if chosen.ranker is not None else "hybrid",
+        holdout=chosen.holdout,
     )
 
 
 def _recommendations(wh: Warehouse) -> ibis.Table:
-    if TABLE not in wh.con.list_tables():
+    if not has_table(wh, TABLE):
         raise NotFoundError("table", TABLE, HINT)
     return wh.table(TABLE)
 

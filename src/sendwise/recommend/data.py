@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from sendwise.catalog.categories import product_categories
 from sendwise.features.common import days_between, lit_ts
+from sendwise.warehouse.recommendations import has_table
 
 if TYPE_CHECKING:
     from sendwise.config import RecommendSettings
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 PURCHASE = "purchase"
 CATALOGUE_COLUMNS = ("name", "description", "category", "price", "in_stock")
+RECENCY_DAYS = 30.0
+"""Half-life of ``latest``: a purchase this many days ago has recency 0.5."""
 
 
 @dataclass
@@ -53,6 +57,10 @@ class Interactions:
     """Per customer, the code of their segment; -1 when unknown."""
     segment_names: list[str] = field(default_factory=list)
     as_of: datetime | None = None
+    frequency: sp.csr_matrix | None = None
+    """Purchased order lines per (customer, product), undecayed (how often)."""
+    latest: sp.csr_matrix | None = None
+    """0.5 ** (days since the last purchase / RECENCY_DAYS) (how recently)."""
     _cust_pos: dict[str, int] | None = field(default=None, repr=False)
     _prod_pos: dict[str, int] | None = field(default=None, repr=False)
 
@@ -82,10 +90,10 @@ class Interactions:
         as_of: datetime | None = None,
     ) -> Interactions:
         """Build from one row per (customer_id, product_id) with columns ``confidence``,
-        ``purchases``, ``bought``, ``viewed``, ``recent`` (missing ones default to the
-        confidence, or to 'bought' when it is positive). ``customers`` (customer_id, segment)
-        and ``catalogue`` (product_id + CATALOGUE_COLUMNS) add customers and products that have
-        no interaction."""
+        ``purchases``, ``bought``, ``viewed``, ``recent``, ``frequency``, ``latest`` (missing
+        ones default to the confidence, or to 'bought' when it is positive). ``customers``
+        (customer_id, segment) and ``catalogue`` (product_id + CATALOGUE_COLUMNS) add customers
+        and products that have no interaction."""
         pairs = _complete(pairs)
         cust_ids = pairs["customer_id"].astype(str)
         prod_ids = pairs["product_id"].astype(str)
@@ -120,6 +128,8 @@ class Interactions:
             segments=segments,
             segment_names=names,
             as_of=as_of,
+            frequency=matrix(pairs["frequency"]),
+            latest=matrix(pairs["latest"]),
         )
 
 
@@ -135,6 +145,10 @@ def _complete(pairs: pd.DataFrame) -> pd.DataFrame:
         pairs["viewed"] = 0.0
     if "recent" not in pairs:
         pairs["recent"] = pairs["bought"]
+    if "frequency" not in pairs:
+        pairs["frequency"] = pairs["bought"]
+    if "latest" not in pairs:
+        pairs["latest"] = pairs["bought"]
     for col in ("bought", "viewed", "recent"):
         pairs[col] = pairs[col].astype(np.float32)
     return pairs
@@ -155,14 +169,17 @@ def _segment_codes(index: pd.Index, customers: pd.DataFrame | None) -> tuple[np.
 def _aligned_catalogue(index: pd.Index, catalogue: pd.DataFrame | None) -> pd.DataFrame:
     base = pd.DataFrame({"product_id": np.asarray(index, dtype=object)})
     if catalogue is not None and len(catalogue):
-        cols = ["product_id", *[c for c in CATALOGUE_COLUMNS if c in catalogue]]
+        known = (*CATALOGUE_COLUMNS, "category_source")
+        cols = ["product_id", *[c for c in known if c in catalogue]]
         cat = catalogue[cols].drop_duplicates("product_id", keep="last").copy()
         cat["product_id"] = cat["product_id"].astype(str)
         base = base.merge(cat, on="product_id", how="left")
-    for col in ("name", "description", "category"):
+    for col in ("name", "description", "category", "category_source"):
         if col not in base:
             base[col] = None
         base[col] = base[col].astype(object).where(base[col].notna(), None)
+    shop = base["category"].notna() & base["category_source"].isna()
+    base.loc[shop, "category_source"] = "shop"
     base["price"] = pd.to_numeric(base.get("price"), errors="coerce").astype(float)
     in_stock = base.get("in_stock", pd.Series(True, index=base.index))
     base["in_stock"] = in_stock.astype(object).where(in_stock.notna(), True).astype(bool)
@@ -212,6 +229,8 @@ def interaction_pairs(wh: Warehouse, settings: RecommendSettings, as_of: datetim
         b=is_buy.ifelse(1, 0),
         v=is_buy.ifelse(0, 1),
         r=(is_buy & (t.at >= recent_from)).ifelse(1, 0),
+        f=is_buy.ifelse(1, 0),
+        lt=is_buy.ifelse((0.5 ** (days_between(as_of, t.at) / RECENCY_DAYS)).cast("float64"), 0.0),
     )
     return t.group_by(["customer_id", "product_id"]).aggregate(
         confidence=t.w.sum(),
@@ -219,14 +238,22 @@ def interaction_pairs(wh: Warehouse, settings: RecommendSettings, as_of: datetim
         bought=t.b.max(),
         viewed=t.v.max(),
         recent=t.r.max(),
+        frequency=t.f.sum(),
+        latest=t.lt.max(),
     )
 
 
 def load_interactions(wh: Warehouse, settings: RecommendSettings, as_of: datetime) -> Interactions:
     """Everything the recommenders learn from, as of ``as_of`` (exclusive)."""
     pairs = interaction_pairs(wh, settings, as_of).to_pyarrow().to_pandas()
-    product = wh.table("product")
-    catalogue = product.select("product_id", *CATALOGUE_COLUMNS).to_pyarrow().to_pandas()
+    product = wh.table("product").drop("category")
+    categories = product_categories(wh.table)
+    catalogue = (
+        product.left_join(categories, "product_id")
+        .select("product_id", *CATALOGUE_COLUMNS, "category_source")
+        .to_pyarrow()
+        .to_pandas()
+    )
     # rows and columns in id order, so that ties break the same way on every run
     customers = _customer_segments(wh, settings).sort_values("customer_id", kind="stable")
     catalogue = catalogue.sort_values("product_id", kind="stable")
@@ -238,7 +265,7 @@ def _customer_segments(wh: Warehouse, settings: RecommendSettings) -> pd.DataFra
     column = settings.segment_by
     if column and column in customer.columns:
         return customer.select("customer_id", segment=customer[column]).to_pyarrow().to_pandas()
-    if column and "profile" in wh.con.list_tables():
+    if column and has_table(wh, "profile"):
         profile = wh.table("profile")
         if column in profile.columns:
             t = profile.select("customer_id", segment=profile[column].cast("string"))

@@ -69,6 +69,7 @@ def make_rules(data: Interactions, settings: RecommendSettings, exclude_bought: 
         max_price=settings.max_price,
         boost=settings.boost,
         bury=settings.bury,
+        cap_derived=settings.cap_derived_categories,
     )
 
 

@@ -20,11 +20,12 @@ import pandas as pd
 
 from sendwise.config import RecommendSettings
 from sendwise.errors import InputError
-from sendwise.features.common import lit_ts
-from sendwise.recommend.data import Interactions, load_interactions
+from sendwise.recommend.data import load_interactions
 from sendwise.recommend.engine import Engine, fit_components, hybrid_of, make_rules
 from sendwise.recommend.hybrid import tune_weights
 from sendwise.recommend.metrics import ranking_metrics
+from sendwise.recommend.select import select_model, serving_ranker
+from sendwise.recommend.truth import purchases_between, truth_for
 
 if TYPE_CHECKING:
     from sendwise.warehouse.connection import Warehouse
@@ -50,51 +51,15 @@ class Evaluation:
     weights: dict[str, float]
     validation_map: float
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    winner: str = "hybrid"
+    """What the validation window chose to serve: 'hybrid' or 'ranker'."""
+    holdout: dict[str, float] = field(default_factory=dict)
+    """MAP@k of the hybrid and the ranker on the validation customers held out."""
     """One row per algorithm (and 'hybrid'): the metrics at k."""
 
     def metric(self, algorithm: str, name: str) -> float:
         row = self.table[self.table["algorithm"] == algorithm]
         return float(row[name].iloc[0])
-
-
-def purchases_between(wh: Warehouse, start: datetime, end: datetime) -> pd.DataFrame:
-    """(customer_id, product_id) bought in completed orders in ``[start, end)``."""
-    order, line = wh.table("order"), wh.table("order_line")
-    t = order.filter(
-        order.status == "completed",
-        order.customer_id.notnull(),
-        order.ordered_at >= lit_ts(start),
-        order.ordered_at < lit_ts(end),
-    ).join(line, "order_id")
-    return t.select("customer_id", "product_id").distinct().to_pyarrow().to_pandas()
-
-
-def truth_for(
-    data: Interactions,
-    bought_after: pd.DataFrame,
-    *,
-    exclude_bought: bool,
-    max_customers: int | None = None,
-    seed: int = 0,
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(customer ids, relevant product positions per customer) of the judged customers."""
-    pos = data.product_pos
-    cols = bought_after["product_id"].map(pos)
-    df = pd.DataFrame({"c": bought_after["customer_id"].astype(str), "j": cols})
-    df = df.dropna()
-    df["j"] = df["j"].astype(np.int64)
-    if exclude_bought:
-        rows = df["c"].map(data.customer_pos).fillna(-1).astype(np.int64).to_numpy()
-        width = np.int64(data.shape[1])
-        b_rows, b_cols = data.bought.nonzero()
-        old = np.isin(rows * width + df["j"].to_numpy(), b_rows.astype(np.int64) * width + b_cols)
-        df = df[~old]
-    groups = df.groupby("c", sort=True)["j"].apply(lambda s: np.unique(s.to_numpy()))
-    ids = groups.index.to_numpy(dtype=object)
-    if max_customers and len(ids) > max_customers:
-        keep = np.sort(np.random.default_rng(seed).choice(len(ids), max_customers, replace=False))
-        ids, groups = ids[keep], groups.iloc[keep]
-    return ids, list(groups.to_numpy())
 
 
 def choose_weights(
@@ -136,8 +101,9 @@ def evaluate(
     ``[split, end)`` (``end`` = split + test_days)."""
     say = progress or (lambda _msg: None)
     end = end or split + timedelta(days=settings.test_days)
-    say("choosing the hybrid's weights")
-    weights, val_map = choose_weights(wh, settings, split, exclude_bought)
+    say("choosing the hybrid's weights and training the ranker")
+    chosen = select_model(wh, settings, split, exclude_bought)
+    weights, val_map = chosen.weights, chosen.validation_map
     say("fitting before the split")
     data = load_interactions(wh, settings, split)
     components = fit_components(data, settings)
@@ -159,6 +125,8 @@ def evaluate(
     share = np.maximum(np.asarray(data.bought.sum(axis=0)).ravel(), 1) / n_customers
     primaries = {n: components[n] for n in settings.algorithms}
     primaries["hybrid"] = hybrid_of(components, settings, weights)
+    if chosen.ranker is not None:
+        primaries["ranker"] = serving_ranker(chosen, components, data, settings)
     rows = []
     for name, algo in primaries.items():
         say(f"judging {name}")
@@ -181,4 +149,6 @@ def evaluate(
         weights=weights,
         validation_map=val_map,
         table=pd.DataFrame(rows, columns=["algorithm", *METRICS]),
+        winner=chosen.winner,
+        holdout=chosen.holdout,
     )

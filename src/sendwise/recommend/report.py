@@ -31,6 +31,15 @@ def markdown(ev: Evaluation) -> str:
         f"- Hybrid weights (chosen on the validation window before the split, MAP@{k}"
         f" {ev.validation_map:.4f}): "
         + ", ".join(f"{n}={w:g}" for n, w in ev.weights.items() if w > 0),
+        f"- Served: **{ev.winner}**"
+        + (
+            " (held-out validation MAP@"
+            + f"{k}: "
+            + ", ".join(f"{n} {v:.4f}" for n, v in ev.holdout.items())
+            + ")"
+            if ev.holdout
+            else " (the ranker is off or had nothing to learn from)"
+        ),
         "",
         head,
         "|" + "---|" * (len(METRICS) + 1),
@@ -55,6 +64,8 @@ def write_report(ev: Evaluation, folder: Path) -> Path:
         "exclude_bought": ev.exclude_bought,
         "weights": ev.weights,
         "validation_map": ev.validation_map,
+        "served": ev.winner,
+        "holdout_map": ev.holdout,
         "metrics": ev.table.to_dict(orient="records"),
     }
     (folder / f"{REPORT_NAME}.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")

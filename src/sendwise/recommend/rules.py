@@ -25,7 +25,8 @@ class Rules:
     multiplier: np.ndarray
     """Per product: factor on positive scores (boost list)."""
     categories: np.ndarray
-    """Per product: category code, -1 when it has none (never capped)."""
+    """Per product: category code, -1 when it has none or a derived one that is not capped
+    (never capped)."""
     exclude_bought: bool = False
     max_per_category: int | None = None
 
@@ -40,6 +41,7 @@ class Rules:
         max_price: float | None = None,
         boost: dict[str, float] | None = None,
         bury: list[str] | tuple[str, ...] = (),
+        cap_derived: bool = False,
     ) -> Rules:
         cat = data.catalogue
         price = cat["price"].to_numpy(dtype=float, na_value=np.nan)
@@ -57,6 +59,8 @@ class Rules:
             if product in pos:
                 multiplier[pos[product]] = factor
         codes = pd.Categorical(cat["category"]).codes.astype(np.int32)
+        if not cap_derived and "category_source" in cat:
+            codes[(cat["category_source"] == "derived").to_numpy()] = -1
         return cls(allowed, multiplier, codes, exclude_bought, max_per_category)
 
     def __post_init__(self) -> None:

@@ -344,6 +344,26 @@ IDENTITY = TableSpec(
     loadable=False,
 )
 
+PRODUCT_CATEGORY = TableSpec(
+    "product_category",
+    "Categories sendwise derived for products that have none (from their names and"
+    " descriptions, see docs/models.md); the shop's own `product.category` always wins.",
+    (
+        Column("product_id", "string", True),
+        Column("category", "string", True, "The derived category, named by its top terms."),
+        Column(
+            "source",
+            "string",
+            True,
+            "How it was found: 'derived' (text clustering).",
+            allowed=("derived",),
+        ),
+        Column("derived_at", "timestamp", True, "When it was derived (UTC)."),
+    ),
+    key=("product_id",),
+    loadable=False,
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t
     for t in (
@@ -357,6 +377,7 @@ TABLES: dict[str, TableSpec] = {
         REJECT,
         INGEST_LOG,
         IDENTITY,
+        PRODUCT_CATEGORY,
     )
 }
 LOADABLE = [name for name, t in TABLES.items() if t.loadable]
