@@ -28,7 +28,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        st = open_store(settings) if own else store
+        st: Store = open_store(settings) if store is None else store
         recorder = EventRecorder(st, flush_seconds=settings.tracking.flush_ms / 1000)
         await recorder.start()
         app.state.store = st

@@ -5,6 +5,7 @@ Thin: verify the token (tracking.events), hand the event to the recorder, answer
 from __future__ import annotations
 
 import html
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,7 @@ router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer"}
 
 
-def _meta(request: Request) -> dict[str, str | None]:
+def _meta(request: Request) -> dict[str, Any]:
     client = request.client.host if request.client else None
     return {
         "user_agent": request.headers.get("user-agent"),

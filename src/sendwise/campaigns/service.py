@@ -6,6 +6,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, insert, select, update
@@ -103,7 +104,7 @@ def exclusions(store: Store, wh: Warehouse | None, cap_days: int, now: datetime)
         .group_by(e.customer_id)
     )
     with store.begin() as conn:
-        recent = dict(conn.execute(query).all())
+        recent: dict[str, Any] = dict(conn.execute(query).all())
     return Exclusions(
         consent=consent_in_force(store),
         suppressed=supp.set_index("email")["reason"],

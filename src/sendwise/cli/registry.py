@@ -28,12 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperGroup
 
-try:  # typer 0.29 carries its own copy of click
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError
-except ImportError:  # pragma: no cover - older typer on the real click
-    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef]
+# typer 0.29 carries its own copy of click, and raises that copy's exceptions
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperGroup
 
 from sendwise.cli.output import OUT, line, one_line
 from sendwise.config import PROJECT_ENV

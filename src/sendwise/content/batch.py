@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import ibis
 
 from sendwise.content.data import profile_table
+from sendwise.content.errors import TemplateError
 from sendwise.content.message import RenderedEmail
 from sendwise.content.mime import to_mime
 from sendwise.content.render import DefaultLinks, Renderer
@@ -20,9 +21,15 @@ if TYPE_CHECKING:
     from sendwise.warehouse.connection import Warehouse
 
 
+def _warehouse(renderer: Renderer) -> Warehouse:
+    if renderer.wh is None:
+        raise TemplateError("rendering real customers needs the warehouse")
+    return renderer.wh
+
+
 def segment_members(renderer: Renderer, segment: str) -> list[str]:
     """Customer ids of a rule segment or an RFM segment, by its name."""
-    t = profile_table(renderer.wh)
+    t = profile_table(_warehouse(renderer))
     in_rules = t.segments.fill_null("").split(SEPARATOR).contains(segment)
     members = t.filter(in_rules | (t.rfm_segment == segment)).order_by("customer_id")
     ids = members.customer_id.to_pyarrow().to_pylist()
@@ -63,7 +70,7 @@ def render_segment(renderer: Renderer, template: str, segment: str, out: Path, f
 
 
 def _emails(renderer: Renderer, ids: list[str]) -> dict[str, str]:
-    t = profile_table(renderer.wh)
+    t = profile_table(_warehouse(renderer))
     rows = t.filter(t.customer_id.isin(ids[:10_000]) & t.email.notnull())
     data = rows.select("customer_id", "email").to_pyarrow().to_pylist()
     return {r["customer_id"]: r["email"] for r in data}

@@ -96,7 +96,7 @@ def _recover(store: Store, campaign_id: str, journal: Journal) -> None:
     if not keys:
         return
     m = message_table.c
-    rows = []
+    rows: list[Any] = []
     with store.begin() as conn:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]

@@ -119,10 +119,10 @@ def ingest(
     try:
         primary = _load_plans(wh, plans, staged, rejects, report, started, say)
         report.read = staged.read
-        parse_errors = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
+        parse_errors = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]  # type: ignore[index]
         bad_rows = engine.execute(
             f"SELECT count(DISTINCT _k) FROM {rejects} WHERE target = ?", [primary]
-        ).fetchone()[0]
+        ).fetchone()[0]  # type: ignore[index]
         report.rejected = int(parse_errors) + int(bad_rows)
         report.loaded = report.read - report.rejected
         _check_reject_share(settings, report)

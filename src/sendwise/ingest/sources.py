@@ -139,8 +139,8 @@ def stage(
             first = str(exc).strip().splitlines()[0]
             raise FormatError(f"{path}: cannot be read as {fmt}: {first}") from None
         raise
-    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
-    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
+    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]  # type: ignore[index]
+    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]  # type: ignore[index]
     staged.read = int(good) + int(bad)
     return staged
 
@@ -177,8 +177,8 @@ def _stage_csv(
     engine.execute(f"DROP TABLE IF EXISTS {prefix}_rej")
     engine.execute(f"DROP TABLE IF EXISTS {prefix}_scan")
     _describe(engine, staged)
-    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
-    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
+    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]  # type: ignore[index]
+    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]  # type: ignore[index]
     if physical_lines is None:
         physical_lines = _physical_lines(staged.path)
     if physical_lines != 1 + good + bad:
@@ -197,7 +197,7 @@ def _stage_csv(
 
 def _open(path: Path) -> BinaryIO:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # a binary file object
     return path.open("rb")
 
 
@@ -295,7 +295,7 @@ def _stage_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, *, json: boo
             " ELSE 'a JSON line must be an object' END AS reason"
             f" FROM {staged.table} WHERE {not_object}"
         )
-        if engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]:
+        if engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]:  # type: ignore[index]
             engine.execute(f"DELETE FROM {staged.table} WHERE {not_object}")
     else:
         engine.execute(

@@ -42,9 +42,11 @@ class Calibrator:
         return self
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
+        assert self.x_ is not None and self.y_ is not None, "calibrator not fitted"
         return np.interp(raw, self.x_, self.y_)
 
     def to_dict(self) -> dict[str, list[float]]:
+        assert self.x_ is not None and self.y_ is not None, "calibrator not fitted"
         return {"x": self.x_.tolist(), "y": self.y_.tolist()}
 
     @classmethod

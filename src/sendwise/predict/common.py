@@ -129,7 +129,7 @@ class FittedParamsMixin:
             raise InputError(f"{name} params must have exactly the keys {list(cls.param_names)}")
         try:
             values = {k: float(params[k]) for k in cls.param_names}
-            model = cls(penalizer=float(data.get("penalizer", 0.0)))  # type: ignore[call-arg]
+            model: Any = cls(penalizer=float(data.get("penalizer", 0.0)))  # type: ignore[call-arg]
             model.log_likelihood_ = float(data.get("log_likelihood", float("nan")))
             model.n_customers_ = int(data.get("n_customers", 0))
         except (TypeError, ValueError) as exc:
