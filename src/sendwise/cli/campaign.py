@@ -14,7 +14,7 @@ from sendwise.cli.output import OUT, line
 from sendwise.cli.registry import Project, command, group
 
 if TYPE_CHECKING:
-    from sendwise.campaigns.overview import CampaignStatus
+    from sendwise.campaigns.overview import CampaignStatus, Preview
 
 campaign_app = group("campaign", "Create, preview, send and follow campaigns.")
 store_app = group("store", "The operational store (SQLite file or PostgreSQL).")
@@ -84,14 +84,19 @@ def preview(
         p = preview_campaign(
             store, wh, settings, name, make_renderer(settings, wh), samples=samples
         )
-    OUT.print(line("audience: ", (f"{p.audience:,}", "bold"), " customers"))
-    OUT.print(_counts_table("would receive (by variant) and holdout", p.by_variant))
-    OUT.print(_counts_table("excluded, by reason", p.skipped or {"nobody": 0}))
-    OUT.print(_counts_table("due (UTC hour)", p.due_by_hour))
+    print_preview(OUT.console, p)
+
+
+def print_preview(console: Console, p: Preview) -> None:
+    """Audience, split, exclusions, schedule and the sample renders of a campaign preview."""
+    console.print(line("audience: ", (f"{p.audience:,}", "bold"), " customers"))
+    console.print(_counts_table("would receive (by variant) and holdout", p.by_variant))
+    console.print(_counts_table("excluded, by reason", p.skipped or {"nobody": 0}))
+    console.print(_counts_table("due (UTC hour)", p.due_by_hour))
     for variant, customer, email in p.samples:
-        OUT.console.rule(f"variant {variant} · customer {customer}")
-        OUT.print(line(("Subject:", "bold"), " ", email.subject))
-        OUT.print(email.text.strip()[:600])
+        console.rule(f"variant {variant} · customer {customer}")
+        console.print(line(("Subject:", "bold"), " ", email.subject))
+        console.print(email.text.strip()[:600])
 
 
 @command(campaign_app, "send")
