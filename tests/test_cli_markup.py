@@ -497,3 +497,16 @@ def test_the_issue_reproduction_in_a_real_process(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "Traceback" not in status.stderr
     assert "[/bold]x" in status.stdout
+
+
+@PROPERTY
+@given(hostile)
+def test_log_lines_show_control_characters_as_escapes(s: str) -> None:
+    import logging
+
+    from sendwise.cli.output import SafeFormatter
+
+    record = logging.LogRecord("sendwise.x", logging.WARNING, __file__, 1, "bad %s", (s,), None)
+    shown = SafeFormatter("%(levelname)s %(name)s: %(message)s").format(record)
+    assert shown == f"WARNING sendwise.x: bad {neutralise(s)}"
+    assert not CONTROL.search(shown)

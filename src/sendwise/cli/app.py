@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from sendwise.cli import render
-from sendwise.cli.output import OUT, line
+from sendwise.cli.output import OUT, line, log_to_stderr
 from sendwise.cli.registry import Project, app, command, group, open_warehouse
 from sendwise.config import init_project, load_settings
 from sendwise.errors import InputError
@@ -192,5 +192,5 @@ from sendwise.cli import tracking as _tracking  # noqa: E402,F401
 
 def main() -> None:
     """The console script: user errors become one line and exit code 1 (see cli/registry.py)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    log_to_stderr(logging.WARNING)
     app()

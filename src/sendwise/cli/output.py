@@ -9,6 +9,7 @@ parsed out of text: the CLI's own emphasis is explicit, with :func:`styled` and 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -126,6 +127,20 @@ class Output:
 
 def _ignore(*_: Any) -> None:
     return None
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines on the terminal with control characters shown as escapes, like the console."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return neutralise(super().format(record))
+
+
+def log_to_stderr(level: int = logging.WARNING) -> None:
+    """The CLI's logging: ``LEVEL name: message`` on stderr, neutralised."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 OUT = Output()
