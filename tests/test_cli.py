@@ -136,3 +136,15 @@ def test_usage_errors_are_a_usage_line_and_one_error_line(tmp_path: Path) -> Non
     assert r.returncode == 2
     assert r.stderr.splitlines()[-1] == "error: No such option: --nope"
     assert "Traceback" not in r.stderr
+
+
+def test_an_interruption_is_one_line_and_exit_code_130(capsys) -> None:
+    from sendwise.cli.output import OUT
+    from sendwise.cli.registry import run_guarded
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    OUT.configure()
+    assert run_guarded(interrupted) == 130
+    assert capsys.readouterr().err == "interrupted\n"

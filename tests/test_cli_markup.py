@@ -453,6 +453,25 @@ def test_a_campaign_with_a_hostile_name(shop: Path) -> None:
 @pytest.mark.parametrize(
     "args",
     [
+        ["templates", "tokens"],
+        ["templates", "check"],
+        ["templates", "variants", "newsletter.html"],
+        ["models", "list"],
+        ["campaign", "size", "--baseline", "0.1", "--lift", "0.1"],
+    ],
+)
+def test_other_commands_on_a_hostile_project_print_no_control_characters(
+    shop: Path, args: list[str]
+) -> None:
+    extra = [] if args[1] == "size" else ["--project", str(shop)]
+    r = _invoke(*args, *extra)  # asserts: no traceback, no control character
+    assert r.exit_code in (0, 1), r.output
+    assert r.exit_code == 0 or r.stderr == "" or r.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
         ["profile", "{H}"],
         ["templates", "check", "{H}.html"],
         ["render", "{H}.html", "--preview"],

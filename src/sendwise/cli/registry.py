@@ -104,6 +104,8 @@ def run_guarded(call: Callable[[], Any]) -> int:
     except (typer.Abort, KeyboardInterrupt):
         OUT.err.print("interrupted")
         return 130
+    if result == 130:  # typer turns Ctrl-C inside a command into exit code 130
+        OUT.err.print("interrupted")
     return result if isinstance(result, int) else 0
 
 
