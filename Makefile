@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo-shop
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-test demo test lint format bench clean
+.PHONY: help venv install install-test demo test lint typecheck imports format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,9 +28,16 @@ demo: install ## simulate a shop and run every step end to end (outputs in ./dem
 test: install-test ## run the whole test suite
 	$(BIN)/python -m pytest
 
-lint: install-test ## ruff lint and format check
+lint: install-test ## ruff lint and format check, mypy on src/, the import-linter layer contracts
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(MAKE) --no-print-directory typecheck imports
+
+typecheck: install-test ## mypy on src/ (settings in pyproject.toml [tool.mypy])
+	$(BIN)/mypy
+
+imports: install-test ## the layer contracts of docs/architecture.md (pyproject.toml [tool.importlinter])
+	$(BIN)/lint-imports --no-cache
 
 format: install-test ## format the code with ruff
 	$(BIN)/ruff format src tests bench

@@ -91,3 +91,60 @@ def test_project_from_environment(project: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "warehouse" in r.stdout
     assert (project / "warehouse.duckdb").exists()
+
+
+def _leaf_commands():
+    import typer
+
+    from sendwise.cli.app import app
+
+    todo = [("sendwise", typer.main.get_command(app))]
+    while todo:
+        path, cmd = todo.pop()
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            todo.extend((f"{path} {name}", sub) for name, sub in subs.items())
+        else:
+            yield path, cmd
+
+
+def test_every_command_is_registered_once_with_the_shared_options() -> None:
+    commands = dict(_leaf_commands())
+    assert len(commands) >= 25
+    projects = {}
+    for path, cmd in commands.items():
+        options = {opt: p for p in cmd.params for opt in getattr(p, "opts", [])}
+        assert "--quiet" in options and "-q" in options, f"{path}: not registered with @command"
+        if "--project" in options:
+            p = options["--project"]
+            projects[path] = (tuple(p.opts), p.envvar, p.help)
+    assert len(projects) >= 20
+    assert len(set(projects.values())) == 1, "--project declared more than once"
+    assert "sendwise campaign size" not in projects  # a command that needs no project
+
+
+def test_quiet_hides_progress_but_not_results(project: Path) -> None:
+    csv = project / "customers.csv"
+    csv.write_text("customer_id,email\n1,a@b.com\n")
+    r = run("ingest", str(csv), "--table", "customer", "--project", str(project), "-q")
+    assert r.returncode == 0, r.stderr
+    assert "read 1, loaded 1, rejected 0" in r.stdout
+
+
+def test_usage_errors_are_a_usage_line_and_one_error_line(tmp_path: Path) -> None:
+    r = run("status", "--nope")
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[-1] == "error: No such option: --nope"
+    assert "Traceback" not in r.stderr
+
+
+def test_an_interruption_is_one_line_and_exit_code_130(capsys) -> None:
+    from sendwise.cli.output import OUT
+    from sendwise.cli.registry import run_guarded
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    OUT.configure()
+    assert run_guarded(interrupted) == 130
+    assert capsys.readouterr().err == "interrupted\n"

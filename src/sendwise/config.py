@@ -510,7 +510,7 @@ class Settings(BaseSettings):
 
 
 def _toml_path_for(init_settings: PydanticBaseSettingsSource) -> Path | None:
-    data: dict[str, Any] = init_settings()  # type: ignore[assignment]
+    data: dict[str, Any] = init_settings()
     project = data.get("project") or os.environ.get(PROJECT_ENV) or "."
     return Path(project).expanduser().resolve() / CONFIG_FILE
 

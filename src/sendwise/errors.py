@@ -4,22 +4,33 @@ Every error the library raises on purpose derives from :class:`SendwiseError`; t
 any of them into one message and a non-zero exit code, the HTTP service into a status code.
 
     SendwiseError
-    ├── ConfigError            bad or missing settings, sendwise.toml problems
-    ├── ProjectError           no project folder, or one that cannot be created
-    ├── InputError             a user's input cannot be used at all
+    ├── ConfigError                bad or missing settings, sendwise.toml problems
+    ├── ProjectError               no project folder, or one that cannot be created
+    ├── InputError                 a user's input cannot be used at all
     │   ├── SourceNotFoundError    a file or folder that does not exist
     │   ├── UnknownPresetError     --preset names no known layout
     │   ├── UnknownTableError      --table names no canonical table
     │   ├── MappingError           a column mapping names columns the file lacks
     │   ├── FormatError            a file whose format cannot be read at all
     │   ├── NotFoundError          a named thing (customer, profile, ...) does not exist
+    │   ├── CampaignError          a campaign definition or state that cannot be used
+    │   ├── TrackingError          a tracking link or webhook that cannot be accepted
+    │   │   └── SignatureError     a signature that does not verify (nothing is recorded)
     │   ├── RuleError              a segment rule that cannot be compiled (segments/errors.py)
-    │   └── SegmentError           segments or a features table that cannot be used (same)
-    ├── WarehouseError         the warehouse cannot be reached or is not in the expected shape
-    ├── StoreError             the operational store cannot be reached or migrated
-    ├── CampaignError          a campaign definition or state that cannot be used (InputError)
-    ├── DeliveryError          a messenger is misconfigured or refuses every message
-    └── DataQualityError       a check configured as hard failed during a build
+    │   ├── SegmentError           segments or a features table that cannot be used (same)
+    │   ├── TemplateError          a template that cannot be compiled or rendered
+    │   │   │                      (content/errors.py)
+    │   │   └── UnsafeTemplateError    a template that tries what the sandbox forbids (same)
+    │   └── NothingToJudgeError    no purchase in a recommendation evaluation window
+    │                              (recommend/evaluate.py)
+    ├── WarehouseError             the warehouse cannot be reached or is not in the expected shape
+    ├── StoreError                 the operational store cannot be reached or migrated
+    ├── DeliveryError              a messenger is misconfigured or refuses every message
+    ├── ModelError                 a model file is missing, changed or does not fit the data
+    │                              (predict/registry.py)
+    └── DataQualityError           a check configured as hard failed during a build
+
+tests/test_errors.py checks this drawing against the classes: a new error class goes here too.
 
 Row-level problems are not errors: a bad row is an expected outcome, stored in ``reject``
 with its reason, and the load goes on.

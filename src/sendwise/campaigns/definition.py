@@ -107,7 +107,9 @@ class CampaignDefinition(_Model):
             for v in open_:
                 v.share = rest / len(open_)
             rest = 0
-        if not math.isclose(rest, 0, abs_tol=1e-9) or any(v.share < 0 for v in self.variants):
+        if not math.isclose(rest, 0, abs_tol=1e-9) or any(
+            (v.share or 0) < 0 for v in self.variants
+        ):
             total = given + self.holdout
             raise ValueError(
                 f"variant shares ({given:g}%) and holdout ({self.holdout:g}%) add up to "

@@ -107,7 +107,7 @@ def analyze(
                 rows.append(_compare(units, table, arm, control, metric, base, sequential_tau))
         if has_holdout:
             for metric in outcomes:
-                rows.append(_compare(units, table, arm, holdout, metric, "n", sequential_tau))
+                rows.append(_compare(units, table, arm, str(holdout), metric, "n", sequential_tau))
     money, increments = [], []
     if has_holdout:
         held = units.loc[units["arm"] == holdout]

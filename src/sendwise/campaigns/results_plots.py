@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -16,7 +17,7 @@ from sendwise.campaigns.results import Results
 RATES = ("open", "click", "conversion")
 
 
-def _figure(width: float = 7.0) -> tuple[Figure, object]:
+def _figure(width: float = 7.0) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()

@@ -149,7 +149,7 @@ def send_in_workers(
     messenger: Messenger,
     opts: DeliverySettings,
     *,
-    sender: str,
+    sender: str | None,
     now: datetime | None,
     progress: Callable[[int], None] | None,
     journal: Path | None,

@@ -9,34 +9,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sendwise.config import PROJECT_ENV
+from sendwise.cli.output import OUT, line, styled
+from sendwise.cli.registry import Project, command, group, open_warehouse
 from sendwise.errors import InputError
 
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--project",
-        "-p",
-        envvar=PROJECT_ENV,
-        show_default="current folder",
-        help="The project folder (holds sendwise.toml and the warehouse).",
-    ),
-]
-
-templates_app = typer.Typer(help="Email templates: check, tokens, variants.", no_args_is_help=True)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the content commands to the ``sendwise`` app."""
-    app.add_typer(templates_app, name="templates")
-    app.command("render")(render)
+templates_app = group("templates", "Email templates: check, tokens, variants.")
 
 
 def _renderer(project: Path | None):
-    from sendwise.cli.app import _warehouse
     from sendwise.content.render import Renderer
 
-    settings, wh = _warehouse(project)  # the caller closes wh
+    settings, wh = open_warehouse(project)  # the caller closes wh
     return Renderer(settings, wh), wh
 
 
@@ -47,16 +30,15 @@ def _template_names(renderer) -> list[str]:
     )
 
 
-@templates_app.command("check")
+@command(templates_app, "check")
 def check(
     names: Annotated[
         list[str] | None, typer.Argument(help="Templates to check; default: all in templates/.")
     ] = None,
-    project: ProjectOpt = None,
+    project: Project = None,
 ) -> None:
     """Lint templates: unknown tokens, unsubscribe link, text part, default variants, alt
     text, size. Exit code 1 when a problem is found."""
-    from sendwise.cli.app import console
     from sendwise.content.lint import lint_template
 
     renderer, wh = _renderer(project)
@@ -64,17 +46,18 @@ def check(
         chosen = names or _template_names(renderer)
         problems = [p for name in chosen for p in lint_template(renderer, name)]
     for problem in problems:
-        console.print(str(problem), highlight=False, soft_wrap=True)
-    verdict = f"[red]{len(problems)} problem(s)" if problems else "[green]no problems"
-    console.print(f"{len(chosen)} template(s) checked: {verdict}")
+        OUT.print(str(problem), soft_wrap=True)
+    verdict = (
+        styled(f"{len(problems)} problem(s)", "red") if problems else styled("no problems", "green")
+    )
+    OUT.print(line(f"{len(chosen)} template(s) checked: ", verdict))
     if problems:
         raise typer.Exit(1)
 
 
-@templates_app.command("tokens")
-def tokens(project: ProjectOpt = None) -> None:
+@command(templates_app, "tokens")
+def tokens(project: Project = None) -> None:
     """Every token templates can use, from the live profile schema."""
-    from sendwise.cli.app import console
     from sendwise.content.tokens import catalogue, profile_schema
 
     renderer, wh = _renderer(project)
@@ -83,29 +66,29 @@ def tokens(project: ProjectOpt = None) -> None:
     table = Table("token", "type", "note", box=None)
     for token in rows:
         table.add_row(token.name, token.type, token.note)
-    console.print(table)
+    OUT.print(table)
 
 
-@templates_app.command("variants")
+@command(templates_app, "variants")
 def variants(
     name: Annotated[str, typer.Argument(help="Template file, e.g. newsletter.html.")],
-    project: ProjectOpt = None,
+    project: Project = None,
 ) -> None:
     """How many customers get each variant of each slot of a template."""
-    from sendwise.cli.app import console
 
     renderer, wh = _renderer(project)
     with wh:
         counts = renderer.variant_counts(name)
     if not counts:
-        console.print(f"{name} has no slots")
+        OUT.print(f"{name} has no slots")
     for slot, by_variant in counts.items():
         table = Table("variant", "customers", title=f"slot {slot}", box=None)
         for variant, n in by_variant.items():
             table.add_row(variant, f"{n:,}")
-        console.print(table)
+        OUT.print(table)
 
 
+@command(name="render")
 def render(
     template: Annotated[str, typer.Argument(help="Template file, e.g. newsletter.html.")],
     customer: Annotated[str | None, typer.Option(help="Render for this customer id.")] = None,
@@ -125,10 +108,9 @@ def render(
     format_: Annotated[
         str, typer.Option("--format", help="For --segment: eml (MIME) or html.")
     ] = "eml",
-    project: ProjectOpt = None,
+    project: Project = None,
 ) -> None:
     """Render a template for one customer, a segment, or a made-up preview customer."""
-    from sendwise.cli.app import console
     from sendwise.content.render import preview as run_preview
 
     if sum(x is not None and x is not False for x in (customer, segment, preview or None)) != 1:
@@ -148,14 +130,14 @@ def render(
             cid = str(customer)
             email = renderer.render(template, cid, links=renderer.default_links(cid))
     if out is None:
-        console.print(f"[bold]subject:[/bold]   {email.subject}", highlight=False)
-        console.print(f"[bold]preheader:[/bold] {email.preheader}", highlight=False)
-        console.print(f"[bold]variants:[/bold]  {dict(email.slots) or '-'}", highlight=False)
-        console.rule("text part")
-        console.print(email.text, highlight=False, markup=False)
+        OUT.print(line(("subject:", "bold"), "   ", email.subject))
+        OUT.print(line(("preheader:", "bold"), " ", email.preheader))
+        OUT.print(line(("variants:", "bold"), "  ", str(dict(email.slots) or "-")))
+        OUT.console.rule("text part")
+        OUT.print(email.text)
         return
     _write_one(renderer, email, cid, out)
-    console.print(f"wrote [bold]{out}[/bold] ({len(email.html.encode()) / 1024:.1f} KB HTML)")
+    OUT.print(line("wrote ", (out, "bold"), f" ({len(email.html.encode()) / 1024:.1f} KB HTML)"))
 
 
 def _overrides(items: list[str]) -> dict:
@@ -182,7 +164,6 @@ def _write_one(renderer, email, customer_id: str, out: Path) -> None:
 
 
 def _render_segment(renderer, template: str, segment: str, out: Path | None, fmt: str) -> None:
-    from sendwise.cli.app import console
     from sendwise.content.batch import render_segment
 
     if out is None:
@@ -190,19 +171,4 @@ def _render_segment(renderer, template: str, segment: str, out: Path | None, fmt
     if fmt not in ("eml", "html"):
         raise InputError("--format is eml or html")
     written = render_segment(renderer, template, segment, out, fmt=fmt)
-    console.print(f"wrote {written:,} .{fmt} file(s) to [bold]{out}[/bold]")
-
-
-def demo_emails(console, settings, wh, n: int = 3) -> None:
-    """For ``sendwise demo``: render the starter newsletter for ``n`` customers (different offer
-    variants where possible) and print where the .eml and .html files are."""
-    from sendwise.content.batch import render_demo
-
-    console.rule("[bold]personalized emails")
-    written = render_demo(settings, wh, n=n)
-    for customer_id, path, slots in written:
-        shown = ", ".join(f"{k}={v}" for k, v in slots.items()) or "-"
-        console.print(f"{customer_id:<12} {path} (+ .html)  variants: {shown}", highlight=False)
-    console.print(
-        "check: sendwise templates check; preview: sendwise render newsletter.html --preview"
-    )
+    OUT.print(line(f"wrote {written:,} .{fmt} file(s) to ", (out, "bold")))

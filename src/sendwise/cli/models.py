@@ -1,5 +1,7 @@
 """``sendwise train``, ``score``, ``build`` and ``models list|show``: thin shells over predict/."""
 
+from __future__ import annotations
+
 import json
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sendwise.cli.progress import steps
+from sendwise.cli.output import OUT, line, styled
+from sendwise.cli.registry import Project, command, group, open_warehouse
 
 AsOfOpt = Annotated[
     datetime | None,
@@ -33,7 +36,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def print_trained(console: Console, results: list) -> None:
+def print_trained(console: Console, results: list[Any]) -> None:
     t = Table(title="trained models", show_lines=False)
     for col in ("model", "version", "learner", "headline", "best baseline", "promoted"):
         t.add_column(col)
@@ -52,12 +55,14 @@ def print_trained(console: Console, results: list) -> None:
         else:
             headline = f"MAE {m['mae']:.3f}, Spearman {m['spearman']:.3f}"
             base = ", ".join(f"{b} MAE {v['mae']:.3f}" for b, v in r.baselines.items()) or "-"
-        promoted = "[green]yes[/green]" if r.promoted else "[red]no[/red]: " + "; ".join(r.gate)
+        promoted = (
+            styled("yes", "green") if r.promoted else line(("no", "red"), ": " + "; ".join(r.gate))
+        )
         t.add_row(r.name, r.version, r.learner, headline, base, promoted)
     console.print(t)
 
 
-def print_scored(console: Console, scored) -> None:
+def print_scored(console: Console, scored: Any) -> None:
     used = ", ".join(f"{k} {v}" for k, v in scored.versions.items()) or "none"
     console.print(
         f"scored {scored.customers:,} customers as of {scored.as_of:%Y-%m-%d} with {used}"
@@ -65,133 +70,138 @@ def print_scored(console: Console, scored) -> None:
     )
     if scored.missing:
         console.print(
-            f"[yellow]no promoted model for: {', '.join(scored.missing)}[/yellow]"
-            " (their columns are empty)"
+            line(
+                (f"no promoted model for: {', '.join(scored.missing)}", "yellow"),
+                " (their columns are empty)",
+            )
         )
     for name, features in scored.drifted.items():
         if features:
             console.print(
-                f"[yellow]drift[/yellow] {name}: {', '.join(features[:8])}"
-                + (" ..." if len(features) > 8 else "")
+                line(
+                    ("drift", "yellow"),
+                    f" {name}: {', '.join(features[:8])}" + (" ..." if len(features) > 8 else ""),
+                )
             )
 
 
-def register(app: typer.Typer, console: Console, project_opt: Any, warehouse: Any) -> None:
-    """Add the model commands to ``app`` (called by cli/app.py)."""
+@command()
+def train(
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Only this model (repeatable): btyd, propensity, churn, spend, next_category.",
+        ),
+    ] = None,
+    project: Project = None,
+) -> None:
+    """Train and evaluate the models; promote the versions that pass the quality gate."""
+    from sendwise.predict.service import train_models
 
-    @app.command()
-    def train(
-        as_of: AsOfOpt = None,
-        horizon: HorizonOpt = None,
-        model: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--model",
-                "-m",
-                help="Only this model (repeatable): btyd, propensity, churn, spend, next_category.",
-            ),
-        ] = None,
-        project: project_opt = None,
-    ) -> None:
-        """Train and evaluate the models; promote the versions that pass the quality gate."""
-        from sendwise.predict.service import train_models
+    settings, wh = open_warehouse(project)
+    with wh, OUT.steps("training") as say:
+        results = train_models(
+            wh, settings, as_of=as_of, horizon_days=horizon, models=model, progress=say
+        )
+    print_trained(OUT.console, results)
+    OUT.print(f"reports: {settings.path('models')}/<model>/<version>/report.md")
 
-        settings, wh = warehouse(project)
-        with wh, steps(console, "training") as say:
-            results = train_models(
-                wh, settings, as_of=as_of, horizon_days=horizon, models=model, progress=say
-            )
-        print_trained(console, results)
-        console.print(f"reports: {settings.path('models')}/<model>/<version>/report.md")
 
-    @app.command()
-    def score(horizon: HorizonOpt = None, project: project_opt = None) -> None:
-        """Score every customer with the promoted models and add the scores to the profiles."""
-        from sendwise.predict.score import score_customers
-        from sendwise.profiles.build import attach_predictions
+@command()
+def score(horizon: HorizonOpt = None, project: Project = None) -> None:
+    """Score every customer with the promoted models and add the scores to the profiles."""
+    from sendwise.predict.score import score_customers
+    from sendwise.profiles.build import attach_predictions
 
-        settings, wh = warehouse(project)
-        with wh, steps(console, "scoring") as say:
-            scored = score_customers(wh, settings, horizon_days=horizon, progress=say)
-            attach_predictions(wh)
-        print_scored(console, scored)
+    settings, wh = open_warehouse(project)
+    with wh, OUT.steps("scoring") as say:
+        scored = score_customers(wh, settings, horizon_days=horizon, progress=say)
+        attach_predictions(wh)
+    print_scored(OUT.console, scored)
 
-    @app.command()
-    def build(
-        as_of: AsOfOpt = None,
-        horizon: HorizonOpt = None,
-        retrain: Annotated[bool, typer.Option(help="Retrain every model, due or not.")] = False,
-        project: project_opt = None,
-    ) -> None:
-        """Features, segments, training when due, scoring and profiles, in one go."""
-        from sendwise.build import run_build
-        from sendwise.cli import render
 
-        settings, wh = warehouse(project)
-        with wh, steps(console, "build") as say:
-            result = run_build(
-                wh, settings, as_of=as_of, horizon_days=horizon, retrain=retrain, progress=say
-            )
-        synced = result.extra.get("synced")
-        if synced is not None:
-            console.print(
-                f"synced {synced.read:,} tracked events into the warehouse"
-                f" ({synced.inserted:,} new, {synced.rejected:,} rejected)"
-            )
-        render.profile_build(console, result.profiles)
-        if result.trained:
-            print_trained(console, result.trained)
-        else:
-            console.print("no model was due for training")
-        print_scored(console, result.scored)
-        from sendwise.cli.recommend import show_build
+@command()
+def build(
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = None,
+    retrain: Annotated[bool, typer.Option(help="Retrain every model, due or not.")] = False,
+    project: Project = None,
+) -> None:
+    """Features, segments, training when due, scoring and profiles, in one go."""
+    from sendwise.build import run_build
+    from sendwise.cli import render
 
-        show_build(console, result.extra["recommendations"])
-        console.print(f"build done in {result.seconds:.1f} s")
+    settings, wh = open_warehouse(project)
+    with wh, OUT.steps("build") as say:
+        result = run_build(
+            wh, settings, as_of=as_of, horizon_days=horizon, retrain=retrain, progress=say
+        )
+    synced = result.extra.get("synced")
+    if synced is not None:
+        OUT.print(
+            f"synced {synced.read:,} tracked events into the warehouse"
+            f" ({synced.inserted:,} new, {synced.rejected:,} rejected)"
+        )
+    render.profile_build(OUT.console, result.profiles)
+    if result.trained:
+        print_trained(OUT.console, result.trained)
+    else:
+        OUT.print("no model was due for training")
+    print_scored(OUT.console, result.scored)
+    from sendwise.cli.recommend import show_build
 
-    models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
-    app.add_typer(models_app, name="models")
+    show_build(OUT.console, result.extra["recommendations"])
+    OUT.print(f"build done in {result.seconds:.1f} s")
 
-    @models_app.command("list")
-    def models_list(project: project_opt = None) -> None:
-        """Every model with its versions, the promoted one and its headline metric."""
-        from sendwise.config import load_settings
-        from sendwise.predict.service import registry_of
 
-        registry = registry_of(load_settings(project))
-        t = Table(title=f"models in {registry.root}")
-        for col in ("model", "versions", "promoted", "latest", "latest passed gate", "headline"):
-            t.add_column(col)
-        for name in registry.names():
-            latest = registry.latest(name)
-            t.add_row(
-                name,
-                str(len(registry.versions(name))),
-                registry.promoted(name) or "-",
-                latest.version,
-                "yes" if latest.metadata["gate"]["passed"] else "no",
-                _headline(latest.metadata),
-            )
-        console.print(t)
+models_app = group("models", "The model registry.")
 
-    @models_app.command("show")
-    def models_show(
-        name: Annotated[str, typer.Argument(help="Model name, e.g. propensity.")],
-        version: Annotated[
-            str | None, typer.Option(help="Version (default: promoted, else latest).")
-        ] = None,
-        project: project_opt = None,
-    ) -> None:
-        """Metadata, metrics against baselines, gate, importance and drift of one model."""
-        from sendwise.config import load_settings
-        from sendwise.predict.service import registry_of
 
-        registry = registry_of(load_settings(project))
-        if version is None and registry.promoted(name) is None:
-            mv = registry.latest(name)
-        else:
-            mv = registry.get(name, version, verify=False)
-        show_model(console, mv)
+@command(models_app, "list")
+def models_list(project: Project = None) -> None:
+    """Every model with its versions, the promoted one and its headline metric."""
+    from sendwise.config import load_settings
+    from sendwise.predict.service import registry_of
+
+    registry = registry_of(load_settings(project))
+    t = Table(title=f"models in {registry.root}")
+    for col in ("model", "versions", "promoted", "latest", "latest passed gate", "headline"):
+        t.add_column(col)
+    for name in registry.names():
+        latest = registry.latest(name)
+        t.add_row(
+            name,
+            str(len(registry.versions(name))),
+            registry.promoted(name) or "-",
+            latest.version,
+            "yes" if latest.metadata["gate"]["passed"] else "no",
+            _headline(latest.metadata),
+        )
+    OUT.print(t)
+
+
+@command(models_app, "show")
+def models_show(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. propensity.")],
+    version: Annotated[
+        str | None, typer.Option(help="Version (default: promoted, else latest).")
+    ] = None,
+    project: Project = None,
+) -> None:
+    """Metadata, metrics against baselines, gate, importance and drift of one model."""
+    from sendwise.config import load_settings
+    from sendwise.predict.service import registry_of
+
+    registry = registry_of(load_settings(project))
+    if version is None and registry.promoted(name) is None:
+        mv = registry.latest(name)
+    else:
+        mv = registry.get(name, version, verify=False)
+    show_model(OUT.console, mv)
 
 
 def _headline(meta: dict[str, Any]) -> str:
@@ -202,10 +212,10 @@ def _headline(meta: dict[str, Any]) -> str:
     return "-"
 
 
-def show_model(console: Console, mv) -> None:
+def show_model(console: Console, mv: Any) -> None:
     meta = mv.metadata
     promoted = "promoted" if meta["gate"]["passed"] else "not promoted"
-    console.rule(f"[bold]{mv.name} {mv.version}[/bold] ({promoted})")
+    console.rule(line((f"{mv.name} {mv.version}", "bold"), f" ({promoted})"))
     console.print(f"predicts:  {meta.get('meaning')}")
     console.print(
         f"learner:   {meta.get('learner')} {json.dumps(meta.get('params'), default=str)[:200]}"
@@ -248,7 +258,7 @@ def show_model(console: Console, mv) -> None:
         t.add_row(label, *[_fmt(m.get(k, "")) for k in keys])
     console.print(t)
     if not meta["gate"]["passed"]:
-        console.print("[red]gate failed:[/red] " + "; ".join(meta["gate"]["reasons"]))
+        console.print(line(("gate failed:", "red"), " " + "; ".join(meta["gate"]["reasons"])))
     if meta.get("importance"):
         top = ", ".join(f"{r['feature']} {r['share']:.0%}" for r in meta["importance"][:8])
         console.print(f"importance: {top}")

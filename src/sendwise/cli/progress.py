@@ -1,4 +1,7 @@
-"""Progress display for long CLI work: a spinner naming the current step, or a bar."""
+"""Progress display for long CLI work: a spinner naming the current step, or a bar.
+
+Descriptions (file names, step names) are printed literally, never as Rich markup; use
+``OUT.steps`` / ``OUT.task_bar`` (sendwise.cli.output), which also honour ``--quiet``."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ def steps(console: Console, title: str) -> Iterator[Callable[[str], None]]:
     """A spinner; the yielded function names the step under way."""
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         TimeElapsedColumn(),
         console=console,
         transient=True,
@@ -38,7 +41,7 @@ def steps(console: Console, title: str) -> Iterator[Callable[[str], None]]:
 def task_bar(console: Console, title: str, total: int) -> Iterator[Callable[[int, int], None]]:
     """A bar; the yielded function takes (done, total)."""
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

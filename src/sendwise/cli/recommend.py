@@ -1,63 +1,66 @@
 """CLI for recommendations: ``sendwise recommend`` and ``sendwise export recommendations``."""
 
-# No `from __future__ import annotations`: the option types below are closure variables.
+from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from sendwise.cli.progress import steps
+from sendwise.cli.app import export_app
+from sendwise.cli.output import OUT, line
+from sendwise.cli.registry import Project, command, open_warehouse
 
 
-def register(app: typer.Typer, export_app: typer.Typer, project_opt, warehouse, console) -> None:
-    """Add the commands to the main app and to its ``export`` group."""
+@command()
+def recommend(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Fit on data before this date; default: end of data."),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Evaluation split date; default: as-of minus recommend.test_days."),
+    ] = None,
+    evaluate: Annotated[
+        bool, typer.Option(help="Judge every algorithm on a time split first.")
+    ] = True,
+    project: Project = None,
+) -> None:
+    """Evaluate every algorithm, fit the hybrid and write K products per customer."""
+    from sendwise.recommend import build_recommendations
 
-    @app.command()
-    def recommend(
-        as_of: Annotated[
-            str | None,
-            typer.Option("--as-of", help="Fit on data before this date; default: end of data."),
-        ] = None,
-        split: Annotated[
-            str | None,
-            typer.Option(help="Evaluation split date; default: as-of minus recommend.test_days."),
-        ] = None,
-        evaluate: Annotated[
-            bool, typer.Option(help="Judge every algorithm on a time split first.")
-        ] = True,
-        project: project_opt = None,
-    ) -> None:
-        """Evaluate every algorithm, fit the hybrid and write K products per customer."""
-        from sendwise.recommend import build_recommendations
-
-        settings, wh = warehouse(project)
-        with wh, steps(console, "recommendations") as say:
-            built = build_recommendations(
-                wh, settings, as_of, split=split, evaluate_first=evaluate, progress=say
-            )
-        show_build(console, built)
-
-    @export_app.command("recommendations")
-    def export_recommendations(
-        out: Annotated[Path, typer.Option("--out", "-o", help="File to write: .csv or .parquet.")],
-        project: project_opt = None,
-    ) -> None:
-        """Write customer_id, rank, product_id, score, source for every customer."""
-        from sendwise.recommend import export_recommendations as run_export
-
-        _, wh = warehouse(project)
-        with wh:
-            n = run_export(wh, out)
-        console.print(f"wrote {n:,} recommendations to [bold]{out}[/bold]")
+    settings, wh = open_warehouse(project)
+    with wh, OUT.steps("recommendations") as say:
+        built = build_recommendations(
+            wh, settings, as_of, split=split, evaluate_first=evaluate, progress=say
+        )
+    show_build(OUT.console, built)
 
 
-def show_build(console: Console, b) -> None:
+@command(export_app, "recommendations")
+def export_recommendations(
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write: .csv or .parquet.")],
+    project: Project = None,
+) -> None:
+    """Write customer_id, rank, product_id, score, source for every customer."""
+    from sendwise.recommend import export_recommendations as run_export
+
+    _, wh = open_warehouse(project)
+    with wh:
+        n = run_export(wh, out)
+    OUT.print(line(f"wrote {n:,} recommendations to ", (out, "bold")))
+
+
+def show_build(console: Console, b: Any) -> None:
     console.print(
-        f"recommendations for [bold]{b.customers:,}[/bold] customers as of"
-        f" {b.as_of:%Y-%m-%d %H:%M}: {b.rows:,} rows ({b.seconds:.1f} s)"
+        line(
+            "recommendations for ",
+            (f"{b.customers:,}", "bold"),
+            f" customers as of {b.as_of:%Y-%m-%d %H:%M}: {b.rows:,} rows ({b.seconds:.1f} s)",
+        )
     )
     rule = "excluded" if b.exclude_bought else "allowed"
     console.print(f"  already-bought products {rule} (repeat share {b.repeat_share:.0%})")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from sendwise.cli.output import line, styled
 from sendwise.warehouse.profile_columns import IDENTITY, PREDICTIONS
 
 if TYPE_CHECKING:
@@ -21,15 +22,21 @@ def ingest_report(console: Console, r: IngestReport) -> None:
     name = Path(r.source).name
     if r.already_loaded:
         console.print(
-            f"[yellow]{name}[/yellow]: this content was already loaded as {r.target}"
-            f" (load {r.ingest_id}: read {r.read:,}, loaded {r.loaded:,}, rejected {r.rejected:,});"
-            " nothing changed. Use --force to load it again."
+            line(
+                (name, "yellow"),
+                f": this content was already loaded as {r.target}"
+                f" (load {r.ingest_id}: read {r.read:,}, loaded {r.loaded:,},"
+                f" rejected {r.rejected:,}); nothing changed. Use --force to load it again.",
+            )
         )
         return
     rate = f", {r.read / r.seconds:,.0f} rows/s" if r.seconds else ""
     console.print(
-        f"[bold]{name}[/bold] -> {r.target}: read {r.read:,}, loaded {r.loaded:,},"
-        f" rejected {r.rejected:,} ({r.seconds:.1f} s{rate})"
+        line(
+            (name, "bold"),
+            f" -> {r.target}: read {r.read:,}, loaded {r.loaded:,},"
+            f" rejected {r.rejected:,} ({r.seconds:.1f} s{rate})",
+        )
     )
     table = Table(box=None, pad_edge=False)
     for col in ("table", "inserted", "updated", "unchanged", "rejected"):
@@ -48,7 +55,7 @@ def ingest_report(console: Console, r: IngestReport) -> None:
 
 def simulated(console: Console, shop: SimulatedShop, folder: Path) -> None:
     sizes = ", ".join(f"{name} {t.num_rows:,}" for name, t in shop.tables.items())
-    console.print(f"simulated shop written to [bold]{folder}[/bold]: {sizes}")
+    console.print(line("simulated shop written to ", (folder, "bold"), f": {sizes}"))
 
 
 def status(console: Console, s: WarehouseStatus) -> None:
@@ -99,16 +106,19 @@ def _when(value) -> str:
 
 def profile_build(console: Console, b: ProfileBuild) -> None:
     console.print(
-        f"profiles of [bold]{b.customers:,}[/bold] customers as of {b.as_of:%Y-%m-%d %H:%M}"
-        f" ({b.seconds:.1f} s)"
+        line(
+            "profiles of ",
+            (f"{b.customers:,}", "bold"),
+            f" customers as of {b.as_of:%Y-%m-%d %H:%M} ({b.seconds:.1f} s)",
+        )
     )
     for c in b.checks:
         mark = (
-            "[green]ok[/green]  "
+            styled("ok  ", "green")
             if c.ok
-            else ("[red]FAIL[/red]" if c.hard else "[yellow]warn[/yellow]")
+            else (styled("FAIL", "red") if c.hard else styled("warn", "yellow"))
         )
-        console.print(f"  {mark} {c.name}: {c.message}")
+        console.print(line("  ", mark, f" {c.name}: {c.message}"))
     console.print(_counts("RFM segments", b.rfm_sizes))
     if b.segment_sizes:
         console.print(_counts("rule segments", b.segment_sizes))
@@ -191,7 +201,7 @@ def profile(console: Console, p: dict) -> None:
                 shown.add(f)
         console.print(table)
     rest = [k for k in p if k not in shown and not k.startswith("seg_")]
-    console.print(f"[dim]{len(rest)} more fields: sendwise export profiles --out FILE[/dim]")
+    console.print(styled(f"{len(rest)} more fields: sendwise export profiles --out FILE", "dim"))
 
 
 def _value(v) -> str:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sendwise.campaigns.results import Results
+from sendwise.cli.output import line, styled
 
 
 def _pct(x: float) -> str:
@@ -76,10 +77,13 @@ def print_results(console: Console, res: Results) -> None:
             )
         console.print(inc)
     srm = res.srm
-    verdict = "[red]MISMATCH[/red]" if srm.mismatch else "ok"
+    verdict = styled("MISMATCH", "red") if srm.mismatch else styled("ok", "")
     console.print(
-        "sample ratio check (chi-square against the designed shares): "
-        f"p = {srm.p_value:.3f} {verdict}"
+        line(
+            "sample ratio check (chi-square against the designed shares): ",
+            f"p = {srm.p_value:.3f} ",
+            verdict,
+        )
     )
     for note in res.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(line(("note:", "yellow"), f" {note}"))

@@ -10,6 +10,7 @@ None, meaning every column.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from jinja2 import Environment, nodes
 
@@ -26,6 +27,7 @@ def profile_fields(env: Environment, sources: Iterable[str]) -> frozenset[str] |
         if any(True for _ in tree.find_all(_OTHER_TEMPLATES)):
             return None
         named: set[int] = set()
+        node: Any
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
             if not (isinstance(node.node, nodes.Name) and node.node.name == ROOT):
                 continue

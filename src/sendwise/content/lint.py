@@ -11,7 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import TemplateSyntaxError, nodes
 
@@ -110,7 +110,9 @@ def _targets(node: nodes.Node) -> list[str]:
 def _item_kind(iterable: nodes.Node, scope: dict[str, str]) -> str:
     """What a loop over ``iterable`` yields: a product, a list of products, or anything."""
     if isinstance(iterable, nodes.Filter) and iterable.name in ("batch", "slice"):
-        return "products" if _item_kind(iterable.node, scope) == "product" else "any"
+        return (
+            "products" if _item_kind(cast(nodes.Node, iterable.node), scope) == "product" else "any"
+        )
     if isinstance(iterable, nodes.Filter) and iterable.node is not None:
         return _item_kind(iterable.node, scope)  # sort, selectattr, ...: same items
     if isinstance(iterable, nodes.Name):
@@ -123,6 +125,7 @@ def _item_kind(iterable: nodes.Node, scope: dict[str, str]) -> str:
 
 def _referenced(tree: nodes.Template) -> list[str]:
     out = []
+    node: Any
     for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
         if isinstance(node.template, nodes.Const) and isinstance(node.template.value, str):
             out.append(node.template.value)

@@ -123,10 +123,13 @@ class Renderer:
         ``only_used``: tokens for rendering, with only the profile fields the template reads."""
         compiled = self.template(template)
         reader = self._readers.get((template, only_used))
-        fresh = reader is not None and reader.wh is self.wh and reader.version is not None
-        if not (fresh and reader.version == schema_version(self.wh)):
+        wh = self.wh
+        if wh is None:
+            raise TemplateError("rendering real customers needs the warehouse")
+        fresh = reader is not None and reader.wh is wh and reader.version is not None
+        if reader is None or not (fresh and reader.version == schema_version(wh)):
             fields = self._fields(compiled) if only_used else None
-            reader = TokenReader(self.wh, self.settings, compiled.spec, fields)
+            reader = TokenReader(wh, self.settings, compiled.spec, fields)
             self._readers[(template, only_used)] = reader
         return reader
 

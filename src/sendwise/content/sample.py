@@ -142,7 +142,9 @@ def choose_variants(row: dict[str, Any], slots: dict) -> dict[str, str]:
     """The variant of each slot for this one profile, by the same compiled rules."""
     if not slots:
         return {}
-    columns = {k: v for k, v in row.items() if isinstance(v, str | int | float | bool)}
+    columns: dict[str, Any] = {
+        k: v for k, v in row.items() if isinstance(v, str | int | float | bool)
+    }
     for k, dtype in SCORES.items():
         if k not in columns and dtype != "array<string>":
             columns[k] = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from typing import Literal
 
 import aiosmtplib
 
@@ -134,7 +135,7 @@ def _drop(client: aiosmtplib.SMTP) -> None:
     transport = client.transport
     client.close()
     if transport is not None:
-        transport.abort()
+        transport.abort()  # type: ignore[attr-defined]  # an asyncio.Transport
 
 
 def _envelope(address: str) -> str:
@@ -144,5 +145,5 @@ def _envelope(address: str) -> str:
 
 
 def _by_code(code: int, text: str) -> Outcome:
-    status = "permanent" if 500 <= code < 600 else "transient"
+    status: Literal["permanent", "transient"] = "permanent" if 500 <= code < 600 else "transient"
     return Outcome(status, f"SMTP {code} {text}".strip())

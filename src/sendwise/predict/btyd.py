@@ -241,7 +241,8 @@ class GammaGammaFitter(FittedParamsMixin, BaseEstimator):
             raise InputError("discount_rate must be > -1 and freq_days > 0")
         spend = self.conditional_expected_average_profit(frequency, monetary_value)
         month = 365.25 / 12.0 / freq_days
-        clv, before = 0.0, 0.0
+        clv: Any = 0.0
+        before: Any = 0.0
         for i in range(1, time_months + 1):
             upto = bgnbd.expected_purchases(i * month, frequency, recency, T)
             clv = clv + (upto - before) * spend / (1.0 + discount_rate) ** i

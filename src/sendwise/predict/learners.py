@@ -150,7 +150,7 @@ class LightGBMLearner:
         return self
 
     def decision(self, X: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(X, raw_score=True, num_threads=self.threads)
+        return np.asarray(self.booster_.predict(X, raw_score=True, num_threads=self.threads))
 
     def contributions(self, X: np.ndarray, method: str = "shap") -> np.ndarray:
         """Per-feature log-odds contributions, the bias last; both methods add up to the raw
@@ -159,7 +159,7 @@ class LightGBMLearner:
         faster on large shops, a little biased toward splits near the root."""
         if method == "path":
             return path_contributions(self.booster_, X, len(self.features), self.threads)
-        return self.booster_.predict(X, pred_contrib=True, num_threads=self.threads)
+        return np.asarray(self.booster_.predict(X, pred_contrib=True, num_threads=self.threads))
 
     def importance(self) -> np.ndarray:
         return self.booster_.feature_importance(importance_type="gain")
@@ -186,7 +186,7 @@ class LightGBMLearner:
 def path_contributions(booster: lgb.Booster, X: np.ndarray, n_features: int, threads: int):
     """Saabas path attributions from the leaf each row reaches in each tree (vectorised per
     tree: the path, hence the credit, is a function of the leaf)."""
-    leaves = booster.predict(X, pred_leaf=True, num_threads=threads).reshape(len(X), -1)
+    leaves = np.asarray(booster.predict(X, pred_leaf=True, num_threads=threads)).reshape(len(X), -1)
     leaves = np.asfortranarray(leaves.astype(np.int32))  # one contiguous column per tree
     out = np.zeros((len(X), n_features + 1), order="F")  # one contiguous column per feature
     for t, tree in enumerate(booster.dump_model()["tree_info"]):
@@ -196,7 +196,9 @@ def path_contributions(booster: lgb.Booster, X: np.ndarray, n_features: int, thr
             continue
         out[:, -1] += root["internal_value"]
         credit: dict[tuple[int, int], float] = {}
-        stack = [(root, root["internal_value"], ())]
+        stack: list[tuple[dict[str, Any], float, tuple[tuple[int, float], ...]]] = [
+            (root, root["internal_value"], ())
+        ]
         while stack:
             node, value, path = stack.pop()
             if "leaf_index" in node:
@@ -220,7 +222,7 @@ def path_contributions(booster: lgb.Booster, X: np.ndarray, n_features: int, thr
     return np.ascontiguousarray(out)
 
 
-LEARNERS = {"logistic": LogisticLearner, "lightgbm": LightGBMLearner}
+LEARNERS: dict[str, Any] = {"logistic": LogisticLearner, "lightgbm": LightGBMLearner}
 
 
 def make_learner(name: str, features: list[str], params: dict[str, Any], **kw: Any):

@@ -103,8 +103,9 @@ def score_customers(
 
     # Each promoted version is read (and its files' hashes checked) once (above).
     for name in ("propensity", "churn", "spend"):  # refuse before any work is done
-        if promoted[name] is not None:
-            check_features(promoted[name], types)
+        version = promoted[name]
+        if version is not None:
+            check_features(version, types)
     btyd_mv = promoted["btyd"]
     btyd = Btyd.from_dict(btyd_mv.metadata["params"]) if btyd_mv else None
     recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)

@@ -131,7 +131,7 @@ class Engine:
         pop = candidates(pop_scores, m, FALLBACK_GLOBAL, positive_only=False)
         return self.rules.choose([own, seg, pop], k)
 
-    def batch(self, customer_ids: Sequence[str]) -> Batch:
+    def batch(self, customer_ids: Sequence[str] | np.ndarray) -> Batch:
         return self.primary.batch(customer_ids)
 
     def recommend(
@@ -150,7 +150,9 @@ class Engine:
             if j >= 0
         ]
 
-    def recommend_many(self, customer_ids: Sequence[str], k: int | None = None) -> pd.DataFrame:
+    def recommend_many(
+        self, customer_ids: Sequence[str] | np.ndarray, k: int | None = None
+    ) -> pd.DataFrame:
         """customer_id, rank, product_id, score, source: k rows per customer."""
         k = k or self.k
         ids = np.asarray(list(customer_ids), dtype=object)
@@ -163,7 +165,9 @@ class Engine:
             )
         return pd.concat(frames, ignore_index=True)
 
-    def top_positions(self, customer_ids: Sequence[str], k: int | None = None) -> np.ndarray:
+    def top_positions(
+        self, customer_ids: Sequence[str] | np.ndarray, k: int | None = None
+    ) -> np.ndarray:
         """(customers x k) product positions, -1 where empty (for the evaluation)."""
         k = k or self.k
         ids = np.asarray(list(customer_ids), dtype=object)

@@ -10,6 +10,7 @@ pass the rules (the category cap gives way last, when nothing else is left).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,12 +109,12 @@ class Rules:
         usable = np.take_along_axis(key, order, axis=1) < 2 * width
         out_idx = np.where(usable, idx[rows, order], -1)
         out_val = np.where(usable, val[rows, order], 0.0).astype(np.float32)
-        out_src = np.where(usable, src[rows, order], None)
+        out_src: Any = np.where(usable, src[rows, order], None)  # type: ignore[call-overload]
         if out_idx.shape[1] < k:
             pad = ((0, 0), (0, k - out_idx.shape[1]))
             out_idx = np.pad(out_idx, pad, constant_values=-1)
             out_val = np.pad(out_val, pad)
-            out_src = np.pad(out_src, pad, constant_values=None)
+            out_src = np.pad(out_src, pad, constant_values=None)  # type: ignore[call-overload]
         return out_idx, out_val, out_src
 
 

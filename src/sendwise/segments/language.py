@@ -193,7 +193,7 @@ class _Compiler:
             if isinstance(item, ast.UnaryOp) and isinstance(item.op, ast.USub | ast.UAdd):
                 sign = -1 if isinstance(item.op, ast.USub) else 1
                 item = item.operand
-            value = item.value if isinstance(item, ast.Constant) else None
+            value: Any = item.value if isinstance(item, ast.Constant) else None
             is_number = isinstance(value, int | float) and not isinstance(value, bool)
             if is_number and left.kind == "number":
                 values.append(sign * value)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from types import TracebackType
 
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ class ProgressReporter:
         self.done = 0
         self._callback = callback
         self._bar = Progress(transient=True) if show else None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> ProgressReporter:
         if self._bar is not None:

@@ -106,6 +106,7 @@ def _event_chunk(
     nulls: NullColumns,
 ) -> pa.Table:
     kind = rows.kind
+    assert rows.time_us is not None, "events are timed before they are rendered"
     anon = sessions.anonymous[rows.session]
     customer = sessions.customer[rows.session]
     number = rows.session + 1

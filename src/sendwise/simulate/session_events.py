@@ -116,7 +116,7 @@ def expand(
     sampler: ProductSampler,
 ) -> EventRows:
     """The events of sessions ``lo`` .. ``hi - 1``, sorted by time."""
-    s = sessions.take(slice(lo, hi))
+    s = sessions.take(np.arange(lo, hi))
     bought = np.flatnonzero(s.order >= 0)
     browsed = np.flatnonzero(s.order < 0)
     parts = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,7 @@ ARROW_TYPES = {
     "timestamp": pa.timestamp("us"),
     "date": pa.date32(),
 }
-Part = pa.Array | pa.ChunkedArray | str
+Part: TypeAlias = "pa.Array | pa.ChunkedArray | str"
 
 
 def arrow_schema(table: str) -> pa.Schema:

@@ -337,7 +337,7 @@ def _dedupe(
     dupes = engine.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE _why IS NULL GROUP BY {key}"
         " HAVING count(*) > 1)"
-    ).fetchone()[0]
+    ).fetchone()[0]  # type: ignore[index]
     if not dupes:
         return
     others = [c for c in spec.column_names if c not in spec.key]

@@ -7,7 +7,12 @@ import shutil
 from pathlib import Path
 
 FOLDER = Path(__file__).parent
-NAMES = ("welcome.html", "abandoned-cart.html", "post-purchase.html", "win-back.html")
+NAMES: tuple[str, ...] = (
+    "welcome.html",
+    "abandoned-cart.html",
+    "post-purchase.html",
+    "win-back.html",
+)
 NAMES += ("newsletter.html",)
 
 
