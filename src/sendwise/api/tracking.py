@@ -33,7 +33,8 @@ def _meta(request: Request) -> dict[str, str | None]:
 async def open_pixel(token: str, request: Request) -> Response:
     key, _ = events.read_token(request.app.state.key, token, "open")
     await request.app.state.recorder.record(
-        events.engagement("open", key, **_meta(request)), wait=request.app.state.wait_for_commit
+        events.engagement("open", key, **_meta(request)),
+        wait=request.app.state.wait_for_commit,  # type: ignore[arg-type]
     )
     return Response(events.PIXEL, media_type="image/gif", headers=NO_STORE)
 
@@ -44,7 +45,7 @@ async def click(token: str, request: Request) -> Response:
     if not url.lower().startswith(("http://", "https://")):
         raise TrackingError("not a web link")
     await request.app.state.recorder.record(
-        events.engagement("click", key, url=url, **_meta(request)),
+        events.engagement("click", key, url=url, **_meta(request)),  # type: ignore[arg-type]
         wait=request.app.state.wait_for_commit,
     )
     # the target is the URL signed into the token, never a parameter of the request

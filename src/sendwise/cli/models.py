@@ -229,8 +229,8 @@ def show_model(console: Console, mv: Any) -> None:
     if meta.get("backtest"):
         from sendwise.predict.report import windows_lines
 
-        for line in windows_lines(meta):
-            console.print(line, markup=False, highlight=False)
+        for text in windows_lines(meta):
+            console.print(text, markup=False, highlight=False)
     t = Table(title="backtest")
     rows = [("model", meta["metrics"])] + [
         (f"baseline: {b}", m) for b, m in meta.get("baselines", {}).items()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def segment_members(renderer: Renderer, segment: str) -> list[str]:
     """Customer ids of a rule segment or an RFM segment, by its name."""
-    t = profile_table(renderer.wh)
+    t = profile_table(renderer.wh)  # type: ignore[arg-type]
     in_rules = t.segments.fill_null("").split(SEPARATOR).contains(segment)
     members = t.filter(in_rules | (t.rfm_segment == segment)).order_by("customer_id")
     ids = members.customer_id.to_pyarrow().to_pylist()
@@ -77,7 +77,7 @@ def render_segment(renderer: Renderer, template: str, segment: str, out: Path, f
 
 def _emails(renderer: Renderer, ids: list[str]) -> dict[str, str]:
     """Every member's address (in chunks: not only the first 10,000)."""
-    return customer_emails(profile_table(renderer.wh), ids)
+    return customer_emails(profile_table(renderer.wh), ids)  # type: ignore[arg-type]
 
 
 def render_demo(

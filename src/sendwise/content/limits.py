@@ -85,7 +85,7 @@ def size(value: Any, limit: int = MAX_VALUE, *, indent: int = 0) -> int:
     if isinstance(value, str | bytes):
         return len(value)
     if isinstance(value, TemplateModule):
-        return sum(map(len, value._body_stream))  # type: ignore[attr-defined]
+        return sum(map(len, value._body_stream))
     if isinstance(value, (*_SMALL, Context)) or not isinstance(value, _CONTAINERS):
         return 8  # a template's Context is a Mapping, but not a value it built
     total, stack = 0, [(value, 0)]
@@ -96,12 +96,12 @@ def size(value: Any, limit: int = MAX_VALUE, *, indent: int = 0) -> int:
         elif isinstance(item, int) and not isinstance(item, bool):
             total += item.bit_length() // 3 + 3
         elif isinstance(item, TemplateModule):
-            total += sum(map(len, item._body_stream))  # type: ignore[attr-defined]
+            total += sum(map(len, item._body_stream))
         elif isinstance(item, _CONTAINERS) and not isinstance(item, Context):
             if depth >= MAX_DEPTH:
                 raise UnsafeTemplateError(f"values nest more than {MAX_DEPTH} deep")
             if isinstance(item, Namespace):
-                item = item._Namespace__attrs  # type: ignore[attr-defined]
+                item = item._Namespace__attrs
             total += 2 + (2 + depth * indent) * len(item)
             children = (x for kv in item.items() for x in kv) if isinstance(item, Mapping) else item
             stack.extend((child, depth + 1) for child in children)

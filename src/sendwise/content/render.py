@@ -192,7 +192,7 @@ def _run(template: Template, ctx: dict[str, Any]) -> str:
     for piece in pieces:
         total += len(piece)
         if total > MAX_OUTPUT:  # raised where the template is, for its line
-            pieces.throw(UnsafeTemplateError(f"output over {MAX_OUTPUT:,} characters"))
+            pieces.throw(UnsafeTemplateError(f"output over {MAX_OUTPUT:,} characters"))  # type: ignore[attr-defined]
         parts.append(piece)
     return "".join(parts)
 

@@ -47,10 +47,10 @@ class Calibrator:
         # Isotonic steps tie customers the raw score tells apart (the backtest lost 0.0015
         # ROC-AUC on Online Retail to them): a millionth of the logistic of the raw score,
         # below any meaningful probability, breaks the ties in the raw score's order.
-        return np.interp(raw, self.x_, self.y_) + TIE_BREAK * expit(raw)
+        return np.interp(raw, self.x_, self.y_) + TIE_BREAK * expit(raw)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, list[float]]:
-        return {"x": self.x_.tolist(), "y": self.y_.tolist()}
+        return {"x": self.x_.tolist(), "y": self.y_.tolist()}  # type: ignore[union-attr]
 
     @classmethod
     def from_dict(cls, d: dict[str, list[float]]) -> Calibrator:

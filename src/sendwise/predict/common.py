@@ -160,7 +160,7 @@ class FittedParamsMixin:
         try:
             values = {k: float(params[k]) for k in cls.param_names}
             hyper = {"penalizer": float(data.get("penalizer", 0.0))}
-            if "shrinkage" in cls().get_params():  # type: ignore[call-arg, attr-defined]
+            if "shrinkage" in cls().get_params():  # type: ignore[attr-defined]
                 hyper["shrinkage"] = float(data.get("shrinkage", 0.0))
             model: Any = cls(**hyper)
             model.log_likelihood_ = float(data.get("log_likelihood", float("nan")))

@@ -188,7 +188,7 @@ class Ranker(Recommender):
         """Share of the total gain by feature, largest first."""
         if getattr(self, "model_", None) is None:
             return {}
-        gain = self.model_.feature_importance("gain")
+        gain = self.model_.feature_importance("gain")  # type: ignore[union-attr]
         share = gain / max(gain.sum(), 1e-12)
         order = np.argsort(-share)
         return {self.feature_names_[i]: float(share[i]) for i in order}
@@ -201,7 +201,7 @@ class Ranker(Recommender):
         r, c, x = self.features(batch)
         if not len(r):
             return out
-        pred = self.model_.predict(x, num_threads=cores(self.threads) if len(r) > 5000 else 1)
+        pred = self.model_.predict(x, num_threads=cores(self.threads) if len(r) > 5000 else 1)  # type: ignore[union-attr]
         # positive scores, order kept within each customer (0 = no opinion)
         low = np.full(len(batch), np.inf)
         np.minimum.at(low, r, pred)

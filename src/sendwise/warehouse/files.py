@@ -153,8 +153,8 @@ def stage(
             first = str(exc).strip().splitlines()[0]
             raise FormatError(f"{path}: cannot be read as {fmt}: {first}") from None
         raise
-    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
-    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
+    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]  # type: ignore[index]
+    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]  # type: ignore[index]
     staged.read = int(good) + int(bad)
     return staged
 
@@ -197,8 +197,8 @@ def _stage_csv(
     engine.execute(f"DROP TABLE IF EXISTS {prefix}_rej")
     engine.execute(f"DROP TABLE IF EXISTS {prefix}_scan")
     _describe(engine, staged)
-    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]
-    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]
+    good = engine.execute(f"SELECT count(*) FROM {staged.table}").fetchone()[0]  # type: ignore[index]
+    bad = engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]  # type: ignore[index]
     if physical_lines is None or staged.read_path != staged.path:
         physical_lines = _physical_lines(staged.read_path)
     if physical_lines != 1 + good + bad or unclosed:
@@ -371,7 +371,7 @@ def _normalise_line_endings(staged: Staged) -> None:
 
 def _open(path: Path) -> BinaryIO:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
 
 
@@ -466,7 +466,7 @@ def _stage_lines(engine: duckdb.DuckDBPyConnection, staged: Staged, *, json: boo
             " ELSE 'a JSON line must be an object' END AS reason"
             f" FROM {staged.table} WHERE {not_object}"
         )
-        if engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]:
+        if engine.execute(f"SELECT count(*) FROM {staged.parse_errors}").fetchone()[0]:  # type: ignore[index]
             engine.execute(f"DELETE FROM {staged.table} WHERE {not_object}")
     else:
         engine.execute(

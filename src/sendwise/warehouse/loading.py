@@ -102,7 +102,7 @@ class LoadSession:
     def rejected_rows(self, target: str, *, distinct: bool = True) -> int:
         what = "DISTINCT _k" if distinct else "*"
         return int(
-            self.engine.execute(
+            self.engine.execute(  # type: ignore[index]
                 f"SELECT count({what}) FROM {self.rejects} WHERE target = ?", [target]
             ).fetchone()[0]
         )
@@ -110,7 +110,7 @@ class LoadSession:
     def parse_errors(self) -> int:
         assert self.staged is not None
         return int(
-            self.engine.execute(f"SELECT count(*) FROM {self.staged.parse_errors}").fetchone()[0]
+            self.engine.execute(f"SELECT count(*) FROM {self.staged.parse_errors}").fetchone()[0]  # type: ignore[index]
         )
 
     @contextmanager
