@@ -25,7 +25,7 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     │                              (recommend/evaluate.py)
     ├── WarehouseError             the warehouse cannot be reached or is not in the expected shape
     ├── StoreError                 the operational store cannot be reached or migrated
-    │   └── StoreUnavailable           the store did not answer a tracking write (tracking/recorder.py)
+    │   └── StoreUnavailable       the store did not answer a tracking write (tracking/recorder.py)
     ├── DeliveryError              a messenger is misconfigured or refuses every message
     ├── ModelError                 a model file is missing, changed or does not fit the data
     │                              (predict/registry.py)

@@ -185,14 +185,11 @@ def demo(
 # Every command module registers its commands when imported; the order is the help's order.
 from sendwise.cli import campaign as _campaign  # noqa: E402,F401
 from sendwise.cli import content as _content  # noqa: E402,F401
+from sendwise.cli import keys as _keys  # noqa: E402,F401
 from sendwise.cli import models as _models  # noqa: E402,F401
+from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
 from sendwise.cli import recommend as _recommend  # noqa: E402,F401
 from sendwise.cli import tracking as _tracking  # noqa: E402,F401
-from sendwise.cli.keys import register as _register_keys  # noqa: E402
-from sendwise.cli.quarantine import register as _register_quarantine  # noqa: E402
-
-_register_keys(app)
-_register_quarantine(app)
 
 
 def main() -> None:

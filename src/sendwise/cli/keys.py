@@ -3,33 +3,17 @@ printed: only its fingerprint."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
-from rich.console import Console
 from rich.table import Table
 
-from sendwise.config import PROJECT_ENV
+from sendwise.cli.output import SafeConsole
+from sendwise.cli.registry import Project, command, group
 
-keys_app = typer.Typer(
-    help="The keys that sign links in messages (rotate, list fingerprints).", no_args_is_help=True
-)
-console = Console()
-
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--project",
-        "-p",
-        envvar=PROJECT_ENV,
-        show_default="current folder",
-        help="The project folder (holds sendwise.toml and .sendwise/secrets.toml).",
-    ),
-]
+keys_app = group("keys", "The keys that sign links in messages (rotate, list fingerprints).")
+console = SafeConsole()
+ProjectOpt = Project
 
 
-@keys_app.command("rotate")
+@command(keys_app, "rotate")
 def rotate(project: ProjectOpt = None) -> None:
     """Make a new random signing key; the old one still verifies the links of messages already
     sent for delivery.key_grace_days days. Restart `sendwise serve` afterwards."""
@@ -50,7 +34,7 @@ def rotate(project: ProjectOpt = None) -> None:
     console.print("restart `sendwise serve` so that it uses the new key", markup=False)
 
 
-@keys_app.command("list")
+@command(keys_app, "list")
 def list_keys(project: ProjectOpt = None) -> None:
     """The project's keys by fingerprint: the one that signs, those that still verify."""
     from sendwise.config import load_settings
@@ -61,7 +45,3 @@ def list_keys(project: ProjectOpt = None) -> None:
         until = row["valid_until"].strftime("%Y-%m-%d %H:%M UTC") if row["valid_until"] else "-"
         table.add_row(row["role"], row["fingerprint"], until, row["note"])
     console.print(table, markup=False)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(keys_app, name="keys")

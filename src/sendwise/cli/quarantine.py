@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from collections import Counter
 
-import typer
-from rich.console import Console
+from sendwise.cli.output import SafeConsole
+from sendwise.cli.registry import Project, command, group
 
-from sendwise.cli.keys import ProjectOpt
+ProjectOpt = Project
 
-quarantine_app = typer.Typer(
-    help="Tracking events that could not be stored: list them, write them again.",
-    no_args_is_help=True,
+quarantine_app = group(
+    "quarantine", "Tracking events that could not be stored: list them, write them again."
 )
-console = Console()
+console = SafeConsole()
 
 
-@quarantine_app.command("list")
+@command(quarantine_app, "list")
 def list_entries(project: ProjectOpt = None) -> None:
     """Quarantined events by kind and reason (the file holds each event as it arrived)."""
     from sendwise.config import load_settings
@@ -31,7 +30,7 @@ def list_entries(project: ProjectOpt = None) -> None:
         console.print(f"{n:>8,}  {kind}  {reason}", markup=False, highlight=False)
 
 
-@quarantine_app.command("replay")
+@command(quarantine_app, "replay")
 def replay(project: ProjectOpt = None) -> None:
     """Write the events the store refused (or could not take while it was down) again; those
     that still fail, and those that failed validation, stay in the file."""
@@ -47,7 +46,3 @@ def replay(project: ProjectOpt = None) -> None:
             Quarantine.of_project(settings.project), lambda ev: write_or_report(store, ev)
         )
     console.print(f"stored {done.stored:,}; {done.kept:,} still in quarantine", markup=False)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(quarantine_app, name="quarantine")
