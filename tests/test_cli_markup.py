@@ -163,7 +163,7 @@ def test_status_prints_rejects_and_loads_literally(name: str, rule: str, raw: st
 def test_ingest_report_prints_file_names_and_rules_literally(
     file: str, rule: str, column: str, again: bool
 ) -> None:
-    from sendwise.ingest.merge import MergeCounts
+    from sendwise.warehouse.merge import MergeCounts
 
     from sendwise.cli import render
     from sendwise.ingest.load import IngestReport
@@ -303,6 +303,7 @@ def test_recommendation_summary_prints_sources_literally(source: str, algorithm:
     built = SimpleNamespace(
         customers=5, as_of=datetime(2024, 1, 1), rows=10, seconds=0.5, exclude_bought=True,
         repeat_share=0.1, weights={algorithm: 1.0}, sources={source: 10}, evaluation=None,
+        holdout={algorithm: 0.5}, served=algorithm,
     )  # fmt: skip
     shown = printed(lambda c: show_build(c, built))
     assert_verbatim(shown, source, algorithm)

@@ -24,6 +24,7 @@ from campaign_support import GreetingRenderer
 from sendwise.campaigns.definition import parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
 from sendwise.campaigns.service import record_plan
+from keys_support import KEY
 from sendwise.config import CampaignSettings, DeliverySettings
 from sendwise.delivery.messenger import SENT, Outcome
 from sendwise.delivery.mime import OutgoingMessage
@@ -146,7 +147,7 @@ class PolicyMachine(RuleBasedStateMachine):
     def send_due(self, batch: int) -> None:
         for cid in self.campaigns:
             deliver(self.store, cid, GreetingRenderer(), Checking(self),
-                    DeliverySettings(batch_size=batch), now=self.now)  # fmt: skip
+                    DeliverySettings(batch_size=batch, signing_key=KEY), now=self.now)  # fmt: skip
 
     @invariant()
     def nothing_handed_twice(self) -> None:

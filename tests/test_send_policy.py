@@ -16,6 +16,7 @@ from campaign_support import GreetingRenderer
 from sendwise.campaigns.definition import parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
 from sendwise.campaigns.service import exclusions, record_plan
+from keys_support import KEY
 from sendwise.config import CampaignSettings, DeliverySettings
 from sendwise.delivery.outbox import OutboxMessenger
 from sendwise.delivery.pipeline import deliver
@@ -88,7 +89,7 @@ def test_a_change_after_planning_holds_for_a_message_due_later(
     act(store, target["customer_id"], target["email"].upper())  # any case: the same address
     due = pd.to_datetime(frame["scheduled_at"]).max().to_pydatetime()
     report = deliver(store, cid, GreetingRenderer(), OutboxMessenger(tmp_path),
-                     DeliverySettings(), now=due)  # fmt: skip
+                     DeliverySettings(signing_key=KEY), now=due)  # fmt: skip
     assert report.sent == len(frame) - 1 and report.skipped == 1
     after = store.messages.plan_frame(cid).set_index("customer_id")
     assert after.loc[target["customer_id"], "status"] == "skipped"
@@ -124,7 +125,7 @@ def test_consent_is_the_address_owners_whatever_the_record_or_case(tmp_path) -> 
     record_plan(store, defn.campaign_id, planned, PLANNED_AT)
     opt_in = SendPolicy(consent="opt_in")
     report = deliver(store, defn.campaign_id, GreetingRenderer(), OutboxMessenger(tmp_path),
-                     DeliverySettings(), now=PLANNED_AT, policy=opt_in)  # fmt: skip
+                     DeliverySettings(signing_key=KEY), now=PLANNED_AT, policy=opt_in)  # fmt: skip
     st = store.messages.plan_frame(defn.campaign_id).set_index("customer_id")
     assert st["status"].to_dict() == {"second": "skipped", "other": "sent"}
     assert report.sent == 1 and report.skip_reasons == Counter({"consent withdrawn": 1})

@@ -95,6 +95,9 @@ def test_cli_store_upgrade_and_campaign_size(tmp_path) -> None:
 
     from sendwise.cli.app import app
 
+    from sendwise.config import init_project
+
+    init_project(tmp_path)
     runner = CliRunner()
     r = runner.invoke(app, ["store", "upgrade", "--project", str(tmp_path)])
     assert r.exit_code == 0 and "revision 0002" in r.output
