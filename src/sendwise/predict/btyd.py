@@ -124,7 +124,14 @@ class BetaGeoFitter(FittedParamsMixin, BaseEstimator):
         k = self._k
         z = t / (alpha + t_end + t)
         c = a + b + x - 1.0 + k
-        tail = 1.0 - (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 + k - r, a - 1.0, c, z)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            tail = 1.0 - (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 + k - r, a - 1.0, c, z)
+            # near a degenerate fit (a -> 0) the transformed factors give 0 * inf: use the
+            # paper's own form there
+            bad = ~np.isfinite(tail)
+            if bad.any():
+                direct = 1.0 - (1.0 - z) ** (r + x) * hyp2f1(r + x, b + x + k, c, z)
+                tail = np.where(bad, direct, tail)
         return c / (a - 1.0) * tail * expit(-self._log_odds_dead(x, tx, t_end))
 
     def expected_purchases_unconditional(self, t: Any) -> np.ndarray:

@@ -31,7 +31,7 @@ from sendwise.predict.dataset import add_history, feature_types
 from sendwise.predict.drift import drift_table, psi
 from sendwise.predict.explain import top_reasons
 from sendwise.predict.learners import as_matrix, load_learner
-from sendwise.predict.registry import ModelError, ModelVersion, Registry, check_features
+from sendwise.predict.registry import ModelVersion, Registry, check_features
 from sendwise.predict.send_hour import best_send_hours
 from sendwise.warehouse.predict_tables import (
     customer_segments,
@@ -90,11 +90,17 @@ def score_customers(
     as_of = pd.Timestamp(feats["as_of"].max()).to_pydatetime() if len(feats) else None
     registry, ms = registry_of(settings), settings.models
     promoted = {name: _promoted(registry, name) for name in SCORED}
-    window = _history_window(promoted)
-    if window is not None and as_of is not None:
-        say(f"window features ({window} days)")
-        feats = add_history(feats, history_features(wh, as_of, window).to_pandas())
-    types = feature_types(feats, [c for c in feats.columns if c not in ("customer_id", "as_of")])
+    # Each classifier reads the window features of its own horizon (propensity's 30 days and
+    # churn's 90 may differ); one frame per window length, made once.
+    frames: dict[int | None, pd.DataFrame] = {None: feats}
+
+    def frame_of(mv: ModelVersion) -> pd.DataFrame:
+        window = _history_window(mv) if as_of is not None else None
+        if window not in frames:
+            say(f"window features ({window} days)")
+            frames[window] = add_history(feats, history_features(wh, as_of, window).to_pandas())
+        return frames[window]
+
     out = pd.DataFrame({"customer_id": feats["customer_id"], "as_of": feats["as_of"]})
     for col in COLUMNS:
         out[col] = np.nan
@@ -105,7 +111,9 @@ def score_customers(
     for name in ("propensity", "churn", "spend"):  # refuse before any work is done
         version = promoted[name]
         if version is not None:
-            check_features(version, types)
+            frame = frame_of(version)
+            names = [c for c in frame.columns if c not in ("customer_id", "as_of")]
+            check_features(version, feature_types(frame, names))
     btyd_mv = promoted["btyd"]
     btyd = Btyd.from_dict(btyd_mv.metadata["params"]) if btyd_mv else None
     recency = feats["recency_days"].astype("float64").to_numpy(na_value=np.nan)
@@ -119,11 +127,12 @@ def score_customers(
         say(f"scoring {name} ({mv.version})")
         learner, cal = _classifier(mv)
         features = mv.metadata["features"]
-        X = as_matrix(feats, features)
+        own = frame_of(mv)
+        X = as_matrix(own, features)
         p = cal(learner.decision(X))
         # Churn was trained on active customers only: anchor and compare like with like.
         rows = np.ones(len(p), bool) if name == "propensity" else ~np.isnan(recency) & ~lapsed
-        drifted[name] = _drift(registry, mv, feats[rows], p[rows], ms.drift_threshold)
+        drifted[name] = _drift(registry, mv, own[rows], p[rows], ms.drift_threshold)
         if mv.metadata.get("anchored") and btyd is not None:
             days = int(mv.metadata["horizon_days"])
             target = anchor_target(name, btyd, feats, days)
@@ -137,7 +146,7 @@ def score_customers(
             out["p_purchase"] = p
             if ms.explain_scores:
                 say("explaining the scores")
-                out["top_reasons"] = top_reasons(_contributions(learner, X, ms), feats, features)
+                out["top_reasons"] = top_reasons(_contributions(learner, X, ms), own, features)
         else:
             out["churn_risk"] = np.where(np.isnan(recency), np.nan, np.where(lapsed, 1.0, p))
         versions[name] = mv.version
@@ -163,7 +172,9 @@ def score_customers(
     else:
         say(f"scoring spend ({mv.version})")
         learner = load_learner(mv.folder)
-        out["predicted_spend"] = np.exp(learner.decision(as_matrix(feats, mv.metadata["features"])))
+        out["predicted_spend"] = np.exp(
+            learner.decision(as_matrix(frame_of(mv), mv.metadata["features"]))
+        )
         versions["spend"] = mv.version
 
     mv = promoted["next_category"]
@@ -208,21 +219,11 @@ def _contributions(learner: Any, X: np.ndarray, ms: Any) -> np.ndarray:
     return learner.contributions(X)
 
 
-def _history_window(promoted: dict[str, ModelVersion | None]) -> int | None:
-    """The window of the history features the classifiers use (their horizon): one per
-    scoring, since the features table has one column per feature."""
-    windows = {
-        int(mv.metadata["horizon_days"])
-        for name in ("propensity", "churn", "spend")
-        if (mv := promoted[name]) is not None
-        and set(mv.metadata["features"]) & set(HISTORY_FEATURES)
-    }
-    if len(windows) > 1:
-        raise ModelError(
-            f"the promoted models use window features of different lengths {sorted(windows)}:"
-            " retrain them with one horizon"
-        )
-    return windows.pop() if windows else None
+def _history_window(mv: ModelVersion) -> int | None:
+    """The window of the history features a classifier uses (its horizon), None without them."""
+    if set(mv.metadata["features"]) & set(HISTORY_FEATURES):
+        return int(mv.metadata["horizon_days"])
+    return None
 
 
 def _drift(
