@@ -163,10 +163,9 @@ def test_status_prints_rejects_and_loads_literally(name: str, rule: str, raw: st
 def test_ingest_report_prints_file_names_and_rules_literally(
     file: str, rule: str, column: str, again: bool
 ) -> None:
-    from sendwise.warehouse.merge import MergeCounts
-
     from sendwise.cli import render
     from sendwise.ingest.load import IngestReport
+    from sendwise.warehouse.merge import MergeCounts
 
     file = file.replace("/", "_")
     report = IngestReport(

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from campaign_support import GreetingRenderer
+from keys_support import KEY
 from sendwise.campaigns.definition import parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
 from sendwise.campaigns.service import record_plan
-from keys_support import KEY
 from sendwise.config import CampaignSettings, DeliverySettings
 from sendwise.delivery.messenger import SENT, Outcome
 from sendwise.delivery.mime import OutgoingMessage

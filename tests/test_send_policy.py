@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from campaign_support import GreetingRenderer
+from keys_support import KEY
 from sendwise.campaigns.definition import parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
 from sendwise.campaigns.service import exclusions, record_plan
-from keys_support import KEY
 from sendwise.config import CampaignSettings, DeliverySettings
 from sendwise.delivery.outbox import OutboxMessenger
 from sendwise.delivery.pipeline import deliver

@@ -94,7 +94,6 @@ def test_cli_store_upgrade_and_campaign_size(tmp_path) -> None:
     from typer.testing import CliRunner
 
     from sendwise.cli.app import app
-
     from sendwise.config import init_project
 
     init_project(tmp_path)

@@ -33,8 +33,8 @@ def _meta(request: Request) -> dict[str, str | None]:
 async def open_pixel(token: str, request: Request) -> Response:
     key, _ = events.read_token(request.app.state.key, token, "open")
     await request.app.state.recorder.record(
-        events.engagement("open", key, **_meta(request)),
-        wait=request.app.state.wait_for_commit,  # type: ignore[arg-type]
+        events.engagement("open", key, **_meta(request)),  # type: ignore[arg-type]
+        wait=request.app.state.wait_for_commit,
     )
     return Response(events.PIXEL, media_type="image/gif", headers=NO_STORE)
 

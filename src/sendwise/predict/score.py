@@ -95,7 +95,9 @@ def score_customers(
     frames: dict[int | None, pd.DataFrame] = {None: feats}
 
     def frame_of(mv: ModelVersion) -> pd.DataFrame:
-        window = _history_window(mv) if as_of is not None else None
+        window = _history_window(mv)
+        if window is None or as_of is None:
+            return feats
         if window not in frames:
             say(f"window features ({window} days)")
             frames[window] = add_history(feats, history_features(wh, as_of, window).to_pandas())
