@@ -436,6 +436,36 @@ class CatalogSettings(_Section):
     """Seed of the clustering."""
 
 
+class WebhookSettings(_Section):
+    """Outgoing webhooks (see docs/webhooks.md)."""
+
+    enabled: bool = True
+    """Run the dispatcher inside `sendwise serve` (`sendwise webhooks deliver` works either way)."""
+    schedule_seconds: list[float] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+    )
+    """Delay before each retry (Standard Webhooks' example schedule, about 3 days in all): the
+    first attempt is immediate, so a webhook is tried len(schedule_seconds) + 1 times before it
+    is dead-lettered."""
+    jitter: float = Field(default=0.2, ge=0.0, le=1.0)
+    """Each retry delay is multiplied by a random factor in [1 - jitter, 1 + jitter]."""
+    timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    """An attempt without an answer within this time failed (the spec recommends 15-30 s)."""
+    poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    """How often the dispatcher in `sendwise serve` looks for due webhooks and new events."""
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    """Webhooks claimed per round."""
+    concurrency: int = Field(default=8, ge=1, le=256)
+    """Requests in flight at once."""
+
+    @field_validator("schedule_seconds")
+    @classmethod
+    def _delays(cls, v: list[float]) -> list[float]:
+        if any(d < 0 for d in v) or len(v) > 50:
+            raise ValueError("retry delays must be at least 0 seconds, and at most 50 of them")
+        return v
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -457,6 +487,7 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @field_validator("project")
     @classmethod

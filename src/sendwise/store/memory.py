@@ -25,6 +25,7 @@ from sendwise.store.claims import (
     split,
     utcnow,
 )
+from sendwise.store.memory_webhooks import MemoryWebhooks
 from sendwise.store.repositories import DUE, EVENT_FIELDS, PLAN_FIELDS, CampaignRecord, MessageInfo
 from sendwise.store.sql_records import check_consent, check_suppression, consent_records
 
@@ -321,6 +322,7 @@ class MemoryStore:
         self.events = MemoryEvents(self)
         self.consents = MemoryConsents(self)
         self.suppressions = MemorySuppressions(self)
+        self.webhooks = MemoryWebhooks(lambda: len(self.events.stored))
 
     def close(self) -> None:
         pass

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sendwise.store.claims import Claim, Claimed, ClaimPolicy, KeyPart
+from sendwise.store.webhooks import WebhookRepository
 
 SUPPRESSION_REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual")
 CONSENT_STATUSES = ("granted", "withdrawn")
@@ -196,6 +197,9 @@ class Repositories(Protocol):
 
     @property
     def suppressions(self) -> SuppressionRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     @property
     def safe_url(self) -> str: ...

@@ -121,3 +121,46 @@ consent = Table(
     UniqueConstraint("customer_id", "channel", "purpose", "recorded_at", name="uq_consent_change"),
     Index("ix_consent_email", "email", "channel", "purpose"),
 )
+
+webhook_subscription = Table(
+    "webhook_subscription",
+    metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False, comment="Event types, or ['*'] for every type."),
+    Column(
+        "secret",
+        String(200),
+        nullable=False,
+        comment="whsec_ signing secret: a secret at rest, like the SMTP password.",
+    ),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("disabled_at", DateTime, comment="Set when the receiver answered 410 Gone."),
+    Column("disabled_reason", Text),
+)
+
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("outbox_id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "message_id",
+        String(64),
+        nullable=False,
+        unique=True,
+        comment="The webhook-id header: one per (subscription, event), the same on every retry.",
+    ),
+    Column("subscription_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("body", Text, nullable=False, comment="The exact JSON bytes signed and sent."),
+    Column("status", String(16), nullable=False, comment="pending, delivered, dead"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False, comment="Due time, or a claim's lease."),
+    Column("delivered_at", DateTime),
+    Column("last_status", Integer, comment="HTTP status of the last attempt (None: no answer)."),
+    Column("last_error", Text),
+    Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
+    Index("ix_webhook_outbox_subscription", "subscription_id", "status"),
+)
