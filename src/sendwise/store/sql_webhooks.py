@@ -104,18 +104,21 @@ class SqlWebhooks:
             .order_by(o.next_attempt_at, o.outbox_id)
             .limit(limit)
         )
-        if not self.store.is_sqlite:
-            due = due.with_for_update(skip_locked=True)
-        # the outer conditions are checked again on PostgreSQL against a row another claim
-        # updated meanwhile, so two dispatchers never both get a row
         stmt = (
             update(webhook_outbox)
-            .where(o.outbox_id.in_(due.scalar_subquery()))
             .where(o.status == "pending", o.next_attempt_at <= now)
             .values(attempts=o.attempts + 1, next_attempt_at=lease_until)
             .returning(*CLAIMED)
         )
         with self.store.begin() as conn:
+            if self.store.is_sqlite:
+                # one statement: SQLite runs it under its single write lock
+                stmt = stmt.where(o.outbox_id.in_(due.scalar_subquery()))
+            else:
+                # PostgreSQL: lock the due rows first (a concurrent claim skips them); a LIMIT
+                # subquery inside the UPDATE could be evaluated more than once
+                ids = list(conn.execute(due.with_for_update(skip_locked=True)).scalars())
+                stmt = stmt.where(o.outbox_id.in_(ids))
             rows = [dict(r) for r in conn.execute(stmt).mappings()]
             ids = sorted({r["subscription_id"] for r in rows})
             subs = {
