@@ -218,9 +218,10 @@ def test_sends_and_unsubscribes_become_webhooks_once(repos: Any, receiver: Recei
     clock = Clock()
 
     def email_event(i: int, kind: str) -> dict[str, Any]:
+        reason = "list" if kind == "unsubscribe" else None
         return dict(event_id=f"e{i}", customer_id=f"c{i}", email=f"c{i}@example.com",
                     message_id=f"m{i}", campaign_id="spring", variant="A", type=kind,
-                    occurred_at=clock(), reason="list" if kind == "unsubscribe" else None)  # fmt: skip
+                    occurred_at=clock(), reason=reason)  # fmt: skip
 
     repos.events.add([email_event(0, "send")])  # before the first subscription: not sent
     subscribe(repos, receiver, clock, ["message.sent", "customer.unsubscribed"])
