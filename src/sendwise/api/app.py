@@ -8,7 +8,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from sendwise.api import errors, tracking, webhooks
+from sendwise.api import errors, hooks, tracking, webhooks
 from sendwise.config import Settings
 from sendwise.keys import key_ring
 from sendwise.store import Store, open_store
@@ -39,9 +39,11 @@ def create_app(
         await recorder.start()
         app.state.store = st
         app.state.recorder = recorder
+        dispatcher = await hooks.start_dispatcher(st, settings.webhooks)
         try:
             yield
         finally:
+            await hooks.stop_dispatcher(dispatcher)
             await recorder.stop()
             if own:
                 st.close()
@@ -58,6 +60,7 @@ def create_app(
     errors.install(app)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
+    app.include_router(hooks.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -190,6 +190,7 @@ from sendwise.cli import models as _models  # noqa: E402,F401
 from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
 from sendwise.cli import recommend as _recommend  # noqa: E402,F401
 from sendwise.cli import tracking as _tracking  # noqa: E402,F401
+from sendwise.cli import webhooks as _webhooks  # noqa: E402,F401
 
 
 def main() -> None:

@@ -100,15 +100,18 @@ class Dispatcher:
         jitter = self.settings.jitter
         return float(schedule[attempts - 1]) * self.rng.uniform(1 - jitter, 1 + jitter)
 
-    async def run_once(self, client: httpx.AsyncClient | None = None) -> PassReport:
-        """Read new events into the outbox, then deliver every due webhook."""
+    async def run_once(
+        self, client: httpx.AsyncClient | None = None, stop: asyncio.Event | None = None
+    ) -> PassReport:
+        """Read new events into the outbox, then deliver every due webhook (until ``stop`` is
+        set: the batch in flight is finished and recorded)."""
         if client is None:
             async with self.client() as own:
-                return await self.run_once(own)
+                return await self.run_once(own, stop)
         report = PassReport()
         report.enqueued = await asyncio.to_thread(pull_email_events, self.repos, at=self.clock())
         gate = asyncio.Semaphore(self.settings.concurrency)
-        while True:
+        while stop is None or not stop.is_set():
             now = self.clock()
             batch = await asyncio.to_thread(
                 self.repos.webhooks.claim, now, self.settings.batch_size, now + self.lease
@@ -126,6 +129,7 @@ class Dispatcher:
                         await asyncio.to_thread(self._gone, d)
                 else:
                     report.retried += 1
+        return report
 
     def _gone(self, d: Delivery) -> None:
         reason = "the receiver answered 410 Gone"
@@ -166,7 +170,7 @@ class Dispatcher:
         async with self.client() as client:
             while not stop.is_set():
                 try:
-                    await self.run_once(client)
+                    await self.run_once(client, stop)
                 except SendwiseError as exc:
                     logger.warning("webhook pass failed: %s", exc)
                 except Exception:  # the loop must outlive a bug in one pass

@@ -31,6 +31,8 @@ def check_url(url: str) -> str:
     url = url.strip()
     if not url or len(url) > MAX_URL:
         raise InputError(f"a webhook URL must be 1 to {MAX_URL} characters")
+    if not url.isprintable() or not url.isascii():
+        raise InputError("a webhook URL must be printable ASCII (percent-encode the rest)")
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, TypeError):
@@ -66,6 +68,8 @@ def add_subscription(
     at = at or utcnow()
     if len(description) > MAX_DESCRIPTION:
         raise InputError(f"a description must be at most {MAX_DESCRIPTION} characters")
+    if not description.isprintable():
+        raise InputError("a description must be one line of printable text")
     sub = Subscription(
         subscription_id="wh_" + secrets.token_hex(12),
         url=check_url(url),
