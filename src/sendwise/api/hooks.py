@@ -81,6 +81,12 @@ class DeadLetter(BaseModel):
                    type=e.event_type, attempts=e.attempts, created_at=e.created_at,
                    last_status=e.last_status, last_error=e.last_error, body=e.body)  # fmt: skip
 
+    @classmethod
+    def of(cls, e: OutboxEntry) -> DeadLetter:
+        return cls(id=e.outbox_id, webhook_id=e.message_id, subscription_id=e.subscription_id,
+                   type=e.event_type, attempts=e.attempts, created_at=e.created_at,
+                   last_status=e.last_status, last_error=e.last_error, body=e.body)  # fmt: skip
+
 
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -117,20 +123,7 @@ def dead_letters(
     request: Request, _key: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[DeadLetter]:
     """Webhooks whose last attempt failed, oldest first."""
-    return [
-        DeadLetter(
-            id=e.outbox_id,
-            webhook_id=e.message_id,
-            subscription_id=e.subscription_id,
-            type=e.event_type,
-            attempts=e.attempts,
-            created_at=e.created_at,
-            last_status=e.last_status,
-            last_error=e.last_error,
-            body=e.body,
-        )  # fmt: skip
-        for e in hooks.dead_letters(_store(request), limit=limit)
-    ]
+    return [DeadLetter.of(e) for e in hooks.dead_letters(_store(request), limit=limit)]
 
 
 @router.post("/dead/replay", response_model=ReplayOut, responses=NOT_FOUND)
