@@ -81,12 +81,6 @@ class DeadLetter(BaseModel):
                    type=e.event_type, attempts=e.attempts, created_at=e.created_at,
                    last_status=e.last_status, last_error=e.last_error, body=e.body)  # fmt: skip
 
-    @classmethod
-    def of(cls, e: OutboxEntry) -> DeadLetter:
-        return cls(id=e.outbox_id, webhook_id=e.message_id, subscription_id=e.subscription_id,
-                   type=e.event_type, attempts=e.attempts, created_at=e.created_at,
-                   last_status=e.last_status, last_error=e.last_error, body=e.body)  # fmt: skip
-
 
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -106,10 +100,10 @@ def _store(request: Request) -> Repositories:
 @router.post("", status_code=201, response_model=NewSubscription)
 def create_subscription(body: SubscriptionIn, request: Request, _key: Admin) -> NewSubscription:
     """Subscribe a URL to event types; the answer holds its signing secret, shown once."""
+    at = request.app.state.clock()
     s = hooks.add_subscription(
-        _store(request), body.url, body.events, description=body.description,
-        at=request.app.state.clock(),
-    )  # fmt: skip
+        _store(request), body.url, body.events, description=body.description, at=at
+    )
     return NewSubscription(**SubscriptionOut.of(s).model_dump(), secret=s.secret)
 
 
@@ -131,8 +125,8 @@ def replay(body: ReplayIn, request: Request, _key: Admin) -> ReplayOut:
     """Send dead webhooks again (``ids``, or ``all``), with their webhook-id and body."""
     if (body.ids is not None) == body.all:
         raise InputError("give the dead webhooks' ids, or all: true (not both)")
-    done = hooks.replay(_store(request), None if body.all else body.ids,
-                        at=request.app.state.clock())  # fmt: skip
+    ids = None if body.all else body.ids
+    done = hooks.replay(_store(request), ids, at=request.app.state.clock())
     return ReplayOut(replayed=done)
 
 
