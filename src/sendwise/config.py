@@ -436,14 +436,16 @@ class CatalogSettings(_Section):
     """Seed of the clustering."""
 
 
+RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
+"""Standard Webhooks' example retry schedule, in seconds after each failed attempt."""
+
+
 class WebhookSettings(_Section):
     """Outgoing webhooks (see docs/webhooks.md)."""
 
     enabled: bool = True
     """Run the dispatcher inside `sendwise serve` (`sendwise webhooks deliver` works either way)."""
-    schedule_seconds: list[float] = Field(
-        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
-    )
+    schedule_seconds: list[float] = Field(default_factory=lambda: list(RETRY_SCHEDULE))
     """Delay before each retry (Standard Webhooks' example schedule, about 3 days in all): the
     first attempt is immediate, so a webhook is tried len(schedule_seconds) + 1 times before it
     is dead-lettered."""

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import RowMapping
+
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
 OUTBOX_FIELDS = ("message_id", "subscription_id", "event_type", "body", "created_at")
 """What :meth:`WebhookRepository.enqueue` takes per row."""
@@ -91,11 +93,11 @@ class OutboxEntry:
     body: str
 
 
-def entry(row: Mapping[str, Any]) -> OutboxEntry:
+def entry(row: Mapping[str, Any] | RowMapping) -> OutboxEntry:
     return OutboxEntry(**{k: row[k] for k in OutboxEntry.__dataclass_fields__})
 
 
-def subscription(row: Mapping[str, Any]) -> Subscription:
+def subscription(row: Mapping[str, Any] | RowMapping) -> Subscription:
     values = {k: row[k] for k in Subscription.__dataclass_fields__}
     values["events"] = tuple(values["events"])
     return Subscription(**values)
