@@ -122,7 +122,7 @@ def test_a_receiver_that_stays_down_gets_a_dead_letter_then_a_replay(
     receiver.default = 200
     assert replay(repos, [dead[0].outbox_id], at=clock()) == 1
     assert deliver(d).delivered == 1
-    assert receiver.acknowledged[-1].webhook_id == receiver.seen[0].webhook_id
+    assert receiver.acknowledged[-1].webhook_id == dead[0].message_id
     assert replay(repos, None, at=clock()) == 1
     assert deliver(d).delivered == 1
     assert {r.webhook_id for r in receiver.acknowledged} == {r.webhook_id for r in receiver.seen}
@@ -189,7 +189,7 @@ def test_a_restart_does_not_deliver_an_acknowledged_webhook_twice(
         enqueue(first, [entered("c1", clock)], at=clock())
         assert deliver(Dispatcher(first, fast(), clock=clock)).delivered == 1
     with Store(url) as second:
-        clock.advance(3600)
+        clock.advance(60)  # (receivers refuse timestamps more than 5 minutes off their clock)
         d = Dispatcher(second, fast(), clock=clock)
         assert deliver(d).delivered == 0
         assert len(receiver.seen) == 1

@@ -8,13 +8,12 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from sendwise.access import ApiKeyInfo, Scope
-from sendwise.api.auth import require
+from sendwise.api.auth import AdminKey
 from sendwise.config import WebhookSettings
 from sendwise.errors import InputError, NotFoundError
 from sendwise.serving import hooks
@@ -23,7 +22,6 @@ from sendwise.store.webhooks import OutboxEntry, Subscription
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-Admin = Annotated[ApiKeyInfo, Depends(require(Scope.ADMIN))]
 EventType = Literal[
     "segment.entered",
     "segment.left",
@@ -34,7 +32,9 @@ EventType = Literal[
 ]
 SubscriptionId = Annotated[str, Path(pattern=r"^wh_[0-9a-f]{1,60}$")]
 OutboxId = Annotated[int, Field(ge=1, le=2**31 - 1)]
-NOT_FOUND = {404: {"description": "No such subscription or dead webhook."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such subscription or dead webhook."}
+}
 
 
 class SubscriptionIn(BaseModel):
@@ -98,7 +98,7 @@ def _store(request: Request) -> Repositories:
 
 
 @router.post("", status_code=201, response_model=NewSubscription)
-def create_subscription(body: SubscriptionIn, request: Request, _key: Admin) -> NewSubscription:
+def create_subscription(body: SubscriptionIn, request: Request, _key: AdminKey) -> NewSubscription:
     """Subscribe a URL to event types; the answer holds its signing secret, shown once."""
     at = request.app.state.clock()
     s = hooks.add_subscription(
@@ -108,20 +108,20 @@ def create_subscription(body: SubscriptionIn, request: Request, _key: Admin) -> 
 
 
 @router.get("", response_model=list[SubscriptionOut])
-def list_subscriptions(request: Request, _key: Admin) -> list[SubscriptionOut]:
+def list_subscriptions(request: Request, _key: AdminKey) -> list[SubscriptionOut]:
     return [SubscriptionOut.of(s) for s in hooks.list_subscriptions(_store(request))]
 
 
 @router.get("/dead", response_model=list[DeadLetter])
 def dead_letters(
-    request: Request, _key: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    request: Request, _key: AdminKey, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[DeadLetter]:
     """Webhooks whose last attempt failed, oldest first."""
     return [DeadLetter.of(e) for e in hooks.dead_letters(_store(request), limit=limit)]
 
 
 @router.post("/dead/replay", response_model=ReplayOut, responses=NOT_FOUND)
-def replay(body: ReplayIn, request: Request, _key: Admin) -> ReplayOut:
+def replay(body: ReplayIn, request: Request, _key: AdminKey) -> ReplayOut:
     """Send dead webhooks again (``ids``, or ``all``), with their webhook-id and body."""
     if (body.ids is not None) == body.all:
         raise InputError("give the dead webhooks' ids, or all: true (not both)")
@@ -132,7 +132,7 @@ def replay(body: ReplayIn, request: Request, _key: Admin) -> ReplayOut:
 
 @router.get("/{subscription_id}", response_model=SubscriptionOut, responses=NOT_FOUND)
 def get_subscription(
-    subscription_id: SubscriptionId, request: Request, _key: Admin
+    subscription_id: SubscriptionId, request: Request, _key: AdminKey
 ) -> SubscriptionOut:
     found = _store(request).webhooks.get_subscription(subscription_id)
     if found is None:
@@ -141,7 +141,9 @@ def get_subscription(
 
 
 @router.delete("/{subscription_id}", status_code=204, responses=NOT_FOUND)
-def delete_subscription(subscription_id: SubscriptionId, request: Request, _key: Admin) -> Response:
+def delete_subscription(
+    subscription_id: SubscriptionId, request: Request, _key: AdminKey
+) -> Response:
     """Delete a subscription and every webhook still waiting for it."""
     hooks.remove_subscription(_store(request), subscription_id)
     return Response(status_code=204)
