@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from sendwise.cli.output import SafeConsole, one_line
+from sendwise.cli.output import SafeConsole, line, one_line
 from sendwise.cli.registry import Project, command, group
 from sendwise.errors import InputError
 
@@ -66,12 +65,17 @@ def list_subscriptions(project: ProjectOpt = None) -> None:
     with open_store(load_settings(project)) as store:
         subs = run_list(store)
         counts = store.webhooks.counts()
-    table = Table("id", "url", "events", "state", "created", "description", box=None)
     for s in subs:
-        state = "active" if s.active else f"disabled: {one_line(s.disabled_reason or '')}"
-        table.add_row(s.subscription_id, one_line(s.url), ", ".join(s.events), state,
-                      _when(s.created_at), one_line(s.description))  # fmt: skip
-    console.print(table, markup=False)
+        state = "active" if s.active else f"disabled ({s.disabled_reason or ''})"
+        note = f"  {s.description}" if s.description else ""
+        console.print(
+            line(
+                (s.subscription_id, "bold"),
+                f"  {one_line(s.url)}  {', '.join(s.events)}",
+                f"  {state}  since {_when(s.created_at)}{one_line(note)}",
+            ),
+            soft_wrap=True,
+        )
     summary = ", ".join(f"{counts.get(k, 0):,} {k}" for k in ("pending", "delivered", "dead"))
     console.print(f"{len(subs)} subscription(s); outbox: {summary}", markup=False)
 
@@ -103,11 +107,16 @@ def dead(
 
     with open_store(load_settings(project)) as store:
         rows = dead_letters(store, limit=limit)
-    table = Table("id", "webhook-id", "subscription", "type", "attempts", "last error", box=None)
     for e in rows:
-        table.add_row(str(e.outbox_id), e.message_id, e.subscription_id, e.event_type,
-                      str(e.attempts), one_line(e.last_error or "")[:120])  # fmt: skip
-    console.print(table, markup=False)
+        status = "no answer" if e.last_status is None else f"HTTP {e.last_status}"
+        console.print(
+            line(
+                (str(e.outbox_id), "bold"),
+                f"  {e.message_id}  {e.subscription_id}  {e.event_type}  {e.attempts} attempts"
+                f"  {status}  {one_line(e.last_error or '')[:160]}",
+            ),
+            soft_wrap=True,
+        )
     console.print(f"{len(rows)} dead webhook(s) shown", markup=False)
 
 
