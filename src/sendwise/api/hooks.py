@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -55,9 +55,10 @@ class SubscriptionOut(BaseModel):
 
     @classmethod
     def of(cls, s: Subscription) -> SubscriptionOut:
+        disabled = None if s.disabled_at is None else _utc(s.disabled_at)
         return cls(id=s.subscription_id, url=s.url, events=list(s.events),
-                   description=s.description, created_at=s.created_at,
-                   disabled_at=s.disabled_at, disabled_reason=s.disabled_reason)  # fmt: skip
+                   description=s.description, created_at=_utc(s.created_at),
+                   disabled_at=disabled, disabled_reason=s.disabled_reason)  # fmt: skip
 
 
 class NewSubscription(SubscriptionOut):
@@ -78,7 +79,7 @@ class DeadLetter(BaseModel):
     @classmethod
     def of(cls, e: OutboxEntry) -> DeadLetter:
         return cls(id=e.outbox_id, webhook_id=e.message_id, subscription_id=e.subscription_id,
-                   type=e.event_type, attempts=e.attempts, created_at=e.created_at,
+                   type=e.event_type, attempts=e.attempts, created_at=_utc(e.created_at),
                    last_status=e.last_status, last_error=e.last_error, body=e.body)  # fmt: skip
 
 
@@ -90,6 +91,11 @@ class ReplayIn(BaseModel):
 
 class ReplayOut(BaseModel):
     replayed: int
+
+
+def _utc(at: datetime) -> datetime:
+    """Stored times are naive UTC; answers carry the zone (RFC 3339, as OpenAPI's date-time)."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _store(request: Request) -> Repositories:
