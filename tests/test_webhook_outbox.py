@@ -185,3 +185,29 @@ def test_replay_of_nothing_dead_is_not_found() -> None:
     with pytest.raises(NotFoundError):
         replay(repos, [42])
     assert replay(repos, None) == 0
+
+
+def test_publish_changes_become_webhooks_once(repos: Any) -> None:
+    """The change dicts `sendwise publish` returns (PublishResult.changes)."""
+    import json
+
+    from sendwise.serving.hooks import from_changes
+
+    base = {"customer_id": "c1", "snapshot": 3, "at": "2026-12-06T10:00:00"}
+    changes = [
+        {"type": "segment.entered", **base, "segment": "vip"},
+        {"type": "segment.left", **base, "segment": "new"},
+        {"type": "score.crossed", **base, "score": "churn_risk", "threshold": 0.5,
+         "direction": "up", "old": 0.4, "new": 0.61},
+    ]  # fmt: skip
+    add_subscription(repos, "https://a.example/hook", ["*"], at=T0)
+    assert enqueue(repos, from_changes(changes), at=T0) == 3
+    assert enqueue(repos, from_changes(changes), at=T0) == 0  # the same snapshot again
+    next_snapshot = [{**c, "snapshot": 4} for c in changes]
+    assert enqueue(repos, from_changes(next_snapshot), at=T0) == 3
+    bodies = [json.loads(e.body) for e in repos.webhooks.entries()][:3]
+    assert [b["type"] for b in bodies] == ["segment.entered", "segment.left", "score.crossed"]
+    assert bodies[0]["timestamp"] == "2026-12-06T10:00:00.000000Z"
+    crossed = {"customer_id": "c1", "snapshot": 3, "score": "churn_risk", "threshold": 0.5,
+               "direction": "up", "old": 0.4, "new": 0.61}  # fmt: skip
+    assert bodies[2]["data"] == crossed

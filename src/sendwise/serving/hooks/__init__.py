@@ -9,6 +9,7 @@ what its last attempt could not deliver; dead letters can be replayed. See docs/
 from sendwise.serving.hooks.dispatcher import Dispatcher, PassReport
 from sendwise.serving.hooks.events import EVENT_TYPES, WebhookEvent
 from sendwise.serving.hooks.outbox import dead_letters, enqueue, replay
+from sendwise.serving.hooks.sources import from_changes
 from sendwise.serving.hooks.subscriptions import (
     add_subscription,
     list_subscriptions,
@@ -23,6 +24,7 @@ __all__ = [
     "add_subscription",
     "dead_letters",
     "enqueue",
+    "from_changes",
     "list_subscriptions",
     "remove_subscription",
     "replay",

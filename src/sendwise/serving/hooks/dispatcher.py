@@ -144,7 +144,10 @@ class Dispatcher:
             head = signing.headers(d.secret, d.message_id, stamp, d.body)
             try:
                 answer = await client.post(d.url, content=d.body.encode(), headers=head)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                return self._failed(d, None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS], None)
+            except Exception as exc:  # one bad row must not stop its batch from being recorded
+                logger.exception("webhook %s: unexpected failure", d.message_id)
                 return self._failed(d, None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS], None)
             if 200 <= answer.status_code < 300:
                 return Outcome(d.outbox_id, "delivered", http_status=answer.status_code)

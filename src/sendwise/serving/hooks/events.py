@@ -80,11 +80,10 @@ def _plain(value: Any) -> Any:
 
 
 def body(event: WebhookEvent) -> str:
-    """The payload as sent: minified JSON, keys sorted, non-ASCII kept (UTF-8 on the wire)."""
+    """The payload as sent: minified JSON, keys sorted, plain ASCII (other characters as
+    ``\\u`` escapes, so that any text, even a lone surrogate, makes a body that encodes)."""
     payload = {"type": event.type, "timestamp": utc_text(event.occurred_at), "data": event.data}
-    return json.dumps(
-        _plain(payload), separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
-    )
+    return json.dumps(_plain(payload), separators=(",", ":"), sort_keys=True, allow_nan=False)
 
 
 def event_key(event: WebhookEvent, payload: str) -> str:

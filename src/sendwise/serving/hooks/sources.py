@@ -1,4 +1,5 @@
-"""Webhook events read from the store's ``email_event`` table: sends and unsubscribes.
+"""Where webhook events come from: the store's ``email_event`` table (sends and unsubscribes),
+and the changes ``sendwise publish`` finds between two snapshots (:func:`from_changes`).
 
 The reader keeps its place in ``repos.watermarks`` (``webhooks.email_event``): it reads the
 events after its watermark, enqueues their webhooks, then moves the watermark. A crash between
@@ -9,7 +10,7 @@ exactly once, and nothing needs to call the webhooks code when it records one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -70,3 +71,22 @@ def pull_email_events(repos: Repositories, *, at: datetime, page: int = PAGE) ->
         repos.watermarks.set(WATERMARK, seq, at)
         if len(frame) < page:
             return added
+
+
+def from_changes(changes: Iterable[Mapping[str, Any]]) -> list[WebhookEvent]:
+    """Webhook events of ``publish``'s changes (dicts with ``type``, ``customer_id``,
+    ``snapshot``, ``at`` and the segment or score fields), keyed by snapshot, customer and
+    change, so that publishing the same snapshot twice sends nothing new."""
+    events = []
+    for change in changes:
+        data = {k: v for k, v in change.items() if k not in ("type", "at")}
+        at = change["at"]
+        occurred = datetime.fromisoformat(at) if isinstance(at, str) else at
+        what = change.get("segment", change.get("score"))
+        key = ":".join(
+            str(p)
+            for p in ("publish", change.get("snapshot"), change.get("customer_id"),
+                      change["type"], what, change.get("threshold", ""))
+        )  # fmt: skip
+        events.append(WebhookEvent(str(change["type"]), data, occurred, key=key))
+    return events
