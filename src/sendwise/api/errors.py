@@ -6,7 +6,9 @@ import logging
 import math
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
 
 from sendwise import errors
 from sendwise.api.auth import CHALLENGE
@@ -51,3 +53,13 @@ def install(app: FastAPI) -> None:
         return PlainTextResponse(text, code, headers=headers)
 
     app.add_exception_handler(errors.SendwiseError, handle)
+
+    async def framework_error(request: Request, exc: Exception) -> Response:
+        # FastAPI's own 4xx (a body that is not JSON, an unknown route, a wrong method) in the
+        # JSON API's shape too, so that /v1 documents one error body
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith(JSON_PREFIXES) and exc.status_code >= 400:
+            return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(HTTPException, framework_error)

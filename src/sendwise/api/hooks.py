@@ -32,8 +32,21 @@ EventType = Literal[
 ]
 SubscriptionId = Annotated[str, Path(pattern=r"^wh_[0-9a-f]{1,60}$")]
 OutboxId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A request that cannot be used."},
+    401: {"model": ErrorBody, "description": "No API key, or a wrong or revoked one."},
+    403: {"model": ErrorBody, "description": "Not an admin key."},
+    429: {"model": ErrorBody, "description": "Over the key's rate (see Retry-After)."},
+}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such subscription or dead webhook."}
+    **ERRORS,
+    404: {"model": ErrorBody, "description": "No such subscription or dead webhook."},
 }
 
 
@@ -103,7 +116,7 @@ def _store(request: Request) -> Repositories:
     return store
 
 
-@router.post("", status_code=201, response_model=NewSubscription)
+@router.post("", status_code=201, response_model=NewSubscription, responses=ERRORS)
 def create_subscription(body: SubscriptionIn, request: Request, _key: AdminKey) -> NewSubscription:
     """Subscribe a URL to event types; the answer holds its signing secret, shown once."""
     at = request.app.state.clock()
@@ -113,12 +126,12 @@ def create_subscription(body: SubscriptionIn, request: Request, _key: AdminKey) 
     return NewSubscription(**SubscriptionOut.of(s).model_dump(), secret=s.secret)
 
 
-@router.get("", response_model=list[SubscriptionOut])
+@router.get("", response_model=list[SubscriptionOut], responses=ERRORS)
 def list_subscriptions(request: Request, _key: AdminKey) -> list[SubscriptionOut]:
     return [SubscriptionOut.of(s) for s in hooks.list_subscriptions(_store(request))]
 
 
-@router.get("/dead", response_model=list[DeadLetter])
+@router.get("/dead", response_model=list[DeadLetter], responses=ERRORS)
 def dead_letters(
     request: Request, _key: AdminKey, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[DeadLetter]:
