@@ -243,3 +243,16 @@ def test_sends_and_unsubscribes_become_webhooks_once(repos: Any, receiver: Recei
     repos.events.add([email_event(4, "send")])
     assert deliver(d).delivered == 1
     assert len(receiver.seen) == 3 and all(r.verified for r in receiver.seen)
+
+
+def test_delivered_webhooks_are_purged_after_their_retention(
+    repos: Any, receiver: Receiver
+) -> None:
+    clock = Clock()
+    subscribe(repos, receiver, clock)
+    enqueue(repos, [entered("c1", clock)], at=clock())
+    d = Dispatcher(repos, fast(keep_delivered_days=1), clock=clock)
+    assert deliver(d).delivered == 1
+    clock.advance(86_400 + 3_600)
+    report = deliver(Dispatcher(repos, fast(keep_delivered_days=1), clock=clock))
+    assert report.purged == 1 and repos.webhooks.entries() == []

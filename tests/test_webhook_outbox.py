@@ -211,3 +211,16 @@ def test_publish_changes_become_webhooks_once(repos: Any) -> None:
     crossed = {"customer_id": "c1", "snapshot": 3, "score": "churn_risk", "threshold": 0.5,
                "direction": "up", "old": 0.4, "new": 0.61}  # fmt: skip
     assert bodies[2]["data"] == crossed
+
+
+def test_purge_deletes_old_delivered_rows_only(repos: Any) -> None:
+    w = repos.webhooks
+    w.add_subscription(sub("s1"))
+    w.enqueue(rows(4))
+    a, b, c, _ = w.claim(T0 + timedelta(seconds=9), 10, T0 + timedelta(hours=1))
+    w.record([Outcome(a.outbox_id, "delivered"), Outcome(b.outbox_id, "dead", error="x")], T0)
+    w.record([Outcome(c.outbox_id, "delivered")], T0 + timedelta(days=2))
+    assert w.purge(T0 + timedelta(days=1)) == 1
+    assert [e.message_id for e in w.entries()] == ["msg_s1_1", "msg_s1_2", "msg_s1_3"]
+    assert w.purge(T0 + timedelta(days=1)) == 0
+    assert w.counts() == {"dead": 1, "delivered": 1, "pending": 1}

@@ -471,6 +471,9 @@ class WebhookSettings(_Section):
     """Webhooks claimed per round."""
     concurrency: int = Field(default=8, ge=1, le=256)
     """Requests in flight at once."""
+    keep_delivered_days: float = Field(default=30.0, gt=0)
+    """Delivered webhooks are deleted from the outbox this many days after delivery (dead ones
+    are kept until replayed or their subscription is removed)."""
 
     @field_validator("schedule_seconds")
     @classmethod

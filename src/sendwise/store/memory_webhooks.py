@@ -141,5 +141,15 @@ class MemoryWebhooks:
     def counts(self) -> dict[str, int]:
         return dict(Counter(r["status"] for r in self.rows.values()))
 
+    def purge(self, delivered_before: datetime) -> int:
+        old = [
+            k
+            for k, r in self.rows.items()
+            if r["status"] == "delivered" and r["delivered_at"] < delivered_before
+        ]
+        for key in old:
+            del self.rows[key]
+        return len(old)
+
     def email_event_seq(self) -> int:
         return self._email_event_seq()

@@ -198,6 +198,13 @@ class SqlWebhooks:
         with self.store.begin() as conn:
             return {str(k): int(v) for k, v in conn.execute(query).all()}
 
+    def purge(self, delivered_before: datetime) -> int:
+        stmt = delete(webhook_outbox).where(
+            o.status == "delivered", o.delivered_at < delivered_before
+        )
+        with self.store.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
     def email_event_seq(self) -> int:
         with self.store.begin() as conn:
             found = conn.execute(select(func.max(email_event.c.seq))).scalar_one()

@@ -155,6 +155,10 @@ class WebhookRepository(Protocol):
     def counts(self) -> dict[str, int]:
         """Outbox rows by status."""
 
+    def purge(self, delivered_before: datetime) -> int:
+        """Delete the rows delivered before that time (dead ones stay until replayed or their
+        subscription is removed); returns how many."""
+
     def email_event_seq(self) -> int:
         """The newest ``seq`` of the ``email_event`` table (0 when empty): where a webhook
         source that starts now begins reading."""

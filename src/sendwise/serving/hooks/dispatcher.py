@@ -35,6 +35,7 @@ from sendwise.store.repositories import Repositories
 from sendwise.store.webhooks import Delivery, Outcome
 
 logger = logging.getLogger(__name__)
+PURGE_EVERY = timedelta(hours=1)
 MAX_DELAY = 86_400.0
 """A Retry-After longer than a day is taken as a day."""
 ERROR_CHARS = 300
@@ -46,6 +47,7 @@ class PassReport:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
+    purged: int = 0
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
@@ -84,6 +86,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         rounds = math.ceil(settings.batch_size / settings.concurrency)
         self.lease = timedelta(seconds=rounds * settings.timeout_seconds + 30)
+        self.purged_at: datetime | None = None
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -110,6 +113,7 @@ class Dispatcher:
                 return await self.run_once(own, stop)
         report = PassReport()
         report.enqueued = await asyncio.to_thread(pull_email_events, self.repos, at=self.clock())
+        report.purged = await asyncio.to_thread(self._purge)
         gate = asyncio.Semaphore(self.settings.concurrency)
         while stop is None or not stop.is_set():
             now = self.clock()
@@ -130,6 +134,15 @@ class Dispatcher:
                 else:
                     report.retried += 1
         return report
+
+    def _purge(self) -> int:
+        """Delete delivered webhooks past ``keep_delivered_days`` (at most once an hour)."""
+        now = self.clock()
+        if self.purged_at is not None and now - self.purged_at < PURGE_EVERY:
+            return 0
+        self.purged_at = now
+        keep = timedelta(days=self.settings.keep_delivered_days)
+        return self.repos.webhooks.purge(now - keep)
 
     def _gone(self, d: Delivery) -> None:
         reason = "the receiver answered 410 Gone"
