@@ -54,9 +54,9 @@ def to_event(row: Mapping[str, Any]) -> WebhookEvent | None:
 
 def pull_email_events(repos: Repositories, *, at: datetime, page: int = PAGE) -> int:
     """Enqueue the webhooks of the sends and unsubscribes recorded since the last call;
-    returns the webhooks added. Without an active subscription, the watermark just moves on."""
+    returns the webhooks added. Without an active subscription nothing is read or written (the
+    next first subscription starts at the head of the table)."""
     if not any(s.active for s in repos.webhooks.subscriptions()):
-        start_reading(repos, at)
         return 0
     seq = repos.watermarks.get(WATERMARK)
     added = 0
