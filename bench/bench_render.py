@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from sendwise.config import init_project, load_settings
-from sendwise.delivery.mime import build_mime, compose
 from sendwise.content.render import Renderer
+from sendwise.delivery.mime import build_mime, compose
 from sendwise.ingest.load import ingest
 from sendwise.profiles import build_profiles
 from sendwise.simulate import simulate_shop

@@ -83,6 +83,8 @@ class OutgoingMessage:
 
 def clean_header(value: str) -> str:
     """A header value with no line breaks: a rendered subject cannot inject headers."""
+    if value.isprintable() and "  " not in value and value.strip() == value:
+        return value  # nothing to change (the usual case), without splitting it
     return " ".join(value.replace("\r", " ").replace("\n", " ").split())
 
 
