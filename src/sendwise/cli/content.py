@@ -92,7 +92,7 @@ def variants(
 def render(
     template: Annotated[
         str | None,
-        typer.Argument(help="Template file, e.g. newsletter.html (not with --campaign)."),
+        typer.Argument(help="Template file, e.g. newsletter.html (optional with --campaign)."),
     ] = None,
     customer: Annotated[str | None, typer.Option(help="Render for this customer id.")] = None,
     segment: Annotated[

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from itertools import chain
 from typing import Any
 
@@ -40,11 +40,13 @@ MAX_INT_BITS = 100_000
 _budget = threading.local()
 
 
-def reset_budget() -> None:
-    """Give the current thread fresh budgets; called before each message."""
+def reset_budget(tokens: Iterable[Any] = ()) -> None:
+    """Give the current thread fresh budgets; called before each message. ``tokens``: the
+    message's data (the values of its context), whose sizes :func:`size` may keep for the
+    message (see :func:`_memo`)."""
     loop_budget()[0] = MAX_LOOP_ITEMS
     _budget.depth = 0
-    _budget.sizes = {}
+    _budget.sizes = {id(v): (v, -1) for v in tokens if type(v) in _PLAIN}
 
 
 def loop_budget() -> list[int]:
@@ -58,8 +60,11 @@ def loop_budget() -> list[int]:
 
 
 def _memo() -> dict[int, tuple[Any, int]]:
-    """Sizes of the containers measured in this message, by id (each with its value, so that
-    the id cannot be reused by another object while it is kept)."""
+    """The message's token containers by id, each with its value (so that the id cannot be
+    reused by another object while it is kept) and its size once measured (-1 before). Only
+    tokens are kept: they live as long as the message anyway, where keeping every value a
+    template measured would keep its temporaries alive (a loop building a large list each
+    time would hold them all)."""
     try:
         return _budget.sizes
     except AttributeError:
@@ -97,8 +102,8 @@ def too_large(what: str, limit: int = MAX_VALUE) -> UnsafeTemplateError:
 
 _CONTAINERS = (list, tuple, set, frozenset, Mapping, Namespace)
 _PLAIN = frozenset({list, tuple, dict})
-"""Containers a template cannot change (the sandbox is immutable): their size is kept for the
-message (:func:`_memo`) unless they hold a Namespace."""
+"""Containers a template cannot change (the sandbox is immutable): a token's size is kept for
+the message (:func:`_memo`) unless it holds a Namespace."""
 _SMALL_TYPES = frozenset({bool, float, type(None)})
 _STRS = (str, bytes)
 
@@ -124,12 +129,13 @@ def size(value: Any, limit: int = MAX_VALUE, *, indent: int = 0) -> int:
         memo = _memo()
         known = memo.get(id(value))
         if known is not None and known[0] is value:
-            return known[1]
-        mutable: list[bool] = [False]
-        total = _container(value, 0, limit, 0, mutable)
-        if not mutable[0] and total <= limit:  # counted in full
-            memo[id(value)] = (value, total)  # the value is kept: its id cannot be reused
-        return total
+            if known[1] >= 0:
+                return known[1]
+            mutable: list[bool] = [False]
+            total = _container(value, 0, limit, 0, mutable)
+            if not mutable[0] and total <= limit:  # counted in full
+                memo[id(value)] = (value, total)
+            return total
     return _container(value, 0, limit, indent, [True])
 
 

@@ -87,7 +87,7 @@ class Renderer:
         if not links.get("unsubscribe"):
             raise TemplateError("links must hold an unsubscribe URL", file=compiled.spec.name)
         ctx = {**self._globals, **tokens, "shop": self.shop, "links": links}
-        reset_budget()
+        reset_budget(tokens.values())
         part = "subject"
         try:
             subject = " ".join(_run(compiled.subject, ctx).split()) or self.shop["name"]
