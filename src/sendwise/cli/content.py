@@ -150,7 +150,7 @@ def render(
 
             cid = str(customer)
             email = renderer.render(template, cid, links=renderer.default_links(cid))
-            to = email_of(renderer, [cid]).get(cid)
+            to = email_of(renderer, [cid]).get(cid) if out is not None else None
         if out is not None:
             from sendwise.delivery.previews import write_one
 
