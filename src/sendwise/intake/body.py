@@ -1,0 +1,186 @@
+"""A request body of the HTTP Tracking API into event-log rows, or one clear refusal.
+
+Limits after Segment: 32 KB for a single call (and for each call of a batch), 500 KB for a
+batch. A gzip body (``Content-Encoding: gzip``, as Segment's libraries may send) is limited by
+its decompressed size, so a small bomb cannot expand in memory.
+
+A batch is all or nothing (docs/adr/0095-intake-batch-all-or-nothing.md): when one call is
+malformed the whole batch is refused with 400, naming the call's index and field, and nothing of
+it is stored; a client that gets a 2xx knows every call of it is stored.
+
+What PostgreSQL or a JSON reader down the line would refuse is refused here, so that a call
+accepted is a call stored: NaN and infinite numbers, integers past 4,300 digits, text holding
+NUL or lone surrogates (``\\u0000``, ``\\ud800``), nesting deeper than :data:`MAX_DEPTH`.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sendwise.errors import IntakeError
+from sendwise.intake.calls import TYPES, parse_call, parse_time
+
+MAX_CALL_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+MAX_DEPTH = 32
+"""Nesting of objects and arrays in one call; Segment's own payloads nest three or four deep."""
+KINDS = (*TYPES, "batch")
+
+
+def limit_of(kind: str) -> int:
+    """The largest body an endpoint takes (before decompression, and after)."""
+    return MAX_BATCH_BYTES if kind == "batch" else MAX_CALL_BYTES
+
+
+def _too_large(limit: int) -> IntakeError:
+    return IntakeError("body", f"larger than {limit // 1024} KB")
+
+
+def decompress(raw: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body as sent (identity) or inflated (gzip, deflate), refused past ``limit`` bytes."""
+    coding = (encoding or "identity").strip().lower()
+    if coding in ("", "identity"):
+        data = raw
+    elif coding in ("gzip", "x-gzip", "deflate"):
+        window = 16 + zlib.MAX_WBITS if coding != "deflate" else zlib.MAX_WBITS
+        inflater = zlib.decompressobj(window)
+        try:
+            data = inflater.decompress(raw, limit + 1)
+        except zlib.error:
+            raise IntakeError("body", f"not valid {coding} data") from None
+        if not inflater.eof and len(data) <= limit:
+            raise IntakeError("body", f"truncated {coding} data")
+    else:
+        raise IntakeError("Content-Encoding", f"{coding!r} is not supported (use gzip)")
+    if len(data) > limit:
+        raise _too_large(limit)
+    return data
+
+
+def _bad_number(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
+
+
+def load_json(data: bytes) -> dict[str, Any]:
+    """The body's JSON object; anything else is refused (never a 500)."""
+    try:
+        text = data.decode("utf-8")
+        doc = json.loads(text, parse_constant=_bad_number, parse_float=_float)
+    except UnicodeDecodeError:
+        raise IntakeError("body", "not UTF-8 text") from None
+    except RecursionError:
+        raise IntakeError("body", f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, huge integers, NaN
+        raise IntakeError("body", f"not valid JSON ({str(exc)[:120]})") from None
+    if not isinstance(doc, dict):
+        raise IntakeError("body", "must be a JSON object")
+    return doc
+
+
+def _bad_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "text holding a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text holding a lone surrogate"
+    return None
+
+
+def check_values(doc: Any, *, strings: bool, index: int | None = None) -> None:
+    """Depth of every container; with ``strings``, every key and text (only escapes can
+    smuggle NUL or lone surrogates into parsed JSON: raw control bytes are invalid JSON)."""
+    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise IntakeError(path or "body", f"nested deeper than {MAX_DEPTH} levels", index)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if strings and (problem := _bad_text(key)):
+                    raise IntakeError(repr(where)[1:-1], problem, index)
+                stack.append((item, where, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif strings and isinstance(value, str) and (problem := _bad_text(value)):
+            raise IntakeError(repr(path)[1:-1] or "body", problem, index)
+
+
+def _call_size(call: Any) -> int:
+    text = json.dumps(call, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "replace"))
+
+
+def parse_request(
+    kind: str,
+    raw: bytes,
+    *,
+    received_at: datetime,
+    source: str,
+    encoding: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every event-log row of one request to ``/v1/<kind>`` (all of them, or IntakeError)."""
+    if kind not in KINDS:
+        raise IntakeError("type", f"unknown call type {kind!r}")
+    limit = limit_of(kind)
+    if len(raw) > limit:
+        raise _too_large(limit)
+    data = decompress(raw, encoding, limit)
+    doc = load_json(data)
+    escapes = b"\\u" in data
+    if kind != "batch":
+        check_values(doc, strings=escapes)
+        return [parse_call(doc, kind, received_at=received_at, source=source)]
+    calls = doc.get("batch")
+    if not isinstance(calls, list):
+        raise IntakeError("batch", "must be a JSON array of calls")
+    check_values({k: v for k, v in doc.items() if k != "batch"}, strings=escapes)
+    sent_at = parse_time(doc.get("sentAt"), "sentAt")
+    context = doc.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise IntakeError("context", "must be a JSON object")
+    sized = len(data) > MAX_CALL_BYTES  # below that, no call can be larger than 32 KB
+    rows = []
+    for i, call in enumerate(calls):
+        if sized and _call_size(call) > MAX_CALL_BYTES:
+            raise IntakeError("call", f"larger than {MAX_CALL_BYTES // 1024} KB", i)
+        check_values(call, strings=escapes, index=i)
+        kind_i = call.get("type") if isinstance(call, dict) else None
+        if kind_i not in TYPES:
+            raise IntakeError("type", f"must be one of {', '.join(TYPES)}", i)
+        rows.append(
+            parse_call(
+                call,
+                kind_i,
+                received_at=received_at,
+                source=source,
+                batch_sent_at=sent_at,
+                batch_context=context,
+                index=i,
+            )
+        )
+    return rows
+
+
+def error_body(exc: IntakeError) -> dict[str, Any]:
+    """The JSON answer to a refused request: Segment's ``code``/``message`` (its libraries read
+    them), and the field and batch index."""
+    body: Mapping[str, Any] = {
+        "error": str(exc),
+        "code": "invalid_request",
+        "message": str(exc),
+        "field": exc.field,
+    }
+    return {**body, "index": exc.index} if exc.index is not None else dict(body)
