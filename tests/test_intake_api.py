@@ -11,8 +11,8 @@ import httpx
 import pytest
 from segment.analytics import Client
 from segment.analytics.request import post as segment_post
-
 from sendwise.access import Scope, create_key
+
 from sendwise.api import create_app
 from sendwise.intake.sync import sync_intake
 from sendwise.store.records import utcnow
@@ -84,9 +84,9 @@ def test_segment_library_calls_are_stored_once_then_synced(service, sql) -> None
     report = sync_intake(store, wh, settings)
     assert (report.read, report.inserted, report.rejected) == (1005, 1005, 0)
     assert sql(wh, "SELECT count(*), count(DISTINCT message_id) FROM event") == [(1005, 1005)]
-    assert sql(wh, "SELECT customer_id, email, first_name FROM customer WHERE customer_id = 'C1'") == [
-        ("C1", "ann@example.com", "Ann")
-    ]
+    assert sql(
+        wh, "SELECT customer_id, email, first_name FROM customer WHERE customer_id = 'C1'"
+    ) == [("C1", "ann@example.com", "Ann")]
     assert sql(wh, "SELECT customer_id, status, source FROM consent") == [
         ("C1", "granted", "identify")
     ]
@@ -149,7 +149,9 @@ def test_oversized_and_malformed_batches_store_nothing(service) -> None:
         assert (answer.json()["index"], answer.json()["field"]) == (3, "event")
         single = http.post("/v1/track", json={"userId": "u", "event": "E", "properties": "no"})
         assert single.status_code == 400 and single.json()["field"] == "properties"
-        raw = http.post("/v1/identify", content=b"{not json", headers={"content-type": "application/json"})
+        raw = http.post(
+            "/v1/identify", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert raw.status_code == 400 and raw.json()["field"] == "body"
         huge = http.post("/v1/track", content=json.dumps({"userId": "u", "event": "E",
                          "properties": {"p": "y" * 40_000}}).encode())  # fmt: skip

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from sendwise.access import Scope, create_key
+
 from sendwise.config import init_project, load_settings
 from sendwise.store import open_store
 from sendwise.store.records import utcnow
@@ -104,8 +104,8 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     assert len(acked) >= 3000
     proc = _start(folder, port)  # restarts on the same store
     try:
-        later = httpx.post(f"{url}/v1/track", auth=(key, ""),
-                           json={"userId": "u", "event": "After", "messageId": "after"})  # fmt: skip
+        after = {"userId": "u", "event": "After", "messageId": "after"}
+        later = httpx.post(f"{url}/v1/track", auth=(key, ""), json=after)
         assert later.status_code == 200
     finally:
         proc.terminate()

@@ -7,7 +7,7 @@ the field and, in a batch, the call's index; nothing of it is stored."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -18,6 +18,7 @@ from sendwise.errors import IntakeError
 from sendwise.intake.body import KINDS, error_body, limit_of, parse_request
 
 router = APIRouter(prefix="/v1", tags=["intake"])
+WriteKey = Annotated[ApiKeyInfo, Depends(require(Scope.WRITE))]
 
 OK = {"success": True}
 _ANSWERS: dict[int | str, dict[str, Any]] = {
@@ -70,7 +71,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _endpoint(kind: str) -> Any:
-    async def intake(request: Request, key: ApiKeyInfo = Depends(require(Scope.WRITE))) -> Any:
+    async def intake(request: Request, key: WriteKey) -> Any:
         try:
             raw = await _body(request, limit_of(kind))
             rows = parse_request(
