@@ -42,6 +42,9 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
         },
     },
     401: {"description": "No write key, or an unknown or revoked one; nothing stored."},
+    403: {"description": "A key without the write scope; nothing stored."},
+    429: {"description": "Over the key's rate (see Retry-After); nothing stored."},
+    503: {"description": "The store did not take the events; nothing acknowledged, send again."},
 }
 _CALL_BODY = {
     "requestBody": {

@@ -25,9 +25,9 @@ from typing import Any
 from sendwise.errors import IntakeError
 
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
-MAX_ID_CHARS = 255
+MAX_ID_CHARS = 200
 """messageId, userId, anonymousId, previousId, groupId: longer ids are typing errors or abuse."""
-MAX_NAME_CHARS = 1024
+MAX_NAME_CHARS = 200
 """A track event's or a page's name."""
 OBJECTS = ("properties", "traits", "context", "integrations")
 
