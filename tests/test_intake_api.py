@@ -101,7 +101,7 @@ def test_segment_library_calls_are_stored_once_then_synced(service, sql) -> None
     assert [c["status"] for c in store.consents.changes().to_dict("records")] == ["granted"]
     # exactly once: a second sync reads nothing, a replay of the watermark adds nothing
     assert sync_intake(store, wh, settings).read == 0
-    store.watermarks.set("warehouse.intake", 0)
+    store.watermarks.set("warehouse.intake", 0, utcnow())
     again = sync_intake(store, wh, settings)
     assert (again.read, again.inserted) == (1005, 0)
     assert sql(wh, "SELECT count(*) FROM event") == [(1005,)]

@@ -7,18 +7,16 @@ the field and, in a batch, the call's index; nothing of it is stored."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from sendwise.access import ApiKeyInfo, Scope
-from sendwise.api.auth import require
+from sendwise.api.auth import WriteKey
 from sendwise.errors import IntakeError
 from sendwise.intake.body import KINDS, error_body, limit_of, parse_request
 
 router = APIRouter(prefix="/v1", tags=["intake"])
-WriteKey = Annotated[ApiKeyInfo, Depends(require(Scope.WRITE))]
 
 OK = {"success": True}
 _ANSWERS: dict[int | str, dict[str, Any]] = {

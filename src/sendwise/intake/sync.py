@@ -26,7 +26,7 @@ from typing import Any
 
 from sendwise.config import Settings
 from sendwise.ingest.load import ingest
-from sendwise.store.records import record_consent
+from sendwise.store.records import record_consent, utcnow
 from sendwise.warehouse.connection import Warehouse
 from sendwise.warehouse.presets.segment import CONSENT_TRAITS, consent_status
 
@@ -144,6 +144,6 @@ def sync_intake(
         report.read += len(rows)
         report.inserted += loaded.tables["event"].inserted if "event" in loaded.tables else 0
         report.rejected += loaded.rejected
-        repos.watermarks.set(WATERMARK, last)
+        repos.watermarks.set(WATERMARK, last, utcnow())
         report.watermark = last
         logger.info("sync: %d intake events up to seq %d", len(rows), last)
