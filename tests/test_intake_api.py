@@ -11,8 +11,8 @@ import httpx
 import pytest
 from segment.analytics import Client
 from segment.analytics.request import post as segment_post
-from sendwise.access import Scope, create_key
 
+from sendwise.access import Scope, create_key
 from sendwise.api import create_app
 from sendwise.intake.sync import sync_intake
 from sendwise.store.records import utcnow

@@ -62,13 +62,13 @@ def decompress(raw: bytes, encoding: str | None, limit: int) -> bytes:
 
 
 def _bad_number(text: str) -> Any:
-    raise ValueError(f"{text} is not a JSON number")
+    raise IntakeError("body", f"not valid JSON ({text} is not a JSON number)")
 
 
 def _float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text[:20]} is too large a number")
+        raise IntakeError("body", f"not valid JSON ({text[:20]}... is too large a number)")
     return value
 
 
