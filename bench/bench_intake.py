@@ -169,7 +169,8 @@ def main() -> None:
         init_project(folder)
         settings = load_settings(folder)
         with open_store(settings) as store:
-            key = create_key(store, "bench", Scope.WRITE, at=datetime.now(UTC).replace(tzinfo=None))
+            at = datetime.now(UTC).replace(tzinfo=None)
+            key = create_key(store, "bench", Scope.WRITE, rate_per_second=1e6, at=at)
         auth = base64.b64encode(f"{key}:".encode()).decode()
         server = ["--port", str(args.port), "--workers", str(args.workers)]
         print(f"workers {args.workers}, connections {args.connections}, {args.seconds:.0f} s each,"
