@@ -98,24 +98,32 @@ def _bad_text(text: str) -> str | None:
     return None
 
 
+def _where(path: tuple[Any, ...]) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return repr(text)[1:-1] or "body"  # escaped: a key may hold anything
+
+
 def check_values(doc: Any, *, strings: bool, index: int | None = None) -> None:
     """Depth of every container; with ``strings``, every key and text (only escapes can
-    smuggle NUL or lone surrogates into parsed JSON: raw control bytes are invalid JSON)."""
-    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    smuggle NUL or lone surrogates into parsed JSON: raw control bytes are invalid JSON).
+    Only containers are pushed on the stack: a flat call costs one pass over its values."""
+    if not isinstance(doc, dict | list):
+        if strings and isinstance(doc, str) and (problem := _bad_text(doc)):
+            raise IntakeError("body", problem, index)
+        return
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(doc, ())]
     while stack:
-        value, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise IntakeError(path or "body", f"nested deeper than {MAX_DEPTH} levels", index)
-        if isinstance(value, dict):
-            for key, item in value.items():
-                where = f"{path}.{key}" if path else str(key)
-                if strings and (problem := _bad_text(key)):
-                    raise IntakeError(repr(where)[1:-1], problem, index)
-                stack.append((item, where, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
-        elif strings and isinstance(value, str) and (problem := _bad_text(value)):
-            raise IntakeError(repr(path)[1:-1] or "body", problem, index)
+        value, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
+            raise IntakeError(_where(path), f"nested deeper than {MAX_DEPTH} levels", index)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, dict | list):
+                stack.append((item, (*path, key)))
+            elif strings and isinstance(item, str) and (problem := _bad_text(item)):
+                raise IntakeError(_where((*path, key)), problem, index)
+            if strings and isinstance(key, str) and (problem := _bad_text(key)):
+                raise IntakeError(_where((*path, key)), problem, index)
 
 
 def _call_size(call: Any) -> int:
