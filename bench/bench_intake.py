@@ -140,7 +140,7 @@ def _serve(cmd: list[str], port: int, env: dict | None = None) -> subprocess.Pop
 
 
 def _run(label, port, kind, auth, args, run, conns) -> tuple[float, list[str], list[int]]:
-    n = int(args.seconds * 20_000 / (args.batch if kind == "batch" else 1) / conns) + 10
+    n = int(args.seconds * 40_000 / (args.batch if kind == "batch" else 1) / conns) + 10
     size = args.batch if kind == "batch" else 1
     reqs = [_requests(kind, auth, c * n * size, n, size, f"{run}{c}") for c in range(conns)]
     warm = [_requests(kind, auth, 0, 20, size, f"warm{run}{c}") for c in range(2)]
