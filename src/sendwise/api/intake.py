@@ -20,7 +20,18 @@ router = APIRouter(prefix="/v1", tags=["intake"])
 
 OK = {"success": True}
 _ANSWERS: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Stored (every call of the request), or already stored by messageId."},
+    200: {
+        "description": "Stored (every call of the request), or already stored by messageId.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"success": {"type": "boolean"}},
+                    "required": ["success"],
+                }
+            }
+        },
+    },
     400: {
         "description": "Malformed, or over 32 KB a call / 500 KB a batch; nothing stored.",
         "content": {
