@@ -111,3 +111,23 @@ def test_sync_command(tmp_path: Path) -> None:
     assert "synced 0 intake events" in out.stdout
     with Warehouse.from_settings(project) as wh:
         assert wh.engine.execute("SELECT count(*) FROM event").fetchone()[0] == 3
+
+
+def test_build_syncs_the_event_log_first(tmp_path: Path) -> None:
+    """`sendwise build` starts with the sync, so features see the live events."""
+    from sendwise.build import _sync
+
+    folder = tmp_path / "shop"
+    init_project(folder)
+    project = load_settings(folder)
+    call = {"userId": "u1", "event": "Product Viewed", "messageId": "live-1",
+            "timestamp": "2026-12-01T10:00:00Z"}  # fmt: skip
+    with open_store(project) as store:
+        store.intake.append(
+            parse_request("track", json.dumps(call).encode(), received_at=NOW, source="web")
+        )
+    said: list[str] = []
+    with Warehouse.from_settings(project) as wh:
+        _sync(wh, project, said.append)
+        assert wh.engine.execute("SELECT message_id FROM event").fetchall() == [("live-1",)]
+    assert said == ["syncing tracked engagement and intake events into the warehouse"]
