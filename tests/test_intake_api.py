@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from segment.analytics import Client
 from segment.analytics.request import post as segment_post
 
@@ -157,3 +159,52 @@ def test_oversized_and_malformed_batches_store_nothing(service) -> None:
                          "properties": {"p": "y" * 40_000}}).encode())  # fmt: skip
         assert huge.status_code == 400
     assert stored(store) == []
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=10,
+)  # fmt: skip
+bodies = (
+    st.binary(max_size=200)
+    | json_values.map(lambda v: json.dumps(v).encode())
+    | st.dictionaries(st.sampled_from(["batch", "userId", "event", "type", "messageId",
+                                       "anonymousId", "timestamp", "sentAt", "properties"]),
+                      json_values).map(lambda v: json.dumps(v).encode())
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fuzz_service(tmp_path_factory):
+    from sendwise.config import init_project, load_settings
+    from sendwise.store import Store
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    init_project(folder)
+    with Store(f"sqlite:///{folder / 'store.sqlite'}") as store:
+        key = create_key(store, "fuzz", Scope.WRITE, rate_per_second=1e6, at=utcnow())
+        with running(create_app(load_settings(folder), store=store)) as url:
+            yield url, key, store
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    kind=st.sampled_from(["track", "identify", "page", "screen", "group", "alias", "batch"]),
+    body=bodies,
+    encoding=st.sampled_from([None, None, "gzip", "identity", "br"]),
+)
+def test_http_never_answers_500(fuzz_service, kind: str, body: bytes, encoding) -> None:
+    """Any body, any Content-Encoding: 200 (stored) or 400 with a JSON error naming the field."""
+    url, key, store = fuzz_service
+    headers = {"content-type": "application/json"}
+    if encoding:
+        headers["content-encoding"] = encoding
+    before = store.intake.max_seq()
+    answer = httpx.post(f"{url}/v1/{kind}", content=body, headers=headers, auth=(key, ""))
+    assert answer.status_code in (200, 400), answer.text
+    if answer.status_code == 400:
+        assert answer.json()["field"]
+        assert store.intake.max_seq() == before
