@@ -123,3 +123,34 @@ def test_every_accepted_call_is_storable(store, ids: list[str], extra: dict) -> 
         got = stored[row["message_id"]]
         assert (got["event"], got["user_id"]) == (row["event"], row["user_id"])
         assert (got["properties"], got["traits"]) == (row["properties"], row["traits"])
+
+
+def test_anonymous_calls_get_the_customer_their_id_was_linked_to() -> None:
+    """Linked by an identify or alias stored before, or earlier in the same group."""
+    store = MemoryStore()
+
+    def calls(*docs: dict) -> list[dict]:
+        body = json.dumps({"batch": list(docs)}).encode()
+        return parse_request("batch", body, received_at=NOW, source="t")
+
+    async def run() -> None:
+        writer = IntakeWriter(store)
+        await writer.start()
+        await writer.write(calls({"type": "identify", "userId": "c1", "anonymousId": "a1",
+                                  "messageId": "i1"}))  # fmt: skip
+        await asyncio.gather(
+            writer.write(calls({"type": "track", "anonymousId": "a1", "event": "E",
+                                "messageId": "t1"})),
+            writer.write(calls({"type": "alias", "userId": "c2", "previousId": "a2",
+                                "messageId": "al"},
+                               {"type": "page", "anonymousId": "a2", "messageId": "p1"},
+                               {"type": "page", "anonymousId": "a3", "messageId": "p2"})),
+        )  # fmt: skip
+        await writer.stop()
+
+    asyncio.run(run())
+    by_id = {r["message_id"]: r for r in store.intake.since(0, 100)}
+    assert by_id["t1"]["customer_id"] == "c1" and by_id["t1"]["user_id"] is None
+    assert by_id["p1"]["customer_id"] == "c2"
+    assert by_id["p2"]["customer_id"] is None
+    assert [r["message_id"] for r in store.intake.for_customer("c1")] == ["i1", "t1"]

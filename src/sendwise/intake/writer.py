@@ -7,6 +7,8 @@ an idle service commits at once (no fixed delay). A request is therefore answere
 its rows are durably stored: a crash at any point loses nothing that was acknowledged, and what
 was not acknowledged the client sends again (its messageId makes the retry harmless).
 
+Anonymous calls get the customer their anonymous id was linked to (:func:`resolve`).
+
 When the combined transaction fails, each request's rows are tried again on their own, so one
 request the store refuses does not fail the others; a request whose rows cannot be stored gets a
 :class:`StoreError` (503: Segment's clients retry it).
@@ -21,10 +23,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from sendwise.errors import StoreError
+from sendwise.store.repositories import LINKING
 
 logger = logging.getLogger(__name__)
 
 Pending = tuple[list[dict[str, Any]], asyncio.Future[list[bool]]]
+
+
+def resolve(repos: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Give anonymous rows (no userId) the customer their anonymous id was linked to by an
+    identify or alias call, stored earlier or in this group (the first link wins, as in the
+    warehouse's identity resolution), so that the live profile sees them at once."""
+    anonymous = {r["anonymous_id"] for r in rows if r["anonymous_id"] and not r["user_id"]}
+    if not anonymous:
+        return
+    linked = repos.intake.links(sorted(anonymous))
+    for row in rows:
+        if row["type"] in LINKING and row["user_id"] and row["anonymous_id"] in anonymous:
+            linked.setdefault(row["anonymous_id"], row["user_id"])
+    for row in rows:
+        if not row["user_id"] and row["anonymous_id"] in linked:
+            row["customer_id"] = linked[row["anonymous_id"]]
 
 
 def append_unique(repos: Any, rows: Sequence[dict[str, Any]]) -> list[bool]:
@@ -41,6 +60,7 @@ def append_unique(repos: Any, rows: Sequence[dict[str, Any]]) -> list[bool]:
             where.append(-1)
         else:
             where.append(first[key])
+    resolve(repos, unique)
     stored = repos.intake.append(unique) if unique else []
     out: list[bool] = []
     taken = 0

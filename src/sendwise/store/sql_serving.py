@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sendwise.store.repositories import INTAKE_FIELDS, ApiKeyRecord
+from sendwise.store.repositories import INTAKE_FIELDS, LINKING, ApiKeyRecord
 from sendwise.store.schema import api_key, intake_event, watermark
 
 if TYPE_CHECKING:
@@ -145,6 +145,25 @@ class SqlIntake:
     def max_seq(self) -> int:
         with self.store.begin() as conn:
             return int(conn.execute(select(func.max(intake_event.c.seq))).scalar() or 0)
+
+    def links(self, anonymous_ids: Sequence[str]) -> dict[str, str]:
+        e = intake_event.c
+        wanted = sorted(set(anonymous_ids))
+        found: dict[str, str] = {}
+        with self.store.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                query = (
+                    select(e.anonymous_id, e.user_id)
+                    .where(
+                        e.anonymous_id.in_(wanted[start : start + 500]),
+                        e.user_id.is_not(None),
+                        e.type.in_(LINKING),
+                    )
+                    .order_by(e.seq)
+                )
+                for anon, user in conn.execute(query):
+                    found.setdefault(anon, user)
+        return found
 
 
 class SqlWatermarks:
