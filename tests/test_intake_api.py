@@ -83,12 +83,17 @@ def test_segment_library_calls_are_stored_once_then_synced(service, sql) -> None
     assert by_id["a-1"]["anonymous_id"] == "anon-2"
     assert {r["source"] for r in rows} == {"website"}
 
+    # the consent of the identify holds for the send policy at once, before any sync
+    assert [c["status"] for c in store.consents.changes().to_dict("records")] == ["granted"]
+
     report = sync_intake(store, wh, settings)
     assert (report.read, report.inserted, report.rejected) == (1005, 1005, 0)
     assert sql(wh, "SELECT count(*), count(DISTINCT message_id) FROM event") == [(1005, 1005)]
     assert sql(
         wh, "SELECT customer_id, email, first_name FROM customer WHERE customer_id = 'C1'"
     ) == [("C1", "ann@example.com", "Ann")]
+    assert report.consents == 0  # already recorded: sync is the backstop
+    assert len(store.consents.changes()) == 1
     assert sql(wh, "SELECT customer_id, status, source FROM consent") == [
         ("C1", "granted", "identify")
     ]
@@ -100,7 +105,6 @@ def test_segment_library_calls_are_stored_once_then_synced(service, sql) -> None
         ("anon-1", "C1"),
         ("anon-2", "C1"),
     ]
-    assert [c["status"] for c in store.consents.changes().to_dict("records")] == ["granted"]
     # exactly once: a second sync reads nothing, a replay of the watermark adds nothing
     assert sync_intake(store, wh, settings).read == 0
     store.watermarks.set("warehouse.intake", 0, utcnow())

@@ -11,7 +11,7 @@ adds nothing twice. A call the warehouse refuses (an implausible timestamp, a ma
 trait) goes to ``reject`` with its reason; it never stops the sync.
 
 identify calls that carry a consent trait are also recorded in the store's consent ledger
-(source ``identify``), which the send policy reads at claim time.
+(source ``identify``; already done by the writer at intake, so this is a backstop).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 from sendwise.config import Settings
 from sendwise.ingest.load import ingest
-from sendwise.store.records import record_consent, utcnow
+from sendwise.intake.consent import as_object, record_consents
+from sendwise.store.records import utcnow
 from sendwise.warehouse.connection import Warehouse
-from sendwise.warehouse.presets.segment import CONSENT_TRAITS, consent_status
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +54,10 @@ def _iso(value: Any) -> str | None:
     return text if text.endswith(("Z", "+00:00")) else text + "+00:00"
 
 
-def _json(value: Any) -> dict[str, Any]:
-    if value is None or value == "":
-        return {}
-    if isinstance(value, str):
-        value = json.loads(value)
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
 def as_segment_call(row: Mapping[str, Any]) -> dict[str, Any]:
     """The Segment call an event-log row was made from (the inverse of intake.calls)."""
     kind = row["type"]
-    properties, traits = _json(row.get("properties")), _json(row.get("traits"))
+    properties, traits = as_object(row.get("properties")), as_object(row.get("traits"))
     call: dict[str, Any] = {
         "type": kind,
         "messageId": row["message_id"],
@@ -74,7 +66,7 @@ def as_segment_call(row: Mapping[str, Any]) -> dict[str, Any]:
         "timestamp": _iso(row["occurred_at"]),
         "receivedAt": _iso(row.get("received_at")),
         "sentAt": _iso(row.get("sent_at")),
-        "context": _json(row.get("context")),
+        "context": as_object(row.get("context")),
     }
     if kind == "alias":
         call["previousId"] = call.pop("anonymousId")
@@ -100,29 +92,6 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
             out.write(json.dumps(as_segment_call(row), ensure_ascii=False) + "\n")
 
 
-def _record_consents(repos: Any, rows: list[dict[str, Any]]) -> int:
-    recorded = 0
-    for row in rows:
-        if row["type"] != "identify" or not row.get("user_id"):
-            continue
-        traits = _json(row.get("traits"))
-        value = next((traits[k] for k in CONSENT_TRAITS if traits.get(k) is not None), None)
-        status = consent_status(value) if value is not None else None
-        if status is None:
-            continue
-        email = traits.get("email") if isinstance(traits.get("email"), str) else None
-        at = row["occurred_at"]
-        recorded += record_consent(
-            repos,
-            row["user_id"],
-            status,
-            email=email,
-            source="identify",
-            at=at if isinstance(at, datetime) else datetime.fromisoformat(str(at)),
-        )
-    return recorded
-
-
 def sync_intake(
     repos: Any, wh: Warehouse, settings: Settings, *, chunk: int = CHUNK
 ) -> IntakeSyncReport:
@@ -140,7 +109,7 @@ def sync_intake(
         _write(path, rows)
         loaded = ingest(wh, lenient, path, preset="segment", force=True)
         path.unlink()
-        report.consents += _record_consents(repos, rows)
+        report.consents += record_consents(repos, rows)
         report.read += len(rows)
         report.inserted += loaded.tables["event"].inserted if "event" in loaded.tables else 0
         report.rejected += loaded.rejected

@@ -7,7 +7,9 @@ an idle service commits at once (no fixed delay). A request is therefore answere
 its rows are durably stored: a crash at any point loses nothing that was acknowledged, and what
 was not acknowledged the client sends again (its messageId makes the retry harmless).
 
-Anonymous calls get the customer their anonymous id was linked to (:func:`resolve`).
+Anonymous calls get the customer their anonymous id was linked to (:func:`resolve`); the
+consent an identify call carries is recorded in the store's ledger right after the commit
+(sendwise.intake.consent).
 
 When the combined transaction fails, each request's rows are tried again on their own, so one
 request the store refuses does not fail the others; a request whose rows cannot be stored gets a
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sendwise.errors import StoreError
+from sendwise.intake.consent import record_consents
 from sendwise.store.repositories import LINKING
 
 logger = logging.getLogger(__name__)
@@ -62,6 +65,10 @@ def append_unique(repos: Any, rows: Sequence[dict[str, Any]]) -> list[bool]:
             where.append(first[key])
     resolve(repos, unique)
     stored = repos.intake.append(unique) if unique else []
+    try:
+        record_consents(repos, [r for r, new in zip(unique, stored, strict=True) if new])
+    except Exception as exc:  # stored all the same; sync records it again
+        logger.warning("consent from identify not recorded yet: %s", exc)
     out: list[bool] = []
     taken = 0
     for dup in where:
