@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -185,10 +184,12 @@ def parse_request(
 def error_body(exc: IntakeError) -> dict[str, Any]:
     """The JSON answer to a refused request: Segment's ``code``/``message`` (its libraries read
     them), and the field and batch index."""
-    body: Mapping[str, Any] = {
+    body: dict[str, Any] = {
         "error": str(exc),
         "code": "invalid_request",
         "message": str(exc),
         "field": exc.field,
     }
-    return {**body, "index": exc.index} if exc.index is not None else dict(body)
+    if exc.index is not None:
+        body["index"] = exc.index
+    return body
