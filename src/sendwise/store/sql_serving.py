@@ -65,6 +65,9 @@ class SqlApiKeys:
             return bool(conn.execute(query).rowcount)
 
 
+JSON_COLUMNS = ("properties", "traits", "context")
+
+
 def _pg_append_query() -> Any:
     """PostgreSQL: the whole batch as ONE json parameter, unpacked by the server. An executemany
     with RETURNING binds 13 parameters a row into one statement that psycopg re-parses on every
@@ -83,7 +86,6 @@ def _pg_append_query() -> Any:
     )
 
 
-JSON_COLUMNS = ("properties", "traits", "context")
 PG_APPEND = _pg_append_query()
 
 
