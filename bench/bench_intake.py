@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sendwise.access import Scope, create_key
 
+from sendwise.access import Scope, create_key
 from sendwise.config import init_project, load_settings
 from sendwise.store import open_store
 
