@@ -256,3 +256,38 @@ def test_delivered_webhooks_are_purged_after_their_retention(
     clock.advance(86_400 + 3_600)
     report = deliver(Dispatcher(repos, fast(keep_delivered_days=1), clock=clock))
     assert report.purged == 1 and repos.webhooks.entries() == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_dispatchers_never_send_a_webhook_twice(
+    kind: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Two serve workers (two stores on one database) delivering the same outbox at once."""
+    clock = Clock()
+    with sql_store(kind, tmp_path) as first:
+        subscribe(first, receiver, clock)
+        enqueue(first, [entered(f"c{i}", clock) for i in range(120)], at=clock())
+        schema = None
+        if kind == "postgresql":
+            from sqlalchemy import text
+
+            with first.begin() as conn:
+                schema = conn.execute(text("select current_schema()")).scalar_one()
+        second = Store(first.url, schema=schema, upgrade=False)
+        try:
+            settings = fast(batch_size=10, concurrency=4)
+
+            async def both() -> list[Any]:
+                return await asyncio.gather(
+                    Dispatcher(first, settings, clock=clock).run_once(),
+                    Dispatcher(second, settings, clock=clock).run_once(),
+                )
+
+            reports = asyncio.run(both())
+        finally:
+            second.close()
+        assert sum(r.delivered for r in reports) == 120
+        assert all(r.delivered > 0 for r in reports)  # both took part
+        ids = [r.webhook_id for r in receiver.seen]
+        assert len(ids) == 120 and len(set(ids)) == 120
+        assert first.webhooks.counts() == {"delivered": 120}
