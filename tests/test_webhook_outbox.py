@@ -81,6 +81,7 @@ def test_claims_are_leased_and_never_given_twice(repos: Any) -> None:
     assert [d.message_id for d in batch] == ["msg_s1_0", "msg_s1_1", "msg_s1_2"]
     assert {d.attempts for d in batch} == {1} and batch[0].url.endswith("/s1")
     assert batch[0].secret == "whsec_x" and batch[0].body == '{"n":0}'
+    assert "whsec_x" not in repr(batch[0])
     assert w.claim(now, 10, lease) == []  # leased: a second dispatcher gets nothing
     later = w.claim(T0 + timedelta(seconds=4), 1, lease)
     assert [d.message_id for d in later] == ["msg_s1_3"]
@@ -155,6 +156,7 @@ def test_enqueue_fans_out_to_the_subscriptions_that_want_the_type(repos: Any) ->
     assert repos.webhooks.entries(subscription_id=gone.subscription_id) == []
     assert sends.events == ("message.sent",)
     assert everything.secret.startswith("whsec_")
+    assert everything.secret not in repr(everything)  # never in a log line
     remove_subscription(repos, sends.subscription_id)
     with pytest.raises(NotFoundError):
         remove_subscription(repos, sends.subscription_id)

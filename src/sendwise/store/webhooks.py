@@ -18,7 +18,7 @@ Implementations: :class:`sendwise.store.sql_webhooks.SqlWebhooks` (SQLite, Postg
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -35,8 +35,8 @@ class Subscription:
     url: str
     events: tuple[str, ...]
     """Event types delivered, or ``("*",)`` for every type."""
-    secret: str
-    """The ``whsec_`` signing secret."""
+    secret: str = field(repr=False)
+    """The ``whsec_`` signing secret (left out of the repr: never in a log)."""
     description: str
     created_at: datetime
     disabled_at: datetime | None = None
@@ -58,7 +58,7 @@ class Delivery:
     message_id: str
     subscription_id: str
     url: str
-    secret: str
+    secret: str = field(repr=False)
     event_type: str
     body: str
     attempts: int
