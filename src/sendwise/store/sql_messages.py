@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 m = message_table.c
 CLAIMED = (m.message_key, m.customer_id, m.email, m.variant, m.template, m.timezone)
+CAP_LOCK = 0x53574341  # "SWCA": PostgreSQL advisory lock key that serializes capped claims
 
 
 class SqlCampaigns:
@@ -118,16 +119,48 @@ class SqlMessages:
         return True
 
     def _facts(
-        self, conn: Connection, policy: ClaimPolicy, batch: Sequence[Claimed], now: datetime
+        self,
+        conn: Connection,
+        policy: ClaimPolicy,
+        batch: Sequence[Claimed],
+        now: datetime,
+        *,
+        cap: bool = True,
     ) -> Facts:
         store = self.store
         facts = Facts(suppressed=store.suppressions.lookup(conn, [m.address or "" for m in batch]))
         changes = store.consents.for_batch(conn, batch, policy.channel, policy.purpose)
         facts.consent = consent_by_message(batch, changes)
-        since = policy.cap_since(now)
+        since = policy.cap_since(now) if cap else None
         if since is not None:
+            # in flight first: a message recorded sent between the two reads is counted twice
+            # (a rare, safe error), never missed
+            flying = self._in_flight(conn, batch)
             facts.recent_sends = store.events.recent_sends(conn, batch, since)
+            for address, n in flying.items():
+                facts.recent_sends[address] = facts.recent_sends.get(address, 0) + n
         return facts
+
+    def _in_flight(self, conn: Connection, batch: Sequence[Claimed]) -> dict[str, int]:
+        """Messages of other batches (any campaign) claimed and not yet recorded, by address:
+        every message of ``batch`` is ``sending`` already, so they are counted and taken off."""
+        address = func.lower(func.trim(m.email))
+        own: dict[str, int] = {}
+        for msg in batch:
+            if msg.address:
+                own[msg.address] = own.get(msg.address, 0) + 1
+        out: dict[str, int] = {}
+        for part in chunks(sorted(own)):
+            query = (
+                select(address, func.count())
+                .where(address.in_(part), m.status == "sending")
+                .group_by(address)
+            )
+            for a, n in conn.execute(query).all():
+                others = int(n) - own.get(str(a), 0)
+                if others > 0:
+                    out[str(a)] = others
+        return out
 
     def claim_due(
         self,
@@ -154,6 +187,10 @@ class SqlMessages:
             .returning(*CLAIMED)
         )
         with self.store.begin() as conn:
+            if policy.cap_since(now) is not None and not self.store.is_sqlite:
+                # capped claims one at a time, so each counts the others' claimed messages
+                # (on SQLite the UPDATE below takes the database's write lock: serial already)
+                conn.execute(select(func.pg_advisory_xact_lock(CAP_LOCK)))
             batch = [_claimed(r) for r in conn.execute(stmt)]
             if not batch:
                 return Claim()
@@ -185,6 +222,38 @@ class SqlMessages:
             conn.execute(back, rows)
         events = [skipped_event(x, campaign_id, why, at) for x, why in claim.skipped]
         self.store.events.insert(conn, events)
+
+    def recheck(
+        self,
+        policy: ClaimPolicy,
+        *,
+        campaign_id: str,
+        batch: Sequence[Claimed],
+        now: datetime,
+        at: datetime,
+    ) -> list[tuple[Claimed, str]]:
+        if not batch:
+            return []
+        with self.store.begin() as conn:
+            facts = self._facts(conn, policy, batch, now, cap=False)
+            decisions = policy.decide(batch, facts, now)
+            withheld = [
+                (msg, d.reason or "skipped")
+                for msg, d in zip(batch, decisions, strict=True)
+                if d.verdict == "skip"
+            ]
+            if withheld:
+                back = (
+                    update(message_table)
+                    .where(m.message_key == bindparam("k"), m.status == "sending")
+                    .values(status="skipped", reason=bindparam("r"), attempts=m.attempts - 1,
+                            updated_at=at)
+                )  # fmt: skip
+                conn.execute(back, [{"k": x.message_key, "r": why} for x, why in withheld])
+                self.store.events.insert(
+                    conn, [skipped_event(x, campaign_id, why, at) for x, why in withheld]
+                )
+        return withheld
 
     def record_outcomes(
         self, campaign_id: str, outcomes: Sequence[tuple[Claimed, str, str]], at: datetime
