@@ -51,6 +51,7 @@ class Store:
 
     def __init__(self, url: str, *, schema: str | None = None, upgrade: bool = True) -> None:
         self.url = url
+        self.schema = schema
         connect_args: dict[str, Any] = {}
         if schema is not None:
             if not url.startswith("postgresql"):

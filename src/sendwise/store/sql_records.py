@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 CHUNK = 500
 CHANGE_COLUMNS = ["customer_id", "email", "status", "recorded_at", "id"]
+BLANK_EVENT: dict[str, Any] = {**dict.fromkeys(EVENT_FIELDS), "is_machine": False}
 
 
 def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -47,8 +48,8 @@ class SqlEvents:
         self.store = store
 
     def insert(self, conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
-        if events:
-            rows = [{"is_machine": False, **e} for e in events]
+        if events:  # every row of one executemany names the same columns
+            rows = [{**BLANK_EVENT, **e} for e in events]
             conn.execute(self.store.insert_ignore(email_event), rows)
 
     def add(self, events: Sequence[Mapping[str, Any]]) -> None:
