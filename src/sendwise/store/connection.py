@@ -20,6 +20,7 @@ from sendwise.config import Settings
 from sendwise.errors import StoreError
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
+from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 class Store:
     """A connection pool to the operational store and its repositories (``campaigns``,
-    ``messages``, ``events``, ``consents``, ``suppressions``; see
+    ``messages``, ``events``, ``consents``, ``suppressions``, ``api_keys``, ``intake``,
+    ``watermarks``; see
     :mod:`sendwise.store.repositories`). ``schema`` (PostgreSQL only) puts every table in that
     schema, for tests that share a database with other tests."""
 
@@ -68,6 +70,9 @@ class Store:
         self.events = SqlEvents(self)
         self.consents = SqlConsents(self)
         self.suppressions = SqlSuppressions(self)
+        self.api_keys = SqlApiKeys(self)
+        self.intake = SqlIntake(self)
+        self.watermarks = SqlWatermarks(self)
         if upgrade:
             self.upgrade()
 

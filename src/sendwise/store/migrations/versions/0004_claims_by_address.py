@@ -1,15 +1,15 @@
 """The frequency cap counts each address's claimed messages of every campaign: an index on
 the message's normalized address and status (docs/adr/0086).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
