@@ -267,6 +267,7 @@ def test_the_tracking_batch_is_written_with_its_suppressions_and_withdrawals(
     keys = list(repos.messages.plan_frame(cid)["message_key"])
     info = repos.messages.find([keys[0], "unknown"])
     assert list(info) == [keys[0]] and info[keys[0]].email == "c0@example.com"
+    seen: list[dict] = []
     at = T0 + timedelta(hours=1)
     events = [
         dict(event_id="u1", customer_id="c0", email="C0@example.com", message_id=keys[0],
@@ -280,8 +281,14 @@ def test_the_tracking_batch_is_written_with_its_suppressions_and_withdrawals(
         SuppressionChange("c1@example.com", "hard_bounce", "bounce", "c1", at),
         SuppressionChange("c0@example.com ", "unsubscribe", "unsubscribe", "c0", at),  # again
     ]
-    repos.events.record_batch(events, changes)
-    repos.events.record_batch(events, changes)  # a replayed batch adds nothing
+
+    def build(known):
+        seen.append(dict(known))
+        return events, changes
+
+    repos.events.record_batch([keys[0], "unknown", keys[0]], build)
+    assert list(seen[0]) == [keys[0]] and seen[0][keys[0]].customer_id == "c0"
+    repos.events.record_batch([], lambda known: (events, changes))  # replayed: adds nothing
     assert [e["event_id"] for e in repos.events.rows()] == ["u1", "b1", "o1"]
     assert repos.events.rows(event_id="o1")[0]["is_machine"]
     assert repos.suppressions.reasons() == {
@@ -292,8 +299,18 @@ def test_the_tracking_batch_is_written_with_its_suppressions_and_withdrawals(
     assert consent[["customer_id", "email", "status"]].values.tolist() == [
         ["c0", "c0@example.com", "withdrawn"]
     ]
+    bad = dict(event_id="o2", type="open", occurred_at=at)
     with pytest.raises(ValueError, match="reason"):
-        repos.events.record_batch([], [SuppressionChange("x@y.com", "bored", "x", None, at)])
+        repos.events.record_batch(
+            [], lambda known: ([bad], [SuppressionChange("x@y.com", "bored", "x", None, at)])
+        )
+
+    def broken(known):
+        raise ValueError("the writer's own check failed")
+
+    with pytest.raises(ValueError, match="own check"):
+        repos.events.record_batch(keys, broken)
+    assert not repos.events.rows(event_id="o2")  # nothing of a failed batch is written
     assert repos.ping()
 
 

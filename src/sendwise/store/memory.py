@@ -30,9 +30,9 @@ from sendwise.store.repositories import (
     DUE,
     EVENT_FIELDS,
     PLAN_FIELDS,
+    BuildBatch,
     CampaignRecord,
     MessageInfo,
-    SuppressionChange,
 )
 from sendwise.store.sql_records import check_consent, check_suppression, consent_records
 
@@ -240,9 +240,8 @@ class MemoryEvents:
             row = {**dict.fromkeys(EVENT_FIELDS), "is_machine": False, **e}
             self.stored.append({"seq": next(self._seq), **row})
 
-    def record_batch(
-        self, events: Sequence[Mapping[str, Any]], suppressions: Sequence[SuppressionChange] = ()
-    ) -> None:
+    def record_batch(self, keys: Sequence[str], build: BuildBatch) -> None:
+        events, suppressions = build(self.db.messages.find(keys))
         for change in suppressions:
             check_suppression(change.reason)
         self.add(events)

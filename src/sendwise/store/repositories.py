@@ -11,7 +11,7 @@ Times are naive UTC; addresses are compared trimmed and lower-cased.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -83,6 +83,11 @@ class SuppressionChange:
     source: str
     customer_id: str | None
     at: datetime
+
+
+EventBatch = tuple[Sequence[Mapping[str, Any]], Sequence[SuppressionChange]]
+BuildBatch = Callable[[Mapping[str, MessageInfo]], EventBatch]
+"""Makes a tracking batch (events, suppression changes) from the stored messages it names."""
 
 
 class CampaignRepository(Protocol):
@@ -162,13 +167,13 @@ class EventRepository(Protocol):
     def add(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Insert email events; one whose ``event_id`` is stored already is skipped."""
 
-    def record_batch(
-        self, events: Sequence[Mapping[str, Any]], suppressions: Sequence[SuppressionChange] = ()
-    ) -> None:
-        """The tracking writer's batch, in one transaction: insert ``events`` (duplicates by
-        ``event_id`` skipped), put each address of ``suppressions`` on the list (one already
-        there is kept) and, for an ``unsubscribe`` with a customer, record the withdrawn
-        consent (unless withdrawal is already in force). Nothing is written if any fails."""
+    def record_batch(self, keys: Sequence[str], build: BuildBatch) -> None:
+        """The tracking writer's batch, in one transaction: read the stored messages of
+        ``keys``, call ``build`` with them (by key) for the events to write and the suppression
+        changes they ask for, then insert the events (duplicates by ``event_id`` skipped), put
+        each address on the suppression list (one already there is kept) and, for an
+        ``unsubscribe`` with a customer, record the withdrawn consent (unless withdrawal is
+        already in force). Nothing is written if anything fails, ``build`` included."""
 
     def rows(self, **equal: Any) -> list[dict[str, Any]]:
         """Every event whose columns equal ``equal`` (all events without)."""

@@ -7,12 +7,27 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from sendwise.store.claims import (
     Claim,
     Claimed,
     ClaimPolicy,
+    ConsentChange,
     Facts,
     KeyPart,
     consent_by_message,
@@ -22,7 +37,9 @@ from sendwise.store.claims import (
 )
 from sendwise.store.repositories import DUE, PLAN_FIELDS, CampaignRecord, MessageInfo
 from sendwise.store.schema import campaign as campaign_table
+from sendwise.store.schema import consent as consent_table
 from sendwise.store.schema import message as message_table
+from sendwise.store.schema import suppression as suppression_table
 from sendwise.store.sql_records import chunks
 
 if TYPE_CHECKING:
@@ -31,6 +48,31 @@ if TYPE_CHECKING:
 m = message_table.c
 CLAIMED = (m.message_key, m.customer_id, m.email, m.variant, m.template, m.timezone)
 CAP_LOCK = 0x53574341  # "SWCA": PostgreSQL advisory lock key that serializes capped claims
+
+
+def _recheck_query() -> Any:
+    """One statement for the recheck before hand-off: the suppressions of the addresses and
+    the consent changes that concern them (by address, or by customer when addressless), built
+    once so that each part costs one cached execution."""
+    s, c = suppression_table.c, consent_table.c
+    none = (
+        literal(None, String).label("customer_id"),
+        literal(None, DateTime).label("recorded_at"),
+        literal(None, Integer).label("id"),
+    )
+    suppressed = select(literal("s").label("kind"), s.email, s.reason.label("status"), *none)
+    suppressed = suppressed.where(s.email.in_(bindparam("a1", expanding=True)))
+    who = or_(
+        c.email.in_(bindparam("a1", expanding=True)),
+        and_(c.email.is_(None), c.customer_id.in_(bindparam("ids", expanding=True))),
+    )
+    changes = select(literal("c"), c.email, c.status, c.customer_id, c.recorded_at, c.id).where(
+        who, c.channel == bindparam("channel"), c.purpose == bindparam("purpose")
+    )
+    return union_all(suppressed, changes)
+
+
+RECHECK = _recheck_query()
 
 
 class SqlCampaigns:
@@ -235,8 +277,10 @@ class SqlMessages:
         if not batch:
             return []
         with self.store.begin() as conn:
-            facts = self._facts(conn, policy, batch, now, cap=False)
-            decisions = policy.decide(batch, facts, now)
+            decisions: list[Any] = []
+            for part in chunks(list(batch)):
+                facts = self._recheck_facts(conn, policy, part)
+                decisions += policy.decide(part, facts, now)
             withheld = [
                 (msg, d.reason or "skipped")
                 for msg, d in zip(batch, decisions, strict=True)
@@ -254,6 +298,23 @@ class SqlMessages:
                     conn, [skipped_event(x, campaign_id, why, at) for x, why in withheld]
                 )
         return withheld
+
+    def _recheck_facts(
+        self, conn: Connection, policy: ClaimPolicy, batch: Sequence[Claimed]
+    ) -> Facts:
+        """Suppressions and consents of the batch's addresses (no cap) in one query."""
+        addresses = sorted({m.address for m in batch if m.address})
+        facts = Facts()
+        changes: list[ConsentChange] = []
+        params = dict(a1=addresses, ids=sorted({m.customer_id for m in batch}),
+                      channel=policy.channel, purpose=policy.purpose)  # fmt: skip
+        for kind, email, status, customer_id, recorded_at, id_ in conn.execute(RECHECK, params):
+            if kind == "s":
+                facts.suppressed[email] = status
+            else:
+                changes.append(ConsentChange(customer_id, email, status, recorded_at, id_))
+        facts.consent = consent_by_message(batch, changes)
+        return facts
 
     def record_outcomes(
         self, campaign_id: str, outcomes: Sequence[tuple[Claimed, str, str]], at: datetime
@@ -311,11 +372,15 @@ class SqlMessages:
         return pd.DataFrame(rows, columns=list(PLAN_FIELDS))
 
     def find(self, keys: Iterable[str]) -> dict[str, MessageInfo]:
+        with self.store.begin() as conn:
+            return self.lookup(conn, keys)
+
+    def lookup(self, conn: Connection, keys: Iterable[str]) -> dict[str, MessageInfo]:
+        """``find`` in an open transaction."""
         cols = (m.message_key, m.customer_id, m.email, m.campaign_id, m.variant, m.status,
                 m.updated_at)  # fmt: skip
         found: dict[str, MessageInfo] = {}
-        with self.store.begin() as conn:
-            for part in chunks(sorted(set(keys))):
-                query = select(*cols).where(m.message_key.in_(part))
-                found.update({r.message_key: MessageInfo(*r) for r in conn.execute(query)})
+        for part in chunks(sorted(set(keys))):
+            query = select(*cols).where(m.message_key.in_(part))
+            found.update({r.message_key: MessageInfo(*r) for r in conn.execute(query)})
         return found

@@ -15,7 +15,7 @@ from sendwise.store.repositories import (
     CONSENT_STATUSES,
     EVENT_FIELDS,
     SUPPRESSION_REASONS,
-    SuppressionChange,
+    BuildBatch,
 )
 from sendwise.store.schema import consent, email_event, suppression
 
@@ -56,13 +56,12 @@ class SqlEvents:
         with self.store.begin() as conn:
             self.insert(conn, events)
 
-    def record_batch(
-        self, events: Sequence[Mapping[str, Any]], suppressions: Sequence[SuppressionChange] = ()
-    ) -> None:
+    def record_batch(self, keys: Sequence[str], build: BuildBatch) -> None:
         store = self.store
-        for change in suppressions:
-            check_suppression(change.reason)
         with store.begin() as conn:
+            events, suppressions = build(store.messages.lookup(conn, keys) if keys else {})
+            for change in suppressions:
+                check_suppression(change.reason)
             self.insert(conn, events)
             for change in suppressions:
                 store.suppressions.insert(

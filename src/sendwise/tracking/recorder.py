@@ -6,6 +6,9 @@ opens and clicks wait too when ``tracking.wait_for_commit`` is on, and otherwise
 once and written within a flush interval. A stop (SIGTERM, the end of the app's lifespan)
 flushes whatever is queued before the process exits. Batching turns thousands of tiny
 transactions per second into a few hundred larger ones (docs/adr/0041-tracking-writes.md).
+The writer holds no SQL: it writes each batch with ``events.record_batch``, which reads the
+batch's messages and writes what the writer builds from them in one transaction
+(docs/adr/0087), so it runs on any store, the fake included.
 
 One event the store refuses must not cost the others of its batch (docs/adr/0056): when a
 batch fails while the store answers, it is split in halves until every event that can be
@@ -23,7 +26,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sendwise.errors import StoreError
-from sendwise.store.repositories import Repositories, SuppressionChange
+from sendwise.store.repositories import (
+    EventBatch,
+    MessageInfo,
+    Repositories,
+    SuppressionChange,
+)
 from sendwise.tracking.machines import is_machine
 from sendwise.tracking.quarantine import Quarantine, reason_of
 
@@ -42,38 +50,40 @@ def write_events(store: Repositories, pending: Sequence[Mapping[str, Any]]) -> i
     write the batch through the events repository in one transaction: the events (duplicates
     by event_id skipped), the unsubscribes (suppression + withdrawn consent) and the
     suppressions webhooks ask for."""
-    rows: list[dict[str, Any]] = []
-    suppressions: list[SuppressionChange] = []
-    keys = [e["message_id"] for e in pending if e.get("message_id")]
-    known = store.messages.find(keys) if keys else {}
-    for event in pending:
-        row = {**EMPTY, **{k: v for k, v in event.items() if not k.startswith("_")}}
-        msg = known.get(row.get("message_id") or "")
-        if msg is not None:
-            for col in MESSAGE_COLUMNS:
-                row[col] = row.get(col) or getattr(msg, col)
-        if row["type"] in ("open", "click") and not row.get("is_machine"):
-            sent_at = msg.updated_at if msg is not None and msg.status == "sent" else None
-            row["is_machine"] = is_machine(
-                row.get("user_agent"),
-                event.get("_ip"),
-                occurred_at=row["occurred_at"],
-                sent_at=sent_at,
-            )
-        reason = event.get("_suppress")
-        if reason and row.get("email"):
-            suppressions.append(
-                SuppressionChange(
-                    email=row["email"],
-                    reason=reason,
-                    source=row["type"],
-                    customer_id=row.get("customer_id"),
-                    at=row["occurred_at"],
+
+    def build(known: Mapping[str, MessageInfo]) -> EventBatch:
+        rows: list[dict[str, Any]] = []
+        suppressions: list[SuppressionChange] = []
+        for event in pending:
+            row = {**EMPTY, **{k: v for k, v in event.items() if not k.startswith("_")}}
+            msg = known.get(row.get("message_id") or "")
+            if msg is not None:
+                for col in MESSAGE_COLUMNS:
+                    row[col] = row.get(col) or getattr(msg, col)
+            if row["type"] in ("open", "click") and not row.get("is_machine"):
+                sent_at = msg.updated_at if msg is not None and msg.status == "sent" else None
+                row["is_machine"] = is_machine(
+                    row.get("user_agent"),
+                    event.get("_ip"),
+                    occurred_at=row["occurred_at"],
+                    sent_at=sent_at,
                 )
-            )
-        rows.append(row)
-    store.events.record_batch(rows, suppressions)
-    return len(rows)
+            reason = event.get("_suppress")
+            if reason and row.get("email"):
+                suppressions.append(
+                    SuppressionChange(
+                        email=row["email"],
+                        reason=reason,
+                        source=row["type"],
+                        customer_id=row.get("customer_id"),
+                        at=row["occurred_at"],
+                    )
+                )
+            rows.append(row)
+        return rows, suppressions
+
+    store.events.record_batch([e["message_id"] for e in pending if e.get("message_id")], build)
+    return len(pending)
 
 
 class StoreUnavailable(StoreError):
