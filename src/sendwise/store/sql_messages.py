@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    any_,
     bindparam,
     func,
     insert,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from sendwise.store.claims import (
     Claim,
@@ -50,29 +53,34 @@ CLAIMED = (m.message_key, m.customer_id, m.email, m.variant, m.template, m.timez
 CAP_LOCK = 0x53574341  # "SWCA": PostgreSQL advisory lock key that serializes capped claims
 
 
-def _recheck_query() -> Any:
+def _recheck_query(sqlite: bool) -> Any:
     """One statement for the recheck before hand-off: the suppressions of the addresses and
     the consent changes that concern them (by address, or by customer when addressless), built
-    once so that each part costs one cached execution."""
+    once per dialect so that each part costs one cached execution. The lists travel as one
+    value (a JSON array read with ``json_each`` on SQLite, an array on PostgreSQL), not one
+    bound parameter per address."""
     s, c = suppression_table.c, consent_table.c
+
+    def among(col: Any, name: str) -> Any:
+        if sqlite:
+            values = func.json_each(bindparam(name, type_=String)).table_valued("value")
+            return col.in_(select(values.c.value))
+        return col == any_(bindparam(name, type_=ARRAY(String)))
+
     none = (
         literal(None, String).label("customer_id"),
         literal(None, DateTime).label("recorded_at"),
         literal(None, Integer).label("id"),
     )
     suppressed = select(literal("s").label("kind"), s.email, s.reason.label("status"), *none)
-    suppressed = suppressed.where(s.email.in_(bindparam("a1", expanding=True)))
-    who = or_(
-        c.email.in_(bindparam("a1", expanding=True)),
-        and_(c.email.is_(None), c.customer_id.in_(bindparam("ids", expanding=True))),
-    )
+    who = or_(among(c.email, "a"), and_(c.email.is_(None), among(c.customer_id, "ids")))
     changes = select(literal("c"), c.email, c.status, c.customer_id, c.recorded_at, c.id).where(
         who, c.channel == bindparam("channel"), c.purpose == bindparam("purpose")
     )
-    return union_all(suppressed, changes)
+    return union_all(suppressed.where(among(s.email, "a")), changes)
 
 
-RECHECK = _recheck_query()
+RECHECK = {True: _recheck_query(True), False: _recheck_query(False)}
 
 
 class SqlCampaigns:
@@ -306,9 +314,14 @@ class SqlMessages:
         addresses = sorted({m.address for m in batch if m.address})
         facts = Facts()
         changes: list[ConsentChange] = []
-        params = dict(a1=addresses, ids=sorted({m.customer_id for m in batch}),
+        ids = sorted({m.customer_id for m in batch})
+        sqlite = self.store.is_sqlite
+        params = dict(a=json.dumps(addresses) if sqlite else addresses,
+                      ids=json.dumps(ids) if sqlite else ids,
                       channel=policy.channel, purpose=policy.purpose)  # fmt: skip
-        for kind, email, status, customer_id, recorded_at, id_ in conn.execute(RECHECK, params):
+        for kind, email, status, customer_id, recorded_at, id_ in conn.execute(
+            RECHECK[sqlite], params
+        ):
             if kind == "s":
                 facts.suppressed[email] = status
             else:
