@@ -146,15 +146,18 @@ def train_classifier(
             cache, plan.origins, h, label, features, configs, settings, say
         )
         aucs = ranked.aucs
-        mean = np.nanmean(aucs, axis=0)
-        best_at = int(np.argmax(mean))
+        best_at = backtest.chosen_config(aucs)
         chosen = configs[best_at]
         ranking = [
-            {"learner": c[0], "params": c[1], "backtest_auc": float(m), "per_origin": list(a)}
-            for c, m, a in zip(configs, mean, aucs.T, strict=True)
-        ]
+            {
+                "learner": c[0], "params": c[1], "finalist": bool(~np.isnan(a).any()),
+                "backtest_auc": float(np.nanmean(a)),
+                "per_origin": [None if np.isnan(v) else float(v) for v in a],
+            }
+            for c, a in zip(configs, aucs.T, strict=True)
+        ]  # fmt: skip
         for lname in settings.learners:
-            top = max((r for r in ranking if r["learner"] == lname),
+            top = max((r for r in ranking if r["learner"] == lname and r["finalist"]),
                       key=lambda r: r["backtest_auc"])  # fmt: skip
             per_learner[lname] = {"roc_auc": top["backtest_auc"]}
         say(f"{name}: {chosen[0]} chosen; calibration folds at every origin")
