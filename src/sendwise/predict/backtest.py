@@ -5,11 +5,12 @@ stacked snapshots whose label windows end by E (a stratified sample of ``search_
 and scored by ROC-AUC on [E, E + h), a window none of them saw. Every candidate is judged at
 the freshest origin; for LightGBM only its ``FINALISTS`` best there go on to the older origins
 (successive halving: 10 LightGBM fits instead of 18, docs/adr/0090), and the finalist with
-the best mean over the origins wins. At each origin the winner then goes through the whole production
-pipeline (isotonic calibration on customer-grouped out-of-fold scores, anchoring to BG/NBD at
-the origin), so the card's figures, their mean and spread, are those of the procedure in use;
-the baselines are scored on the same customers and windows. The winner's model at an origin is
-the one the ranking fitted (its scores are kept); only its calibration folds are fitted again.
+the best mean over the origins wins. At each origin the winner then goes through the whole
+production pipeline (isotonic calibration on customer-grouped out-of-fold scores, anchoring to
+BG/NBD at the origin), so the card's figures, their mean and spread, are those of the procedure
+in use; the baselines are scored on the same customers and windows. The winner's model at an
+origin is the one the ranking fitted (its scores are kept); only its calibration folds are
+fitted again.
 
 A history too short for a single out-of-time origin (less than two horizons plus
 ``min_history_days``) falls back to the search's customer-grouped folds on the refit's
