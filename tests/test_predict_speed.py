@@ -13,6 +13,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from sendwise.predict import classifier
 from sendwise.predict.classifier import calibrate, fit_classifier, group_folds
+from sendwise.predict.explain import strongest
 from sendwise.predict.learners import as_matrix, make_learner
 
 
@@ -117,3 +118,29 @@ def test_the_backtest_reuses_exactly_the_model_and_calibration_of_the_full_pipel
     cal = calibrate(train, "y", feats, (learner, params), folds=3, seed=5)
     np.testing.assert_array_equal(cal.x_, full.calibrator.x_)
     np.testing.assert_array_equal(cal.y_, full.calibrator.y_)
+
+
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 8),
+    k=st.integers(1, 5),
+    levels=st.integers(1, 4),
+    seed=st.integers(0, 10_000),
+)
+@settings(max_examples=150, deadline=None)
+def test_strongest_reasons_match_a_stable_sort_ties_included(rows, cols, k, levels, seed) -> None:
+    """Few distinct values make ties common: the argmax passes pick what the stable sort did."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-levels, levels + 1, size=(rows, cols)).astype(np.float64)
+    expected = np.argsort(-np.abs(values), axis=1, kind="stable")[:, : min(k, cols)]
+    assert np.array_equal(strongest(values.copy(), k), expected)
+
+
+def test_as_matrix_reads_mixed_columns_like_pandas() -> None:
+    frame = pd.DataFrame({
+        "i": pd.array([1, None, 3], dtype="Int64"), "f": [0.5, np.nan, 2.0],
+        "b": [True, False, True], "n": pd.array([None, 2, 3], dtype="Int32"),
+    })  # fmt: skip
+    cols = ["n", "b", "f", "i"]
+    expected = frame[cols].astype("float64").to_numpy(na_value=np.nan)
+    np.testing.assert_array_equal(as_matrix(frame, cols), expected)
