@@ -7,6 +7,8 @@ each said as a short phrase ("no order for 94 days") with the direction it pushe
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
@@ -101,6 +103,17 @@ def top_reasons(
 ) -> list[list[str]]:  # fmt: skip
     """Each row's ``k`` strongest reasons, as 'phrase (raises)' or 'phrase (lowers)'.
     ``values``: ``frame[features]`` as a float matrix, when the caller already has it."""
+    flat, offsets = reason_lists(contributions, frame, features, k, values)
+    return [flat[a:b].tolist() for a, b in pairwise(offsets)]
+
+
+def reason_lists(
+    contributions: np.ndarray, frame: pd.DataFrame, features: list[str], k: int = 3,
+    values: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``top_reasons`` as one flat array of phrases and the offsets of each row's (row i:
+    ``flat[offsets[i]:offsets[i + 1]]``), the layout of an Arrow list column: a million rows
+    need no Python list per row."""
     order = strongest(contributions[:, : len(features)], k)
     if values is None:
         values = frame[features].astype("float64").to_numpy(na_value=np.nan)
@@ -113,11 +126,9 @@ def top_reasons(
         at = order == j
         said[at] = phrases(features[j], picked_values[at])
     direction = np.where(picked_signs > 0, " (raises)", " (lowers)").astype(object)
-    full = said + direction
-    keep = picked_signs != 0
-    if keep.all():
-        return full.tolist()
-    return [list(r[m]) for r, m in zip(full, keep, strict=True)]
+    keep = picked_signs != 0  # a feature that does not move the score is no reason
+    offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
+    return (said + direction)[keep], offsets
 
 
 def strongest(per_feature: np.ndarray, k: int) -> np.ndarray:
