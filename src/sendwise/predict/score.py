@@ -105,7 +105,8 @@ def score_customers(
 
     out = pd.DataFrame({"customer_id": feats["customer_id"], "as_of": feats["as_of"]})
     for col in COLUMNS:
-        out[col] = np.nan
+        if col != "top_reasons":
+            out[col] = np.nan
     # The reasons stay an Arrow list column (flat phrases and offsets), empty until explained.
     reasons = pa.ListArray.from_arrays(
         pa.array(np.zeros(len(out) + 1, dtype=np.int32)), pa.array([], pa.string())
