@@ -20,6 +20,7 @@ from sendwise.config import Settings
 from sendwise.errors import StoreError
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
+from sendwise.store.sql_snapshots import SqlSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Store:
         self.events = SqlEvents(self)
         self.consents = SqlConsents(self)
         self.suppressions = SqlSuppressions(self)
+        self.snapshots = SqlSnapshots(self)
         if upgrade:
             self.upgrade()
 

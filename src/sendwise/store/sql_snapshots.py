@@ -1,0 +1,278 @@
+"""Serving snapshots in the store (SQLite, PostgreSQL): written by version, switched in one
+UPDATE, read in single statements so that a reader sees one version whole.
+
+A publish writes every row of a new version (status ``writing``; readers never look at it),
+then :meth:`SqlSnapshots.switch` marks it ``ready`` and points ``snapshot_current`` at it in one
+transaction. A profile read joins ``snapshot_current`` in the same statement, so it sees the old
+version or the new one, never a mix; the version it read is handed to the next reads (the
+recommendations, the products) and stays readable until ``keep`` newer versions exist
+(docs/adr/0100-serving-snapshots.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, select, update
+
+from sendwise.store.schema import (
+    live_slot,
+    snapshot,
+    snapshot_current,
+    snapshot_product,
+    snapshot_profile,
+    snapshot_recommendation,
+    snapshot_segment_member,
+    snapshot_similar,
+)
+from sendwise.store.sql_records import chunks
+
+if TYPE_CHECKING:
+    from sendwise.store.connection import Store
+
+PARTS = {
+    "profile": snapshot_profile,
+    "segment_member": snapshot_segment_member,
+    "recommendation": snapshot_recommendation,
+    "product": snapshot_product,
+    "similar": snapshot_similar,
+}
+"""The row tables of a version, by the name :meth:`SqlSnapshots.write` takes."""
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    version: int
+    status: str
+    created_at: datetime
+    published_at: datetime | None
+    as_of: datetime | None
+    data_end: datetime | None
+    customers: int
+    meta: dict[str, Any]
+
+
+def _info(row: Mapping[str, Any]) -> SnapshotInfo:
+    return SnapshotInfo(**{k: row[k] for k in SnapshotInfo.__dataclass_fields__})
+
+
+class SqlSnapshots:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def begin(
+        self, *, at: datetime, as_of: datetime | None, data_end: datetime | None, meta: dict
+    ) -> int:
+        """A new version, ``writing`` (invisible to readers); its number."""
+        with self.store.begin() as conn:
+            newest = conn.execute(select(func.max(snapshot.c.version))).scalar()
+            version = int(newest or 0) + 1
+            conn.execute(
+                snapshot.insert().values(
+                    version=version,
+                    status="writing",
+                    created_at=at,
+                    as_of=as_of,
+                    data_end=data_end,
+                    customers=0,
+                    meta=meta,
+                )
+            )
+        return version
+
+    def write(self, version: int, part: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert rows of a version still being written (chunks of one transaction each)."""
+        table = PARTS[part]
+        for chunk in chunks(rows, 2000):
+            with self.store.begin() as conn:
+                conn.execute(table.insert(), [{**r, "version": version} for r in chunk])
+        return len(rows)
+
+    def switch(self, version: int, *, customers: int, at: datetime) -> int | None:
+        """Make ``version`` the one readers see, in one transaction; the previous one."""
+        with self.store.begin() as conn:
+            conn.execute(
+                update(snapshot)
+                .where(snapshot.c.version == version, snapshot.c.status == "writing")
+                .values(status="ready", published_at=at, customers=customers)
+            )
+            old = conn.execute(
+                select(snapshot_current.c.version).where(snapshot_current.c.id == 1)
+            ).scalar()
+            if old is None:
+                conn.execute(
+                    snapshot_current.insert().values(id=1, version=version, switched_at=at)
+                )
+            else:
+                conn.execute(
+                    update(snapshot_current)
+                    .where(snapshot_current.c.id == 1)
+                    .values(version=version, switched_at=at)
+                )
+        return None if old is None else int(old)
+
+    def discard(self, version: int) -> None:
+        """Drop a version that failed before its switch (never the current one)."""
+        if self.current_version() == version:
+            return
+        self._delete([version])
+
+    def prune(self, keep: int) -> list[int]:
+        """Delete every version but the current one and the ``keep`` newest ready ones;
+        versions still ``writing`` (another publish) are left alone. Returns those deleted."""
+        current = self.current_version()
+        with self.store.begin() as conn:
+            rows = conn.execute(
+                select(snapshot.c.version, snapshot.c.status).order_by(snapshot.c.version.desc())
+            ).all()
+        ready = [int(v) for v, s in rows if s == "ready"]
+        kept = set(ready[: max(keep, 1)]) | ({current} if current is not None else set())
+        newest_kept = max(kept, default=0)
+        doomed = [
+            int(v) for v, s in rows if int(v) not in kept and (s != "writing" or v < newest_kept)
+        ]
+        self._delete(doomed)
+        return sorted(doomed)
+
+    def _delete(self, versions: Sequence[int]) -> None:
+        if not versions:
+            return
+        for table in (*PARTS.values(), snapshot):
+            with self.store.begin() as conn:
+                conn.execute(delete(table).where(table.c.version.in_(list(versions))))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def current_version(self) -> int | None:
+        with self.store.begin() as conn:
+            v = conn.execute(
+                select(snapshot_current.c.version).where(snapshot_current.c.id == 1)
+            ).scalar()
+        return None if v is None else int(v)
+
+    def info(self, version: int | None = None) -> SnapshotInfo | None:
+        """A version's description (the current one without ``version``)."""
+        s = snapshot.c
+        query = select(snapshot)
+        if version is None:
+            query = query.join(
+                snapshot_current,
+                and_(snapshot_current.c.id == 1, s.version == snapshot_current.c.version),
+            )
+        else:
+            query = query.where(s.version == version)
+        with self.store.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _info(row)
+
+    def versions(self) -> list[SnapshotInfo]:
+        with self.store.begin() as conn:
+            rows = conn.execute(select(snapshot).order_by(snapshot.c.version)).mappings().all()
+        return [_info(r) for r in rows]
+
+    def profile(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's row of the current version (with its ``version``), in one statement."""
+        p = snapshot_profile.c
+        query = (
+            select(snapshot_profile)
+            .join(
+                snapshot_current,
+                and_(snapshot_current.c.id == 1, p.version == snapshot_current.c.version),
+            )
+            .where(p.customer_id == customer_id)
+        )
+        with self.store.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
+    def profiles(self, version: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
+        """customer_id, scores, segments of every customer of a version (for the changes)."""
+        p = snapshot_profile.c
+        after = ""
+        while True:
+            query = (
+                select(p.customer_id, p.scores, p.segments)
+                .where(p.version == version, p.customer_id > after)
+                .order_by(p.customer_id)
+                .limit(batch)
+            )
+            with self.store.begin() as conn:
+                rows = conn.execute(query).mappings().all()
+            yield from (dict(r) for r in rows)
+            if len(rows) < batch:
+                return
+            after = rows[-1]["customer_id"]
+
+    def recommendations(self, version: int, customer_id: str) -> list[dict[str, Any]]:
+        r = snapshot_recommendation.c
+        query = (
+            select(r.rank, r.product_id, r.score, r.source)
+            .where(r.version == version, r.customer_id == customer_id)
+            .order_by(r.rank)
+        )
+        with self.store.begin() as conn:
+            return [dict(x) for x in conn.execute(query).mappings()]
+
+    def products(self, version: int, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        p = snapshot_product.c
+        if not product_ids:
+            return {}
+        query = select(p.product_id, p.data).where(
+            p.version == version, p.product_id.in_(list(dict.fromkeys(product_ids)))
+        )
+        with self.store.begin() as conn:
+            return {pid: dict(data) for pid, data in conn.execute(query).all()}
+
+    def similar(self, version: int, product_ids: Sequence[str]) -> list[tuple[str, str, float]]:
+        """(product, neighbour, similarity) of each of ``product_ids``."""
+        s = snapshot_similar.c
+        if not product_ids:
+            return []
+        query = select(s.product_id, s.other_id, s.weight).where(
+            s.version == version, s.product_id.in_(list(dict.fromkeys(product_ids)))
+        )
+        with self.store.begin() as conn:
+            return [(a, b, float(w)) for a, b, w in conn.execute(query).all()]
+
+    def members(self, version: int, segment: str, *, after: str, limit: int) -> list[str]:
+        """Customer ids of a segment after ``after``, in id order (keyset paging)."""
+        m = snapshot_segment_member.c
+        query = (
+            select(m.customer_id)
+            .where(m.version == version, m.segment == segment, m.customer_id > after)
+            .order_by(m.customer_id)
+            .limit(limit)
+        )
+        with self.store.begin() as conn:
+            return [str(x) for x in conn.execute(query).scalars()]
+
+    # --- open-time content -----------------------------------------------------------------
+
+    def slot(self, message_key: str, slot: int) -> dict[str, Any] | None:
+        s = live_slot.c
+        query = select(live_slot).where(s.message_key == message_key, s.slot == slot)
+        with self.store.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
+    def choose_slot(
+        self, message_key: str, slot: int, *, customer_id: str, product_id: str, at: datetime
+    ) -> str:
+        """Remember the product of a (message, slot) unless one is already; the product kept
+        (the first choice wins, so the image and the click of a message agree)."""
+        row = {
+            "message_key": message_key,
+            "slot": slot,
+            "customer_id": customer_id,
+            "product_id": product_id,
+            "chosen_at": at,
+        }
+        with self.store.begin() as conn:
+            conn.execute(self.store.insert_ignore(live_slot), [row])
+        kept = self.slot(message_key, slot)
+        return product_id if kept is None else str(kept["product_id"])
