@@ -51,6 +51,7 @@ from sendwise.content.limits import (
     spend_loop_item,
     too_large,
 )
+from sendwise.content.live import live_rec_image, live_rec_link
 from sendwise.content.safe_filters import bounded, check_str_method
 
 GUARD = "_sw_bounded"
@@ -220,6 +221,7 @@ def make_environment(*, html: bool, loader: Any = None) -> ImmutableSandboxedEnv
     )
     env.globals.clear()
     env.globals.update(range=_range, dict=dict, namespace=Namespace)
+    env.globals.update(live_rec_link=live_rec_link, live_rec_image=live_rec_image)
     env.filters = {name: bounded(name, f) for name, f in FILTERS.items()}
     env.filters[GUARD] = _bounded
     env.filters["money"] = money

@@ -49,6 +49,7 @@ from sendwise.delivery.shards import Shard
 from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import SendwiseError
 from sendwise.keys import signing_key
+from sendwise.serving.live_links import resolve as resolve_live
 from sendwise.store.claims import Claimed, utcnow
 from sendwise.store.repositories import Repositories
 
@@ -211,7 +212,18 @@ async def _deliver(
                     sender=sender,
                     to=r.email or "",
                     subject=rendered[r.customer_id].subject,
-                    html=track_html(rendered[r.customer_id].html, opts.base_url, key, r.message_key)
+                    html=track_html(
+                        resolve_live(
+                            rendered[r.customer_id].html,
+                            opts.base_url,
+                            key,
+                            r.message_key,
+                            r.customer_id,
+                        ),
+                        opts.base_url,
+                        key,
+                        r.message_key,
+                    )
                     if opts.track
                     else rendered[r.customer_id].html,
                     text=rendered[r.customer_id].text,

@@ -137,8 +137,9 @@ def neighbours(
                     "weight": float(sim.data[a + j]),
                 }
             )
-    buyers = np.asarray(data.bought.sum(axis=0)).ravel() + 0.1 * np.asarray(
-        data.viewed.sum(axis=0)
-    ).ravel()
+    buyers = (
+        np.asarray(data.bought.sum(axis=0)).ravel()
+        + 0.1 * np.asarray(data.viewed.sum(axis=0)).ravel()
+    )
     popular = [str(products[j]) for j in np.argsort(-buyers, kind="stable")[:100]]
     return rows, popular

@@ -16,6 +16,7 @@ without an order has no churn risk, as in the batch) and the best send hour (it 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from datetime import datetime
@@ -82,7 +83,7 @@ def new_customer_features(live: LiveFields, now: datetime) -> dict[str, float]:
     row["tenure_days"] = _days(now, live.first_seen)
     row["days_since_last_activity"] = _days(now, live.last_activity)
     row["distinct_products"] = float(len(live.bought))
-    gaps = [(b["at"] - a["at"]).total_seconds() / DAY for a, b in zip(orders, orders[1:])]
+    gaps = [(b["at"] - a["at"]).total_seconds() / DAY for a, b in itertools.pairwise(orders)]
     row["ipt_mean_days"] = float(np.mean(gaps)) if gaps else np.nan
     row["ipt_last_days"] = gaps[-1] if gaps else np.nan
     for w in WINDOWS:
