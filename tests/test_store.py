@@ -27,14 +27,14 @@ def _index_names(store: Store) -> set[str]:
 
 
 def test_migrations_create_exactly_the_declared_tables(store: Store) -> None:
-    assert store.revision() == store.head() == "0002"
+    assert store.revision() == store.head() == "0005"
     names = set(inspect(store.engine).get_table_names()) - {"alembic_version"}
     assert names == set(metadata.tables)
     for table in metadata.tables.values():
         cols = {c["name"] for c in inspect(store.engine).get_columns(table.name)}
         assert cols == {c.name for c in table.columns}, table.name
         assert {i.name for i in table.indexes} <= _index_names(store), table.name
-    assert store.upgrade() == "0002"  # applying again is a no-op
+    assert store.upgrade() == "0005"  # applying again is a no-op
 
 
 def test_suppression_is_global_and_case_insensitive(store: Store) -> None:
@@ -80,7 +80,7 @@ def test_default_store_is_a_sqlite_file_in_the_project(tmp_path) -> None:
     init_project(tmp_path)
     settings = load_settings(tmp_path)
     with open_store(settings) as st:
-        assert st.revision() == "0002"
+        assert st.revision() == "0005"
     assert (tmp_path / "store.sqlite").exists()
 
 

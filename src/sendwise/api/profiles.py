@@ -1,0 +1,123 @@
+"""The read API (read keys): live profiles, real-time recommendations, rendering and segment
+members. Thin: the work is :class:`sendwise.serving.service.Serving`'s."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from sendwise.access import ApiKeyInfo, Scope
+from sendwise.api.auth import require
+from sendwise.errors import NotFoundError, SendwiseError
+from sendwise.serving.service import Serving
+
+router = APIRouter(prefix="/v1", tags=["read"])
+Reader = Annotated[ApiKeyInfo, Depends(require(Scope.READ))]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown customer, segment or template, or nothing published yet"},
+}
+
+
+def serving_of(request: Request) -> Serving:
+    """The app's Serving (made on first use: it only needs the store the lifespan opened)."""
+    state = request.app.state
+    serving = getattr(state, "serving", None)
+    if serving is None:
+        serving = state.serving = Serving(state.store, state.settings, clock=state.clock)
+    return serving
+
+
+def _not_found(exc: NotFoundError) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=404)
+
+
+@router.get("/profiles/{customer_id}", responses=ERRORS)
+async def get_profile(customer_id: str, request: Request, key: Reader) -> Any:
+    """The customer's profile, scores, segments and reasons from the published snapshot, with
+    the live fields of their events since (scored live when first seen after it)."""
+    try:
+        return serving_of(request).profile(customer_id)
+    except NotFoundError as exc:
+        return _not_found(exc)
+
+
+@router.get("/profiles/{customer_id}/recommendations", responses=ERRORS)
+async def get_recommendations(
+    customer_id: str,
+    request: Request,
+    key: Reader,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Any:
+    """The top ``k`` products, re-ranked by the customer's recent views and cart."""
+    try:
+        return serving_of(request).recommendations(customer_id, k)
+    except NotFoundError as exc:
+        return _not_found(exc)
+
+
+class RenderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(min_length=1, max_length=200, description="Path inside templates/.")
+    customer_id: str = Field(min_length=1, max_length=200)
+
+
+class RenderResponse(BaseModel):
+    customer_id: str
+    template: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    slots: dict[str, str]
+
+
+@router.post(
+    "/render",
+    response_model=RenderResponse,
+    responses={**ERRORS, 400: {"description": "A template that cannot be rendered"}},
+)
+async def render(body: RenderRequest, request: Request, key: Reader) -> Any:
+    """A template rendered for one customer from their live profile."""
+    from sendwise.content.render import Renderer
+    from sendwise.serving.render import render_for
+
+    state = request.app.state
+    renderer = getattr(state, "renderer", None)
+    if renderer is None:
+        renderer = state.renderer = Renderer(state.settings)
+    base = state.settings.delivery.base_url
+    try:
+        return await run_in_threadpool(
+            render_for,
+            serving_of(request),
+            renderer,
+            body.template,
+            body.customer_id,
+            base_url=base,
+            key=state.key.current,
+        )
+    except NotFoundError as exc:
+        return _not_found(exc)
+    except SendwiseError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+@router.get("/segments/{name}/members", responses=ERRORS)
+async def segment_members(
+    name: str,
+    request: Request,
+    key: Reader,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """Customer ids of a segment in id order, ``limit`` a page; pass ``next_cursor`` back for
+    the next page (null on the last)."""
+    try:
+        return serving_of(request).segment_members(name, cursor=cursor, limit=limit)
+    except NotFoundError as exc:
+        return _not_found(exc)
