@@ -99,7 +99,7 @@ def test_cli_store_upgrade_and_campaign_size(tmp_path) -> None:
     init_project(tmp_path)
     runner = CliRunner()
     r = runner.invoke(app, ["store", "upgrade", "--project", str(tmp_path)])
-    assert r.exit_code == 0 and "revision 0002" in r.output
+    assert r.exit_code == 0 and "revision 0005" in r.output
     r = runner.invoke(
         app, ["campaign", "size", "--baseline", "0.1", "--lift", "0.02", "--absolute"]
     )
