@@ -330,6 +330,18 @@ class TrackingSettings(_Section):
     """Mixing scale of the always-valid (mSPRT) test: the size of effect you expect."""
 
 
+class ApiSettings(_Section):
+    """The HTTP API of `sendwise serve` (intake, reads, admin): see docs/integration.md."""
+
+    rate_per_second: float = Field(default=1000.0, gt=0)
+    """Requests a second one API key may make (a key's own rate, set at creation, wins)."""
+    burst_seconds: float = Field(default=2.0, gt=0)
+    """A key may spend this many seconds' worth of its rate at once."""
+    key_cache_seconds: float = Field(default=2.0, ge=0)
+    """A verified key is trusted this long without reading the store again: a revoked key
+    stops working within this time."""
+
+
 class RecommendSettings(_Section):
     """Product recommendations (see docs/recommendations.md)."""
 
@@ -474,6 +486,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)

@@ -27,6 +27,10 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     ├── StoreError                 the operational store cannot be reached or migrated
     │   └── StoreUnavailable       the store did not answer a tracking write (tracking/recorder.py)
     ├── DeliveryError              a messenger is misconfigured or refuses every message
+    ├── AccessError                an API request whose key does not allow it (api/auth.py)
+    │   ├── AuthenticationError    no key, or one that is wrong or revoked (401)
+    │   ├── ScopeError             a live key of a scope that does not allow the call (403)
+    │   └── RateLimitedError       the key spent its rate (429, with Retry-After)
     ├── ModelError                 a model file is missing, changed or does not fit the data
     │                              (predict/registry.py)
     └── DataQualityError           a check configured as hard failed during a build
@@ -113,6 +117,26 @@ class CampaignError(InputError):
 
 class DeliveryError(SendwiseError):
     """A messenger is misconfigured or cannot deliver at all (not one message's failure)."""
+
+
+class AccessError(SendwiseError):
+    """An API request whose key does not allow it."""
+
+
+class AuthenticationError(AccessError):
+    """No API key, or one that is wrong or revoked: nothing is done or stored."""
+
+
+class ScopeError(AccessError):
+    """A live API key whose scope does not allow the call."""
+
+
+class RateLimitedError(AccessError):
+    """The key has spent its rate; ``retry_after`` seconds until it may call again."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"too many requests for this key: retry in {retry_after:.2f} s")
 
 
 class TrackingError(InputError):

@@ -8,7 +8,9 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from sendwise.api import errors, tracking, webhooks
+from sendwise import __version__
+from sendwise.access import KeyVerifier, RateLimiter
+from sendwise.api import access, errors, tracking, webhooks
 from sendwise.config import Settings
 from sendwise.keys import key_ring
 from sendwise.store import Store, open_store
@@ -38,6 +40,7 @@ def create_app(
         )
         await recorder.start()
         app.state.store = st
+        app.state.verifier = KeyVerifier(st, cache_seconds=settings.api.key_cache_seconds)
         app.state.recorder = recorder
         try:
             yield
@@ -47,15 +50,25 @@ def create_app(
                 st.close()
 
     app = FastAPI(
-        title="sendwise", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="sendwise",
+        summary="Event intake, live profiles, scores and recommendations, and tracking links.",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.limiter = RateLimiter(
+        settings.api.rate_per_second, burst_seconds=settings.api.burst_seconds
+    )
     app.state.clock = clock
     app.state.wait_for_commit = settings.tracking.wait_for_commit
     # the KeyRing (current key, retired ones that still verify); ConfigError, before anything
     # starts, when the key is missing, short or public
     app.state.key = key_ring(settings.delivery)
     errors.install(app)
+    app.include_router(access.router)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
 

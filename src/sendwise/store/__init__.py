@@ -1,6 +1,7 @@
-"""The operational store: campaigns, messages, email events, suppressions and consents.
+"""The operational store: campaigns, messages, email events, suppressions, consents, API keys
+and the intake event log.
 
-Domains use it through five small repositories (:mod:`sendwise.store.repositories`):
+Domains use it through small repositories (:mod:`sendwise.store.repositories`):
 :class:`Store` implements them with SQLAlchemy 2 Core over a SQLite file in the project folder
 (default) or PostgreSQL by URL, with Alembic migrations shipped in the package and applied when
 the store is opened; :class:`MemoryStore` is the in-memory fake for unit tests.

@@ -21,6 +21,7 @@ from sendwise.errors import StoreError
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
 from sendwise.store.sql_snapshots import SqlSnapshots
+from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 class Store:
     """A connection pool to the operational store and its repositories (``campaigns``,
-    ``messages``, ``events``, ``consents``, ``suppressions``; see
+    ``messages``, ``events``, ``consents``, ``suppressions``, ``api_keys``, ``intake``,
+    ``watermarks``; see
     :mod:`sendwise.store.repositories`). ``schema`` (PostgreSQL only) puts every table in that
     schema, for tests that share a database with other tests."""
 
@@ -69,6 +71,9 @@ class Store:
         self.consents = SqlConsents(self)
         self.suppressions = SqlSuppressions(self)
         self.snapshots = SqlSnapshots(self)
+        self.api_keys = SqlApiKeys(self)
+        self.intake = SqlIntake(self)
+        self.watermarks = SqlWatermarks(self)
         if upgrade:
             self.upgrade()
 

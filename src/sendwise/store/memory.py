@@ -1,4 +1,4 @@
-"""The in-memory fake of the operational store: the same five repositories over dicts and lists,
+"""The in-memory fake of the operational store: the same repositories over dicts and lists,
 for unit tests that run in milliseconds. The contract suite (tests/test_store_contract.py) runs
 the same tests on it as on SQLite and PostgreSQL; it is not thread- or process-safe."""
 
@@ -25,6 +25,7 @@ from sendwise.store.claims import (
     split,
     utcnow,
 )
+from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
 from sendwise.store.repositories import DUE, EVENT_FIELDS, PLAN_FIELDS, CampaignRecord, MessageInfo
 from sendwise.store.sql_records import check_consent, check_suppression, consent_records
 
@@ -321,6 +322,9 @@ class MemoryStore:
         self.events = MemoryEvents(self)
         self.consents = MemoryConsents(self)
         self.suppressions = MemorySuppressions(self)
+        self.api_keys = MemoryApiKeys()
+        self.intake = MemoryIntake()
+        self.watermarks = MemoryWatermarks()
 
     def close(self) -> None:
         pass

@@ -1,4 +1,4 @@
-"""The operational store as the domains see it: five small repositories.
+"""The operational store as the domains see it: small repositories.
 
 Each is a :class:`typing.Protocol` with two implementations, SQLAlchemy over SQLite or
 PostgreSQL (:mod:`sendwise.store.sql`, reached as ``Store(url).messages`` ...) and an in-memory
@@ -179,6 +179,83 @@ class SuppressionRepository(Protocol):
         """Reason by address, of ``emails`` (every address without)."""
 
 
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """A stored API key: its public id, name, scope, the SHA-256 of its secret part."""
+
+    key_id: str
+    name: str
+    scope: str
+    secret_hash: str
+    rate_per_second: float | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyRepository(Protocol):
+    def add(self, record: ApiKeyRecord) -> bool:
+        """Store a new key; False (nothing written) when its name or id is taken."""
+
+    def get(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    def all(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones too, oldest first."""
+
+    def revoke(self, name: str, at: datetime) -> bool:
+        """Revoke the key of that name; False when there is none or it was revoked already."""
+
+
+INTAKE_FIELDS = (
+    "message_id",
+    "type",
+    "event",
+    "user_id",
+    "anonymous_id",
+    "customer_id",
+    "occurred_at",
+    "received_at",
+    "sent_at",
+    "properties",
+    "traits",
+    "context",
+    "source",
+)
+
+
+class IntakeRepository(Protocol):
+    """The intake event log: one row per Segment ``messageId`` (``INTAKE_FIELDS`` + ``seq``)."""
+
+    def append(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """Insert in one transaction; per event, whether it was new (False: its ``message_id``
+        was stored already, by an earlier call or earlier in this one)."""
+
+    def since(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` events after ``seq``, in ``seq`` order."""
+
+    def for_customer(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None = None,
+        anonymous_ids: Sequence[str] = (),
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` events of the customer (by ``customer_id``, or by one of
+        ``anonymous_ids``) received after ``since``, oldest first."""
+
+    def max_seq(self) -> int:
+        """The newest ``seq`` (0 for an empty log)."""
+
+
+class WatermarkRepository(Protocol):
+    """How far each reader of an event log has got (``sendwise sync``, webhooks ...)."""
+
+    def get(self, name: str) -> int:
+        """The reader's watermark (0 when it never read)."""
+
+    def set(self, name: str, seq: int, at: datetime) -> None: ...
+
+
 class Repositories(Protocol):
     """The whole operational store: :class:`sendwise.store.Store` or the in-memory fake."""
 
@@ -196,6 +273,15 @@ class Repositories(Protocol):
 
     @property
     def suppressions(self) -> SuppressionRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def intake(self) -> IntakeRepository: ...
+
+    @property
+    def watermarks(self) -> WatermarkRepository: ...
 
     @property
     def safe_url(self) -> str: ...

@@ -204,4 +204,43 @@ live_slot = Table(
     Column("customer_id", String(200), nullable=False),
     Column("product_id", String(200), nullable=False),
     Column("chosen_at", DateTime, nullable=False),
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("key_id", String(32), primary_key=True, comment="The public part of the key."),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("scope", String(16), nullable=False, comment="write, read or admin"),
+    Column("secret_hash", String(64), nullable=False, comment="SHA-256 hex of the secret part."),
+    Column("rate_per_second", Float, comment="Requests a second (None: the service default)."),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+intake_event = Table(
+    "intake_event",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True, comment="Readers' watermark."),
+    Column("message_id", String(200), nullable=False, unique=True, comment="Segment messageId."),
+    Column("type", String(16), nullable=False, comment="track identify page screen group alias"),
+    Column("event", String(200), comment="The track event's name, or the page or screen name."),
+    Column("user_id", String(200)),
+    Column("anonymous_id", String(200)),
+    Column("customer_id", String(200), comment="The customer it was resolved to."),
+    Column("occurred_at", DateTime, nullable=False, comment="After the clock-skew rule."),
+    Column("received_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    Column("properties", JSON),
+    Column("traits", JSON),
+    Column("context", JSON),
+    Column("source", String(200), comment="The name of the write key it came with."),
+    Index("ix_intake_event_customer", "customer_id", "seq"),
+    Index("ix_intake_event_anonymous", "anonymous_id", "seq"),
+)
+
+watermark = Table(
+    "watermark",
+    metadata,
+    Column("name", String(100), primary_key=True, comment="A reader of the event logs."),
+    Column("seq", Integer, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
 )

@@ -1,0 +1,135 @@
+"""SQLAlchemy repositories of the serving plane: API keys, the intake event log, watermarks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sendwise.store.repositories import INTAKE_FIELDS, ApiKeyRecord
+from sendwise.store.schema import api_key, intake_event, watermark
+
+if TYPE_CHECKING:
+    from sendwise.store.connection import Store
+
+INTAKE_COLUMNS = ("seq", *INTAKE_FIELDS)
+
+
+def first_of_each(events: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
+    """The events whose ``message_id`` is first in the call, and the index of each."""
+    seen: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    index: list[int] = []
+    for i, e in enumerate(events):
+        if e["message_id"] in seen:
+            continue
+        seen.add(e["message_id"])
+        rows.append({f: e.get(f) for f in INTAKE_FIELDS})
+        index.append(i)
+    return rows, index
+
+
+class SqlApiKeys:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, record: ApiKeyRecord) -> bool:
+        k = api_key.c
+        with self.store.begin() as conn:
+            taken = conn.execute(
+                select(k.key_id).where(or_(k.name == record.name, k.key_id == record.key_id))
+            ).first()
+            if taken is not None:
+                return False
+            conn.execute(api_key.insert().values(**record.__dict__))
+        return True
+
+    def get(self, key_id: str) -> ApiKeyRecord | None:
+        with self.store.begin() as conn:
+            row = conn.execute(select(api_key).where(api_key.c.key_id == key_id)).mappings().first()
+        return None if row is None else ApiKeyRecord(**row)
+
+    def all(self) -> list[ApiKeyRecord]:
+        query = select(api_key).order_by(api_key.c.created_at, api_key.c.name)
+        with self.store.begin() as conn:
+            return [ApiKeyRecord(**row) for row in conn.execute(query).mappings()]
+
+    def revoke(self, name: str, at: datetime) -> bool:
+        k = api_key.c
+        query = update(api_key).where(k.name == name, k.revoked_at.is_(None)).values(revoked_at=at)
+        with self.store.begin() as conn:
+            return bool(conn.execute(query).rowcount)
+
+
+class SqlIntake:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def append(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
+        rows, index = first_of_each(events)
+        new = [False] * len(events)
+        if not rows:
+            return new
+        dialect = sqlite if self.store.is_sqlite else postgresql
+        query = (
+            dialect.insert(intake_event)
+            .on_conflict_do_nothing(index_elements=["message_id"])
+            .returning(intake_event.c.message_id)
+        )
+        with self.store.begin() as conn:
+            stored = set(conn.execute(query, rows).scalars())
+        for row, i in zip(rows, index, strict=True):
+            new[i] = row["message_id"] in stored
+        return new
+
+    def since(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        e = intake_event.c
+        query = select(intake_event).where(e.seq > seq).order_by(e.seq).limit(limit)
+        with self.store.begin() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def for_customer(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None = None,
+        anonymous_ids: Sequence[str] = (),
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        e = intake_event.c
+        who = e.customer_id == customer_id
+        if anonymous_ids:
+            who = or_(who, e.anonymous_id.in_(list(anonymous_ids)))
+        query = select(intake_event).where(who)
+        if since is not None:
+            query = query.where(e.received_at > since)
+        query = query.order_by(e.seq.desc()).limit(limit)
+        with self.store.begin() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        return rows[::-1]
+
+    def max_seq(self) -> int:
+        with self.store.begin() as conn:
+            return int(conn.execute(select(func.max(intake_event.c.seq))).scalar() or 0)
+
+
+class SqlWatermarks:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, name: str) -> int:
+        with self.store.begin() as conn:
+            found = conn.execute(select(watermark.c.seq).where(watermark.c.name == name)).scalar()
+        return int(found or 0)
+
+    def set(self, name: str, seq: int, at: datetime) -> None:
+        dialect = sqlite if self.store.is_sqlite else postgresql
+        query = dialect.insert(watermark).values(name=name, seq=seq, updated_at=at)
+        query = query.on_conflict_do_update(
+            index_elements=["name"], set_={"seq": seq, "updated_at": at}
+        )
+        with self.store.begin() as conn:
+            conn.execute(query)
