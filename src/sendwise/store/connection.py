@@ -20,8 +20,8 @@ from sendwise.config import Settings
 from sendwise.errors import StoreError
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
-from sendwise.store.sql_snapshots import SqlSnapshots
 from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
+from sendwise.store.sql_snapshots import SqlSnapshots
 
 logger = logging.getLogger(__name__)
 

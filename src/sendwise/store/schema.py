@@ -204,6 +204,8 @@ live_slot = Table(
     Column("customer_id", String(200), nullable=False),
     Column("product_id", String(200), nullable=False),
     Column("chosen_at", DateTime, nullable=False),
+)
+
 api_key = Table(
     "api_key",
     metadata,
