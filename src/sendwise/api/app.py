@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from sendwise import __version__
 from sendwise.access import KeyVerifier, RateLimiter
-from sendwise.api import access, errors, tracking, webhooks
+from sendwise.api import access, errors, live, profiles, tracking, webhooks
 from sendwise.config import Settings
 from sendwise.keys import key_ring
 from sendwise.store import Store, open_store
@@ -71,6 +71,8 @@ def create_app(
     app.include_router(access.router)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
+    app.include_router(profiles.router)
+    app.include_router(live.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

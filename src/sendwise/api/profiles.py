@@ -7,12 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sendwise.access import ApiKeyInfo, Scope
 from sendwise.api.auth import require
-from sendwise.errors import NotFoundError, SendwiseError
 from sendwise.serving.service import Serving
 
 router = APIRouter(prefix="/v1", tags=["read"])
@@ -31,18 +29,11 @@ def serving_of(request: Request) -> Serving:
     return serving
 
 
-def _not_found(exc: NotFoundError) -> JSONResponse:
-    return JSONResponse({"error": str(exc)}, status_code=404)
-
-
 @router.get("/profiles/{customer_id}", responses=ERRORS)
 async def get_profile(customer_id: str, request: Request, key: Reader) -> Any:
     """The customer's profile, scores, segments and reasons from the published snapshot, with
     the live fields of their events since (scored live when first seen after it)."""
-    try:
-        return serving_of(request).profile(customer_id)
-    except NotFoundError as exc:
-        return _not_found(exc)
+    return serving_of(request).profile(customer_id)
 
 
 @router.get("/profiles/{customer_id}/recommendations", responses=ERRORS)
@@ -53,10 +44,7 @@ async def get_recommendations(
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
     """The top ``k`` products, re-ranked by the customer's recent views and cart."""
-    try:
-        return serving_of(request).recommendations(customer_id, k)
-    except NotFoundError as exc:
-        return _not_found(exc)
+    return serving_of(request).recommendations(customer_id, k)
 
 
 class RenderRequest(BaseModel):
@@ -91,20 +79,16 @@ async def render(body: RenderRequest, request: Request, key: Reader) -> Any:
     if renderer is None:
         renderer = state.renderer = Renderer(state.settings)
     base = state.settings.delivery.base_url
-    try:
-        return await run_in_threadpool(
-            render_for,
-            serving_of(request),
-            renderer,
-            body.template,
-            body.customer_id,
-            base_url=base,
-            key=state.key.current,
-        )
-    except NotFoundError as exc:
-        return _not_found(exc)
-    except SendwiseError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    # a template that cannot render is a TemplateError (an InputError): 400 with its message
+    return await run_in_threadpool(
+        render_for,
+        serving_of(request),
+        renderer,
+        body.template,
+        body.customer_id,
+        base_url=base,
+        key=state.key.current,
+    )
 
 
 @router.get("/segments/{name}/members", responses=ERRORS)
@@ -117,7 +101,4 @@ async def segment_members(
 ) -> Any:
     """Customer ids of a segment in id order, ``limit`` a page; pass ``next_cursor`` back for
     the next page (null on the last)."""
-    try:
-        return serving_of(request).segment_members(name, cursor=cursor, limit=limit)
-    except NotFoundError as exc:
-        return _not_found(exc)
+    return serving_of(request).segment_members(name, cursor=cursor, limit=limit)
