@@ -42,6 +42,7 @@ from sendwise.config import DeliverySettings
 from sendwise.content.message import EmailRenderer, RenderedEmail
 from sendwise.delivery.journal import Journal
 from sendwise.delivery.links import message_links
+from sendwise.delivery.live_links import resolve as resolve_live
 from sendwise.delivery.messenger import Messenger, Outcome, RateLimiter
 from sendwise.delivery.mime import OutgoingMessage
 from sendwise.delivery.policy import SendPolicy
@@ -49,7 +50,6 @@ from sendwise.delivery.shards import Shard
 from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import SendwiseError
 from sendwise.keys import signing_key
-from sendwise.serving.live_links import resolve as resolve_live
 from sendwise.store.claims import Claimed, utcnow
 from sendwise.store.repositories import Repositories
 

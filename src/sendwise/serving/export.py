@@ -52,7 +52,8 @@ def segments_of(row: dict[str, Any]) -> list[str]:
 def profile_rows(wh: Warehouse) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(profile rows, segment member rows) for the snapshot tables."""
     table = wh.table("profile").to_pyarrow()
-    profiles, members = [], []
+    profiles: list[dict[str, Any]] = []
+    members: list[dict[str, Any]] = []
     for row in table.to_pylist():
         cid = str(row["customer_id"])
         segs = segments_of(row)

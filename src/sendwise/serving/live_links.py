@@ -1,39 +1,19 @@
-"""Open-time content links: ``/live/{token}/rec/{n}.png`` and ``/live/{token}/rec/{n}``.
+"""Open-time content tokens as the service reads them (``/live/{token}/rec/{n}[.png]``).
 
-A template places a live slot with the helpers ``live_rec_image(n)`` and ``live_rec_link(n)``
-(sandbox globals, :mod:`sendwise.content.live`), which print placeholders; when a message is
-sent (or rendered through the API) :func:`resolve` turns them into service URLs whose token is
-signed with the project's key ring exactly like the tracking links:
-``sign(key, "live:<message_key>:<customer_id>")``. The service decides the product when the
-image is fetched (the email is opened) and remembers it per (message, slot), so that the click
-leads to the same product.
+Messages carry them through :mod:`sendwise.delivery.live_links` (signed at send time like the
+tracking links); the service verifies them with the key ring (current key, then retired ones
+not yet expired) and picks the product when the email is opened.
 """
 
 from __future__ import annotations
 
-import html
-import re
-
-from sendwise.content.live import PLACEHOLDER
-from sendwise.delivery.links import sign
+from sendwise.content.live import MAX_SLOT
+from sendwise.delivery.live_links import live_token, resolve
 from sendwise.errors import TrackingError
 from sendwise.keys import KeyRing
 from sendwise.tracking.events import read_token
 
-_PLACE = re.compile(re.escape(PLACEHOLDER) + r"(\d{1,3})(\.png)?")
-MAX_SLOT = 50
-
-
-def live_token(key: bytes, message_key: str, customer_id: str) -> str:
-    return sign(key, f"live:{message_key}:{customer_id}")
-
-
-def resolve(body: str, base_url: str, key: bytes, message_key: str, customer_id: str) -> str:
-    """``body`` with every live-slot placeholder replaced by its signed service URL."""
-    if PLACEHOLDER not in body:
-        return body
-    root = html.escape(f"{base_url.rstrip('/')}/live/{live_token(key, message_key, customer_id)}")
-    return _PLACE.sub(lambda m: f"{root}/rec/{m.group(1)}{m.group(2) or ''}", body)
+__all__ = ["check_slot", "live_token", "read_live_token", "resolve"]
 
 
 def read_live_token(keys: KeyRing, token: str) -> tuple[str, str]:

@@ -153,7 +153,7 @@ class LiveScorer:
         notes: list[str] = []
         row = new_customer_features(live, now)
         spec, model = self.meta.get("propensity"), self._classifier()
-        if model is None:
+        if model is None or spec is None:
             notes.append(self._failed or "p_purchase: no promoted propensity model")
         else:
             learner, cal = model

@@ -55,7 +55,7 @@ class SnapshotInfo:
     meta: dict[str, Any]
 
 
-def _info(row: Mapping[str, Any]) -> SnapshotInfo:
+def _info(row: Any) -> SnapshotInfo:
     return SnapshotInfo(**{k: row[k] for k in SnapshotInfo.__dataclass_fields__})
 
 
