@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sendwise.content.errors import TemplateError
 from sendwise.content.live import PLACEHOLDER
 from sendwise.content.sandbox import make_environment
 from sendwise.delivery.links import sign
@@ -36,7 +37,7 @@ def test_a_template_places_a_live_slot_that_sending_signs() -> None:
 def test_bad_slot_numbers_are_refused_in_templates_and_links() -> None:
     env = make_environment(html=True)
     for bad in ("0", "51", "'1'", "true"):
-        with pytest.raises(ValueError):
+        with pytest.raises(TemplateError):
             env.from_string("{{ live_rec_link(" + bad + ") }}").render()
     with pytest.raises(TrackingError):
         check_slot(0)

@@ -451,8 +451,9 @@ class CatalogSettings(_Section):
 class ServingSettings(_Section):
     """Publishing snapshots and the live profile (docs/serving.md)."""
 
-    keep_snapshots: int = Field(default=3, ge=1, le=100)
-    """Published versions kept in the store (the one in use and the newest before it)."""
+    keep_snapshots: int = Field(default=3, ge=2, le=100)
+    """Published versions kept in the store: the one in use and those before it, which readers
+    that started before a switch (or cache the pointer for half a second) may still read."""
     publish_after_build: bool = True
     """`sendwise build` publishes a snapshot at its end."""
     neighbours: int = Field(default=20, ge=1, le=200)

@@ -3,10 +3,12 @@ members. Thin: the work is :class:`sendwise.serving.service.Serving`'s."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sendwise.access import ApiKeyInfo, Scope
@@ -14,10 +16,17 @@ from sendwise.api.auth import require
 from sendwise.serving.service import Serving
 
 router = APIRouter(prefix="/v1", tags=["read"])
+JSON = "application/json"
 Reader = Annotated[ApiKeyInfo, Depends(require(Scope.READ))]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown customer, segment or template, or nothing published yet"},
 }
+
+
+def fast_json(body: Any) -> Response:
+    """The answer as compact JSON, skipping FastAPI's encoder (the values are JSON already:
+    a third of the time of a profile read)."""
+    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), media_type=JSON)
 
 
 def serving_of(request: Request) -> Serving:
@@ -33,7 +42,7 @@ def serving_of(request: Request) -> Serving:
 async def get_profile(customer_id: str, request: Request, key: Reader) -> Any:
     """The customer's profile, scores, segments and reasons from the published snapshot, with
     the live fields of their events since (scored live when first seen after it)."""
-    return serving_of(request).profile(customer_id)
+    return fast_json(serving_of(request).profile(customer_id))
 
 
 @router.get("/profiles/{customer_id}/recommendations", responses=ERRORS)
@@ -44,7 +53,7 @@ async def get_recommendations(
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
     """The top ``k`` products, re-ranked by the customer's recent views and cart."""
-    return serving_of(request).recommendations(customer_id, k)
+    return fast_json(serving_of(request).recommendations(customer_id, k))
 
 
 class RenderRequest(BaseModel):
@@ -101,4 +110,4 @@ async def segment_members(
 ) -> Any:
     """Customer ids of a segment in id order, ``limit`` a page; pass ``next_cursor`` back for
     the next page (null on the last)."""
-    return serving_of(request).segment_members(name, cursor=cursor, limit=limit)
+    return fast_json(serving_of(request).segment_members(name, cursor=cursor, limit=limit))

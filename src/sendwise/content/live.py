@@ -8,13 +8,15 @@ message is sent (see docs/serving.md). Outside a send they stay placeholders, ha
 
 from __future__ import annotations
 
+from sendwise.content.errors import TemplateError
+
 PLACEHOLDER = "sendwise-live:rec/"
 MAX_SLOT = 50
 
 
 def _slot(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SLOT:
-        raise ValueError(f"a live slot is a number from 1 to {MAX_SLOT}")
+        raise TemplateError(f"a live slot is a number from 1 to {MAX_SLOT}, not {n!r}")
     return n
 
 

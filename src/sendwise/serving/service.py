@@ -15,6 +15,7 @@ from typing import Any
 
 from sendwise.errors import NotFoundError
 from sendwise.serving import live_recs
+from sendwise.serving.cache import CachedSnapshots
 from sendwise.serving.live import LiveFields, live_fields
 from sendwise.serving.live_scores import LiveScorer
 from sendwise.store.records import utcnow
@@ -44,6 +45,7 @@ class Serving:
     ) -> None:
         self.store = store
         self.snaps = store.snapshots
+        self.reads = CachedSnapshots(store.snapshots)
         self.intake = intake if intake is not None else getattr(store, "intake", None)
         self.settings = settings
         self.clock = clock
@@ -77,8 +79,8 @@ class Serving:
     # --- profiles ------------------------------------------------------------------------------
 
     def live_profile(self, customer_id: str) -> LiveProfile:
-        row = self.snaps.profile(customer_id)
-        version = row["version"] if row is not None else self.snaps.current_version()
+        row = self.reads.profile(customer_id)
+        version = row["version"] if row is not None else self.reads.current_version()
         if version is None:
             raise NotFoundError("snapshot", "current", NO_SNAPSHOT)
         info = self.info(version)
@@ -122,12 +124,12 @@ class Serving:
     def recommendations(self, customer_id: str, k: int) -> dict[str, Any]:
         lp = self.live_profile(customer_id)
         version = lp.version
-        snapshot = self.snaps.recommendations(version, customer_id) if lp.known else []
+        snapshot = self.reads.recommendations(version, customer_id) if lp.known else []
         weights = live_recs.seeds(lp.live)
-        neighbours = self.snaps.similar(version, list(weights))
+        neighbours = self.reads.similar(version, list(weights))
         candidates = {r["product_id"] for r in snapshot} | {o for _, o, _ in neighbours}
         popular = self.info(version).meta.get("popular", [])
-        products = self.snaps.products(version, [*candidates, *popular[: 3 * k]])
+        products = self.reads.products(version, [*candidates, *popular[: 3 * k]])
         stock = {p for p, d in products.items() if d.get("in_stock") is False}
         picks = live_recs.rank(
             k,
@@ -140,7 +142,7 @@ class Serving:
         )
         missing = [p.product_id for p in picks if p.product_id not in products]
         if missing:
-            products.update(self.snaps.products(version, missing))
+            products.update(self.reads.products(version, missing))
         return {
             "customer_id": customer_id,
             "snapshot": version,
@@ -160,7 +162,7 @@ class Serving:
     # --- segments ------------------------------------------------------------------------------
 
     def segment_members(self, segment: str, *, cursor: str | None, limit: int) -> dict[str, Any]:
-        version = self.snaps.current_version()
+        version = self.reads.current_version()
         if version is None:
             raise NotFoundError("snapshot", "current", NO_SNAPSHOT)
         sizes = self.info(version).meta.get("segments", {})

@@ -190,6 +190,14 @@ class SqlSnapshots:
             row = conn.execute(query).mappings().first()
         return None if row is None else dict(row)
 
+    def profile_in(self, version: int, customer_id: str) -> dict[str, Any] | None:
+        """The customer's row of a given version (with its ``version``)."""
+        p = snapshot_profile.c
+        query = select(snapshot_profile).where(p.version == version, p.customer_id == customer_id)
+        with self.store.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
     def profiles(self, version: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """customer_id, scores, segments of every customer of a version (for the changes)."""
         p = snapshot_profile.c
