@@ -125,6 +125,13 @@ class Serving:
         lp = self.live_profile(customer_id)
         version = lp.version
         snapshot = self.reads.recommendations(version, customer_id) if lp.known else []
+        if lp.known and not snapshot and self.snaps.info(version) is None:
+            # the version was pruned between the two reads (publishes faster than this
+            # request): answer from the current one instead, whole
+            self.reads.current_version(fresh=True)
+            lp = self.live_profile(customer_id)
+            version = lp.version
+            snapshot = self.reads.recommendations(version, customer_id) if lp.known else []
         weights = live_recs.seeds(lp.live)
         neighbours = self.reads.similar(version, list(weights))
         candidates = {r["product_id"] for r in snapshot} | {o for _, o, _ in neighbours}

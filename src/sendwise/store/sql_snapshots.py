@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 
 from sendwise.store.schema import (
     live_slot,
@@ -41,6 +41,30 @@ PARTS = {
     "similar": snapshot_similar,
 }
 """The row tables of a version, by the name :meth:`SqlSnapshots.write` takes."""
+
+
+# The hot reads are built once: building a SELECT costs more than running it on SQLite.
+_P, _R, _S, _D = (
+    snapshot_profile.c,
+    snapshot_recommendation.c,
+    snapshot_similar.c,
+    snapshot_product.c,
+)
+_CURRENT = select(snapshot_current.c.version).where(snapshot_current.c.id == 1)
+_PROFILE_IN = select(
+    _P.version, _P.customer_id, _P.profile, _P.scores, _P.segments, _P.reasons
+).where(_P.version == bindparam("v"), _P.customer_id == bindparam("c"))
+_RECS = (
+    select(_R.rank, _R.product_id, _R.score, _R.source)
+    .where(_R.version == bindparam("v"), _R.customer_id == bindparam("c"))
+    .order_by(_R.rank)
+)
+_PRODUCTS = select(_D.product_id, _D.data).where(
+    _D.version == bindparam("v"), _D.product_id.in_(bindparam("ids", expanding=True))
+)
+_SIMILAR = select(_S.product_id, _S.other_id, _S.weight).where(
+    _S.version == bindparam("v"), _S.product_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -150,9 +174,7 @@ class SqlSnapshots:
 
     def current_version(self) -> int | None:
         with self.store.begin() as conn:
-            v = conn.execute(
-                select(snapshot_current.c.version).where(snapshot_current.c.id == 1)
-            ).scalar()
+            v = conn.execute(_CURRENT).scalar()
         return None if v is None else int(v)
 
     def info(self, version: int | None = None) -> SnapshotInfo | None:
@@ -192,10 +214,8 @@ class SqlSnapshots:
 
     def profile_in(self, version: int, customer_id: str) -> dict[str, Any] | None:
         """The customer's row of a given version (with its ``version``)."""
-        p = snapshot_profile.c
-        query = select(snapshot_profile).where(p.version == version, p.customer_id == customer_id)
         with self.store.begin() as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(_PROFILE_IN, {"v": version, "c": customer_id}).mappings().first()
         return None if row is None else dict(row)
 
     def profiles(self, version: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
@@ -217,35 +237,26 @@ class SqlSnapshots:
             after = rows[-1]["customer_id"]
 
     def recommendations(self, version: int, customer_id: str) -> list[dict[str, Any]]:
-        r = snapshot_recommendation.c
-        query = (
-            select(r.rank, r.product_id, r.score, r.source)
-            .where(r.version == version, r.customer_id == customer_id)
-            .order_by(r.rank)
-        )
         with self.store.begin() as conn:
-            return [dict(x) for x in conn.execute(query).mappings()]
+            rows = conn.execute(_RECS, {"v": version, "c": customer_id}).mappings()
+            return [dict(x) for x in rows]
 
     def products(self, version: int, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        p = snapshot_product.c
         if not product_ids:
             return {}
-        query = select(p.product_id, p.data).where(
-            p.version == version, p.product_id.in_(list(dict.fromkeys(product_ids)))
-        )
+        ids = list(dict.fromkeys(product_ids))
         with self.store.begin() as conn:
-            return {pid: dict(data) for pid, data in conn.execute(query).all()}
+            rows = conn.execute(_PRODUCTS, {"v": version, "ids": ids}).all()
+        return {pid: dict(data) for pid, data in rows}
 
     def similar(self, version: int, product_ids: Sequence[str]) -> list[tuple[str, str, float]]:
         """(product, neighbour, similarity) of each of ``product_ids``."""
-        s = snapshot_similar.c
         if not product_ids:
             return []
-        query = select(s.product_id, s.other_id, s.weight).where(
-            s.version == version, s.product_id.in_(list(dict.fromkeys(product_ids)))
-        )
+        ids = list(dict.fromkeys(product_ids))
         with self.store.begin() as conn:
-            return [(a, b, float(w)) for a, b, w in conn.execute(query).all()]
+            rows = conn.execute(_SIMILAR, {"v": version, "ids": ids}).all()
+        return [(a, b, float(w)) for a, b, w in rows]
 
     def members(self, version: int, segment: str, *, after: str, limit: int) -> list[str]:
         """Customer ids of a segment after ``after``, in id order (keyset paging)."""
