@@ -175,9 +175,12 @@ def _start(cmd: list[str], port: int) -> subprocess.Popen:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+    """User + system CPU time of a process and its children (uvicorn's workers) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    kids = Path(f"/proc/{pid}/task/{pid}/children")
+    children = [int(c) for c in kids.read_text().split()] if kids.exists() else []
+    return own + sum(cpu_seconds(c) for c in children)
 
 
 def _report(
@@ -201,6 +204,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--live-share", type=float, default=0.2)
     parser.add_argument("--project", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.project
@@ -217,9 +221,10 @@ def main() -> None:
         here = Path(__file__).resolve().parent
         plain = [sys.executable, "-m", "uvicorn", "--app-dir", str(here), "--factory",
                  "bench_serving:constant_app", "--port", str(PORT + 1), "--http", "httptools",
-                 "--loop", "uvloop", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+                 "--loop", "uvloop", "--log-level", "warning", "--no-access-log",
+                 "--workers", str(args.workers)]  # fmt: skip
         serve = [sys.executable, "-m", "sendwise.cli", "serve", "--project", str(folder),
-                 "--port", str(PORT), "--workers", "1"]  # fmt: skip
+                 "--port", str(PORT), "--workers", str(args.workers)]  # fmt: skip
         print(f"{len(ids):,} profiles, {args.live_share:.0%} with fresh events; "
               f"open loop, {args.connections} connections, {args.seconds:.0f} s a run")  # fmt: skip
         for name, cmd, port, reqs in (
