@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -203,3 +204,28 @@ def test_an_open_time_slot_shows_and_leads_to_one_product(api: Any, truth: dict)
     assert click.headers["location"] == (product.get("url") or api.settings.content.shop.url)
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert api.get(f"/live/{forged}/rec/2", follow_redirects=False).status_code == 403
+
+
+HOSTILE = ["a\x00b", "x" * 201, "../../etc/passwd", "é🙂 ' OR 1=1 --", "%00", " ", "C" * 200]
+
+
+def test_hostile_ids_are_refused_or_unknown_never_a_server_error(api: Any) -> None:
+    for value in HOSTILE:
+        part = quote(value, safe="")
+        for path in (
+            f"/v1/profiles/{part}",
+            f"/v1/profiles/{part}/recommendations",
+            f"/v1/segments/{part}/members",
+        ):
+            r = api.get(path)
+            assert r.status_code in (404, 422), (path, r.status_code, r.text)
+        r = api.get("/v1/segments/Champions/members", params={"cursor": value})
+        assert r.status_code in (200, 422), (value, r.status_code)
+        for body in (
+            {"template": value, "customer_id": "C1"},
+            {"template": "x", "customer_id": value},
+        ):
+            r = api.post("/v1/render", json=body)
+            assert r.status_code in (400, 404, 422), (body, r.status_code, r.text)
+    for n in ("0", "51", "-1", "99999999999999999999", "x"):
+        assert api.get(f"/live/abc.def/rec/{n}.png").status_code in (403, 404, 422)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,9 @@ from sendwise.serving.service import Serving
 router = APIRouter(prefix="/v1", tags=["read"])
 JSON = "application/json"
 Reader = Annotated[ApiKeyInfo, Depends(require(Scope.READ))]
+TEXT = r"^[^\x00]*$"
+"""Any text but NUL, which PostgreSQL refuses in a string (a 503 otherwise)."""
+CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=TEXT)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown customer, segment or template, or nothing published yet"},
 }
@@ -39,7 +42,7 @@ def serving_of(request: Request) -> Serving:
 
 
 @router.get("/profiles/{customer_id}", responses=ERRORS)
-async def get_profile(customer_id: str, request: Request, key: Reader) -> Any:
+async def get_profile(customer_id: CustomerId, request: Request, key: Reader) -> Any:
     """The customer's profile, scores, segments and reasons from the published snapshot, with
     the live fields of their events since (scored live when first seen after it)."""
     return fast_json(serving_of(request).profile(customer_id))
@@ -47,7 +50,7 @@ async def get_profile(customer_id: str, request: Request, key: Reader) -> Any:
 
 @router.get("/profiles/{customer_id}/recommendations", responses=ERRORS)
 async def get_recommendations(
-    customer_id: str,
+    customer_id: CustomerId,
     request: Request,
     key: Reader,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -59,8 +62,10 @@ async def get_recommendations(
 class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    template: str = Field(min_length=1, max_length=200, description="Path inside templates/.")
-    customer_id: str = Field(min_length=1, max_length=200)
+    template: str = Field(
+        min_length=1, max_length=200, pattern=TEXT, description="Path inside templates/."
+    )
+    customer_id: str = Field(min_length=1, max_length=200, pattern=TEXT)
 
 
 class RenderResponse(BaseModel):
@@ -102,10 +107,10 @@ async def render(body: RenderRequest, request: Request, key: Reader) -> Any:
 
 @router.get("/segments/{name}/members", responses=ERRORS)
 async def segment_members(
-    name: str,
+    name: Annotated[str, Path(min_length=1, max_length=200, pattern=TEXT)],
     request: Request,
     key: Reader,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Customer ids of a segment in id order, ``limit`` a page; pass ``next_cursor`` back for
