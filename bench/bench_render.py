@@ -8,7 +8,8 @@ every offer variant of the newsletter is used. Timed, in this one process (one c
 - compile: the template compiled once (flatten, CSS inlining, text part, Jinja);
 - tokens: reading every customer's tokens (profile, slot variants, recommendations) in bulk;
 - render: subject + preheader + HTML + text for every customer;
-- render + MIME: the same plus the multipart/alternative message bytes.
+- render + MIME: the same plus the message bytes, by the builder every send and preview uses
+  (sendwise.delivery.mime: compose, then build_mime; no click tracking, no DKIM).
 
 Rates are messages per CPU-second of this process (time.process_time), which is what one core
 delivers even when other jobs share the machine; wall-clock rates are printed beside them.
@@ -27,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from sendwise.config import init_project, load_settings
-from sendwise.content.mime import to_mime
 from sendwise.content.render import Renderer
+from sendwise.delivery.mime import build_mime, compose
 from sendwise.ingest.load import ingest
 from sendwise.profiles import build_profiles
 from sendwise.simulate import simulate_shop
@@ -95,7 +96,8 @@ def run(settings, wh, repeat: int) -> None:
                 email = renderer.render_context(compiled, tok, links[cid])
                 if kind == "full":
                     to = tok["customer"]["email"] or "x@example.com"
-                    size = len(to_mime(email, to=to, sender=sender))
+                    msg = compose(email, key=cid, to=to, sender=sender, links=links[cid])
+                    size = len(build_mime(msg))
             rates = (n / (time.perf_counter() - wall), n / (time.process_time() - cpu))
             best[kind] = (max(best[kind][0], rates[0]), max(best[kind][1], rates[1]))
     for kind, label in (

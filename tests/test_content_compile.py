@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from sendwise.content.flatten import protect, restore
-from sendwise.content.mime import to_mime
 from sendwise.content.render import Renderer, preview
+from sendwise.delivery.mime import build_mime, compose
 
 FOOTER = '<a href="{{ links.unsubscribe }}">Unsubscribe</a>'
 MJML = """\
@@ -64,7 +64,7 @@ def test_mjml_templates_compile_once_and_render(project) -> None:
     assert "Hi Alex" in message.html and "color: #ff0000" in message.html
     assert "Linen Throw" in message.html and "Linen Throw" in message.text
     parsed = email.message_from_bytes(
-        to_mime(message, to="a@b.c", sender="s@b.c"), policy=policy.default
+        _eml(message, to="a@b.c", sender="s@b.c"), policy=policy.default
     )
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
 
@@ -85,12 +85,18 @@ def test_hand_written_text_part(project) -> None:
     )
 
 
-def test_long_lines_are_base64_and_non_ascii_headers_are_encoded() -> None:
+def _eml(message, *, to: str, sender: str) -> bytes:
+    links = {"unsubscribe": "https://shop.example/u"}
+    return build_mime(compose(message, key="k1", to=to, sender=sender, links=links))
+
+
+def test_long_lines_are_quoted_printable_and_non_ascii_headers_are_encoded() -> None:
     from sendwise.content.message import RenderedEmail
 
     message = RenderedEmail("Grüße, Zoë", "p", "<p>" + "é" * 2000 + "</p>", "plain ascii\n")
-    raw = to_mime(message, to="zoë@example.com", sender="Shop <s@example.com>")
-    assert b"Content-Transfer-Encoding: base64" in raw and b"7bit" in raw
+    raw = _eml(message, to="zoë@example.com", sender="Shop <s@example.com>")
+    assert b"Content-Transfer-Encoding: quoted-printable" in raw and b"7bit" in raw
+    assert max(map(len, raw.split(b"\r\n"))) <= 998
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert parsed["Subject"] == "Grüße, Zoë"
     assert parsed.get_body(("html",)).get_content() == message.html

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sendwise.content.data import product_token, split_row
-from sendwise.content.mime import to_mime
 from sendwise.content.render import Renderer
 from sendwise.content.starters import NAMES
+from sendwise.delivery.mime import build_mime, compose
 
 # text that is not itself "None", so that any "None" in the output is a missing value printed
 TEXT = st.one_of(
@@ -85,7 +85,10 @@ def test_any_profile_renders_a_complete_email(
     assert not EMPTY_BLOCK.search(message.html), EMPTY_BLOCK.search(message.html).group(0)
     assert f'href="{links["unsubscribe"]}"' in message.html
     parsed = email.message_from_bytes(
-        to_mime(message, to="c1@example.com", sender="Shop <s@example.com>"), policy=policy.default
+        build_mime(
+            compose(message, key="k1", to="c1@example.com", sender="S <s@x.com>", links=links)
+        ),
+        policy=policy.default,
     )
     kinds = [p.get_content_type() for p in parsed.iter_parts()]
     assert kinds == ["text/plain", "text/html"] and not parsed.defects

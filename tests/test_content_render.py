@@ -15,10 +15,9 @@ import pytest
 from markupsafe import escape
 
 from content_shop import add_stand_in_scores, build_shop
-from sendwise.content.batch import render_demo
-from sendwise.content.mime import to_mime
 from sendwise.content.render import DefaultLinks, Renderer, preview
 from sendwise.content.starters import FOLDER, NAMES
+from sendwise.delivery.previews import preview_eml, render_demo
 from sendwise.errors import NotFoundError
 
 EMPTY_BLOCK = re.compile(r"<(p|h1|h2|td|a|strong)\b[^>]*>\s*</\1>")
@@ -66,7 +65,9 @@ def test_every_starter_renders_for_every_customer(shop, template: str) -> None:
     rendered = list(renderer.render_many(template, list(names), links=links))
     assert [cid for cid, _ in rendered] == list(names)
     for cid, message in rendered:
-        raw = to_mime(message, to=f"{cid}@example.com", sender=settings.content.shop.sender)
+        raw = preview_eml(
+            renderer, message, customer_id=cid, to=f"{cid}@example.com", links=links[cid]
+        )
         check_message(raw, names[cid], links[cid]["unsubscribe"])
         assert settings.content.shop.postal_address in message.html
         assert message.text.strip() and message.preheader

@@ -338,3 +338,53 @@ def test_bad_segment_calls_are_rejected(project, sql) -> None:
     assert reasons[3].startswith("type: bogus is not one of track, identify")
     assert reasons[4] == "occurred_at: whenever is not a valid date/time"
     assert reasons[5] == "repeats the row with message_id=ok, first seen on line 1"
+
+
+def test_alias_links_its_previous_id_like_an_identify(project, sql) -> None:
+    """An alias call's previousId claims the anonymous browsing before it, as an identify
+    call's anonymousId does; the same rule for files and for live events (docs/adr/0097)."""
+    alias = {
+        "type": "alias",
+        "messageId": "b2",
+        "timestamp": "2024-05-01T10:02:00Z",
+        "userId": "u9",
+        "previousId": "anon-9",
+    }
+    r = segment(
+        project,
+        "s.jsonl",
+        [
+            track("b1", "2024-05-01T10:00:00Z", anonymousId="anon-9"),
+            alias,
+            identify("b3", "2024-05-01T10:03:00Z", "u9", email="nine@example.com"),
+        ],
+    )
+    assert (r.read, r.loaded, r.rejected) == (3, 3, 0)
+    _, wh = project
+    assert events(wh, sql)["b1"] == ("u9", "anonymous_id")
+    assert sql(wh, "SELECT anonymous_id, customer_id FROM identity") == [("anon-9", "u9")]
+
+
+def test_identify_consent_trait_becomes_consent_changes(project, sql) -> None:
+    """email_consent / emailConsent on identify: one consent row per change, an unknown value
+    rejected with its reason."""
+    r = segment(
+        project,
+        "s.jsonl",
+        [
+            identify("c1", "2024-05-01T10:00:00Z", "u1", email_consent=True),
+            identify("c2", "2024-05-02T10:00:00Z", "u1", email_consent="granted"),
+            identify("c3", "2024-05-03T10:00:00Z", "u1", emailConsent="false"),
+            identify("c4", "2024-05-01T10:00:00Z", "u2", email_consent="maybe"),
+            identify("c5", "2024-05-01T10:00:00Z", "u3", first_name="No consent trait"),
+        ],
+    )
+    assert (r.read, r.loaded) == (5, 5)
+    _, wh = project
+    rows = sql(wh, "SELECT customer_id, status, source, recorded_at FROM consent ORDER BY 4")
+    assert [(c, s, src, str(t)) for c, s, src, t in rows] == [
+        ("u1", "granted", "identify", "2024-05-01 10:00:00"),
+        ("u1", "withdrawn", "identify", "2024-05-03 10:00:00"),
+    ]
+    reasons = sql(wh, "SELECT target, reason FROM reject")
+    assert len(reasons) == 1 and reasons[0][0] == "consent" and "maybe" in reasons[0][1]

@@ -109,6 +109,21 @@ def test_intake_for_customer_by_id_or_anonymous_id(repos: Repositories) -> None:
     assert repos.intake.for_customer("nobody") == []
 
 
+def test_intake_links_anonymous_ids_by_their_first_identify_or_alias(repos: Repositories) -> None:
+    repos.intake.append(
+        [
+            event("a", None, anonymous_id="anon-1"),  # an anonymous view links nothing
+            event("b", "c1", anonymous_id="anon-2"),  # nor does a track carrying both ids
+            event("c", "c1", type="identify", anonymous_id="anon-1"),
+            event("d", "c2", type="identify", anonymous_id="anon-1"),  # the first one wins
+            event("e", "c3", type="alias", anonymous_id="old-id"),  # an alias's previousId
+        ]
+    )
+    links = repos.intake.links(["anon-1", "anon-2", "old-id", "never"])
+    assert links == {"anon-1": "c1", "old-id": "c3"}
+    assert repos.intake.links([]) == {}
+
+
 def test_watermarks_start_at_zero_and_move(repos: Repositories) -> None:
     assert repos.watermarks.get("sync") == 0
     repos.watermarks.set("sync", 7, T0)

@@ -63,14 +63,16 @@ def _sync(wh: Warehouse, settings: Settings, say: Callable[[str], None]) -> Any:
     features and models see it. Nothing to do for a project that has never sent."""
     from pathlib import Path
 
+    from sendwise.intake.sync import sync_intake
     from sendwise.store import open_store
     from sendwise.tracking.sync import sync_events
 
     url = settings.store_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
-    say("syncing tracked engagement into the warehouse")
+    say("syncing tracked engagement and intake events into the warehouse")
     with open_store(settings) as store:
+        sync_intake(store, wh, settings)
         return sync_events(store, wh, settings)
 
 

@@ -132,7 +132,7 @@ def run_demo(
     """Create (or reuse) the project ``folder`` and run the whole flow in it."""
     from sendwise.build import run_build
     from sendwise.config import init_project, load_settings
-    from sendwise.content.batch import render_demo
+    from sendwise.delivery.previews import render_demo
     from sendwise.serving.demo_live import live_demo
     from sendwise.simulate import simulate_shop
     from sendwise.warehouse.connection import Warehouse

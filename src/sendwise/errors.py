@@ -14,6 +14,7 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     │   ├── FormatError            a file whose format cannot be read at all
     │   ├── NotFoundError          a named thing (customer, profile, ...) does not exist
     │   ├── CampaignError          a campaign definition or state that cannot be used
+    │   ├── IntakeError            a Segment call that cannot be accepted (intake/calls.py)
     │   ├── TrackingError          a tracking link or webhook that cannot be accepted
     │   │   └── SignatureError     a signature that does not verify (nothing is recorded)
     │   ├── RuleError              a segment rule that cannot be compiled (segments/errors.py)
@@ -141,6 +142,18 @@ class RateLimitedError(AccessError):
 
 class TrackingError(InputError):
     """A tracking link or webhook that cannot be accepted (forged, altered, unsigned, stale)."""
+
+
+class IntakeError(InputError):
+    """A Segment call (or batch) that cannot be accepted: ``field`` names what is wrong,
+    ``index`` the position of the call in a batch (None for a single call)."""
+
+    def __init__(self, field: str, problem: str, index: int | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        self.index = index
+        where = f"batch[{index}].{field}" if index is not None else field
+        super().__init__(f"{where}: {problem}")
 
 
 class SignatureError(TrackingError):

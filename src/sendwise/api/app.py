@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from sendwise import __version__
 from sendwise.access import KeyVerifier, RateLimiter
 from sendwise.api import access, errors, live, profiles, tracking, webhooks
+from sendwise.api import intake as intake_api
 from sendwise.config import Settings
+from sendwise.intake.writer import IntakeWriter
 from sendwise.keys import key_ring
 from sendwise.store import Store, open_store
 from sendwise.store.records import utcnow
@@ -39,12 +41,16 @@ def create_app(
             quarantine=Quarantine.of_project(settings.project),
         )
         await recorder.start()
+        intake = IntakeWriter(st)
+        await intake.start()
+        app.state.intake = intake
         app.state.store = st
         app.state.verifier = KeyVerifier(st, cache_seconds=settings.api.key_cache_seconds)
         app.state.recorder = recorder
         try:
             yield
         finally:
+            await intake.stop()
             await recorder.stop()
             if own:
                 st.close()
@@ -69,6 +75,7 @@ def create_app(
     app.state.key = key_ring(settings.delivery)
     errors.install(app)
     app.include_router(access.router)
+    app.include_router(intake_api.router)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
     app.include_router(profiles.router)

@@ -90,7 +90,10 @@ def variants(
 
 @command(name="render")
 def render(
-    template: Annotated[str, typer.Argument(help="Template file, e.g. newsletter.html.")],
+    template: Annotated[
+        str | None,
+        typer.Argument(help="Template file, e.g. newsletter.html (optional with --campaign)."),
+    ] = None,
     customer: Annotated[str | None, typer.Option(help="Render for this customer id.")] = None,
     segment: Annotated[
         str | None, typer.Option(help="Render for every customer of this segment (--out DIR).")
@@ -98,6 +101,13 @@ def render(
     preview: Annotated[
         bool, typer.Option("--preview", help="Render for a made-up customer.")
     ] = False,
+    campaign: Annotated[
+        str | None,
+        typer.Option(
+            help="With --customer and --out FILE.eml: the campaign's message to that customer,"
+            " byte for byte as it will be sent (except its Date)."
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Preview field, e.g. p_purchase=0.2 (repeatable)."),
@@ -110,11 +120,17 @@ def render(
     ] = "eml",
     project: Project = None,
 ) -> None:
-    """Render a template for one customer, a segment, or a made-up preview customer."""
+    """Render a template for one customer, a segment, or a made-up preview customer; or a
+    campaign's message to one customer as it will be sent."""
     from sendwise.content.render import preview as run_preview
 
     if sum(x is not None and x is not False for x in (customer, segment, preview or None)) != 1:
         raise InputError("give exactly one of --customer ID, --segment NAME or --preview")
+    if campaign is not None:
+        _render_campaign(campaign, template, customer, out, project)
+        return
+    if template is None:
+        raise InputError("give the template to render, e.g. sendwise render newsletter.html")
     renderer, wh = _renderer(project)
     with wh:
         from sendwise.keys import signing_key
@@ -123,12 +139,22 @@ def render(
         if segment is not None:
             _render_segment(renderer, template, segment, out, format_)
             return
+        to: str | None
         if preview:
+            from sendwise.content.sample import CUSTOMER
+
             email = run_preview(renderer, template, _overrides(set_ or []))
-            cid = "PREVIEW"
+            cid, to = "PREVIEW", str(CUSTOMER["email"])
         else:
+            from sendwise.delivery.previews import email_of
+
             cid = str(customer)
             email = renderer.render(template, cid, links=renderer.default_links(cid))
+            to = email_of(renderer, [cid]).get(cid) if out is not None else None
+        if out is not None:
+            from sendwise.delivery.previews import write_one
+
+            write_one(renderer, email, cid, out, to)
     if out is None:
         OUT.print(line(("subject:", "bold"), "   ", email.subject))
         OUT.print(line(("preheader:", "bold"), " ", email.preheader))
@@ -136,7 +162,6 @@ def render(
         OUT.console.rule("text part")
         OUT.print(email.text)
         return
-    _write_one(renderer, email, cid, out)
     OUT.print(line("wrote ", (out, "bold"), f" ({len(email.html.encode()) / 1024:.1f} KB HTML)"))
 
 
@@ -153,22 +178,47 @@ def _overrides(items: list[str]) -> dict:
     return values
 
 
-def _write_one(renderer, email, customer_id: str, out: Path) -> None:
-    from sendwise.content.batch import write_message
+def _render_campaign(
+    campaign: str, template: str | None, customer: str | None, out: Path | None, project
+) -> None:
+    from sendwise.campaigns.message_preview import campaign_message
+    from sendwise.campaigns.rendering import make_renderer
+    from sendwise.store import open_store
 
-    fmt = out.suffix.lower().lstrip(".")
-    if fmt not in ("html", "eml"):
-        raise InputError(f"{out}: write a message as .html or .eml")
+    if customer is None or out is None or out.suffix.lower() != ".eml":
+        raise InputError("--campaign needs --customer ID and --out FILE.eml")
+    settings, wh = open_warehouse(project)
+    with wh, open_store(settings) as store:
+        msg = campaign_message(store, wh, settings, campaign, customer, make_renderer(settings, wh))
+    if template is not None and template != msg.template:
+        raise InputError(
+            f"campaign {campaign!r} sends customer {customer} variant {msg.variant},"
+            f" template {msg.template!r}, not {template!r}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_message(renderer, email, None, out, fmt)
+    out.write_bytes(msg.data)
+    OUT.print(
+        line(
+            "wrote ",
+            (out, "bold"),
+            f": campaign {campaign}, variant {msg.variant}, template {msg.template},"
+            f" to {msg.to}, message {msg.message_key}",
+        )
+    )
 
 
 def _render_segment(renderer, template: str, segment: str, out: Path | None, fmt: str) -> None:
-    from sendwise.content.batch import render_segment
+    from sendwise.delivery.previews import render_segment
 
     if out is None:
         raise InputError("--segment needs --out DIR")
     if fmt not in ("eml", "html"):
         raise InputError("--format is eml or html")
-    written = render_segment(renderer, template, segment, out, fmt=fmt)
-    OUT.print(line(f"wrote {written:,} .{fmt} file(s) to ", (out, "bold")))
+    files = render_segment(renderer, template, segment, out, fmt=fmt)
+    OUT.print(line(f"wrote {files.written:,} .{fmt} file(s) to ", (out, "bold")))
+    if files.no_address:
+        example = ", ".join(files.no_address[:3])
+        OUT.print(
+            f"skipped {len(files.no_address):,} member(s) without an email address"
+            f" (e.g. {example}): an .eml needs one; --format html writes them all"
+        )

@@ -37,8 +37,10 @@ def serve(
 
 @command()
 def sync(project: Project = None) -> None:
-    """Copy new sends and engagement from the store into the warehouse email_event table."""
+    """Copy new sends and engagement into the warehouse email_event table, and the Segment
+    events taken by the intake API into the event table (customers, consent, identities)."""
     from sendwise.config import load_settings
+    from sendwise.intake.sync import sync_intake
     from sendwise.store import open_store
     from sendwise.tracking.sync import sync_events
     from sendwise.warehouse.connection import Warehouse
@@ -46,9 +48,15 @@ def sync(project: Project = None) -> None:
     settings = load_settings(project)
     with open_store(settings) as store, Warehouse.from_settings(settings) as wh:
         report = sync_events(store, wh, settings)
+        live = sync_intake(store, wh, settings)
     OUT.print(
         f"synced {report.read:,} store events ({report.inserted:,} new in the warehouse, "
         f"{report.rejected:,} rejected); watermark {report.watermark}"
+    )
+    OUT.print(
+        f"synced {live.read:,} intake events ({live.inserted:,} new in the warehouse, "
+        f"{live.rejected:,} rejected, {live.consents:,} consent changes); "
+        f"watermark {live.watermark}"
     )
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any
 
 from jinja2.environment import TemplateModule
@@ -39,17 +40,47 @@ MAX_INT_BITS = 100_000
 _budget = threading.local()
 
 
-def reset_budget() -> None:
-    """Give the current thread fresh budgets; called before each message."""
-    _budget.left = MAX_LOOP_ITEMS
+def reset_budget(tokens: Iterable[Any] = ()) -> None:
+    """Give the current thread fresh budgets; called before each message. ``tokens``: the
+    message's data (the values of its context), whose sizes :func:`size` may keep for the
+    message (see :func:`_memo`)."""
+    loop_budget()[0] = MAX_LOOP_ITEMS
     _budget.depth = 0
+    _budget.sizes = {id(v): (v, -1) for v in tokens if type(v) in _PLAIN}
+
+
+def loop_budget() -> list[int]:
+    """The loop iterations left to this thread's message, in a cell a loop holds while it runs
+    (one decrement per item rather than a thread-local read and write)."""
+    try:
+        return _budget.loops
+    except AttributeError:
+        _budget.loops = [MAX_LOOP_ITEMS]
+        return _budget.loops
+
+
+def _memo() -> dict[int, tuple[Any, int]]:
+    """The message's token containers by id, each with its value (so that the id cannot be
+    reused by another object while it is kept) and its size once measured (-1 before). Only
+    tokens are kept: they live as long as the message anyway, where keeping every value a
+    template measured would keep its temporaries alive (a loop building a large list each
+    time would hold them all)."""
+    try:
+        return _budget.sizes
+    except AttributeError:
+        _budget.sizes = {}
+        return _budget.sizes
 
 
 def spend_loop_item() -> None:
-    left = getattr(_budget, "left", MAX_LOOP_ITEMS) - 1
-    if left < 0:
-        raise UnsafeTemplateError(f"loops ran more than {MAX_LOOP_ITEMS:,} times in one message")
-    _budget.left = left
+    left = loop_budget()
+    left[0] -= 1
+    if left[0] < 0:
+        raise too_many_loops()
+
+
+def too_many_loops() -> UnsafeTemplateError:
+    return UnsafeTemplateError(f"loops ran more than {MAX_LOOP_ITEMS:,} times in one message")
 
 
 def enter_call() -> None:
@@ -69,8 +100,12 @@ def too_large(what: str, limit: int = MAX_VALUE) -> UnsafeTemplateError:
     return UnsafeTemplateError(f"{what} would build more than {limit:,} characters or items")
 
 
-_SMALL = (bool, float, type(None))
 _CONTAINERS = (list, tuple, set, frozenset, Mapping, Namespace)
+_PLAIN = frozenset({list, tuple, dict})
+"""Containers a template cannot change (the sandbox is immutable): a token's size is kept for
+the message (:func:`_memo`) unless it holds a Namespace."""
+_SMALL_TYPES = frozenset({bool, float, type(None)})
+_STRS = (str, bytes)
 
 
 def size(value: Any, limit: int = MAX_VALUE, *, indent: int = 0) -> int:
@@ -82,29 +117,57 @@ def size(value: Any, limit: int = MAX_VALUE, *, indent: int = 0) -> int:
         return len(value)
     if kind is int:
         return value.bit_length() // 3 + 1
-    if isinstance(value, str | bytes):
+    if kind in _SMALL_TYPES:
+        return 8
+    if isinstance(value, _STRS):
         return len(value)
     if isinstance(value, TemplateModule):
         return sum(map(len, value._body_stream))
-    if isinstance(value, (*_SMALL, Context)) or not isinstance(value, _CONTAINERS):
+    if isinstance(value, Context) or not isinstance(value, _CONTAINERS):
         return 8  # a template's Context is a Mapping, but not a value it built
-    total, stack = 0, [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str | bytes):
-            total += len(item) + 4
-        elif isinstance(item, int) and not isinstance(item, bool):
-            total += item.bit_length() // 3 + 3
-        elif isinstance(item, TemplateModule):
-            total += sum(map(len, item._body_stream))
-        elif isinstance(item, _CONTAINERS) and not isinstance(item, Context):
-            if depth >= MAX_DEPTH:
-                raise UnsafeTemplateError(f"values nest more than {MAX_DEPTH} deep")
-            if isinstance(item, Namespace):
-                item = item._Namespace__attrs
-            total += 2 + (2 + depth * indent) * len(item)
-            children = (x for kv in item.items() for x in kv) if isinstance(item, Mapping) else item
-            stack.extend((child, depth + 1) for child in children)
+    if indent == 0 and kind in _PLAIN:
+        memo = _memo()
+        known = memo.get(id(value))
+        if known is not None and known[0] is value:
+            if known[1] >= 0:
+                return known[1]
+            mutable: list[bool] = [False]
+            total = _container(value, 0, limit, 0, mutable)
+            if not mutable[0] and total <= limit:  # counted in full
+                memo[id(value)] = (value, total)
+            return total
+    return _container(value, 0, limit, indent, [True])
+
+
+def _container(item: Any, depth: int, limit: int, indent: int, mutable: list[bool]) -> int:
+    """Size of one container (at ``depth``) and what it holds; stops counting past ``limit``."""
+    if depth >= MAX_DEPTH:
+        raise UnsafeTemplateError(f"values nest more than {MAX_DEPTH} deep")
+    if isinstance(item, Namespace):
+        mutable[0] = True  # ``{% set ns.x = ... %}`` changes it after it was measured
+        item = item._Namespace__attrs
+    total = 2 + (2 + depth * indent) * len(item)
+    children = (
+        chain.from_iterable(item.items())  # keys and values
+        if type(item) is dict or isinstance(item, Mapping)
+        else item
+    )
+    for child in children:
+        kind = type(child)
+        if kind is str:
+            total += len(child) + 4
+        elif kind is int:
+            total += child.bit_length() // 3 + 3
+        elif kind in _SMALL_TYPES:
+            total += 8
+        elif isinstance(child, _STRS):
+            total += len(child) + 4
+        elif isinstance(child, int) and not isinstance(child, bool):
+            total += child.bit_length() // 3 + 3
+        elif isinstance(child, TemplateModule):
+            total += sum(map(len, child._body_stream))
+        elif isinstance(child, _CONTAINERS) and not isinstance(child, Context):
+            total += _container(child, depth + 1, limit - total, indent, mutable)
         else:
             total += 8
         if total > limit:

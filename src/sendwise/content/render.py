@@ -87,7 +87,7 @@ class Renderer:
         if not links.get("unsubscribe"):
             raise TemplateError("links must hold an unsubscribe URL", file=compiled.spec.name)
         ctx = {**self._globals, **tokens, "shop": self.shop, "links": links}
-        reset_budget()
+        reset_budget(tokens.values())
         part = "subject"
         try:
             subject = " ".join(_run(compiled.subject, ctx).split()) or self.shop["name"]
@@ -187,13 +187,14 @@ def _run(template: Template, ctx: dict[str, Any]) -> str:
     """``template.render(ctx)`` without its copy of the context and the globals: a third of the
     time of a short template. ``ctx`` already holds the globals and is not changed. Stops at
     MAX_OUTPUT characters (a loop printing a large value many times)."""
-    parts, total = [], 0
+    parts: list[str] = []
+    append, total, limit = parts.append, 0, MAX_OUTPUT
     pieces = template.root_render_func(template.new_context(ctx, shared=True))
     for piece in pieces:
         total += len(piece)
-        if total > MAX_OUTPUT:  # raised where the template is, for its line
+        if total > limit:  # raised where the template is, for its line
             pieces.throw(UnsafeTemplateError(f"output over {MAX_OUTPUT:,} characters"))  # type: ignore[attr-defined]
-        parts.append(piece)
+        append(piece)
     return "".join(parts)
 
 

@@ -45,11 +45,12 @@ from sendwise.content.limits import (
     enter_call,
     format_size,
     leave_call,
+    loop_budget,
     percent_size,
     reset_budget,
     size,
-    spend_loop_item,
     too_large,
+    too_many_loops,
 )
 from sendwise.content.live import live_rec_image, live_rec_link
 from sendwise.content.safe_filters import bounded, check_str_method
@@ -58,8 +59,11 @@ GUARD = "_sw_bounded"
 
 
 def _bounded(iterable: Iterable[Any]) -> Iterator[Any]:
+    left = loop_budget()  # shared by every loop of the message
     for item in iterable:
-        spend_loop_item()
+        left[0] -= 1
+        if left[0] < 0:
+            raise too_many_loops()
         yield item
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sendwise.config import Settings
 from sendwise.delivery.messenger import Messenger, Outcome, RateLimiter
-from sendwise.delivery.mime import DkimSigner, OutgoingMessage, build_mime
+from sendwise.delivery.mime import DkimSigner, OutgoingMessage, build_mime, compose
 from sendwise.errors import ConfigError
 
 MESSENGERS = ("outbox", "smtp", "sendgrid")
@@ -18,6 +18,7 @@ __all__ = [
     "OutgoingMessage",
     "RateLimiter",
     "build_mime",
+    "compose",
     "make_messenger",
 ]
 

@@ -42,12 +42,10 @@ from sendwise.config import DeliverySettings
 from sendwise.content.message import EmailRenderer, RenderedEmail
 from sendwise.delivery.journal import Journal
 from sendwise.delivery.links import message_links
-from sendwise.delivery.live_links import resolve as resolve_live
 from sendwise.delivery.messenger import Messenger, Outcome, RateLimiter
-from sendwise.delivery.mime import OutgoingMessage
+from sendwise.delivery.mime import OutgoingMessage, compose
 from sendwise.delivery.policy import SendPolicy
 from sendwise.delivery.shards import Shard
-from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import SendwiseError
 from sendwise.keys import signing_key
 from sendwise.store.claims import Claimed, utcnow
@@ -167,7 +165,6 @@ async def _deliver(
     limiter = RateLimiter(opts.rate_per_second)
     gate = asyncio.Semaphore(messenger.concurrency)
     key = signing_key(opts)  # ConfigError when missing, short or public
-    headers = {"X-Sendwise-Campaign": campaign_id}
 
     async def one(msg: OutgoingMessage) -> tuple[Outcome, int]:
         async with gate:
@@ -206,32 +203,18 @@ async def _deliver(
             for r in rows:
                 if r.customer_id in rendered and not r.email:
                     results[r.message_key] = ("failed", "no email address")
+            tracking = (opts.base_url, key) if opts.track else None
             outgoing = [
-                OutgoingMessage(
+                compose(
+                    rendered[r.customer_id],
                     key=r.message_key,
-                    sender=sender,
                     to=r.email or "",
-                    subject=rendered[r.customer_id].subject,
-                    html=track_html(
-                        resolve_live(
-                            rendered[r.customer_id].html,
-                            opts.base_url,
-                            key,
-                            r.message_key,
-                            r.customer_id,
-                        ),
-                        opts.base_url,
-                        key,
-                        r.message_key,
-                    )
-                    if opts.track
-                    else rendered[r.customer_id].html,
-                    text=rendered[r.customer_id].text,
-                    unsubscribe_url=links[r.customer_id]["unsubscribe"],
+                    sender=sender,
+                    links=links[r.customer_id],
+                    tracking=tracking,
                     campaign_id=campaign_id,
                     variant=r.variant,
                     customer_id=r.customer_id,
-                    headers={**headers, "X-Sendwise-Variant": r.variant},
                 )
                 for r in todo
             ]

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sendwise.store.repositories import ApiKeyRecord
+from sendwise.store.repositories import LINKING, ApiKeyRecord
 from sendwise.store.sql_serving import first_of_each
 
 
@@ -73,6 +73,15 @@ class MemoryIntake:
 
     def max_seq(self) -> int:
         return len(self.log)
+
+    def links(self, anonymous_ids: Sequence[str]) -> dict[str, str]:
+        wanted = set(anonymous_ids)
+        found: dict[str, str] = {}
+        for r in self.log:
+            anon, user = r["anonymous_id"], r["user_id"]
+            if anon in wanted and user and r["type"] in LINKING and anon not in found:
+                found[anon] = user
+        return found
 
 
 class MemoryWatermarks:

@@ -205,6 +205,8 @@ class ApiKeyRepository(Protocol):
         """Revoke the key of that name; False when there is none or it was revoked already."""
 
 
+LINKING = ("identify", "alias")
+"""Intake calls that link an anonymous id (an alias's previousId) to a user id."""
 INTAKE_FIELDS = (
     "message_id",
     "type",
@@ -245,6 +247,11 @@ class IntakeRepository(Protocol):
 
     def max_seq(self) -> int:
         """The newest ``seq`` (0 for an empty log)."""
+
+    def links(self, anonymous_ids: Sequence[str]) -> dict[str, str]:
+        """For each of ``anonymous_ids`` that an identify or alias call of the log linked to a
+        ``user_id``, that user id (the first such call wins, as in the warehouse's identity
+        resolution); ids never linked are absent. Intake resolves anonymous events with it."""
 
 
 class WatermarkRepository(Protocol):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sendwise.store.repositories import INTAKE_FIELDS, ApiKeyRecord
+from sendwise.store.repositories import INTAKE_FIELDS, LINKING, ApiKeyRecord
 from sendwise.store.schema import api_key, intake_event, watermark
 
 if TYPE_CHECKING:
@@ -79,6 +80,34 @@ class SqlApiKeys:
             return bool(conn.execute(query).rowcount)
 
 
+JSON_COLUMNS = ("properties", "traits", "context")
+
+
+def _pg_append_query() -> Any:
+    """PostgreSQL: the whole batch as ONE json parameter, unpacked by the server. An executemany
+    with RETURNING binds 13 parameters a row into one statement that psycopg re-parses on every
+    call (about 3,000 rows/s); this takes 9,000 to 18,000 (measured on the 2-core machine)."""
+    kinds: dict[str, str] = {}
+    for name in INTAKE_FIELDS:
+        kinds[name] = "json" if name in JSON_COLUMNS else "text"
+        if name.endswith("_at"):
+            kinds[name] = "timestamp"
+    names = ", ".join(kinds)
+    typed = ", ".join(f"{name} {kind}" for name, kind in kinds.items())
+    return text(
+        f"INSERT INTO intake_event ({names}) SELECT {names}"
+        f" FROM json_to_recordset(CAST(:rows AS json)) AS x({typed})"
+        " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+    )
+
+
+PG_APPEND = _pg_append_query()
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 class SqlIntake:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -88,14 +117,18 @@ class SqlIntake:
         new = [False] * len(events)
         if not rows:
             return new
-        dialect = sqlite if self.store.is_sqlite else postgresql
-        query = (
-            dialect.insert(intake_event)
-            .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(intake_event.c.message_id)
-        )
-        with self.store.begin() as conn:
-            stored = set(conn.execute(query, rows).scalars())
+        if self.store.is_sqlite:
+            query = (
+                sqlite.insert(intake_event)
+                .on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(intake_event.c.message_id)
+            )
+            with self.store.begin() as conn:
+                stored = set(conn.execute(query, rows).scalars())
+        else:
+            payload = json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows])
+            with self.store.begin() as conn:
+                stored = set(conn.execute(PG_APPEND, {"rows": payload}).scalars())
         for row, i in zip(rows, index, strict=True):
             new[i] = row["message_id"] in stored
         return new
@@ -127,6 +160,25 @@ class SqlIntake:
     def max_seq(self) -> int:
         with self.store.begin() as conn:
             return int(conn.execute(select(func.max(intake_event.c.seq))).scalar() or 0)
+
+    def links(self, anonymous_ids: Sequence[str]) -> dict[str, str]:
+        e = intake_event.c
+        wanted = sorted(set(anonymous_ids))
+        found: dict[str, str] = {}
+        with self.store.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                query = (
+                    select(e.anonymous_id, e.user_id)
+                    .where(
+                        e.anonymous_id.in_(wanted[start : start + 500]),
+                        e.user_id.is_not(None),
+                        e.type.in_(LINKING),
+                    )
+                    .order_by(e.seq)
+                )
+                for anon, user in conn.execute(query):
+                    found.setdefault(anon, user)
+        return found
 
 
 class SqlWatermarks:

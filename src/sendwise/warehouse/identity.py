@@ -2,7 +2,8 @@
 
 In order: the customer id the row carries (``customer_id`` or Segment's ``userId``) when it is a
 known customer; else its normalised email when a customer has it; else its anonymous id when an
-identify call linked that anonymous id to a customer (the first such call wins). A row that
+identify call linked that anonymous id to a customer, or an alias call linked it as its
+``previousId`` (the first such call wins). A row that
 matches nothing keeps every id it came with, gets ``identity = 'unmatched'`` and a null
 customer_id, and is tried again after every later load, so an identify call that arrives later
 still claims the anonymous browsing that came before it.
@@ -22,11 +23,12 @@ OPEN = "(e.identity IS NULL OR e.identity = 'unmatched')"
 
 def resolve(wh: Warehouse) -> None:
     sql = wh.con.raw_sql
-    # New links from identify calls: anonymous id -> the user id of its first identify.
+    # New links from identify and alias calls: anonymous id (an alias's previousId) -> the
+    # user id of its first such call.
     sql(
         "INSERT INTO identity SELECT anonymous_id, user_id, occurred_at FROM (SELECT anonymous_id,"
         " user_id, occurred_at, row_number() OVER (PARTITION BY anonymous_id"
-        " ORDER BY occurred_at, user_id) AS n FROM event WHERE type = 'identify'"
+        " ORDER BY occurred_at, user_id) AS n FROM event WHERE type IN ('identify', 'alias')"
         " AND anonymous_id IS NOT NULL AND user_id IS NOT NULL"
         " AND anonymous_id NOT IN (SELECT anonymous_id FROM identity)) AS first_call WHERE n = 1"
     )

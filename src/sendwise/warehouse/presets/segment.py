@@ -10,6 +10,12 @@
   catalogue when unknown, never overwriting it.
 - 'Order Completed' calls become orders (properties.order_id, currency) with one line per
   entry of properties.products (product_id or sku, quantity, price).
+- alias calls keep their ``previousId`` in the event's ``anonymous_id`` column: identity
+  resolution links it to the ``userId`` like an identify call's anonymous id.
+- identify calls whose traits carry an email-marketing consent (``email_consent`` or
+  ``emailConsent``: true/false, granted/withdrawn, yes/no, subscribed/unsubscribed) add a
+  ``consent`` change (source ``identify``) whenever it differs from the previous call's.
+  An unknown value is rejected with its reason, never guessed.
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sendwise.warehouse.presets import Preset, earliest_of
-from sendwise.warehouse.schema import CUSTOMER, EVENT, MAX_PRICE, ORDER, ORDER_LINE, PRODUCT
+from sendwise.warehouse.schema import (
+    CONSENT,
+    CUSTOMER,
+    EVENT,
+    MAX_PRICE,
+    ORDER,
+    ORDER_LINE,
+    PRODUCT,
+)
 from sendwise.warehouse.validation import Check, TablePlan, plausible_time
 
 if TYPE_CHECKING:
@@ -42,7 +56,7 @@ CALL_FIELDS = {
     "uid": ("userId",),
     "message_id": ("messageId",),
     "event": ("event",),
-    "anonymous_id": ("anonymousId",),
+    "anonymous_id": ("previousId", "anonymousId"),  # only alias calls carry a previousId
     "ts_text": ("timestamp", "originalTimestamp", "sentAt", "receivedAt"),
     "email": ("traits.email", "context.traits.email", "properties.email"),
     "session_id": ("properties.session_id", "context.session_id", "context.sessionId"),
@@ -68,6 +82,41 @@ SCALARS = {
 }
 """Fields that must hold a string or a number: a JSON object or array there is rejected (it
 would otherwise become a customer id such as '{"a":1}')."""
+
+
+CONSENT_TRAITS = ("email_consent", "emailConsent")
+"""identify traits that carry the customer's email-marketing consent, first present wins."""
+GRANTED = ("true", "granted", "yes", "1", "subscribed", "opted_in", "opt_in")
+WITHDRAWN = ("false", "withdrawn", "no", "0", "unsubscribed", "opted_out", "opt_out")
+
+
+def consent_status(value: object) -> str | None:
+    """granted, withdrawn, or None for a value that says neither (the SQL below, in Python)."""
+    text = str(value).strip().lower() if value is not None else ""
+    return "granted" if text in GRANTED else "withdrawn" if text in WITHDRAWN else None
+
+
+def _consents(ok: str) -> str:
+    """One consent change per identify call whose consent trait differs from the previous
+    call's (same customer, in time order)."""
+    value = _first(*CONSENT_TRAITS, doc="traits")
+    listed = ", ".join(f"'{v}'" for v in (*GRANTED, *WITHDRAWN))
+    status = (
+        f"CASE WHEN lower(trim(v)) IN ({', '.join(repr(v) for v in GRANTED)}) THEN 'granted'"
+        f" WHEN lower(trim(v)) IN ({', '.join(repr(v) for v in WITHDRAWN)}) THEN 'withdrawn'"
+        " ELSE v END"
+    )
+    calls = (
+        f"SELECT uid, tsz, ts_text, _k, {status} AS status, lower(trim(v)) IN ({listed}) AS known"
+        f" FROM (SELECT *, {value} AS v FROM {ok} WHERE type = 'identify' AND uid IS NOT NULL)"
+        " WHERE v IS NOT NULL"
+    )
+    return (
+        "SELECT uid AS customer_id, 'email' AS channel, 'marketing' AS purpose, status,"
+        " 'identify' AS source, ts_text AS recorded_at, _k FROM (SELECT *, lag(status) OVER"
+        f" (PARTITION BY uid ORDER BY tsz, _k) AS before FROM ({calls}))"
+        " WHERE NOT known OR before IS NULL OR before <> status"
+    )
 
 
 def _calls(engine: duckdb.DuckDBPyConnection, staged: Staged) -> str:
@@ -201,6 +250,7 @@ def plans(engine: duckdb.DuckDBPyConnection, staged: Staged, settings: Settings)
         TablePlan(ORDER, orders, timezone=zone),
         TablePlan(ORDER_LINE, lines),
         TablePlan(EVENT, events, primary=True, timezone=zone, checks=[not_scalar]),
+        TablePlan(CONSENT, _consents(ok), timezone=zone),
     ]
 
 
