@@ -76,7 +76,12 @@ def prepare(folder: Path, live_share: float) -> tuple[str, list[str]]:
     rng = random.Random(3)
     with open_store(settings) as store:
         version = store.snapshots.current_version()
-        assert version is not None, "nothing published"
+        if version is None:  # a built project whose snapshot is not in this store yet
+            from sendwise.serving.publish import publish
+            from sendwise.warehouse.connection import Warehouse
+
+            with Warehouse.from_settings(settings) as wh:
+                version = publish(wh, store, settings).version
         from sqlalchemy import select
 
         from sendwise.store.schema import snapshot_product, snapshot_profile

@@ -60,3 +60,33 @@ def test_resolve_touches_only_placeholders(text: str, customer: str, n: int) -> 
     assert out.startswith(clean) and out.endswith(clean)
     assert PLACEHOLDER not in out
     assert resolve(clean, "https://s.example", KEY, "m9", customer) == clean
+
+
+def test_a_sent_message_carries_signed_live_links_left_out_of_click_tracking() -> None:
+    from sendwise.content.message import RenderedEmail
+    from sendwise.delivery.mime import compose
+
+    html = (
+        make_environment(html=True)
+        .from_string(
+            '<html><body><a href="https://shop.example/p/1">P</a>' + SLOT + "</body></html>"
+        )
+        .render()
+    )
+    message = compose(
+        RenderedEmail(subject="s", preheader="", html=html, text="t"),
+        key="m0042",
+        to="c@example.com",
+        sender="Shop <s@shop.example>",
+        links={"unsubscribe": "https://mail.example/e/unsubscribe/x"},
+        tracking=("https://mail.example/e", KEY),
+        customer_id="C7",
+    )
+    out = message.html
+    assert PLACEHOLDER not in out
+    live = out.split('<a href="https://mail.example/e/live/', 1)[1].split('"', 1)[0]
+    token, rest = live.split("/", 1)
+    assert rest == "rec/2" and read_live_token(RING, token) == ("m0042", "C7")
+    assert 'src="https://mail.example/e/live/' + token + '/rec/2.png"' in out
+    assert "https://mail.example/e/c/" in out  # the shop link is click-tracked as before
+    assert 'href="https://shop.example/p/1"' not in out
