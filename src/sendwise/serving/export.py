@@ -8,6 +8,7 @@ plane; everything after the publish reads the store.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,46 +50,54 @@ def segments_of(row: dict[str, Any]) -> list[str]:
     return names
 
 
-def profile_rows(wh: Warehouse) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(profile rows, segment member rows) for the snapshot tables."""
-    table = wh.table("profile").to_pyarrow()
-    profiles: list[dict[str, Any]] = []
-    members: list[dict[str, Any]] = []
-    for row in table.to_pylist():
-        cid = str(row["customer_id"])
-        segs = segments_of(row)
-        fields = {
-            k: plain(v)
-            for k, v in row.items()
-            if k not in SKIPPED and k not in SCORES and not k.startswith("seg_")
-        }
-        profiles.append(
-            {
-                "customer_id": cid,
-                "profile": fields,
-                "scores": {k: plain(row.get(k)) for k in SCORES},
-                "segments": segs,
-                "reasons": [str(r) for r in (row.get("top_reasons") or [])],
-            }
-        )
-        members.extend({"segment": s, "customer_id": cid} for s in segs)
-    return profiles, members
+def _batches(wh: Warehouse, table: str, size: int) -> Iterator[list[dict[str, Any]]]:
+    """A warehouse table's rows, ``size`` at a time (a large shop never sits in memory)."""
+    for batch in wh.table(table).to_pyarrow_batches(chunk_size=size):
+        yield batch.to_pylist()
 
 
-def recommendation_rows(wh: Warehouse) -> list[dict[str, Any]]:
+def profile_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A warehouse profile row as a ``snapshot_profile`` row."""
+    fields = {
+        k: plain(v)
+        for k, v in row.items()
+        if k not in SKIPPED and k not in SCORES and not k.startswith("seg_")
+    }
+    return {
+        "customer_id": str(row["customer_id"]),
+        "profile": fields,
+        "scores": {k: plain(row.get(k)) for k in SCORES},
+        "segments": segments_of(row),
+        "reasons": [str(r) for r in (row.get("top_reasons") or [])],
+    }
+
+
+def profile_batches(
+    wh: Warehouse, size: int = 20_000
+) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """(profile rows, segment member rows) for the snapshot tables, a batch at a time."""
+    for rows in _batches(wh, "profile", size):
+        profiles = [profile_row(r) for r in rows]
+        members = [
+            {"segment": s, "customer_id": p["customer_id"]} for p in profiles for s in p["segments"]
+        ]
+        yield profiles, members
+
+
+def recommendation_batches(wh: Warehouse, size: int = 100_000) -> Iterator[list[dict[str, Any]]]:
     if not wh.has_table("recommendation"):
-        return []
-    rows = wh.table("recommendation").to_pyarrow().to_pylist()
-    return [
-        {
-            "customer_id": str(r["customer_id"]),
-            "rank": int(r["rank"]),
-            "product_id": str(r["product_id"]),
-            "score": plain(r["score"]),
-            "source": r["source"],
-        }
-        for r in rows
-    ]
+        return
+    for rows in _batches(wh, "recommendation", size):
+        yield [
+            {
+                "customer_id": str(r["customer_id"]),
+                "rank": int(r["rank"]),
+                "product_id": str(r["product_id"]),
+                "score": plain(r["score"]),
+                "source": r["source"],
+            }
+            for r in rows
+        ]
 
 
 def product_rows(wh: Warehouse) -> list[dict[str, Any]]:

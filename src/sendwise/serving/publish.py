@@ -112,10 +112,7 @@ def publish(
     at = at or utcnow()
     if not wh.has_table("profile"):
         raise NotFoundError("profile table", "profile", HINT)
-    say("reading profiles")
-    profiles, members = export.profile_rows(wh)
-    say("reading recommendations and products")
-    recs = export.recommendation_rows(wh)
+    say("reading the catalogue")
     products = export.product_rows(wh)
     as_of = _as_of(wh)
     end = export.data_end(wh)
@@ -123,39 +120,47 @@ def publish(
     similar, popular = (
         export.neighbours(wh, settings, as_of) if as_of is not None and products else ([], [])
     )
-    meta = {
-        "scorer": scorer_meta(registry_of(settings), settings),
-        "popular": popular,
-        "segments": _sizes(members),
-    }
+    meta: dict[str, Any] = {"scorer": scorer_meta(registry_of(settings), settings)}
+    meta["popular"] = popular
     snaps = store.snapshots
     version = snaps.begin(at=at, as_of=as_of, data_end=end, meta=meta)
+    customers, recs = 0, 0
+    sizes: dict[str, int] = {}
     try:
         say(f"writing snapshot {version}")
-        snaps.write(version, "profile", profiles)
-        snaps.write(version, "segment_member", members)
-        snaps.write(version, "recommendation", recs)
+        for profiles, members in export.profile_batches(wh):
+            customers += snaps.write(version, "profile", profiles)
+            snaps.write(version, "segment_member", members)
+            for m in members:
+                sizes[m["segment"]] = sizes.get(m["segment"], 0) + 1
+        for rows in export.recommendation_batches(wh):
+            recs += snaps.write(version, "recommendation", rows)
         snaps.write(version, "product", products)
         snaps.write(version, "similar", similar)
     except BaseException:
         snaps.discard(version)
         raise
-    previous = snaps.switch(version, customers=len(profiles), at=at)
+    meta["segments"] = dict(sorted(sizes.items()))
+    previous = snaps.switch(version, customers=customers, at=at, meta=meta)
     say("comparing with the previous snapshot")
     changes = (
         changes_between(
-            snaps.profiles(previous), profiles, settings.serving.thresholds, version=version, at=at
+            snaps.profiles(previous),
+            snaps.profiles(version),
+            settings.serving.thresholds,
+            version=version,
+            at=at,
         )
         if previous is not None
         else []
     )
     pruned = snaps.prune(settings.serving.keep_snapshots)
-    logger.info("published snapshot %s (%s customers)", version, len(profiles))
+    logger.info("published snapshot %s (%s customers)", version, customers)
     return PublishResult(
         version=version,
         previous=previous,
-        customers=len(profiles),
-        recommendations=len(recs),
+        customers=customers,
+        recommendations=recs,
         products=len(products),
         neighbours=len(similar),
         pruned=pruned,
@@ -170,10 +175,3 @@ def _as_of(wh: Warehouse) -> datetime | None:
         return None
     value = t.as_of.max().to_pyarrow().as_py()
     return value if isinstance(value, datetime) else None
-
-
-def _sizes(members: list[dict[str, Any]]) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    for m in members:
-        sizes[m["segment"]] = sizes.get(m["segment"], 0) + 1
-    return dict(sorted(sizes.items()))

@@ -117,13 +117,19 @@ class SqlSnapshots:
                 conn.execute(table.insert(), [{**r, "version": version} for r in chunk])
         return len(rows)
 
-    def switch(self, version: int, *, customers: int, at: datetime) -> int | None:
-        """Make ``version`` the one readers see, in one transaction; the previous one."""
+    def switch(
+        self, version: int, *, customers: int, at: datetime, meta: dict | None = None
+    ) -> int | None:
+        """Make ``version`` the one readers see, in one transaction (its ``meta`` completed,
+        when given); the version it replaced."""
+        values: dict[str, Any] = {"status": "ready", "published_at": at, "customers": customers}
+        if meta is not None:
+            values["meta"] = meta
         with self.store.begin() as conn:
             conn.execute(
                 update(snapshot)
                 .where(snapshot.c.version == version, snapshot.c.status == "writing")
-                .values(status="ready", published_at=at, customers=customers)
+                .values(**values)
             )
             old = conn.execute(
                 select(snapshot_current.c.version).where(snapshot_current.c.id == 1)
