@@ -11,7 +11,7 @@ when the snapshot was published.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ def rank(
     seed_weights: Mapping[str, float],
     exclude: set[str],
     popular: Sequence[str],
-    out_of_stock: set[str] = frozenset(),  # type: ignore[assignment]
+    out_of_stock: Collection[str] = (),
 ) -> list[Pick]:
     """The top ``k`` products: live neighbours and the snapshot's list blended, then popular."""
     live: dict[str, float] = {}
