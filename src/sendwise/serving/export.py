@@ -51,9 +51,11 @@ def segments_of(row: dict[str, Any]) -> list[str]:
 
 
 def _batches(wh: Warehouse, table: str, size: int) -> Iterator[list[dict[str, Any]]]:
-    """A warehouse table's rows, ``size`` at a time (a large shop never sits in memory)."""
-    for batch in wh.table(table).to_pyarrow_batches(chunk_size=size):
-        yield batch.to_pylist()
+    """A warehouse table's rows, ``size`` at a time: the table is read once as Arrow
+    (columnar, compact) and only a slice at a time becomes Python rows."""
+    data = wh.table(table).to_pyarrow()
+    for start in range(0, data.num_rows, size):
+        yield data.slice(start, size).to_pylist()
 
 
 def profile_row(row: dict[str, Any]) -> dict[str, Any]:
