@@ -1,14 +1,31 @@
-"""Serving snapshots in the store, on SQLite and PostgreSQL: versions written unseen, switched
-atomically (a reader during a publish sees the old version or the new one whole, never a mix),
-pruned to the newest few, segment members paged, open-time slot choices kept first-wins."""
+"""Serving snapshots in the store, on the in-memory fake, SQLite and PostgreSQL: versions
+written unseen, switched atomically (a reader during a publish sees the old version or the new
+one whole, never a mix), pruned to the newest few, segment members paged, open-time slot
+choices kept first-wins."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from conftest import sql_store
+from sendwise.store import MemoryStore
+
 T0 = datetime(2026, 12, 1, 12)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with sql_store(request.param, tmp_path) as st:
+        yield st
 
 
 def write_version(st: Any, tag: int, customers: int = 60, *, switch: bool = True) -> int:

@@ -26,6 +26,7 @@ from sendwise.store.claims import (
     utcnow,
 )
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
+from sendwise.store.memory_snapshots import MemorySnapshots
 from sendwise.store.repositories import DUE, EVENT_FIELDS, PLAN_FIELDS, CampaignRecord, MessageInfo
 from sendwise.store.sql_records import check_consent, check_suppression, consent_records
 
@@ -325,6 +326,7 @@ class MemoryStore:
         self.api_keys = MemoryApiKeys()
         self.intake = MemoryIntake()
         self.watermarks = MemoryWatermarks()
+        self.snapshots = MemorySnapshots()
 
     def close(self) -> None:
         pass
