@@ -4,9 +4,9 @@
    the library never imports the web or CLI frameworks).
 2. No module outside ``warehouse/`` and ``store/`` touches a raw database connection or writes
    SQL text: no ``duckdb`` / ``sqlalchemy`` import, no ``.con`` / ``.engine`` / ``raw_sql``,
-   no ``.execute(`` on a connection, no string that is a SQL statement. Today's offenders are
-   listed in ALLOWLIST, which must shrink to empty; a listed module that became clean fails the
-   test too, so that the list shrinks as soon as a module is cleaned.
+   no ``.execute(`` on a connection, no string that is a SQL statement. ALLOWLIST (offenders
+   tolerated while they were moved) is empty now and must stay so; a listed module that became
+   clean fails the test too.
 """
 
 from __future__ import annotations
@@ -24,13 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "sendwise"
 SQL_HOMES = ("warehouse/", "store/")
 
-# Modules that reach a raw connection or write SQL today. This list must shrink to empty: each
-# of them moves its SQL behind the warehouse or store interface. Never add a module to it.
-ALLOWLIST = {
-    # the tracking writer still writes its batches on a raw connection (ADR 41); its events
-    # repository method exists (store/sql_records.py), the move is left for the serving plane
-    "tracking/recorder.py",
-}
+# Modules tolerated while they reached a raw connection or wrote SQL. Empty: every module moved
+# its SQL behind the warehouse or store interface. Never add a module to it.
+ALLOWLIST: set[str] = set()  # empty since the tracking writer went through the repositories
 
 RAW_MODULES = ("duckdb", "sqlalchemy")
 RAW_ATTRIBUTES = {"con", "_con", "engine", "raw_sql"}

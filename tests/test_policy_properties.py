@@ -1,10 +1,15 @@
 """Random interleavings of consent changes, suppressions, unsubscribes, plans, the passing of
-time and sends (a hypothesis state machine), on the in-memory store and on SQLite:
+time and sends (a hypothesis state machine), on the in-memory store and on SQLite; changes also
+land while a batch is being handed over (after its claim), and the parts the pipeline rechecks
+are of random sizes:
 
-- nobody whose address was suppressed, or whose consent was withdrawn, when a message was
-  claimed is ever handed that message (checked by the messenger at the moment of sending);
+- every message handed over was rechecked after its claim, and nobody whose address was
+  suppressed, or whose consent was withdrawn, when it was last rechecked is ever handed it;
+  a recheck withholds exactly those (checked against the model at that moment);
 - every planned message ends ``sent`` or ``skipped`` with a reason exactly once (one event),
-  and no message is handed over twice.
+  and no message is handed over twice;
+- the frequency cap (2 emails a day per address, across campaigns and customer records) is
+  never exceeded in any window.
 """
 
 from __future__ import annotations
@@ -26,15 +31,18 @@ from sendwise.campaigns.definition import parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
 from sendwise.campaigns.service import record_plan
 from sendwise.config import CampaignSettings, DeliverySettings
+from sendwise.delivery import pipeline
 from sendwise.delivery.messenger import SENT, Outcome
 from sendwise.delivery.mime import OutgoingMessage
 from sendwise.delivery.pipeline import deliver
+from sendwise.delivery.policy import SendPolicy
 from sendwise.store import MemoryStore, Store
 from sendwise.store.claims import normalize_email
 from sendwise.store.records import record_consent, suppress
 from sendwise.store.repositories import CampaignRecord
 
 T0 = datetime(2024, 6, 1, 10)
+CAP = SendPolicy(frequency_cap=2, cap_days=1)
 PEOPLE = 6
 ADDRESS = [f"p{i}@example.com" for i in range(PEOPLE)]
 spelling = st.sampled_from([str.lower, str.upper, lambda a: f"  {a.capitalize()} "])
@@ -42,7 +50,8 @@ person = st.integers(0, PEOPLE - 1)
 
 
 class Checking:
-    """A messenger that checks the model at the moment a message is handed over."""
+    """A messenger that checks the model at the moment a message is handed over, and applies
+    the changes drawn to land while the batch is in flight."""
 
     name = "checking"
     concurrency = 1
@@ -59,11 +68,41 @@ class Checking:
 
     async def send(self, message: OutgoingMessage) -> Outcome:
         m = self.machine
-        address = normalize_email(message.to)
-        assert address not in m.suppressed, f"sent to suppressed {address}"
-        assert m.consent.get(address) != "withdrawn", f"sent to withdrawn {address}"
+        assert message.key in m.cleared, f"{message.key} handed over without a recheck"
+        m.cleared.discard(message.key)
         m.handed[message.key] += 1
+        if m.during:
+            m.apply(*m.during.pop(0))
         return SENT
+
+
+class Watched:
+    """The store, with each recheck checked against the model at that moment."""
+
+    def __init__(self, store: MemoryStore | Store, machine: PolicyMachine) -> None:
+        self.store, self.machine = store, machine
+        self.messages = WatchedMessages(store.messages, machine)
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+
+class WatchedMessages:
+    def __init__(self, messages, machine: PolicyMachine) -> None:
+        self.inner, self.machine = messages, machine
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def recheck(self, policy, *, campaign_id, batch, now, at):
+        withheld = {m.message_key for m, _ in self.inner.recheck(
+            policy, campaign_id=campaign_id, batch=batch, now=now, at=at)}  # fmt: skip
+        for msg in batch:
+            blocked = self.machine.blocked(msg.address or "")
+            assert blocked == (msg.message_key in withheld), (msg.address, blocked)
+            if not blocked:
+                self.machine.cleared.add(msg.message_key)
+        return [(m, "x") for m in batch if m.message_key in withheld]
 
 
 class PolicyMachine(RuleBasedStateMachine):
@@ -84,6 +123,20 @@ class PolicyMachine(RuleBasedStateMachine):
         self.campaigns: list[str] = []
         self.planned: dict[str, str] = {}  # message key -> campaign
         self.handed: Counter[str] = Counter()
+        self.cleared: set[str] = set()  # rechecked and allowed, not yet handed over
+        self.during: list[tuple[int, str]] = []  # changes that land while a batch is sent
+
+    def blocked(self, address: str) -> bool:
+        return address in self.suppressed or self.consent.get(address) == "withdrawn"
+
+    def apply(self, who: int, kind: str) -> None:
+        """A change landing mid-send: what the tracking service or a form writes."""
+        if kind == "unsubscribe":
+            self.one_click_unsubscribe(who, str.upper)
+        elif kind == "complaint":
+            self.suppress_address(who, "complaint", str.lower)
+        else:
+            self.change_consent(who, kind, 1, str.lower)
 
     def _at(self) -> datetime:
         self.tick += 1
@@ -143,11 +196,20 @@ class PolicyMachine(RuleBasedStateMachine):
     def time_passes(self, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
 
-    @rule(batch=st.integers(1, 8))
-    def send_due(self, batch: int) -> None:
-        for cid in self.campaigns:
-            deliver(self.store, cid, GreetingRenderer(), Checking(self),
-                    DeliverySettings(batch_size=batch, signing_key=KEY), now=self.now)  # fmt: skip
+    @rule(batch=st.integers(1, 8), part=st.integers(1, 4),
+          during=st.lists(st.tuples(person, st.sampled_from(
+              ["unsubscribe", "complaint", "withdrawn", "granted"])), max_size=4))  # fmt: skip
+    def send_due(self, batch: int, part: int = 50, during: list | None = None) -> None:
+        self.during = list(during or [])
+        saved, pipeline.RECHECK_EVERY = pipeline.RECHECK_EVERY, part
+        try:
+            for cid in self.campaigns:
+                deliver(Watched(self.store, self), cid, GreetingRenderer(), Checking(self),
+                        DeliverySettings(batch_size=batch, signing_key=KEY), now=self.now,
+                        policy=CAP)  # fmt: skip
+        finally:
+            pipeline.RECHECK_EVERY = saved
+            self.during = []
 
     @invariant()
     def nothing_handed_twice(self) -> None:
@@ -175,6 +237,13 @@ class PolicyMachine(RuleBasedStateMachine):
                     assert (row["status"] == "sent") == (self.handed[key] == 1)
                     if row["status"] == "skipped":
                         assert row["reason"]
+            sent: dict[str, list[datetime]] = {}
+            for e in self.store.events.rows(type="send"):
+                sent.setdefault(normalize_email(e["email"]) or "", []).append(e["occurred_at"])
+            window = timedelta(days=CAP.cap_days)
+            for times in sent.values():
+                for t in times:
+                    assert sum(t - window <= u <= t for u in times) <= 2, sorted(times)
         finally:
             if self.folder is not None:
                 self.store.close()

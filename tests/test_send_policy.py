@@ -1,30 +1,41 @@
 """The send policy at claim time, on the in-memory store (milliseconds per test): what happens
 after planning (unsubscribe, complaint, bounce, consent withdrawal) holds for every message not
 yet sent, however it was scheduled; consent is per address; quiet hours and caps hold when the
-message is claimed."""
+message is claimed. Then the moment of action, on SQLite and PostgreSQL with real SMTP, a
+running tracking service and two concurrent senders: an unsubscribe that lands after the claim
+withholds every message not yet handed over, and two campaigns at once never pass a cap."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
+from aiosmtpd.controller import Controller
 
-from campaign_support import GreetingRenderer
+from campaign_support import GreetingRenderer, seed_campaign
 from keys_support import KEY
+from mailservers import SmtpRecorder, free_port, start_smtp
+from sendwise.api import create_app
 from sendwise.campaigns.definition import parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
 from sendwise.campaigns.service import exclusions, record_plan
-from sendwise.config import CampaignSettings, DeliverySettings
+from sendwise.config import CampaignSettings, DeliverySettings, Settings, SmtpSettings
+from sendwise.delivery.links import sign
 from sendwise.delivery.outbox import OutboxMessenger
-from sendwise.delivery.pipeline import deliver
+from sendwise.delivery.pipeline import RECHECK_EVERY, DeliveryReport, deliver
 from sendwise.delivery.policy import SendPolicy
-from sendwise.store import MemoryStore
+from sendwise.delivery.smtp import SmtpMessenger
+from sendwise.store import MemoryStore, Store
 from sendwise.store.claims import Claimed, Facts
 from sendwise.store.records import record_consent, suppress
 from sendwise.store.repositories import CampaignRecord
+from tracking_support import running
 
 PLANNED_AT = datetime(2024, 6, 1, 10)  # a Saturday, 10:00 UTC
 
@@ -179,3 +190,164 @@ def test_a_planning_time_cap_and_a_claim_time_cap_agree() -> None:
     assert got == ["frequency cap: 2 emails in 7 days", ""]
     assert SendPolicy.from_settings(settings, frequency_cap=5).frequency_cap == 5
     assert SendPolicy.from_settings(CampaignSettings(), quiet_hours=False).quiet_start is None
+
+
+# ---- at the moment of action: real SMTP, a running tracking service, two senders ----------
+# (SQLite and PostgreSQL; the tests above run on the in-memory fake)
+
+LATER = datetime(2024, 6, 1, 11)
+
+
+class UnsubscribingSmtp(SmtpRecorder):
+    """An SMTP server that, when the first message arrives, has the recipients of ``keys``
+    unsubscribe by one-click POST to the running service (each answered once committed),
+    while the sender still holds the rest of its claimed batch."""
+
+    def __init__(self, base_url: str, keys: list[str]) -> None:
+        super().__init__()
+        self.base_url, self.keys = base_url, keys
+        self.posted_after: int | None = None
+
+    async def handle_DATA(self, server, session, envelope):
+        answer = await super().handle_DATA(server, session, envelope)
+        if self.posted_after is None:
+            self.posted_after = len(self.messages)
+            with httpx.Client(base_url=self.base_url) as http:  # blocks this server meanwhile
+                for key in self.keys:
+                    token = sign(KEY.encode(), f"unsubscribe:{key}")
+                    r = http.post(f"/unsubscribe/{token}", content=b"List-Unsubscribe=One-Click",
+                                  headers={"content-type": FORM})  # fmt: skip
+                    assert r.status_code == 200
+        return answer
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def test_an_unsubscribe_during_the_send_withholds_every_message_not_yet_handed_over(
+    store, tmp_path
+) -> None:
+    """One claimed batch of 130 messages over real SMTP (8 connections): the moment the first
+    message is accepted, every other recipient unsubscribes. Only the part already rechecked
+    (at most RECHECK_EVERY messages) still goes; every other message is recorded skipped."""
+    cid = seed_campaign(store, 150)
+    frame = store.messages.plan_frame(cid)
+    pending = frame[frame["status"] == "pending"]
+    settings = Settings(delivery={"signing_key": KEY})
+    with running(create_app(settings, store=store)) as url:
+        recorder = UnsubscribingSmtp(url, list(pending["message_key"]))
+        controller = Controller(recorder, hostname="127.0.0.1", port=(port := free_port()))
+        controller.start()
+        try:
+            smtp = SmtpMessenger(SmtpSettings(host="127.0.0.1", port=port, starttls=False,
+                                              connections=8))  # fmt: skip
+            opts = DeliverySettings(signing_key=KEY, base_url=url, batch_size=500)
+            report = deliver(store, cid, GreetingRenderer(), smtp, opts, now=LATER)
+        finally:
+            controller.stop()
+    received = {to for _, tos, _ in recorder.messages for to in tos}
+    after = frame.set_index("message_key").loc[list(pending["message_key"])]
+    st = store.messages.plan_frame(cid).set_index("message_key").loc[after.index]
+    assert report.sent == len(received) and report.sent + report.skipped == len(pending)
+    assert 1 <= report.sent <= RECHECK_EVERY < len(pending)
+    assert report.skip_reasons == Counter({"suppressed": report.skipped})
+    assert set(st.loc[st["status"] == "sent", "email"]) == received
+    skipped = st[st["status"] == "skipped"]
+    assert len(skipped) == report.skipped and set(skipped["reason"]) == {"suppressed: unsubscribe"}
+    assert not received & set(skipped["email"])
+    events = Counter(e["type"] for e in store.events.rows())
+    assert events["send"] == report.sent and events["skipped"] == report.skipped
+
+
+class UnsubscribesWhileRendering(GreetingRenderer):
+    """The customers in ``leaving`` one-click unsubscribe (their message's own link) after the
+    batch was claimed, while it is rendered, before anything is handed over."""
+
+    def __init__(self, leaving: set[str]) -> None:
+        super().__init__()
+        self.leaving = leaving
+
+    def render(self, template, customer_id, *, links):
+        if customer_id in self.leaving:
+            r = httpx.post(links["unsubscribe"], content=b"List-Unsubscribe=One-Click",
+                           headers={"content-type": FORM})  # fmt: skip
+            assert r.status_code == 200
+        return super().render(template, customer_id, links=links)
+
+
+def test_an_unsubscribe_between_claim_and_hand_off_is_never_sent(store, tmp_path) -> None:
+    cid = seed_campaign(store, 60)
+    frame = store.messages.plan_frame(cid)
+    pending = frame[frame["status"] == "pending"]
+    leaving = set(pending["customer_id"].iloc[[0, 7, -1]])
+    server = start_smtp()
+    settings = Settings(delivery={"signing_key": KEY})
+    try:
+        with running(create_app(settings, store=store)) as url:
+            smtp = SmtpMessenger(SmtpSettings(host="127.0.0.1", port=server.port, starttls=False,
+                                              connections=4))  # fmt: skip
+            opts = DeliverySettings(signing_key=KEY, base_url=url, batch_size=500)
+            report = deliver(store, cid, UnsubscribesWhileRendering(leaving), smtp, opts,
+                             now=LATER)  # fmt: skip
+    finally:
+        server.stop()
+    received = {to for _, tos, _ in server.recorder.messages for to in tos}
+    gone = set(pending.loc[pending["customer_id"].isin(leaving), "email"])
+    assert received == set(pending["email"]) - gone
+    assert report.sent == len(pending) - 3 and report.skipped == 3
+    st = store.messages.plan_frame(cid).set_index("customer_id")
+    assert set(st.loc[list(leaving), "reason"]) == {"suppressed: unsubscribe"}
+
+
+def _capped_campaign(store, name: str, prefix: str, n: int) -> str:
+    """``n`` customer records of their own, at the shared addresses a0..a{n-1} (any case)."""
+    defn = parse_definition({"name": name, "audience": {"rule": "true"}, "template": "a"})
+    ids = [f"{prefix}{i:04d}" for i in range(n)]
+    emails = [f"a{i}@example.com" if prefix == "x" else f" A{i}@Example.COM" for i in range(n)]
+    audience = pd.DataFrame({"customer_id": ids, "email": emails})
+    blind = Exclusions(pd.Series("granted", index=ids), pd.Series(dtype=str),
+                       pd.Series(dtype="int64"))  # fmt: skip
+    planned = plan(defn, audience, blind, CampaignSettings(quiet_start=None), PLANNED_AT)
+    store.campaigns.save(CampaignRecord(defn.campaign_id, name, "created", {}), PLANNED_AT)
+    assert record_plan(store, defn.campaign_id, planned, PLANNED_AT)
+    return defn.campaign_id
+
+
+def _race(store: Store, folder: Path, r: int, n: int) -> None:
+    one = _capped_campaign(store, f"first {r}", "x", n)
+    two = _capped_campaign(store, f"second {r}", "y", n)
+    now = LATER + timedelta(days=8 * r)  # each round after the previous round's window
+    policy = SendPolicy(frequency_cap=1, cap_days=7)
+    opts = DeliverySettings(signing_key=KEY, batch_size=7)
+    reports: dict[str, DeliveryReport] = {}
+    start = threading.Barrier(2)
+
+    def send(cid: str) -> None:
+        with Store(store.url, schema=store.schema, upgrade=False) as own:
+            start.wait()
+            reports[cid] = deliver(own, cid, GreetingRenderer(),
+                                   OutboxMessenger(folder / f"{cid}-{r}"), opts, now=now,
+                                   policy=policy)  # fmt: skip
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in (one, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    sends = Counter(
+        (e["email"] or "").strip().lower()
+        for e in store.events.rows(type="send")
+        if e["campaign_id"] in (one, two)
+    )
+    assert sends == Counter({f"a{i}@example.com": 1 for i in range(n)}), r
+    assert reports[one].sent + reports[two].sent == n
+    assert reports[one].skipped + reports[two].skipped == n
+    assert set(reports[one].skip_reasons) | set(reports[two].skip_reasons) == {"frequency cap"}
+
+
+def test_two_campaigns_sending_at_once_never_exceed_the_cap(store, tmp_path) -> None:
+    """Two senders (threads, each its own connection pool) send two campaigns to the same 120
+    addresses at the same moment, with a cap of one email a week: every address gets exactly
+    one, whichever campaign's claim came first (three rounds)."""
+    for r in range(3):
+        _race(store, tmp_path, r, 120)

@@ -16,7 +16,7 @@ from conftest import sql_store
 from sendwise.delivery.policy import SendPolicy
 from sendwise.delivery.shards import Shard
 from sendwise.store import MemoryStore
-from sendwise.store.repositories import CampaignRecord, Repositories
+from sendwise.store.repositories import CampaignRecord, Repositories, SuppressionChange
 
 T0 = datetime(2024, 6, 1, 10)
 
@@ -258,3 +258,109 @@ def test_suppressions_are_global_and_case_insensitive(repos: Repositories) -> No
     }
     with pytest.raises(ValueError, match="reason"):
         repos.suppressions.add("b@example.com", "bored", at=T0)
+
+
+def test_the_tracking_batch_is_written_with_its_suppressions_and_withdrawals(
+    repos: Repositories,
+) -> None:
+    cid = planned(repos, plan_rows(3))
+    keys = list(repos.messages.plan_frame(cid)["message_key"])
+    info = repos.messages.find([keys[0], "unknown"])
+    assert list(info) == [keys[0]] and info[keys[0]].email == "c0@example.com"
+    seen: list[dict] = []
+    at = T0 + timedelta(hours=1)
+    events = [
+        dict(event_id="u1", customer_id="c0", email="C0@example.com", message_id=keys[0],
+             campaign_id=cid, type="unsubscribe", occurred_at=at),
+        dict(event_id="b1", customer_id="c1", email="c1@example.com", type="bounce",
+             occurred_at=at, reason="550"),
+        dict(event_id="o1", customer_id="c2", type="open", occurred_at=at, is_machine=True),
+    ]  # fmt: skip
+    changes = [
+        SuppressionChange("C0@example.com", "unsubscribe", "unsubscribe", "c0", at),
+        SuppressionChange("c1@example.com", "hard_bounce", "bounce", "c1", at),
+        SuppressionChange("c0@example.com ", "unsubscribe", "unsubscribe", "c0", at),  # again
+    ]
+
+    def build(known):
+        seen.append(dict(known))
+        return events, changes
+
+    repos.events.record_batch([keys[0], "unknown", keys[0]], build)
+    assert list(seen[0]) == [keys[0]] and seen[0][keys[0]].customer_id == "c0"
+    repos.events.record_batch([], lambda known: (events, changes))  # replayed: adds nothing
+    assert [e["event_id"] for e in repos.events.rows()] == ["u1", "b1", "o1"]
+    assert repos.events.rows(event_id="o1")[0]["is_machine"]
+    assert repos.suppressions.reasons() == {
+        "c0@example.com": "unsubscribe",
+        "c1@example.com": "hard_bounce",
+    }
+    consent = repos.consents.changes()
+    assert consent[["customer_id", "email", "status"]].values.tolist() == [
+        ["c0", "c0@example.com", "withdrawn"]
+    ]
+    bad = dict(event_id="o2", type="open", occurred_at=at)
+    with pytest.raises(ValueError, match="reason"):
+        repos.events.record_batch(
+            [], lambda known: ([bad], [SuppressionChange("x@y.com", "bored", "x", None, at)])
+        )
+
+    def broken(known):
+        raise ValueError("the writer's own check failed")
+
+    with pytest.raises(ValueError, match="own check"):
+        repos.events.record_batch(keys, broken)
+    assert not repos.events.rows(event_id="o2")  # nothing of a failed batch is written
+    assert repos.ping()
+
+
+def test_a_change_after_the_claim_withholds_the_message_at_recheck(repos: Repositories) -> None:
+    cid = planned(repos, plan_rows(6))
+    claim = repos.messages.claim_due(SendPolicy(), campaign_id=cid, now=T0, limit=10, at=T0)
+    assert len(claim.ready) == 6
+    later = T0 + timedelta(seconds=1)
+    repos.suppressions.add("C1@example.com", "unsubscribe", at=later)
+    repos.consents.record("someone", "withdrawn", email="c2@example.com", source="f", at=later)
+    by_id = {m.customer_id: m for m in claim.ready}
+    part = [by_id[c] for c in ("c0", "c1", "c2", "c3")]
+    withheld = repos.messages.recheck(SendPolicy(), campaign_id=cid, batch=part, now=T0, at=later)
+    assert {m.customer_id: why for m, why in withheld} == {
+        "c1": "suppressed: unsubscribe",
+        "c2": "consent withdrawn",
+    }
+    st = statuses(repos, cid)
+    assert (st["c1"], st["c2"], st["c0"], st["c5"]) == ("skipped", "skipped", "sending", "sending")
+    skipped = {e["customer_id"]: e["reason"] for e in repos.events.rows(type="skipped")}
+    assert skipped == {"c1": "suppressed: unsubscribe", "c2": "consent withdrawn"}
+    # the cap is the claim's: a recheck never counts sends again
+    capped = SendPolicy(frequency_cap=1)
+    assert repos.messages.recheck(capped, campaign_id=cid, batch=[by_id["c3"]], now=T0,
+                                  at=later) == []  # fmt: skip
+    assert repos.messages.recheck(SendPolicy(), campaign_id=cid, batch=[], now=T0, at=later) == []
+
+
+def test_the_cap_counts_messages_claimed_by_other_campaigns(repos: Repositories) -> None:
+    """Two campaigns to the same addresses: what one claimed and has not recorded yet counts
+    toward the other's cap; a batch's own messages to one address count too."""
+    first = planned(repos, plan_rows(4), "one")
+    rows = plan_rows(4, email=" C{}@Example.com", customer_id=lambda i: f"d{i}",
+                     message_key=lambda i: f"{i % 16:x}{i:022d}x")  # fmt: skip
+    second = planned(repos, rows, "two")
+    cap = SendPolicy(frequency_cap=1, cap_days=7)
+    a = repos.messages.claim_due(cap, campaign_id=first, now=T0, limit=2, at=T0)
+    assert len(a.ready) == 2
+    b = repos.messages.claim_due(cap, campaign_id=second, now=T0, limit=10, at=T0)
+    taken = {m.address for m in a.ready}
+    assert {m.address for m, _ in b.skipped} == taken
+    assert {m.address for m in b.ready} == {f"c{i}@example.com" for i in range(4)} - taken
+    assert all(why == "frequency cap: 1 emails in 7 days" for _, why in b.skipped)
+    # recorded failed: no longer in flight, and no send: the address may be sent again
+    repos.messages.record_outcomes(first, [(m, "failed", "permanent: x") for m in a.ready], T0)
+    c = repos.messages.claim_due(cap, campaign_id=first, now=T0, limit=10, at=T0)
+    assert {m.address for m, _ in c.skipped} == {m.address for m in b.ready}
+    # two records with one address in the same batch: only the first goes
+    dup = planned(repos, plan_rows(2, email="same@example.com", customer_id=lambda i: f"e{i}",
+                                   message_key=lambda i: f"{i:x}{i:022d}y"), "dup")  # fmt: skip
+    d = repos.messages.claim_due(SendPolicy(frequency_cap=1), campaign_id=dup, now=T0, limit=5,
+                                 at=T0)  # fmt: skip
+    assert len(d.ready) == 1 and len(d.skipped) == 1

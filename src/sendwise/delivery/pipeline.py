@@ -8,11 +8,15 @@ was planned (before anything is sent), keyed by a stable idempotency key. A batc
    batch in the same transaction (consent per address, suppression, frequency cap, quiet
    hours, holdout): the skipped are recorded with their reason, the deferred go back to
    ``pending``, the rest are marked ``sending`` (attempts + 1), all **committed** before any is
-   handed over; so an unsubscribe or a complaint holds for every message not yet claimed;
+   handed over; with a frequency cap the count includes every campaign's claimed messages and
+   capped claims are serialized, so two campaigns at once cannot both pass it;
 2. (one process sends a campaign at a time: the CLI runs one pipeline per campaign);
 3. they are rendered and handed to the messenger concurrently (a semaphore of the messenger's
    concurrency, a token-bucket rate limit); transient errors are retried with exponential
-   backoff (or the server's Retry-After), permanent ones are not;
+   backoff (or the server's Retry-After), permanent ones are not. Just before each part of
+   ``RECHECK_EVERY`` messages is handed over, the suppressions and consents of its addresses
+   are read again (``messages.recheck``): an unsubscribe, complaint, bounce or withdrawal that
+   landed after the claim withholds the message (recorded ``skipped`` with the reason);
 4. each outcome is written in one transaction: the row becomes ``sent`` or ``failed`` with the
    reason, and an ``email_event`` (``send`` or ``failed``) is added with a deterministic id.
 
@@ -33,7 +37,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +56,10 @@ from sendwise.store.claims import Claimed, utcnow
 from sendwise.store.repositories import Repositories
 
 logger = logging.getLogger(__name__)
+
+RECHECK_EVERY = 50
+"""Messages handed over per policy recheck (one read of the suppressions and consents of their
+addresses; docs/adr/0085)."""
 
 
 @dataclass
@@ -143,6 +151,61 @@ async def _send_with_retry(
         attempt += 1
 
 
+async def _hand_over(
+    rows: Sequence[Claimed],
+    outgoing: Sequence[OutgoingMessage],
+    one: Callable[[OutgoingMessage], Awaitable[tuple[Outcome, int]]],
+    recheck: Callable[[Sequence[Claimed]], set[str]],
+    concurrency: int,
+) -> dict[str, tuple[Outcome, int]]:
+    """Hand the messages over ``RECHECK_EVERY`` at a time, each part's policy looked up again
+    just before (``recheck`` returns the keys withheld), so a change that lands after the claim
+    holds for every message not yet handed over. The next part is rechecked only when the
+    messenger can take it (a queue as deep as its concurrency), so its messages go out within
+    moments of their recheck, and the connections never wait on a part boundary. Returns the
+    outcome of each message handed over, by key."""
+    outcomes: dict[str, tuple[Outcome, int]] = {}
+    parts = [
+        (rows[i : i + RECHECK_EVERY], outgoing[i : i + RECHECK_EVERY])
+        for i in range(0, len(rows), RECHECK_EVERY)
+    ]
+    if concurrency == 1:  # no task per message when nothing overlaps
+        for claimed, msgs in parts:
+            withheld = recheck(claimed)
+            for msg in msgs:
+                if msg.key not in withheld:
+                    outcomes[msg.key] = await one(msg)
+        return outcomes
+    queue: asyncio.Queue[OutgoingMessage | None] = asyncio.Queue(maxsize=concurrency)
+    failure: list[BaseException] = []
+
+    async def worker() -> None:
+        while (msg := await queue.get()) is not None:
+            if failure:
+                continue  # drain: the run stops once the queue is empty
+            try:
+                outcomes[msg.key] = await one(msg)
+            except Exception as exc:  # e.g. a SendwiseError: stop, as gather would
+                failure.append(exc)
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(rows)))]
+    try:
+        for claimed, msgs in parts:
+            if failure:
+                break
+            withheld = recheck(claimed)
+            for msg in msgs:
+                if msg.key not in withheld:
+                    await queue.put(msg)
+    finally:
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+    if failure:
+        raise failure[0]
+    return outcomes
+
+
 async def _deliver(
     store: Repositories,
     campaign_id: str,
@@ -218,18 +281,27 @@ async def _deliver(
                 )
                 for r in todo
             ]
-            if messenger.concurrency == 1:  # no task per message when nothing overlaps
-                outcomes = [await one(m) for m in outgoing]
-            else:
-                outcomes = await asyncio.gather(*(one(msg) for msg in outgoing))
-            for r, (outcome, attempts) in zip(todo, outcomes, strict=True):
+
+            def recheck(part: Sequence[Claimed]) -> set[str]:
+                withheld = store.messages.recheck(
+                    policy, campaign_id=campaign_id, batch=part, now=now, at=clock()
+                )
+                report.skipped += len(withheld)
+                report.skip_reasons.update(why.split(":")[0] for _, why in withheld)
+                return {m.message_key for m, _ in withheld}
+
+            outcomes = await _hand_over(todo, outgoing, one, recheck, messenger.concurrency)
+            todo = [r for r in todo if r.message_key in outcomes]
+            outcomes_in_order = [outcomes[r.message_key] for r in todo]
+            for r, (outcome, attempts) in zip(todo, outcomes_in_order, strict=True):
                 report.retries += attempts - 1
                 if outcome.status == "sent":
                     results[r.message_key] = ("sent", "")
                 else:
                     results[r.message_key] = ("failed", f"{outcome.status}: {outcome.detail}")
+            done = [r for r in rows if r.message_key in results]  # not the withheld
             store.messages.record_outcomes(
-                campaign_id, [(r, *results[r.message_key]) for r in rows], clock()
+                campaign_id, [(r, *results[r.message_key]) for r in done], clock()
             )
             journal.clear()
             for status, reason in results.values():

@@ -14,6 +14,7 @@ Pure: no store, no clock; ``now`` is given.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -97,10 +98,13 @@ class SendPolicy:
         return end.astimezone(UTC_ZONE).replace(tzinfo=None)
 
     def decide(self, batch: Sequence[Claimed], facts: Facts, now: datetime) -> list[Decision]:
-        """The first reason each message may not go now, or ``send``."""
+        """The first reason each message may not go now, or ``send``. The cap counts
+        ``facts.recent_sends`` (sent in the window, or claimed by another batch and not yet
+        recorded) plus the messages of this batch to the same address decided ``send``."""
         cap = self.frequency_cap
         cap_reason = f"frequency cap: {cap} emails in {self.cap_days} days"
         quiet: dict[str | None, datetime | None] = {}
+        taken: Counter[str] = Counter()
         out: list[Decision] = []
         for msg in batch:
             address = msg.address
@@ -121,7 +125,7 @@ class SendPolicy:
             if consent is None and self.consent == "opt_in":
                 out.append(Decision("skip", f"no {self.purpose} consent"))
                 continue
-            if cap is not None and facts.recent_sends.get(address, 0) >= cap:
+            if cap is not None and facts.recent_sends.get(address, 0) + taken[address] >= cap:
                 out.append(Decision("skip", cap_reason))
                 continue
             if self.quiet_start is not None:
@@ -131,5 +135,6 @@ class SendPolicy:
                 if until is not None:
                     out.append(Decision("defer", "quiet hours", until))
                     continue
+            taken[address] += 1  # two records with one address in a batch count twice
             out.append(SEND)
         return out

@@ -38,10 +38,11 @@ class Claimed:
     variant: str
     template: str | None
     timezone: str | None = None
+    address: str | None = field(init=False, compare=False, repr=False)
+    """The email as consent and suppression know it (normalized once, read many times)."""
 
-    @property
-    def address(self) -> str | None:
-        return normalize_email(self.email)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", normalize_email(self.email))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -54,6 +54,7 @@ class Store:
 
     def __init__(self, url: str, *, schema: str | None = None, upgrade: bool = True) -> None:
         self.url = url
+        self.schema = schema
         connect_args: dict[str, Any] = {}
         if schema is not None:
             if not url.startswith("postgresql"):
@@ -106,6 +107,15 @@ class Store:
             # first line only: the rest lists the bound values (addresses must not reach logs)
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise StoreError(f"store {self.safe_url}: {exc.__class__.__name__}: {first}") from exc
+
+    def ping(self) -> bool:
+        """True when the store answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except Exception:
+            return False
+        return True
 
     def revision(self) -> str | None:
         """The migration the database is at (None for an empty database)."""

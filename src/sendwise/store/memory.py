@@ -27,7 +27,14 @@ from sendwise.store.claims import (
 )
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
 from sendwise.store.memory_snapshots import MemorySnapshots
-from sendwise.store.repositories import DUE, EVENT_FIELDS, PLAN_FIELDS, CampaignRecord, MessageInfo
+from sendwise.store.repositories import (
+    DUE,
+    EVENT_FIELDS,
+    PLAN_FIELDS,
+    BuildBatch,
+    CampaignRecord,
+    MessageInfo,
+)
 from sendwise.store.sql_records import check_consent, check_suppression, consent_records
 
 
@@ -95,17 +102,27 @@ class MemoryMessages:
         )  # fmt: skip
         return True
 
-    def _facts(self, policy: ClaimPolicy, batch: Sequence[Claimed], now: datetime) -> Facts:
+    def _facts(
+        self, policy: ClaimPolicy, batch: Sequence[Claimed], now: datetime, *, cap: bool = True
+    ) -> Facts:
         db = self.db
         facts = Facts(suppressed=db.suppressions.reasons([m.address or "" for m in batch]))
         facts.consent = consent_by_message(batch, db.consents.all(policy.channel, policy.purpose))
-        since = policy.cap_since(now)
+        since = policy.cap_since(now) if cap else None
         if since is not None:
             addresses = {m.address for m in batch if m.address}
+            mine = {m.message_key for m in batch}
+            counts = facts.recent_sends
             for e in db.events.stored:
                 address = normalize_email(e.get("email"))
                 if e["type"] == "send" and e["occurred_at"] >= since and address in addresses:
-                    facts.recent_sends[address] = facts.recent_sends.get(address, 0) + 1
+                    counts[address] = counts.get(address, 0) + 1
+            for r in self.rows.values():  # claimed by another batch, not yet recorded
+                if r["status"] != "sending" or r["message_key"] in mine:
+                    continue
+                address = normalize_email(r["email"])
+                if address in addresses:
+                    counts[address] = counts.get(address, 0) + 1
         return facts
 
     def claim_due(
@@ -139,6 +156,28 @@ class MemoryMessages:
             self._back(msg, at, status="holdout", reason=None, scheduled_at=None)
         self.db.events.add([skipped_event(x, campaign_id, why, at) for x, why in claim.skipped])
         return claim
+
+    def recheck(
+        self,
+        policy: ClaimPolicy,
+        *,
+        campaign_id: str,
+        batch: Sequence[Claimed],
+        now: datetime,
+        at: datetime,
+    ) -> list[tuple[Claimed, str]]:
+        if not batch:
+            return []
+        decisions = policy.decide(batch, self._facts(policy, batch, now, cap=False), now)
+        withheld = [
+            (msg, d.reason or "skipped")
+            for msg, d in zip(batch, decisions, strict=True)
+            if d.verdict == "skip" and self.rows[msg.message_key]["status"] == "sending"
+        ]
+        for msg, why in withheld:
+            self._back(msg, at, status="skipped", reason=why)
+        self.db.events.add([skipped_event(x, campaign_id, why, at) for x, why in withheld])
+        return withheld
 
     def _back(self, msg: Claimed, at: datetime, **values: Any) -> None:
         row = self.rows[msg.message_key]
@@ -201,6 +240,19 @@ class MemoryEvents:
             self._ids.add(e["event_id"])
             row = {**dict.fromkeys(EVENT_FIELDS), "is_machine": False, **e}
             self.stored.append({"seq": next(self._seq), **row})
+
+    def record_batch(self, keys: Sequence[str], build: BuildBatch) -> None:
+        events, suppressions = build(self.db.messages.find(keys))
+        for change in suppressions:
+            check_suppression(change.reason)
+        self.add(events)
+        db = self.db
+        for change in suppressions:
+            db.suppressions.add(change.email, change.reason, source=change.source,
+                                customer_id=change.customer_id, at=change.at)  # fmt: skip
+            if change.reason == "unsubscribe" and change.customer_id:
+                db.consents.record(change.customer_id, "withdrawn", email=change.email,
+                                   source="unsubscribe_link", at=change.at)  # fmt: skip
 
     def rows(self, **equal: Any) -> list[dict[str, Any]]:
         return [dict(e) for e in self.stored if all(e.get(k) == v for k, v in equal.items())]
@@ -327,6 +379,9 @@ class MemoryStore:
         self.intake = MemoryIntake()
         self.watermarks = MemoryWatermarks()
         self.snapshots = MemorySnapshots()
+
+    def ping(self) -> bool:
+        return True
 
     def close(self) -> None:
         pass

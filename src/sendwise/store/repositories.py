@@ -11,7 +11,7 @@ Times are naive UTC; addresses are compared trimmed and lower-cased.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -72,6 +72,24 @@ class MessageInfo:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class SuppressionChange:
+    """An address to put on the suppression list, asked for by a tracking event (an
+    unsubscribe, a bounce or complaint webhook); an ``unsubscribe`` of a known customer also
+    withdraws the address's consent, at ``at``."""
+
+    email: str
+    reason: str
+    source: str
+    customer_id: str | None
+    at: datetime
+
+
+EventBatch = tuple[Sequence[Mapping[str, Any]], Sequence[SuppressionChange]]
+BuildBatch = Callable[[Mapping[str, MessageInfo]], EventBatch]
+"""Makes a tracking batch (events, suppression changes) from the stored messages it names."""
+
+
 class CampaignRepository(Protocol):
     def save(self, record: CampaignRecord, at: datetime) -> str | None:
         """Store a new campaign, or replace one still ``created``; returns the status it had
@@ -104,13 +122,34 @@ class MessageRepository(Protocol):
         """Claim up to ``limit`` due messages (``pending`` or ``sending``, scheduled at or
         before ``now``), apply ``policy`` to them and commit, in one transaction: the skipped
         become ``skipped`` with their reason and a ``skipped`` event (at ``at``), the deferred
-        ``pending`` at their new time, the rest ``sending`` (attempts + 1), returned ready."""
+        ``pending`` at their new time, the rest ``sending`` (attempts + 1), returned ready.
+
+        With a frequency cap, an address's count is its ``send`` events in the window plus its
+        messages of any campaign claimed (``sending``) and not yet recorded, and claims with a
+        cap are serialized (SQLite's write lock; a transaction advisory lock on PostgreSQL),
+        so two campaigns sending at once cannot both pass the cap (docs/adr/0086)."""
 
     def record_outcomes(
         self, campaign_id: str, outcomes: Sequence[tuple[Claimed, str, str]], at: datetime
     ) -> None:
         """(message, ``sent`` or ``failed``, reason): the final status and a ``send`` or
         ``failed`` event each, in one transaction."""
+
+    def recheck(
+        self,
+        policy: ClaimPolicy,
+        *,
+        campaign_id: str,
+        batch: Sequence[Claimed],
+        now: datetime,
+        at: datetime,
+    ) -> list[tuple[Claimed, str]]:
+        """Just before claimed messages are handed over: look up the suppressions and
+        consents of their addresses again and withhold those the policy now skips (an
+        unsubscribe, complaint, bounce or withdrawal since the claim): each becomes
+        ``skipped`` with its reason and a ``skipped`` event (at ``at``), in one transaction.
+        Returns the withheld messages with their reasons (the frequency cap is not counted
+        again: the claim counted it, see docs/adr/0085)."""
 
     def sending(self, campaign_id: str, keys: Sequence[str]) -> list[Claimed]:
         """Those of ``keys`` still ``sending`` (a killed run's, for its journal)."""
@@ -120,12 +159,21 @@ class MessageRepository(Protocol):
     def plan_frame(self, campaign_id: str) -> pd.DataFrame:
         """Every message of the campaign (``PLAN_FIELDS`` columns)."""
 
-    def find(self, keys: Iterable[str]) -> dict[str, MessageInfo]: ...
+    def find(self, keys: Iterable[str]) -> dict[str, MessageInfo]:
+        """The stored messages among ``keys`` (unknown keys are left out)."""
 
 
 class EventRepository(Protocol):
     def add(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Insert email events; one whose ``event_id`` is stored already is skipped."""
+
+    def record_batch(self, keys: Sequence[str], build: BuildBatch) -> None:
+        """The tracking writer's batch, in one transaction: read the stored messages of
+        ``keys``, call ``build`` with them (by key) for the events to write and the suppression
+        changes they ask for, then insert the events (duplicates by ``event_id`` skipped), put
+        each address on the suppression list (one already there is kept) and, for an
+        ``unsubscribe`` with a customer, record the withdrawn consent (unless withdrawal is
+        already in force). Nothing is written if anything fails, ``build`` included."""
 
     def rows(self, **equal: Any) -> list[dict[str, Any]]:
         """Every event whose columns equal ``equal`` (all events without)."""
@@ -324,3 +372,6 @@ class Repositories(Protocol):
 
     @property
     def safe_url(self) -> str: ...
+
+    def ping(self) -> bool:
+        """True when the store answers (a failed write was the data's fault, not the store's)."""

@@ -96,6 +96,9 @@ Index(
     email_event.c.occurred_at,
 )
 
+# the capped claim counts each address's messages in flight (sending) across campaigns
+Index("ix_message_address_status", func.lower(func.trim(message.c.email)), message.c.status)
+
 suppression = Table(
     "suppression",
     metadata,

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from sendwise.store.claims import (
     Claim,
     Claimed,
     ClaimPolicy,
+    ConsentChange,
     Facts,
     KeyPart,
     consent_by_message,
@@ -22,7 +40,9 @@ from sendwise.store.claims import (
 )
 from sendwise.store.repositories import DUE, PLAN_FIELDS, CampaignRecord, MessageInfo
 from sendwise.store.schema import campaign as campaign_table
+from sendwise.store.schema import consent as consent_table
 from sendwise.store.schema import message as message_table
+from sendwise.store.schema import suppression as suppression_table
 from sendwise.store.sql_records import chunks
 
 if TYPE_CHECKING:
@@ -30,6 +50,37 @@ if TYPE_CHECKING:
 
 m = message_table.c
 CLAIMED = (m.message_key, m.customer_id, m.email, m.variant, m.template, m.timezone)
+CAP_LOCK = 0x53574341  # "SWCA": PostgreSQL advisory lock key that serializes capped claims
+
+
+def _recheck_query(sqlite: bool) -> Any:
+    """One statement for the recheck before hand-off: the suppressions of the addresses and
+    the consent changes that concern them (by address, or by customer when addressless), built
+    once per dialect so that each part costs one cached execution. The lists travel as one
+    value (a JSON array read with ``json_each`` on SQLite, an array on PostgreSQL), not one
+    bound parameter per address."""
+    s, c = suppression_table.c, consent_table.c
+
+    def among(col: Any, name: str) -> Any:
+        if sqlite:
+            values = func.json_each(bindparam(name, type_=String)).table_valued("value")
+            return col.in_(select(values.c.value))
+        return col == any_(bindparam(name, type_=ARRAY(String)))
+
+    none = (
+        literal(None, String).label("customer_id"),
+        literal(None, DateTime).label("recorded_at"),
+        literal(None, Integer).label("id"),
+    )
+    suppressed = select(literal("s").label("kind"), s.email, s.reason.label("status"), *none)
+    who = or_(among(c.email, "a"), and_(c.email.is_(None), among(c.customer_id, "ids")))
+    changes = select(literal("c"), c.email, c.status, c.customer_id, c.recorded_at, c.id).where(
+        who, c.channel == bindparam("channel"), c.purpose == bindparam("purpose")
+    )
+    return union_all(suppressed.where(among(s.email, "a")), changes)
+
+
+RECHECK = {True: _recheck_query(True), False: _recheck_query(False)}
 
 
 class SqlCampaigns:
@@ -118,16 +169,48 @@ class SqlMessages:
         return True
 
     def _facts(
-        self, conn: Connection, policy: ClaimPolicy, batch: Sequence[Claimed], now: datetime
+        self,
+        conn: Connection,
+        policy: ClaimPolicy,
+        batch: Sequence[Claimed],
+        now: datetime,
+        *,
+        cap: bool = True,
     ) -> Facts:
         store = self.store
         facts = Facts(suppressed=store.suppressions.lookup(conn, [m.address or "" for m in batch]))
         changes = store.consents.for_batch(conn, batch, policy.channel, policy.purpose)
         facts.consent = consent_by_message(batch, changes)
-        since = policy.cap_since(now)
+        since = policy.cap_since(now) if cap else None
         if since is not None:
+            # in flight first: a message recorded sent between the two reads is counted twice
+            # (a rare, safe error), never missed
+            flying = self._in_flight(conn, batch)
             facts.recent_sends = store.events.recent_sends(conn, batch, since)
+            for address, n in flying.items():
+                facts.recent_sends[address] = facts.recent_sends.get(address, 0) + n
         return facts
+
+    def _in_flight(self, conn: Connection, batch: Sequence[Claimed]) -> dict[str, int]:
+        """Messages of other batches (any campaign) claimed and not yet recorded, by address:
+        every message of ``batch`` is ``sending`` already, so they are counted and taken off."""
+        address = func.lower(func.trim(m.email))
+        own: dict[str, int] = {}
+        for msg in batch:
+            if msg.address:
+                own[msg.address] = own.get(msg.address, 0) + 1
+        out: dict[str, int] = {}
+        for part in chunks(sorted(own)):
+            query = (
+                select(address, func.count())
+                .where(address.in_(part), m.status == "sending")
+                .group_by(address)
+            )
+            for a, n in conn.execute(query).all():
+                others = int(n) - own.get(str(a), 0)
+                if others > 0:
+                    out[str(a)] = others
+        return out
 
     def claim_due(
         self,
@@ -154,6 +237,10 @@ class SqlMessages:
             .returning(*CLAIMED)
         )
         with self.store.begin() as conn:
+            if policy.cap_since(now) is not None and not self.store.is_sqlite:
+                # capped claims one at a time, so each counts the others' claimed messages
+                # (on SQLite the UPDATE below takes the database's write lock: serial already)
+                conn.execute(select(func.pg_advisory_xact_lock(CAP_LOCK)))
             batch = [_claimed(r) for r in conn.execute(stmt)]
             if not batch:
                 return Claim()
@@ -185,6 +272,62 @@ class SqlMessages:
             conn.execute(back, rows)
         events = [skipped_event(x, campaign_id, why, at) for x, why in claim.skipped]
         self.store.events.insert(conn, events)
+
+    def recheck(
+        self,
+        policy: ClaimPolicy,
+        *,
+        campaign_id: str,
+        batch: Sequence[Claimed],
+        now: datetime,
+        at: datetime,
+    ) -> list[tuple[Claimed, str]]:
+        if not batch:
+            return []
+        with self.store.begin() as conn:
+            decisions: list[Any] = []
+            for part in chunks(list(batch)):
+                facts = self._recheck_facts(conn, policy, part)
+                decisions += policy.decide(part, facts, now)
+            withheld = [
+                (msg, d.reason or "skipped")
+                for msg, d in zip(batch, decisions, strict=True)
+                if d.verdict == "skip"
+            ]
+            if withheld:
+                back = (
+                    update(message_table)
+                    .where(m.message_key == bindparam("k"), m.status == "sending")
+                    .values(status="skipped", reason=bindparam("r"), attempts=m.attempts - 1,
+                            updated_at=at)
+                )  # fmt: skip
+                conn.execute(back, [{"k": x.message_key, "r": why} for x, why in withheld])
+                self.store.events.insert(
+                    conn, [skipped_event(x, campaign_id, why, at) for x, why in withheld]
+                )
+        return withheld
+
+    def _recheck_facts(
+        self, conn: Connection, policy: ClaimPolicy, batch: Sequence[Claimed]
+    ) -> Facts:
+        """Suppressions and consents of the batch's addresses (no cap) in one query."""
+        addresses = sorted({m.address for m in batch if m.address})
+        facts = Facts()
+        changes: list[ConsentChange] = []
+        ids = sorted({m.customer_id for m in batch})
+        sqlite = self.store.is_sqlite
+        params = dict(a=json.dumps(addresses) if sqlite else addresses,
+                      ids=json.dumps(ids) if sqlite else ids,
+                      channel=policy.channel, purpose=policy.purpose)  # fmt: skip
+        for kind, email, status, customer_id, recorded_at, id_ in conn.execute(
+            RECHECK[sqlite], params
+        ):
+            if kind == "s":
+                facts.suppressed[email] = status
+            else:
+                changes.append(ConsentChange(customer_id, email, status, recorded_at, id_))
+        facts.consent = consent_by_message(batch, changes)
+        return facts
 
     def record_outcomes(
         self, campaign_id: str, outcomes: Sequence[tuple[Claimed, str, str]], at: datetime
@@ -242,11 +385,15 @@ class SqlMessages:
         return pd.DataFrame(rows, columns=list(PLAN_FIELDS))
 
     def find(self, keys: Iterable[str]) -> dict[str, MessageInfo]:
+        with self.store.begin() as conn:
+            return self.lookup(conn, keys)
+
+    def lookup(self, conn: Connection, keys: Iterable[str]) -> dict[str, MessageInfo]:
+        """``find`` in an open transaction."""
         cols = (m.message_key, m.customer_id, m.email, m.campaign_id, m.variant, m.status,
                 m.updated_at)  # fmt: skip
         found: dict[str, MessageInfo] = {}
-        with self.store.begin() as conn:
-            for part in chunks(sorted(set(keys))):
-                query = select(*cols).where(m.message_key.in_(part))
-                found.update({r.message_key: MessageInfo(*r) for r in conn.execute(query)})
+        for part in chunks(sorted(set(keys))):
+            query = select(*cols).where(m.message_key.in_(part))
+            found.update({r.message_key: MessageInfo(*r) for r in conn.execute(query)})
         return found

@@ -11,7 +11,12 @@ import pandas as pd
 from sqlalchemy import Connection, and_, func, or_, select
 
 from sendwise.store.claims import Claimed, ConsentChange, normalize_email
-from sendwise.store.repositories import CONSENT_STATUSES, EVENT_FIELDS, SUPPRESSION_REASONS
+from sendwise.store.repositories import (
+    CONSENT_STATUSES,
+    EVENT_FIELDS,
+    SUPPRESSION_REASONS,
+    BuildBatch,
+)
 from sendwise.store.schema import consent, email_event, suppression
 
 if TYPE_CHECKING:
@@ -20,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 CHUNK = 500
 CHANGE_COLUMNS = ["customer_id", "email", "status", "recorded_at", "id"]
+BLANK_EVENT: dict[str, Any] = {**dict.fromkeys(EVENT_FIELDS), "is_machine": False}
 
 
 def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -42,13 +48,32 @@ class SqlEvents:
         self.store = store
 
     def insert(self, conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
-        if events:
-            rows = [{"is_machine": False, **e} for e in events]
+        if events:  # every row of one executemany names the same columns
+            rows = [{**BLANK_EVENT, **e} for e in events]
             conn.execute(self.store.insert_ignore(email_event), rows)
 
     def add(self, events: Sequence[Mapping[str, Any]]) -> None:
         with self.store.begin() as conn:
             self.insert(conn, events)
+
+    def record_batch(self, keys: Sequence[str], build: BuildBatch) -> None:
+        store = self.store
+        with store.begin() as conn:
+            events, suppressions = build(store.messages.lookup(conn, keys) if keys else {})
+            for change in suppressions:
+                check_suppression(change.reason)
+            self.insert(conn, events)
+            for change in suppressions:
+                store.suppressions.insert(
+                    conn, change.email, change.reason, change.source, change.customer_id, change.at
+                )
+                if change.reason == "unsubscribe" and change.customer_id:
+                    store.consents.insert(
+                        conn,
+                        dict(customer_id=change.customer_id, email=normalize_email(change.email),
+                             channel="email", purpose="marketing", status="withdrawn",
+                             source="unsubscribe_link", recorded_at=change.at),
+                    )  # fmt: skip
 
     def rows(self, **equal: Any) -> list[dict[str, Any]]:
         e = email_event.c
@@ -135,10 +160,9 @@ class SqlConsents:
         at: datetime,
     ) -> bool:
         check_consent(status)
-        address = normalize_email(email)
         row = dict(
             customer_id=customer_id,
-            email=address,
+            email=normalize_email(email),
             channel=channel,
             purpose=purpose,
             status=status,
@@ -146,10 +170,15 @@ class SqlConsents:
             recorded_at=at,
         )
         with self.store.begin() as conn:
-            if self._latest(conn, customer_id, address, channel, purpose) == status:
-                return False
-            stmt = self.store.insert_ignore(consent).returning(consent.c.id)
-            return conn.execute(stmt, row).first() is not None
+            return self.insert(conn, row)
+
+    def insert(self, conn: Connection, row: Mapping[str, Any]) -> bool:
+        """Record one change in an open transaction unless its status is already in force."""
+        if self._latest(conn, row["customer_id"], row["email"], row["channel"],
+                        row["purpose"]) == row["status"]:  # fmt: skip
+            return False
+        stmt = self.store.insert_ignore(consent).returning(consent.c.id)
+        return conn.execute(stmt, dict(row)).first() is not None
 
     def import_changes(self, frame: pd.DataFrame) -> int:
         records = consent_records(frame)
@@ -224,6 +253,19 @@ class SqlSuppressions:
         at: datetime,
     ) -> bool:
         check_suppression(reason)
+        with self.store.begin() as conn:
+            return self.insert(conn, email, reason, source, customer_id, at)
+
+    def insert(
+        self,
+        conn: Connection,
+        email: str,
+        reason: str,
+        source: str,
+        customer_id: str | None,
+        at: datetime,
+    ) -> bool:
+        """Put one address on the list in an open transaction; False when it already was."""
         row = {
             "email": normalize_email(email),
             "reason": reason,
@@ -231,11 +273,10 @@ class SqlSuppressions:
             "customer_id": customer_id,
             "created_at": at,
         }
-        with self.store.begin() as conn:
-            stmt = self.store.insert_ignore(suppression).returning(suppression.c.email)
-            added = conn.execute(stmt, row).first() is not None
+        stmt = self.store.insert_ignore(suppression).returning(suppression.c.email)
+        added = conn.execute(stmt, row).first() is not None
         logger.info("suppression %s for customer %s", reason, customer_id)
-        return bool(added)
+        return added
 
     def reasons(self, emails: Iterable[str] | None = None) -> dict[str, str]:
         with self.store.begin() as conn:

@@ -6,6 +6,9 @@ opens and clicks wait too when ``tracking.wait_for_commit`` is on, and otherwise
 once and written within a flush interval. A stop (SIGTERM, the end of the app's lifespan)
 flushes whatever is queued before the process exits. Batching turns thousands of tiny
 transactions per second into a few hundred larger ones (docs/adr/0041-tracking-writes.md).
+The writer holds no SQL: it writes each batch with ``events.record_batch``, which reads the
+batch's messages and writes what the writer builds from them in one transaction
+(docs/adr/0087), so it runs on any store, the fake included.
 
 One event the store refuses must not cost the others of its batch (docs/adr/0056): when a
 batch fails while the store answers, it is split in halves until every event that can be
@@ -22,12 +25,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
-
 from sendwise.errors import StoreError
-from sendwise.store.connection import Store
-from sendwise.store.records import add_events, record_consent, suppress
-from sendwise.store.schema import message as message_table
+from sendwise.store.repositories import (
+    EventBatch,
+    MessageInfo,
+    Repositories,
+    SuppressionChange,
+)
 from sendwise.tracking.machines import is_machine
 from sendwise.tracking.quarantine import Quarantine, reason_of
 
@@ -41,27 +45,15 @@ EMPTY = dict.fromkeys(
 )
 
 
-def _messages(conn: Any, keys: Sequence[str]) -> dict[str, Any]:
-    m = message_table.c
-    found: dict[str, Any] = {}
-    unique = sorted(set(keys))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        query = select(
-            m.message_key, m.customer_id, m.email, m.campaign_id, m.variant, m.status, m.updated_at
-        ).where(m.message_key.in_(chunk))
-        found.update({row.message_key: row for row in conn.execute(query)})
-    return found
+def write_events(store: Repositories, pending: Sequence[Mapping[str, Any]]) -> int:
+    """Complete each event from its message (customer, campaign, variant), flag machines, and
+    write the batch through the events repository in one transaction: the events (duplicates
+    by event_id skipped), the unsubscribes (suppression + withdrawn consent) and the
+    suppressions webhooks ask for."""
 
-
-def write_events(store: Store, pending: Sequence[Mapping[str, Any]]) -> int:
-    """Complete each event from its message (customer, campaign, variant), flag machines and
-    insert them in one transaction (duplicates by event_id skipped); then apply unsubscribes
-    (suppression + withdrawn consent) and the suppressions webhooks ask for."""
-    rows: list[dict[str, Any]] = []
-    suppressions: list[tuple[str, str, str | None, Any]] = []
-    with store.begin() as conn:
-        known = _messages(conn, [e["message_id"] for e in pending if e.get("message_id")])
+    def build(known: Mapping[str, MessageInfo]) -> EventBatch:
+        rows: list[dict[str, Any]] = []
+        suppressions: list[SuppressionChange] = []
         for event in pending:
             row = {**EMPTY, **{k: v for k, v in event.items() if not k.startswith("_")}}
             msg = known.get(row.get("message_id") or "")
@@ -78,37 +70,31 @@ def write_events(store: Store, pending: Sequence[Mapping[str, Any]]) -> int:
                 )
             reason = event.get("_suppress")
             if reason and row.get("email"):
-                suppressions.append((row["email"], reason, row.get("customer_id"), row))
+                suppressions.append(
+                    SuppressionChange(
+                        email=row["email"],
+                        reason=reason,
+                        source=row["type"],
+                        customer_id=row.get("customer_id"),
+                        at=row["occurred_at"],
+                    )
+                )
             rows.append(row)
-        add_events(conn, store, rows)
-    for email, reason, customer_id, row in suppressions:
-        suppress(store, email, reason, source=row["type"], customer_id=customer_id)
-        if reason == "unsubscribe" and customer_id:
-            record_consent(
-                store,
-                customer_id,
-                "withdrawn",
-                email=email,
-                source="unsubscribe_link",
-                at=row["occurred_at"],
-            )
-    return len(rows)
+        return rows, suppressions
+
+    store.events.record_batch([e["message_id"] for e in pending if e.get("message_id")], build)
+    return len(pending)
 
 
 class StoreUnavailable(StoreError):
     """The store did not answer (not one event's fault): the batch is retried, then kept."""
 
 
-def _reachable(store: Store) -> bool:
-    try:
-        with store.begin() as conn:
-            conn.execute(select(1))
-    except Exception:
-        return False
-    return True
+def _reachable(store: Repositories) -> bool:
+    return store.ping()
 
 
-def write_or_report(store: Store, events: Sequence[Mapping[str, Any]]) -> list[str | None]:
+def write_or_report(store: Repositories, events: Sequence[Mapping[str, Any]]) -> list[str | None]:
     """Write ``events``; for each, None when it is stored, else the reason the store refused it.
 
     One transaction for the whole batch when it succeeds (the common case). When it fails and
@@ -127,7 +113,10 @@ def write_or_report(store: Store, events: Sequence[Mapping[str, Any]]) -> list[s
 
 
 def _split(
-    store: Store, events: Sequence[Mapping[str, Any]], part: list[int], reasons: list[str | None]
+    store: Repositories,
+    events: Sequence[Mapping[str, Any]],
+    part: list[int],
+    reasons: list[str | None],
 ) -> None:
     """``part`` failed as a whole: write its halves, and split again the half that fails."""
     if len(part) == 1:
@@ -155,7 +144,7 @@ class EventRecorder:
 
     def __init__(
         self,
-        store: Store,
+        store: Repositories,
         *,
         flush_seconds: float = 0.004,
         max_batch: int = 2000,

@@ -3,14 +3,14 @@ products and item-item neighbours, the pointer to the version in use, and the op
 content choices (``live_slot``).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
