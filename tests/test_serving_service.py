@@ -99,3 +99,12 @@ def test_segment_members_page_and_unknown_segments_404(serving: Any) -> None:
 def test_nothing_published_is_a_404() -> None:
     with pytest.raises(NotFoundError):
         Serving(MemoryStore(), Settings()).profile("c1")
+
+
+def test_the_spliced_json_answer_is_the_profile(serving: Any) -> None:
+    import json
+
+    serving.store.intake.append([track("c1", "Product Added", product_id="p2", quantity=3)])
+    serving.store.intake.append([track("new", "Product Viewed", product_id="p2")])
+    for cid in ("c1", "c2", "new"):
+        assert json.loads(serving.profile_json(cid)) == serving.profile(cid)

@@ -45,7 +45,7 @@ def serving_of(request: Request) -> Serving:
 async def get_profile(customer_id: CustomerId, request: Request, key: Reader) -> Any:
     """The customer's profile, scores, segments and reasons from the published snapshot, with
     the live fields of their events since (scored live when first seen after it)."""
-    return fast_json(serving_of(request).profile(customer_id))
+    return Response(serving_of(request).profile_json(customer_id), media_type=JSON)
 
 
 @router.get("/profiles/{customer_id}/recommendations", responses=ERRORS)

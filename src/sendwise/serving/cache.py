@@ -8,6 +8,7 @@ The intake event log is never cached: live fields are read fresh on every reques
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -15,6 +16,27 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 MISSING = object()
+PARTS = ("profile", "scores", "segments", "reasons")
+
+
+class CachedRow:
+    """A snapshot profile row kept as JSON text: one string per customer rather than a
+    hundred objects, so that a full cache costs the garbage collector nothing to traverse
+    (a dict per row made the service's p99 ten times its p90), and the answer reuses it."""
+
+    __slots__ = ("customer_id", "json", "version")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.version = int(row["version"])
+        self.customer_id = str(row["customer_id"])
+        body = json.dumps({k: row[k] for k in PARTS}, separators=(",", ":"), allow_nan=False)
+        self.json = body[1:-1]
+        """``"profile":{...},"scores":{...},"segments":[...],"reasons":[...]``"""
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads("{" + self.json + "}")
+        out.update(version=self.version, customer_id=self.customer_id)
+        return out
 
 
 class Lru:
@@ -68,7 +90,7 @@ class CachedSnapshots:
             self._pointer = (now, version)
         return version
 
-    def profile(self, customer_id: str) -> dict[str, Any] | None:
+    def profile(self, customer_id: str) -> CachedRow | None:
         """The customer's row of the current version (None: not in it)."""
         version = self.current_version()
         if version is None:
@@ -80,7 +102,9 @@ class CachedSnapshots:
                 newest = self.current_version(fresh=True)
                 if newest != version and newest is not None:
                     version, row = newest, self.snaps.profile_in(newest, customer_id)
-            self.profiles.put((version, customer_id), row)
+            cached = None if row is None else CachedRow(row)
+            self.profiles.put((version, customer_id), cached)
+            return cached
         return row
 
     def recommendations(self, version: int, customer_id: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ version it read is the one the recommendations and products of the same answer c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any
 
 from sendwise.errors import NotFoundError
 from sendwise.serving import live_recs
-from sendwise.serving.cache import CachedSnapshots
+from sendwise.serving.cache import PARTS, CachedRow, CachedSnapshots
 from sendwise.serving.live import LiveFields, live_fields
 from sendwise.serving.live_scores import LiveScorer
 from sendwise.store.records import utcnow
@@ -29,9 +30,13 @@ class LiveProfile:
     version: int
     known: bool
     """In the snapshot (False: first seen after it, scored live)."""
-    row: dict[str, Any]
+    row: CachedRow | dict[str, Any]
+    """The snapshot row (as JSON text), or the live-scored one of a customer it lacks."""
     live: LiveFields
     notes: list[str]
+
+    def data(self) -> dict[str, Any]:
+        return self.row.data() if isinstance(self.row, CachedRow) else self.row
 
 
 class Serving:
@@ -80,7 +85,7 @@ class Serving:
 
     def live_profile(self, customer_id: str) -> LiveProfile:
         row = self.reads.profile(customer_id)
-        version = row["version"] if row is not None else self.reads.current_version()
+        version = row.version if row is not None else self.reads.current_version()
         if version is None:
             raise NotFoundError("snapshot", "current", NO_SNAPSHOT)
         info = self.info(version)
@@ -91,33 +96,45 @@ class Serving:
         if not events:
             raise NotFoundError("customer", customer_id, "no profile and no event of theirs")
         scores, notes = self.scorer(version).score(live, self.clock())
-        row = {
+        fresh = {
             "customer_id": customer_id,
             "profile": {"customer_id": customer_id},
             "scores": scores,
             "segments": [],
             "reasons": [],
         }
-        return LiveProfile(customer_id, version, False, row, live, notes)
+        return LiveProfile(customer_id, version, False, fresh, live, notes)
 
-    def profile(self, customer_id: str) -> dict[str, Any]:
-        lp = self.live_profile(customer_id)
+    def _head(self, lp: LiveProfile) -> dict[str, Any]:
         info = self.info(lp.version)
         return {
-            "customer_id": customer_id,
+            "customer_id": lp.customer_id,
             "snapshot": {
                 "version": lp.version,
                 "as_of": _iso(info.as_of),
                 "published_at": _iso(info.published_at),
             },
             "source": "snapshot" if lp.known else "live",
-            "profile": lp.row["profile"],
-            "scores": lp.row["scores"],
-            "segments": lp.row["segments"],
-            "reasons": lp.row["reasons"],
-            "live": lp.live.as_dict(),
-            "notes": lp.notes,
         }
+
+    def profile(self, customer_id: str) -> dict[str, Any]:
+        """The profile answer: snapshot part, live fields, notes."""
+        lp = self.live_profile(customer_id)
+        row = lp.data()
+        out = self._head(lp)
+        out.update({k: row[k] for k in PARTS})
+        out.update(live=lp.live.as_dict(), notes=lp.notes)
+        return out
+
+    def profile_json(self, customer_id: str) -> str:
+        """:meth:`profile` as compact JSON, the snapshot part spliced in as the text it is
+        cached as (the same answer, without encoding a hundred fields per request)."""
+        lp = self.live_profile(customer_id)
+        if not isinstance(lp.row, CachedRow):
+            return _dumps(self.profile(customer_id))
+        head = _dumps(self._head(lp))[:-1]
+        tail = _dumps({"live": lp.live.as_dict(), "notes": lp.notes})[1:]
+        return f"{head},{lp.row.json},{tail}"
 
     # --- recommendations -----------------------------------------------------------------------
 
@@ -186,6 +203,10 @@ class Serving:
             "members": ids,
             "next_cursor": ids[-1] if more and ids else None,
         }
+
+
+def _dumps(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
 def _iso(at: datetime | None) -> str | None:
