@@ -26,6 +26,7 @@ from sendwise.store.claims import (
     utcnow,
 )
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
+from sendwise.store.memory_snapshots import MemorySnapshots
 from sendwise.store.repositories import (
     DUE,
     EVENT_FIELDS,
@@ -377,6 +378,7 @@ class MemoryStore:
         self.api_keys = MemoryApiKeys()
         self.intake = MemoryIntake()
         self.watermarks = MemoryWatermarks()
+        self.snapshots = MemorySnapshots()
 
     def ping(self) -> bool:
         return True

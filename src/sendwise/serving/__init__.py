@@ -1,0 +1,2 @@
+"""The serving plane: snapshots published from the warehouse, live profiles, live scores and
+recommendations, open-time content (docs/serving.md)."""
