@@ -1,6 +1,6 @@
 """Training and scoring the models on a large simulated shop, with peak memory and the load.
 
-Targets (issue 4), on this 2-core machine:
+Targets (issues 4 and 14), on this 2-core machine:
 - train propensity, with its rolling-origin backtest (which chooses the configuration) and the
   refit on the freshest snapshots, on 1,000,000 customers in under 5 minutes;
 - score 1,000,000 customers in under 30 seconds;
@@ -10,6 +10,8 @@ The shop is simulated, loaded and profiled first (not timed). "Train propensity"
 features of every snapshot, the search, calibration, the backtest with its baselines, the
 explanations, the plots and the registry. "Score" covers reading the features, every promoted
 model, the reasons of each score, best send hours and writing the ``prediction`` table.
+Every step prints its wall time, the CPU time of this process (all its threads: on a machine
+shared with other jobs the wall time depends on them, the CPU time much less) and the load.
 
     python bench/bench_models.py [--customers 1000000] [--keep DIR]
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from sendwise.config import init_project, load_settings
 from sendwise.ingest.load import ingest
+from sendwise.predict.backtest import FINALISTS
 from sendwise.predict.baselines import Btyd
 from sendwise.predict.score import score_customers
 from sendwise.predict.service import train_models
@@ -65,43 +68,57 @@ def main() -> None:
 
         if not args.score_only:
             train(wh, settings)
-        t = time.perf_counter()
-        scored = score_customers(wh, settings)
+        with Clock() as c:
+            scored = score_customers(wh, settings)
         print(
             f"score {scored.customers:,} customers ({', '.join(scored.versions)}), with the"
-            f" reasons of every score: {time.perf_counter() - t:.1f} s"
+            f" reasons of every score: {c}"
         )
         settings.models.explain_scores = False
-        t = time.perf_counter()
-        score_customers(wh, settings)
-        print(f"score without per-customer reasons: {time.perf_counter() - t:.1f} s")
+        with Clock() as c:
+            score_customers(wh, settings)
+        print(f"score without per-customer reasons: {c}")
     print(f"load average at end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     print(f"peak RSS {peak:.2f} GiB (includes the simulation when it ran)")
 
 
+class Clock:
+    """Wall and CPU seconds of a step, and the load average when it ends."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+    def __str__(self) -> str:
+        return f"{self.wall:.1f} s (CPU {self.cpu:.0f} s, load {os.getloadavg()[0]:.1f})"
+
+
 def train(wh, settings) -> None:
-    t = time.perf_counter()
-    train_models(wh, settings, models=["btyd"])
-    print(
-        f"train btyd (judged and production fits, holdout table): {time.perf_counter() - t:.1f} s"
-    )
+    with Clock() as c:
+        train_models(wh, settings, models=["btyd"])
+    print(f"train btyd (judged and production fits, holdout table): {c}")
     feats = wh.table("customer_features").to_pandas()
-    t = time.perf_counter()
-    Btyd.fit(feats)
-    print(f"BG/NBD + Gamma-Gamma fit on {len(feats):,} customers: {time.perf_counter() - t:.1f} s")
+    with Clock() as c:
+        Btyd.fit(feats)
+    print(f"BG/NBD + Gamma-Gamma fit on {len(feats):,} customers: {c}")
     del feats
 
     ms = settings.models
-    t = time.perf_counter()
-    [prop] = train_models(wh, settings, models=["propensity"])
+    with Clock() as c:
+        [prop] = train_models(wh, settings, models=["propensity"])
     m, plan = prop.metrics, prop.plan
     print(
         f"train propensity with the rolling backtest ({prop.learner} chosen;"
-        f" {ms.search_iterations} candidates x {len(ms.learners)} learners x"
-        f" {len(plan.origins)} origins, then the winner's {ms.cv_folds} calibration folds at each"
-        f" origin and the refit on {prop.rows:,} rows of {len(plan.fit_at)} snapshots):"
-        f" {time.perf_counter() - t:.1f} s"
+        f" {ms.search_iterations} candidates x {len(ms.learners)} learners at the freshest of"
+        f" {len(plan.origins)} origins, LightGBM's {FINALISTS['lightgbm']} finalists and every"
+        f" logistic candidate at the others, on samples of {ms.search_rows:,} rows of"
+        f" {ms.snapshot_customers:,} customers; the winner's {ms.cv_folds} calibration folds at"
+        f" each origin; the refit on {prop.rows:,} rows of {len(plan.fit_at)} snapshots): {c}"
     )
     print(
         f"  backtest ROC-AUC {m['roc_auc']:.3f} (sd {m['roc_auc_std']:.3f}, {m['roc_auc_min']:.3f}"

@@ -39,9 +39,10 @@ def test_the_demo_runs_every_step_and_finds_the_true_winner(tmp_path: Path) -> N
 
     steps = [c for c in view.calls if c not in ("section", "spinner", "bar")]
     assert steps[:1] == ["simulated"]
-    assert steps[-5:] == ["status", "built", "emails", "campaign", "responses"]
+    assert steps[-6:] == ["status", "built", "live", "emails", "campaign", "responses"]
     assert steps.count("loaded") >= 5  # customer, product, order, order_line, event, ...
-    for title in ("customer profiles and predictions", "campaign", "responses and results",
+    for title in ("customer profiles and predictions", "live profile", "no rebuild", "campaign",
+                  "responses and results",
                   "where things are", "sendwise profile"):  # fmt: skip
         assert title in shown
 

@@ -76,6 +76,16 @@ def _sync(wh: Warehouse, settings: Settings, say: Callable[[str], None]) -> Any:
         return sync_events(store, wh, settings)
 
 
+def _publish(wh: Warehouse, settings: Settings, say: Callable[[str], None]) -> Any:
+    """Publish the build to the serving plane (the store's snapshot tables)."""
+    from sendwise.serving.publish import publish
+    from sendwise.store import open_store
+
+    say("publishing the snapshot to the store")
+    with open_store(settings) as store:
+        return publish(wh, store, settings, progress=say)
+
+
 def run_build(
     wh: Warehouse,
     settings: Settings,
@@ -113,4 +123,6 @@ def run_build(
     wh.write_table(TOP_PRODUCTS, top_products(wh))
     attach_predictions(wh, TOP_PRODUCTS)
     extra = {"recommendations": recs, "synced": synced, "categories": categories}
+    if settings.serving.publish_after_build:
+        extra["published"] = _publish(wh, settings, say)
     return BuildResult(profiles, trained, scored, extra, seconds=time.perf_counter() - started)

@@ -448,6 +448,26 @@ class CatalogSettings(_Section):
     """Seed of the clustering."""
 
 
+class ServingSettings(_Section):
+    """Publishing snapshots and the live profile (docs/serving.md)."""
+
+    keep_snapshots: int = Field(default=3, ge=2, le=100)
+    """Published versions kept in the store: the one in use and those before it, which readers
+    that started before a switch (or cache the pointer for half a second) may still read."""
+    publish_after_build: bool = True
+    """`sendwise build` publishes a snapshot at its end."""
+    neighbours: int = Field(default=20, ge=1, le=200)
+    """Item-item neighbours per product exported for real-time recommendations."""
+    recent_products: int = Field(default=10, ge=1, le=100)
+    """Recently viewed products a live profile lists."""
+    live_events: int = Field(default=500, ge=10, le=10_000)
+    """The newest intake events of a customer a live profile reads."""
+    thresholds: dict[str, list[float]] = Field(
+        default_factory=lambda: {"p_purchase": [0.5], "churn_risk": [0.5]}
+    )
+    """Score -> thresholds: publish reports a customer whose score crossed one."""
+
+
 RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
 """Standard Webhooks' example retry schedule, in seconds after each failed attempt."""
 
@@ -505,6 +525,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @field_validator("project")

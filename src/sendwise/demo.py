@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sendwise.config import Settings
     from sendwise.delivery.pipeline import DeliveryReport
     from sendwise.ingest.load import IngestReport
+    from sendwise.serving.demo_live import LiveDemo
     from sendwise.simulate import SimulatedShop
     from sendwise.warehouse.connection import Warehouse
     from sendwise.warehouse.status import WarehouseStatus
@@ -93,6 +94,7 @@ class DemoView(Protocol):
     def loaded(self, report: IngestReport) -> None: ...
     def status(self, status: WarehouseStatus) -> None: ...
     def built(self, result: BuildResult) -> None: ...
+    def live(self, change: LiveDemo) -> None: ...
     def emails(self, written: list[tuple[str, Path, dict[str, Any]]]) -> None: ...
     def campaign(self, campaign: DemoCampaign) -> None: ...
     def responses(self, responses: DemoResponses) -> None: ...
@@ -131,6 +133,7 @@ def run_demo(
     from sendwise.build import run_build
     from sendwise.config import init_project, load_settings
     from sendwise.delivery.previews import render_demo
+    from sendwise.serving.demo_live import live_demo
     from sendwise.simulate import simulate_shop
     from sendwise.warehouse.connection import Warehouse
     from sendwise.warehouse.status import warehouse_status
@@ -150,6 +153,8 @@ def run_demo(
         with show.spinner("build") as say:
             result = run_build(wh, settings, progress=say)
         show.built(result)
+        show.section("live profile (serving plane)")
+        show.live(live_demo(settings, _top_customer(wh)))
         show.section("personalized emails")
         show.emails(render_demo(settings, wh, n=3))
         top = _top_customer(wh)

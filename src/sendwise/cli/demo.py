@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sendwise.build import BuildResult
     from sendwise.demo import DemoCampaign, DemoResponses, DemoSummary
     from sendwise.ingest.load import IngestReport
+    from sendwise.serving.demo_live import LiveDemo
     from sendwise.simulate import SimulatedShop
     from sendwise.warehouse.status import WarehouseStatus
 
@@ -49,6 +50,20 @@ class CliDemoView:
         print_scored(OUT.console, result.scored)
         self.section("recommendations")
         show_build(OUT.console, result.extra["recommendations"])
+
+    def live(self, change: LiveDemo) -> None:
+        def show(when: str, seen: dict[str, Any]) -> None:
+            cart = [c["product_id"] for c in seen["live"]["cart"]]
+            OUT.print(f"{when}: viewed {seen['live']['recently_viewed']}, cart {cart}")
+            OUT.print(f"  recommended {seen['recommendations']}")
+
+        show(f"customer {change.customer_id} before", change.before)
+        OUT.print(f"events in: Product Viewed {change.viewed}, Product Added {change.added}")
+        show(f"after ({change.milliseconds:.0f} ms, no rebuild)", change.after)
+        OUT.print(
+            "serve it: sendwise keys create --name crm --scope read; sendwise serve; then GET"
+            f" /v1/profiles/{change.customer_id} with the key"
+        )
 
     def emails(self, written: list[tuple[str, Path, dict[str, Any]]]) -> None:
         for customer_id, path, slots in written:

@@ -155,6 +155,10 @@ def build(
     from sendwise.cli.recommend import show_build
 
     show_build(OUT.console, result.extra["recommendations"])
+    if result.extra.get("published") is not None:
+        from sendwise.cli.serving import show_published
+
+        show_published(result.extra["published"])
     OUT.print(f"build done in {result.seconds:.1f} s")
 
 

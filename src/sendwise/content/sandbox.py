@@ -52,6 +52,7 @@ from sendwise.content.limits import (
     too_large,
     too_many_loops,
 )
+from sendwise.content.live import live_rec_image, live_rec_link
 from sendwise.content.safe_filters import bounded, check_str_method
 
 GUARD = "_sw_bounded"
@@ -224,6 +225,7 @@ def make_environment(*, html: bool, loader: Any = None) -> ImmutableSandboxedEnv
     )
     env.globals.clear()
     env.globals.update(range=_range, dict=dict, namespace=Namespace)
+    env.globals.update(live_rec_link=live_rec_link, live_rec_image=live_rec_image)
     env.filters = {name: bounded(name, f) for name, f in FILTERS.items()}
     env.filters[GUARD] = _bounded
     env.filters["money"] = money

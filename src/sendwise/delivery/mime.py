@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sendwise.config import DkimSettings
 from sendwise.content.message import RenderedEmail
+from sendwise.delivery.live_links import resolve as resolve_live
 from sendwise.delivery.tracking_links import track_html
 from sendwise.errors import ConfigError
 
@@ -147,10 +148,11 @@ def compose(
 ) -> OutgoingMessage:
     """The message ``rendered`` becomes for one recipient. ``links``: those it was rendered with
     (its ``unsubscribe`` link is also the List-Unsubscribe header); ``tracking``: (base URL,
-    signing key) to add signed click links and the open pixel; a campaign's message carries
-    X-Sendwise-Campaign and X-Sendwise-Variant."""
+    signing key) to add signed click links, the open pixel and the live slots' links; a
+    campaign's message carries X-Sendwise-Campaign and X-Sendwise-Variant."""
     html = rendered.html
-    if tracking is not None:
+    if tracking is not None:  # live slots first: their links go to the service, untracked
+        html = resolve_live(html, tracking[0], tracking[1], key, customer_id)
         html = track_html(html, tracking[0], tracking[1], key)
     headers = (
         {"X-Sendwise-Campaign": campaign_id, "X-Sendwise-Variant": variant} if campaign_id else {}

@@ -8,6 +8,10 @@ bounded on large shops). Its out-of-fold scores fit an isotonic calibration, so 
 calibrated 0.8 means 80% in the training window, and the winner is refitted on every row.
 Class imbalance is a search dimension (class weights / ``scale_pos_weight``); the calibration
 undoes the shift in probabilities that the weights cause.
+
+The folds: scikit-learn's ``StratifiedGroupKFold`` up to ``EXACT_FOLD_GROUPS`` customers; above
+it a vectorised equivalent (:func:`group_folds`), because its per-customer Python loop took 55 s
+of a 100,000-customer training run.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sendwise.predict.learners import as_matrix, make_learner, sample_params
 logger = logging.getLogger(__name__)
 EPS = 1e-4
 TIE_BREAK = 1e-6
+EXACT_FOLD_GROUPS = 20_000
 
 
 class Calibrator:
@@ -111,12 +116,8 @@ def fit_classifier(
     # The search runs on a stratified sample; the winner is refitted on every row.
     search = _sample_rows(y, search_rows, seed)
     Xs, ys = X[search], y[search]
-    groups = frame["customer_id"].astype(str).to_numpy()[search]
-    k = int(min(folds, np.bincount(ys).min()))
-    if k < 2:
-        raise InputError(f"too few positive or negative rows of {label} to cross-validate")
-    folds_ = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    splits = list(folds_.split(Xs, ys, groups))
+    groups = frame["customer_id"].to_numpy()[search]
+    splits = group_folds(ys, groups, folds, seed, label)
     rng = np.random.default_rng(seed)
     candidates: list[Candidate] = []
     oof_of: dict[int, np.ndarray] = {}
@@ -124,13 +125,7 @@ def fit_classifier(
     learners = list(dict.fromkeys(name for name, _ in drawn))
     for name, params in drawn:
         say(f"{label}: {name} {_short(params)}")
-        oof = np.zeros(len(ys))
-        aucs = []
-        for tr, va in splits:
-            model = make_learner(name, features, params, threads=threads, seed=seed)
-            model.fit(Xs[tr], ys[tr])
-            oof[va] = model.decision(Xs[va])
-            aucs.append(float(roc_auc_score(ys[va], oof[va])))
+        oof, aucs = out_of_fold(Xs, ys, splits, name, features, params, threads, seed)
         candidates.append(Candidate(name, params, float(np.mean(aucs)), aucs))
         oof_of[len(candidates) - 1] = oof
     best_per_learner: dict[str, Any] = {}
@@ -148,6 +143,62 @@ def fit_classifier(
     logger.info("%s: chose %s (cv auc %.4f)", label, winner, chosen.cv_auc)
     oof = oof_of[candidates.index(chosen)]
     return FittedClassifier(model, calibrator, chosen, candidates, best_per_learner, search, oof)
+
+
+def calibrate(
+    frame: pd.DataFrame, label: str, features: list[str], config: tuple[str, dict[str, Any]],
+    *, folds: int, seed: int,
+) -> Calibrator:  # fmt: skip
+    """The isotonic calibration ``fit_classifier`` would give ``config`` on ``frame`` (all of
+    its rows searched), without the refit: for a backtest origin whose model, the same
+    configuration fitted on the same rows, the backtest's ranking already fitted."""
+    y = frame[label].to_numpy().astype(np.int8)
+    X = as_matrix(frame, features)
+    threads = 1 if len(y) < 100_000 else 2
+    splits = group_folds(y, frame["customer_id"].to_numpy(), folds, seed, label)
+    oof, _ = out_of_fold(X, y, splits, config[0], features, config[1], threads, seed)
+    return Calibrator().fit(oof, y)
+
+
+def out_of_fold(
+    X: np.ndarray, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], name: str,
+    features: list[str], params: dict[str, Any], threads: int, seed: int,
+) -> tuple[np.ndarray, list[float]]:  # fmt: skip
+    """Raw scores of every row by the model of the folds that held it out, and each fold's AUC."""
+    oof = np.zeros(len(y))
+    aucs = []
+    for tr, va in splits:
+        model = make_learner(name, features, params, threads=threads, seed=seed)
+        model.fit(X[tr], y[tr])
+        oof[va] = model.decision(X[va])
+        aucs.append(float(roc_auc_score(y[va], oof[va])))
+    return oof, aucs
+
+
+def group_folds(
+    y: np.ndarray, groups: np.ndarray, folds: int, seed: int, label: str = "the label"
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold splits that keep each group (customer) on one side.
+
+    Up to ``EXACT_FOLD_GROUPS`` groups: ``StratifiedGroupKFold``. Above: the groups, shuffled
+    with ``seed``, are ordered by their share of positive rows and dealt round-robin to the
+    folds, so that every fold gets the same mix of all-negative, mixed and all-positive
+    customers (the positive rate of the folds differs in the fourth decimal).
+    """
+    k = int(min(folds, np.bincount(y, minlength=2).min()))
+    if k < 2:
+        raise InputError(f"too few positive or negative rows of {label} to cross-validate")
+    codes, inverse = np.unique(groups.astype(str), return_inverse=True)
+    if len(codes) <= EXACT_FOLD_GROUPS:
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros((len(y), 1)), y, inverse))
+    share = np.bincount(inverse, weights=y) / np.bincount(inverse)
+    order = np.random.default_rng(seed).permutation(len(codes))
+    order = order[np.argsort(share[order], kind="stable")]
+    fold_of = np.empty(len(codes), dtype=np.int64)
+    fold_of[order] = np.arange(len(codes)) % k
+    row_fold = fold_of[inverse]
+    return [(np.flatnonzero(row_fold != f), np.flatnonzero(row_fold == f)) for f in range(k)]
 
 
 def _sample_rows(y: np.ndarray, rows: int, seed: int) -> np.ndarray:

@@ -27,6 +27,9 @@ from threadpoolctl import threadpool_limits
 
 from sendwise.errors import InputError
 
+PARALLEL_ROWS = 50_000
+"""LightGBM predicts frames of at least this many rows on two threads."""
+
 # Bounded search spaces: each entry is the list of values a candidate can draw.
 SPACES: dict[str, dict[str, list[Any]]] = {
     "logistic": {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], "class_weight": [None, "balanced"]},
@@ -43,7 +46,12 @@ SPACES: dict[str, dict[str, list[Any]]] = {
 
 
 def as_matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    return frame[features].astype("float64").to_numpy(na_value=np.nan)
+    """The features as a float64 matrix, missing values NaN; filled column by column (pandas'
+    own interleaving of mixed integer, float and boolean columns is several times slower)."""
+    out = np.empty((len(frame), len(features)), dtype=np.float64)
+    for j, f in enumerate(features):
+        out[:, j] = frame[f].to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
 
 
 class LogisticLearner:
@@ -150,7 +158,10 @@ class LightGBMLearner:
         return self
 
     def decision(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster_.predict(X, raw_score=True, num_threads=self.threads))
+        # Prediction splits rows between threads with no waiting: two pay off on large frames
+        # even where training on small samples keeps to one.
+        threads = max(self.threads, 2) if len(X) >= PARALLEL_ROWS else self.threads
+        return np.asarray(self.booster_.predict(X, raw_score=True, num_threads=threads))
 
     def contributions(self, X: np.ndarray, method: str = "shap") -> np.ndarray:
         """Per-feature log-odds contributions, the bias last; both methods add up to the raw
@@ -219,7 +230,7 @@ def path_contributions(booster: lgb.Booster, X: np.ndarray, n_features: int, thr
         reached = leaves[:, t]
         for f, per_leaf in by_feature.items():
             out[:, f] += per_leaf[reached]
-    return np.ascontiguousarray(out)
+    return out  # column-major: callers index it, a row-major copy cost seconds on a million
 
 
 LEARNERS: dict[str, Any] = {"logistic": LogisticLearner, "lightgbm": LightGBMLearner}

@@ -34,6 +34,8 @@ from sendwise.predict.learners import as_matrix
 from sendwise.predict.registry import Registry
 
 logger = logging.getLogger(__name__)
+IMPORTANCE_ROWS = 20_000
+"""Rows whose exact contributions (tree SHAP) give the card's global importance."""
 
 TARGETS = {
     "propensity": ("label_purchased", "purchase in the next {h} days"),
@@ -140,22 +142,30 @@ def train_classifier(
     per_learner: dict[str, dict[str, float]] = {}
     ranking: list[dict[str, Any]] = []
     if plan.origins:
-        aucs = backtest.rank_configs(
+        ranked = backtest.rank_configs(
             cache, plan.origins, h, label, features, configs, settings, say
         )
-        mean = np.nanmean(aucs, axis=0)
-        chosen = configs[int(np.argmax(mean))]
+        aucs = ranked.aucs
+        best_at = backtest.chosen_config(aucs)
+        chosen = configs[best_at]
         ranking = [
-            {"learner": c[0], "params": c[1], "backtest_auc": float(m), "per_origin": list(a)}
-            for c, m, a in zip(configs, mean, aucs.T, strict=True)
-        ]
+            {
+                "learner": c[0], "params": c[1], "finalist": bool(~np.isnan(a).any()),
+                "backtest_auc": float(np.nanmean(a)),
+                "per_origin": [None if np.isnan(v) else float(v) for v in a],
+            }
+            for c, a in zip(configs, aucs.T, strict=True)
+        ]  # fmt: skip
         for lname in settings.learners:
-            best = max((r for r in ranking if r["learner"] == lname),
-                       key=lambda r: r["backtest_auc"])  # fmt: skip
-            per_learner[lname] = {"roc_auc": best["backtest_auc"]}
+            top = max((r for r in ranking if r["learner"] == lname and r["finalist"]),
+                      key=lambda r: r["backtest_auc"])  # fmt: skip
+            per_learner[lname] = {"roc_auc": top["backtest_auc"]}
+        say(f"{name}: {chosen[0]} chosen; calibration folds at every origin")
         origins = [
-            backtest.out_of_time(name, label, cache, o, h, features, chosen, settings, say)
-            for o in plan.origins
+            backtest.out_of_time(
+                name, label, cache, o, h, features, chosen, settings, ranked.raw[i][best_at]
+            )
+            for i, o in enumerate(plan.origins)
         ]
         say(f"{name}: refitting {chosen[0]} on {len(train):,} rows of the freshest snapshots")
         fitted = backtest.fit_one(train, label, features, chosen, settings, say)
@@ -178,8 +188,11 @@ def train_classifier(
     metrics, baselines = backtest.summarise(origins)
     reasons = gate(metrics, baselines, settings)
     fresh = origins[0]
-    X_fresh = as_matrix(fresh.test, features)
-    importance = global_importance(fitted.learner.contributions(X_fresh), features)
+    # Global importance: exact contributions of a seeded sample of the freshest origin's rows.
+    sample = backtest.customer_sample(fresh.test, IMPORTANCE_ROWS, settings.seed)
+    importance = global_importance(
+        fitted.learner.contributions(as_matrix(sample, features)), features
+    )
 
     version, folder = registry.new_folder(name)
     model_file = fitted.learner.save(folder)

@@ -1,2 +1,3 @@
-"""The serving plane's library: what the HTTP service and its background tasks do
-(outgoing webhooks in :mod:`sendwise.serving.hooks`)."""
+"""The serving plane: snapshots published from the warehouse, live profiles, live scores and
+recommendations, open-time content (docs/serving.md), and outgoing webhooks
+(:mod:`sendwise.serving.hooks`, docs/webhooks.md)."""

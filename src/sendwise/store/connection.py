@@ -21,6 +21,7 @@ from sendwise.errors import StoreError
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
 from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
+from sendwise.store.sql_snapshots import SqlSnapshots
 from sendwise.store.sql_webhooks import SqlWebhooks
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Store:
         self.events = SqlEvents(self)
         self.consents = SqlConsents(self)
         self.suppressions = SqlSuppressions(self)
+        self.snapshots = SqlSnapshots(self)
         self.api_keys = SqlApiKeys(self)
         self.intake = SqlIntake(self)
         self.watermarks = SqlWatermarks(self)

@@ -26,6 +26,7 @@ from sendwise.store.claims import (
     utcnow,
 )
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
+from sendwise.store.memory_snapshots import MemorySnapshots
 from sendwise.store.memory_webhooks import MemoryWebhooks
 from sendwise.store.repositories import (
     DUE,
@@ -378,6 +379,7 @@ class MemoryStore:
         self.api_keys = MemoryApiKeys()
         self.intake = MemoryIntake()
         self.watermarks = MemoryWatermarks()
+        self.snapshots = MemorySnapshots()
         self.webhooks = MemoryWebhooks(lambda: len(self.events.stored))
 
     def ping(self) -> bool:

@@ -126,6 +126,89 @@ consent = Table(
     Index("ix_consent_email", "email", "channel", "purpose"),
 )
 
+# --- serving snapshots (migration 0005): the batch plane's output, published by version ---
+# Rows of a version are written once and never changed; ``snapshot_current`` names the version
+# readers use, switched in one UPDATE (docs/adr/0100-serving-snapshots.md).
+
+snapshot = Table(
+    "snapshot",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(16), nullable=False, comment="writing, ready, failed"),
+    Column("created_at", DateTime, nullable=False),
+    Column("published_at", DateTime),
+    Column("as_of", DateTime, comment="The moment the warehouse profiles describe."),
+    Column("data_end", DateTime, comment="Live fields count intake events after this time."),
+    Column("customers", Integer, nullable=False, default=0),
+    Column("meta", JSON, nullable=False, comment="Models, scorer, popular products."),
+)
+
+snapshot_current = Table(
+    "snapshot_current",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False, comment="Always 1."),
+    Column("version", Integer, nullable=False),
+    Column("switched_at", DateTime, nullable=False),
+)
+
+snapshot_profile = Table(
+    "snapshot_profile",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("customer_id", String(200), primary_key=True),
+    Column("profile", JSON, nullable=False, comment="Identity and features."),
+    Column("scores", JSON, nullable=False),
+    Column("segments", JSON, nullable=False, comment="Segment names, in order."),
+    Column("reasons", JSON, nullable=False, comment="Top reasons of the purchase score."),
+)
+
+snapshot_segment_member = Table(
+    "snapshot_segment_member",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("segment", String(200), primary_key=True),
+    Column("customer_id", String(200), primary_key=True),
+)
+
+snapshot_recommendation = Table(
+    "snapshot_recommendation",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("customer_id", String(200), primary_key=True),
+    Column("rank", Integer, primary_key=True, autoincrement=False),
+    Column("product_id", String(200), nullable=False),
+    Column("score", Float),
+    Column("source", String(64)),
+)
+
+snapshot_product = Table(
+    "snapshot_product",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("product_id", String(200), primary_key=True),
+    Column("data", JSON, nullable=False, comment="name, category, price, url, image_url ..."),
+)
+
+snapshot_similar = Table(
+    "snapshot_similar",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("product_id", String(200), primary_key=True),
+    Column("rank", Integer, primary_key=True, autoincrement=False),
+    Column("other_id", String(200), nullable=False),
+    Column("weight", Float, nullable=False, comment="Item-item similarity (cosine)."),
+)
+
+live_slot = Table(
+    "live_slot",
+    metadata,
+    Column("message_key", String(64), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("product_id", String(200), nullable=False),
+    Column("chosen_at", DateTime, nullable=False),
+)
+
 api_key = Table(
     "api_key",
     metadata,

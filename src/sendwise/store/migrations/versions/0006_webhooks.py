@@ -1,14 +1,14 @@
 """Outgoing webhooks: subscriptions (with their signing secrets) and the delivery outbox.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
