@@ -3,6 +3,7 @@ the changes between two snapshots are exactly the customers whose segments moved
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from sendwise.cli.app import app
 from sendwise.config import load_settings
 from sendwise.errors import NotFoundError
+from sendwise.serving.hooks import add_subscription
 from sendwise.serving.publish import publish
 from sendwise.store import open_store
 from sendwise.warehouse.connection import Warehouse
@@ -59,7 +61,9 @@ def test_publish_again_reports_who_entered_a_new_segment(copy: Path) -> None:
         spenders = t.filter(t.monetary > 400).customer_id
         expected = set(spenders.to_pyarrow().to_pylist())
         with open_store(settings) as store:
+            hook = add_subscription(store, "https://hooks.example/in", ["segment.entered"])
             result = publish(wh, store, settings)
+            queued = store.webhooks.entries(subscription_id=hook.subscription_id, limit=10_000)
             assert store.snapshots.current_version() == 3
             assert [i.version for i in store.snapshots.versions()] == [1, 2, 3]
     assert expected and result.previous == 2
@@ -67,6 +71,11 @@ def test_publish_again_reports_who_entered_a_new_segment(copy: Path) -> None:
     big = {c["customer_id"] for c in result.changes if c.get("segment") == "Big Spenders"}
     assert big == expected and big <= entered
     assert all(c["type"] != "score.crossed" for c in result.changes)  # same scores
+    # every entry is a signed webhook waiting in the outbox, and only the subscribed type
+    assert result.webhooks == len(entered) == len(queued)
+    assert {e.event_type for e in queued} == {"segment.entered"}
+    bodies = [json.loads(e.body) for e in queued]
+    assert {b["data"]["customer_id"] for b in bodies} == entered
 
 
 def test_a_publish_without_profiles_changes_nothing(copy: Path) -> None:

@@ -21,7 +21,7 @@ def show_published(result: object) -> None:
     if result.previous is not None:
         OUT.print(
             f"since snapshot {result.previous}: {entered:,} segment entries, {left:,} exits, "
-            f"{crossed:,} scores across a threshold"
+            f"{crossed:,} scores across a threshold; {result.webhooks:,} webhooks queued"
         )
     if result.pruned:
         OUT.print(f"pruned snapshot(s) {', '.join(str(v) for v in result.pruned)}")

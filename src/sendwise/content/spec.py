@@ -147,7 +147,7 @@ def inside(folders: list[Path], path: Path) -> bool:
     """True when ``path``, symlinks resolved, is a file inside one of ``folders`` (resolved)."""
     try:
         real = path.resolve(strict=True)
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL in the path
         return False
     return real.is_file() and any(real.is_relative_to(f.resolve()) for f in folders)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sendwise.errors import NotFoundError
 from sendwise.serving import export
+from sendwise.serving.hooks import enqueue, from_changes
 from sendwise.serving.live_scores import scorer_meta
 from sendwise.store.records import utcnow
 
@@ -40,6 +41,8 @@ class PublishResult:
     neighbours: int
     pruned: list[int]
     changes: list[dict[str, Any]] = field(default_factory=list)
+    webhooks: int = 0
+    """Webhooks put in the outbox for the changes (0 without a subscription that wants them)."""
     seconds: float = 0.0
 
 
@@ -154,6 +157,9 @@ def publish(
         if previous is not None
         else []
     )
+    # the changes go to the webhook outbox: a subscriber hears of them even if this process
+    # ends now (the dispatcher of `sendwise serve` or `sendwise webhooks deliver` sends them)
+    webhooks = enqueue(store, from_changes(changes), at=at)
     pruned = snaps.prune(settings.serving.keep_snapshots)
     logger.info("published snapshot %s (%s customers)", version, customers)
     return PublishResult(
@@ -165,6 +171,7 @@ def publish(
         neighbours=len(similar),
         pruned=pruned,
         changes=changes,
+        webhooks=webhooks,
         seconds=time.perf_counter() - started,
     )
 
