@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rawhttp import exchange
 from sendwise.access import Scope, create_key
 from sendwise.config import init_project, load_settings
 from sendwise.store import open_store
@@ -80,16 +81,9 @@ async def _connection(port, requests, stop_at, latencies, acked, statuses) -> No
         if time.perf_counter() >= stop_at:
             break
         t0 = time.perf_counter()
-        writer.write(req)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        if length:
-            await reader.readexactly(length)
+        code = await exchange(reader, writer, req)
         latencies.append(time.perf_counter() - t0)
-        status = int(head[9:12])
+        status = code
         statuses.append(status)
         if 200 <= status < 300:
             acked.extend(ids)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rawhttp import exchange
+
 PORT = 18461
 
 
@@ -124,16 +126,9 @@ async def _worker(port: int, queue: asyncio.Queue, lat: list, status: list) -> N
         if item is None:
             break
         scheduled, request = item
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        if length:
-            await reader.readexactly(length)
+        code = await exchange(reader, writer, request)
         lat.append(time.perf_counter() - scheduled)
-        status.append(int(head[9:12]))
+        status.append(code)
     writer.close()
 
 

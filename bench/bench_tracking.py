@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
+from rawhttp import exchange
 from sendwise.config import init_project, load_settings
 from sendwise.delivery.links import sign
 from sendwise.delivery.tracking_links import click_url
@@ -72,16 +73,9 @@ async def _connection(port, requests, stop_at, latencies, statuses) -> None:
         req = requests[i % len(requests)]
         i += 1
         t0 = time.perf_counter()
-        writer.write(req)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        if length:
-            await reader.readexactly(length)
+        code = await exchange(reader, writer, req)
         latencies.append(time.perf_counter() - t0)
-        statuses.append(int(head[9:12]))
+        statuses.append(code)
     writer.close()
 
 
