@@ -154,3 +154,52 @@ def test_anonymous_calls_get_the_customer_their_id_was_linked_to() -> None:
     assert by_id["p1"]["customer_id"] == "c2"
     assert by_id["p2"]["customer_id"] is None
     assert [r["message_id"] for r in store.intake.for_customer("c1")] == ["i1", "t1"]
+
+
+class ConsentDown:
+    """A store whose consent ledger refuses writes until ``up`` is set."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.intake = self.inner.intake
+        self.up = False
+        outer = self
+
+        class Consents:
+            def record(self, *args, **kwargs):
+                if not outer.up:
+                    raise StoreError("consent ledger down")
+                return outer.inner.consents.record(*args, **kwargs)
+
+        self.consents = Consents()
+
+
+def withdrawal(message_id: str) -> list[dict]:
+    call = {"type": "identify", "userId": "c1", "messageId": message_id,
+            "traits": {"email": "ann@example.com", "email_consent": False}}  # fmt: skip
+    return parse_request("identify", json.dumps(call).encode(), received_at=NOW, source="t")
+
+
+def test_an_identify_whose_consent_cannot_be_recorded_is_not_answered_2xx() -> None:
+    """A withdrawal is acknowledged only once the send policy can see it: while the ledger
+    refuses, the request fails (the client retries); the retry records it although its event
+    was stored the first time."""
+    store = ConsentDown()
+
+    async def run() -> tuple[object, object]:
+        writer = IntakeWriter(store)
+        await writer.start()
+        first = await asyncio.gather(writer.write(withdrawal("w1")), return_exceptions=True)
+        store.up = True
+        again = await writer.write(withdrawal("w1"))
+        await writer.stop()
+        return first[0], again
+
+    first, again = asyncio.run(run())
+    assert isinstance(first, StoreError)
+    assert again == [False]  # the event itself was stored by the first attempt
+    assert all_ids(store.inner) == ["w1"]
+    changes = store.inner.consents.changes().to_dict("records")
+    assert [(c["customer_id"], c["email"], c["status"]) for c in changes] == [
+        ("c1", "ann@example.com", "withdrawn")
+    ]

@@ -3,10 +3,12 @@ at claim time).
 
 An identify trait ``email_consent`` / ``emailConsent`` of true/false, granted/withdrawn, yes/no,
 subscribed/unsubscribed is an email-marketing consent change (source ``identify``), for the
-address in ``traits.email`` when there is one. The writer records it right after the commit, so
-a withdrawal holds for the next send; ``sendwise sync`` records it again as a backstop (recording
-the status already in force adds nothing), and writes it to the warehouse ``consent`` table
-through the Segment preset, which reads the same trait names and values.
+address in ``traits.email`` when there is one. The writer records it right after the event's
+commit and before the answer, so a withdrawal holds for the next send; when it cannot be
+recorded the request fails and the client's retry records it (the writer records the consent of
+repeated calls too; recording the status already in force adds nothing). ``sendwise sync``
+writes it to the warehouse ``consent`` table through the Segment preset, which reads the same
+trait names and values, and records it in the store again as a backstop.
 """
 
 from __future__ import annotations

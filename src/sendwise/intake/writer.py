@@ -65,10 +65,11 @@ def append_unique(repos: Any, rows: Sequence[dict[str, Any]]) -> list[bool]:
             where.append(first[key])
     resolve(repos, unique)
     stored = repos.intake.append(unique) if unique else []
-    try:
-        record_consents(repos, [r for r, new in zip(unique, stored, strict=True) if new])
-    except Exception as exc:  # stored all the same; sync records it again
-        logger.warning("consent from identify not recorded yet: %s", exc)
+    # The consent an identify carries is part of what a 2xx promises: when recording it fails,
+    # the request fails (the client sends it again). Every identify of the group is recorded,
+    # the repeats too, so a retry of a call whose event was stored but whose consent was not
+    # records it then; recording the status already in force adds nothing.
+    record_consents(repos, unique)
     out: list[bool] = []
     taken = 0
     for dup in where:
