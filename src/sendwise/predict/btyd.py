@@ -87,14 +87,8 @@ class BetaGeoFitter(FittedParamsMixin, BaseEstimator):
         theta, self.log_likelihood_, self.n_iter_, self.converged_ = maximise(
             loglik, start, n, self.penalizer, PURCHASE_LOG_BOUNDS, self.shrinkage
         )
-        self.params_ = dict(zip(self.param_names, map(float, theta), strict=True))
-        self.n_customers_ = int(n)
+        self._set_params(theta, n)
         return self
-
-    def _params(self) -> tuple[float, float, float, float]:
-        check_is_fitted(self)
-        p = self.params_
-        return p["r"], p["alpha"], p["a"], p["b"]
 
     def _log_odds_dead(self, x: np.ndarray, tx: np.ndarray, t_end: np.ndarray) -> np.ndarray:
         """log of a/(b+x-1+k) * ((alpha+T)/(alpha+t_x))^(r+x); -inf where BG/NBD has x = 0."""
@@ -203,8 +197,7 @@ class GammaGammaFitter(FittedParamsMixin, BaseEstimator):
         theta, self.log_likelihood_, self.n_iter_, self.converged_ = maximise(
             loglik, start, x.size, self.penalizer
         )
-        self.params_ = dict(zip(self.param_names, map(float, theta), strict=True))
-        self.n_customers_ = int(x.size)
+        self._set_params(theta, x.size)
         return self
 
     def conditional_expected_average_profit(

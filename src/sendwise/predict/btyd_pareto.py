@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from sendwise.predict.btyd import PURCHASE_LOG_BOUNDS, weighted_rows
 from sendwise.predict.common import (
@@ -110,14 +109,8 @@ class ParetoNBDFitter(FittedParamsMixin, BaseEstimator):
         theta, self.log_likelihood_, self.n_iter_, self.converged_ = maximise(
             numeric_gradient(total), start, n, self.penalizer, PURCHASE_LOG_BOUNDS, self.shrinkage
         )
-        self.params_ = dict(zip(self.param_names, map(float, theta), strict=True))
-        self.n_customers_ = int(n)
+        self._set_params(theta, n)
         return self
-
-    def _params(self) -> tuple[float, float, float, float]:
-        check_is_fitted(self)
-        p = self.params_
-        return p["r"], p["alpha"], p["s"], p["beta"]
 
     def _log_odds_dead(self, x: np.ndarray, tx: np.ndarray, t_end: np.ndarray) -> np.ndarray:
         """log P(dead at T | history) - log P(alive at T | history)."""

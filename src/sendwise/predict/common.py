@@ -135,6 +135,16 @@ class FittedParamsMixin:
 
     param_names: ClassVar[tuple[str, ...]] = ()
 
+    def _set_params(self, theta: Any, n: float) -> None:
+        """Keep a fit's parameters (in ``param_names`` order) and its number of customers."""
+        self.params_ = dict(zip(self.param_names, map(float, theta), strict=True))
+        self.n_customers_ = int(n)
+
+    def _params(self) -> tuple[float, ...]:
+        """The fitted parameters in ``param_names`` order."""
+        check_is_fitted(self)
+        return tuple(self.params_[k] for k in self.param_names)
+
     def to_dict(self) -> dict[str, Any]:
         check_is_fitted(self)
         return {
@@ -142,9 +152,9 @@ class FittedParamsMixin:
             "format": 1,
             "penalizer": float(self.penalizer),  # type: ignore[attr-defined]
             "shrinkage": float(getattr(self, "shrinkage", 0.0)),
-            "params": {k: float(self.params_[k]) for k in self.param_names},  # type: ignore[attr-defined]
+            "params": {k: float(self.params_[k]) for k in self.param_names},
             "log_likelihood": float(self.log_likelihood_),  # type: ignore[attr-defined]
-            "n_customers": int(self.n_customers_),  # type: ignore[attr-defined]
+            "n_customers": int(self.n_customers_),
         }
 
     @classmethod
