@@ -50,35 +50,17 @@ def resolve(repos: Any, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def append_unique(repos: Any, rows: Sequence[dict[str, Any]]) -> list[bool]:
-    """``repos.intake.append`` over rows that may repeat a messageId among themselves (two
-    requests of one group): the first is written, the later ones answer "not new"."""
-    first: dict[str, int] = {}
-    unique: list[dict[str, Any]] = []
-    where: list[int] = []
-    for row in rows:
-        key = row["message_id"]
-        if key not in first:
-            first[key] = len(unique)
-            unique.append(row)
-            where.append(-1)
-        else:
-            where.append(first[key])
-    resolve(repos, unique)
-    stored = repos.intake.append(unique) if unique else []
+    """``repos.intake.append`` of a group's rows, which may repeat a messageId among themselves
+    (two requests of one group): the repository writes the first and answers "not new" for the
+    later ones, as for one stored before."""
+    resolve(repos, rows)
+    stored = repos.intake.append(rows) if rows else []
     # The consent an identify carries is part of what a 2xx promises: when recording it fails,
     # the request fails (the client sends it again). Every identify of the group is recorded,
     # the repeats too, so a retry of a call whose event was stored but whose consent was not
     # records it then; recording the status already in force adds nothing.
-    record_consents(repos, unique)
-    out: list[bool] = []
-    taken = 0
-    for dup in where:
-        if dup < 0:
-            out.append(bool(stored[taken]))
-            taken += 1
-        else:
-            out.append(False)
-    return out
+    record_consents(repos, rows)
+    return stored
 
 
 class IntakeWriter:
