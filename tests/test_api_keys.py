@@ -69,6 +69,9 @@ def test_keys_are_random_and_names_unique() -> None:
         create_key(repos, "c", "root", at=NOW)
     with pytest.raises(InputError, match="key name"):
         create_key(repos, "[bold]x", "read", at=NOW)
+    for rate in (0.0, -1.0, float("nan"), float("inf"), 1e300):
+        with pytest.raises(InputError, match="finite number"):
+            create_key(repos, "r", "read", rate_per_second=rate, at=NOW)
     assert [k.name for k in list_keys(repos)] == ["a", "b"]
 
 

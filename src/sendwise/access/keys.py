@@ -81,8 +81,8 @@ def create_key(
         raise InputError(
             "a key name is 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
-    if rate_per_second is not None and not rate_per_second > 0:
-        raise InputError("a key's rate must be a positive number of requests a second")
+    if rate_per_second is not None and not (0 < rate_per_second < 1e9):
+        raise InputError("a key's rate must be a positive, finite number of requests a second")
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     record = ApiKeyRecord(
         key_id=key_id,
