@@ -4,6 +4,7 @@ documented v3 mail/send request and response format, including 429 and error ans
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -66,6 +67,33 @@ class SmtpServer:
         self.controller.stop()
 
 
+class ClosingController(Controller):
+    """A Controller that closes every connection's socket before its loop stops. A TLS
+    transport's graceful close needs turns of that loop; stopping it first would leave the
+    socket to the garbage collector (a ResourceWarning in whichever test runs then)."""
+
+    def factory(self):
+        smtp = super().factory()
+        made = smtp.connection_made
+        transports = self.__dict__.setdefault("transports", [])
+
+        def connection_made(transport):
+            transports.append(transport)  # the plain one, and the TLS one after STARTTLS
+            made(transport)
+
+        smtp.connection_made = connection_made
+        return smtp
+
+    def stop(self, *args, **kwargs):
+        async def abort_all() -> None:
+            for transport in self.__dict__.get("transports", []):
+                transport.abort()
+
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(abort_all(), self.loop).result(timeout=5)
+        return super().stop(*args, **kwargs)
+
+
 def start_smtp(
     tmp_path: Path | None = None, *, tls: bool = False, login: tuple[str, str] | None = None
 ) -> SmtpServer:
@@ -100,7 +128,7 @@ def start_smtp(
             return AuthResult(success=ok, handled=False)
 
         kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=tls)
-    controller = Controller(recorder, hostname="127.0.0.1", port=port, **kwargs)
+    controller = ClosingController(recorder, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     return SmtpServer("127.0.0.1", port, recorder, controller, ca_file, logins)
 

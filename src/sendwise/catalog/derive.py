@@ -63,8 +63,12 @@ class CategoryDeriver:
             if len(usable):
                 out[has_words] = _names(usable, np.zeros(len(usable), np.int64))[0]
             return out
-        labels = self._cluster(usable, min(k, len(usable)))
-        names = _names(usable, labels)
+        # clustered in text order, so the same catalogue gives the same categories whatever
+        # order its rows arrive in (a parallel scan does not keep one)
+        order = np.argsort(usable.to_numpy(dtype=str), kind="stable")
+        labels = np.empty(len(order), np.int64)
+        labels[order] = self._cluster(usable.iloc[order], min(k, len(usable)))
+        names = _names(usable.iloc[order], labels[order])
         out[has_words] = np.asarray(names, dtype=object)[labels]
         self.n_categories_ = len(names)
         return out
