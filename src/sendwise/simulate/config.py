@@ -63,6 +63,11 @@ class ShopConfig:
     sleeping_dog_share: float = 0.1
     persuadable_effect: tuple[float, float] = (1.5, 3.0)
     sleeping_dog_effect: tuple[float, float] = (0.3, 0.7)
+    effect_by_frequency: bool = False
+    """False: persuadable and sleeping_dog are drawn independently of every trait, so no
+    model can tell them apart from behaviour. True: the sleeping dogs are drawn among the
+    30% most frequent buyers (annoyed regulars) and the persuadables among the rest, so the
+    order history hints at who an email persuades (the uplift tests use it)."""
 
     def as_dict(self) -> dict:
         return asdict(self)

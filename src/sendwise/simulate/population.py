@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 EFFECT_TYPES = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
 PERSUADABLE, SURE_THING, LOST_CAUSE, SLEEPING_DOG = range(4)
+FREQUENT_SHARE = 0.3  # effect_by_frequency: the sleeping dogs' share of buyers, by rate
 ZONES: tuple[str, ...] = tuple(dict.fromkeys(p.timezone for p in PLACES))
 
 
@@ -81,8 +82,13 @@ def _effects(rng: np.random.Generator, rate: np.ndarray, cfg: ShopConfig):
     n = len(rate)
     u = rng.random(n)
     effect_type = np.where(rate > np.median(rate), SURE_THING, LOST_CAUSE).astype(np.int8)
-    effect_type[u < cfg.persuadable_share + cfg.sleeping_dog_share] = SLEEPING_DOG
-    effect_type[u < cfg.persuadable_share] = PERSUADABLE
+    if cfg.effect_by_frequency:
+        frequent = rate >= np.quantile(rate, 1 - FREQUENT_SHARE)
+        effect_type[frequent & (u < cfg.sleeping_dog_share / FREQUENT_SHARE)] = SLEEPING_DOG
+        effect_type[~frequent & (u < cfg.persuadable_share / (1 - FREQUENT_SHARE))] = PERSUADABLE
+    else:
+        effect_type[u < cfg.persuadable_share + cfg.sleeping_dog_share] = SLEEPING_DOG
+        effect_type[u < cfg.persuadable_share] = PERSUADABLE
     effect = np.ones(n)
     persuadable = effect_type == PERSUADABLE
     effect[persuadable] = rng.uniform(*cfg.persuadable_effect, size=persuadable.sum())

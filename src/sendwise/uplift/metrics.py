@@ -89,9 +89,16 @@ def auuc(y: Any, uplift: Any, treatment: Any) -> float:
 
 
 def _top(scores: np.ndarray, k: float) -> np.ndarray:
-    """Positions of the ceil(k * n) best scores (ties broken by position: stable)."""
+    """Weight of each row in the top ``ceil(k * n)``: 1 above the cut-off score, 0 below, and
+    the rows tied at the cut-off share the places left equally (no dependence on row order)."""
     count = int(np.ceil(len(scores) * k))
-    return np.argsort(-scores, kind="stable")[:count]
+    cut = np.sort(scores)[::-1][count - 1]
+    above, tied = scores > cut, scores == cut
+    return above + tied * ((count - above.sum()) / tied.sum())
+
+
+def _mean(y: np.ndarray, w: np.ndarray) -> float:
+    return float(np.sum(y * w) / np.sum(w)) if np.sum(w) > 0 else float("nan")
 
 
 def uplift_at_k(y: Any, uplift: Any, treatment: Any, k: float = 0.3,
@@ -100,18 +107,14 @@ def uplift_at_k(y: Any, uplift: Any, treatment: Any, k: float = 0.3,
     if not 0 < k <= 1:
         raise InputError(f"k is a share in (0, 1], got {k!r}")
     yy, uu, tt = check_experiment(y, uplift, treatment)
+    sent, held = tt == 1, tt == 0
     if strategy == "overall":
-        top = _top(uu, k)
-        sent, held = yy[top][tt[top] == 1], yy[top][tt[top] == 0]
-    elif strategy == "by_group":
-        sent_rows, held_rows = np.flatnonzero(tt == 1), np.flatnonzero(tt == 0)
-        sent = yy[sent_rows[_top(uu[sent_rows], k)]]
-        held = yy[held_rows[_top(uu[held_rows], k)]]
-    else:
-        raise InputError(f"strategy is 'overall' or 'by_group', not {strategy!r}")
-    if not len(sent) or not len(held):
-        return float("nan")
-    return float(sent.mean() - held.mean())
+        w = _top(uu, k)
+        return _mean(yy[sent], w[sent]) - _mean(yy[held], w[held])
+    if strategy == "by_group":
+        return (_mean(yy[sent], _top(uu[sent], k))
+                - _mean(yy[held], _top(uu[held], k)))  # fmt: skip
+    raise InputError(f"strategy is 'overall' or 'by_group', not {strategy!r}")
 
 
 def uplift_by_decile(y: Any, uplift: Any, treatment: Any, bins: int = 10) -> pd.DataFrame:
