@@ -159,19 +159,23 @@ def test_uplift_targets_more_true_incremental_conversion_than_propensity() -> No
     sim = sim_experiment(customers=100_000, seed=5)
     e = sim.experiment
     train = np.random.default_rng(0).random(len(e)) < 0.5
-    part = Experiment(e.X[train].reset_index(drop=True), e.treatment[train], e.y[train], "A",
-                      "conversion")  # fmt: skip
+    part = Experiment(
+        e.X[train].reset_index(drop=True), e.treatment[train], e.y[train], "A", "conversion"
+    )
     model = fit_uplift(part).model
-    propensity = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.03, num_leaves=15,
-                                    verbose=-1).fit(part.X, part.y)  # fmt: skip
+    propensity = lgb.LGBMClassifier(
+        n_estimators=200, learning_rate=0.03, num_leaves=15, verbose=-1
+    ).fit(part.X, part.y)
     unseen = e.X[~train]
     true = sim.true_uplift[~train]
     k = int(0.3 * len(true))
     by_uplift = true[np.argsort(-model.predict(unseen.to_numpy()))[:k]].sum()
     by_propensity = true[np.argsort(-propensity.predict_proba(unseen)[:, 1])[:k]].sum()
     at_random = true.mean() * k
-    print(f"true incremental conversions, top 30%: uplift {by_uplift:.1f}, "
-          f"propensity {by_propensity:.1f}, random {at_random:.1f}")
+    print(
+        f"true incremental conversions, top 30%: uplift {by_uplift:.1f}, "
+        f"propensity {by_propensity:.1f}, random {at_random:.1f}"
+    )
     assert by_uplift > by_propensity
     assert by_uplift > at_random
 
@@ -180,8 +184,7 @@ def test_uplift_targets_more_true_incremental_conversion_than_propensity() -> No
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 5000), st.dictionaries(st.sampled_from("ABCD"), st.floats(0, 1),
-                                             min_size=1))  # fmt: skip
+@given(st.integers(1, 5000), st.dictionaries(st.sampled_from("ABCD"), st.floats(0, 1), min_size=1))
 def test_split_keeps_every_customer(n: int, shares: dict[str, float]) -> None:
     if sum(shares.values()) == 0:
         return

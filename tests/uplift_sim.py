@@ -31,8 +31,14 @@ def order_features(orders: pd.DataFrame, customers: pd.Series, end: pd.Timestamp
     o = orders[orders["ordered_at"] < end]
     age = (end - o["ordered_at"]).dt.days
     g = o.assign(age=age).groupby("customer_id")["age"]
-    f = pd.DataFrame({"orders": g.size(), "orders_90d": g.apply(lambda a: (a < 90).sum()),
-                      "days_since_last": g.min(), "days_since_first": g.max()})  # fmt: skip
+    f = pd.DataFrame(
+        {
+            "orders": g.size(),
+            "orders_90d": g.apply(lambda a: (a < 90).sum()),
+            "days_since_last": g.min(),
+            "days_since_first": g.max(),
+        }
+    )
     f = f.reindex(customers)
     f["orders"] = f["orders"].fillna(0)
     f["orders_90d"] = f["orders_90d"].fillna(0)
@@ -46,8 +52,9 @@ def true_effects(truth: pd.DataFrame, strength: float = 1.0, days: float = DAYS)
 
 
 def sim_experiment(customers: int = 100_000, seed: int = 5) -> SimExperiment:
-    shop = simulate_shop(customers=customers, days=365, seed=seed,
-                         config=ShopConfig(effect_by_frequency=True))  # fmt: skip
+    shop = simulate_shop(
+        customers=customers, days=365, seed=seed, config=ShopConfig(effect_by_frequency=True)
+    )
     truth = shop.truth.to_pandas()
     end = pd.Timestamp(shop.params["end"])
     orders = shop.tables["order"].to_pandas()
@@ -55,21 +62,24 @@ def sim_experiment(customers: int = 100_000, seed: int = 5) -> SimExperiment:
     X = order_features(orders, truth["customer_id"], end).reset_index(drop=True)
     rng = np.random.default_rng(seed)
     treated = rng.random(len(truth)) < 0.5
-    messages = pd.DataFrame({
-        "message_key": [f"m{i}" for i in range(len(truth))],
-        "customer_id": truth["customer_id"],
-        "variant": np.where(treated, "A", "holdout"),
-        "status": np.where(treated, "sent", "holdout"),
-        "sent_at": pd.Series(np.where(treated, end, pd.NaT)).astype("datetime64[us]"),
-    })  # fmt: skip
+    messages = pd.DataFrame(
+        {
+            "message_key": [f"m{i}" for i in range(len(truth))],
+            "customer_id": truth["customer_id"],
+            "variant": np.where(treated, "A", "holdout"),
+            "status": np.where(treated, "sent", "holdout"),
+            "sent_at": pd.Series(np.where(treated, end, pd.NaT)).astype("datetime64[us]"),
+        }
+    )
     res = simulate_responses(messages, truth, strength={"A": STRENGTH}, days=DAYS, seed=seed)
     converted = truth["customer_id"].isin(set(res.orders["customer_id"])).to_numpy()
     exp = Experiment(X, treated.astype(np.int8), converted.astype(np.float64), "A", "conversion")
     return SimExperiment(exp, true_effects(truth, STRENGTH), truth)
 
 
-def conversion_probabilities(truth: pd.DataFrame, strengths: dict[str, float],
-                             days: float = DAYS) -> pd.DataFrame:  # fmt: skip
+def conversion_probabilities(
+    truth: pd.DataFrame, strengths: dict[str, float], days: float = DAYS
+) -> pd.DataFrame:
     """Each customer's true chance of an order in ``days`` under each variant and the holdout."""
     rate = truth["purchase_rate"].where(truth["alive_at_end"], 0.0).to_numpy(float)
     effect = truth["email_effect"].to_numpy(float)

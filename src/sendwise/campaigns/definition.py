@@ -9,6 +9,7 @@ send_at = "now"                           # "now", an ISO time, or "best_hour"
 [audience]
 segment = "Champions"                     # a segment name, or:
 # rule = "p_purchase > 0.5 and country == 'UK'"
+# uplift = { model = "uplift_a_conversion", top = 30 }   # optional: top 30% by uplift
 
 [[variants]]
 name = "A"
@@ -44,11 +45,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class UpliftTarget(_Model):
+    model: str = Field(min_length=1, max_length=100)
+    """An uplift model of the registry (``sendwise uplift train-campaign``), for this email."""
+    top: float = Field(gt=0, le=100)
+    """Percent of the audience to target by predicted uplift (see uplift/targeting.py: half
+    the audience is targeted by uplift, the other half at random, to prove the gain)."""
+
+
 class Audience(_Model):
     segment: str | None = None
     """A segment name: an RFM segment, a rule segment (built-in or sendwise.toml) or a cluster."""
     rule: str | None = None
     """A rule over profile fields in the segment rule language."""
+    uplift: UpliftTarget | None = None
+    """Only the top percent of the segment or rule's customers by predicted uplift."""
 
     @model_validator(mode="after")
     def _one_of(self) -> Audience:

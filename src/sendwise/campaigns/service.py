@@ -111,6 +111,10 @@ def compute_plan(
     store: Repositories, wh: Warehouse, settings: Settings, defn: CampaignDefinition, now: datetime
 ) -> pd.DataFrame:
     audience = audience_frame(wh, settings, defn.audience)
+    if defn.audience.uplift is not None:
+        from sendwise.campaigns.targeting import target_by_uplift
+
+        audience = target_by_uplift(wh, settings, defn, audience, now)
     ex = exclusions(store, wh, settings.campaigns.cap_days, now, audience)
     return plan(defn, audience, ex, settings.campaigns, now)
 

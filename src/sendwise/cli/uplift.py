@@ -44,7 +44,7 @@ def train(
     from sendwise.uplift.train import fit_uplift
 
     if preset != "hillstrom":
-        raise UnknownPresetError(f"unknown experiment preset {preset!r}; known: hillstrom")
+        raise UnknownPresetError(preset, ["hillstrom"])
     registry = _registry(project)
     exp = read_hillstrom(data, arm=arm, outcome=outcome)
     with OUT.steps("uplift") as say:
@@ -52,9 +52,14 @@ def train(
     mv = save_uplift(registry, _name(name, arm, outcome), fitted, exp, layout=preset,
                      source=data.name)  # fmt: skip
     m = mv.metadata["metrics"]
-    OUT.print(line((f"{mv.name} {mv.version}", "bold"), f": {mv.metadata['learner']}, "
-                   f"cv Qini {m['qini_coefficient']:.5f}, uplift at 30% {m['uplift_at_30']:.4f}"
-                   f" ({'promoted' if mv.metadata['gate']['passed'] else 'not promoted'})"))
+    OUT.print(
+        line(
+            (f"{mv.name} {mv.version}", "bold"),
+            f": {mv.metadata['learner']}, "
+            f"cv Qini {m['qini_coefficient']:.5f}, uplift at 30% {m['uplift_at_30']:.4f}"
+            f" ({'promoted' if mv.metadata['gate']['passed'] else 'not promoted'})",
+        )
+    )
 
 
 @command(uplift_app, "report")

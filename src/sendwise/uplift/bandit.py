@@ -30,8 +30,9 @@ from sendwise.errors import InputError
 HOLDOUT = "holdout"
 
 
-def confidence_sequence(successes: int, n: int, alpha: float = 0.05,
-                        rho: float = 250.0) -> tuple[float, float]:  # fmt: skip
+def confidence_sequence(
+    successes: int, n: int, alpha: float = 0.05, rho: float = 250.0
+) -> tuple[float, float]:
     """Always-valid (1 - alpha) interval of a rate after ``n`` trials; ``rho`` (in sigma^2 x
     trials) sets where it is tightest (about ``4 * rho`` trials)."""
     if n == 0:
@@ -61,8 +62,9 @@ class ThompsonAllocator:
     def __post_init__(self) -> None:
         k = len(self.variants)
         if k < 2 or len(set(self.variants)) != k or HOLDOUT in self.variants:
-            raise InputError("Thompson sampling needs two or more distinct variants "
-                             "(not named holdout)")  # fmt: skip
+            raise InputError(
+                "Thompson sampling needs two or more distinct variants (not named holdout)"
+            )
         if not 0 <= self.holdout < 1:
             raise InputError(f"holdout is a share in [0, 1), got {self.holdout}")
         if not 0 <= self.floor * k <= 1:
@@ -104,8 +106,9 @@ class WaveLog:
     trials: dict[str, int] = field(default_factory=dict)
     successes: dict[str, int] = field(default_factory=dict)
 
-    def record(self, shares: Mapping[str, float], trials: Mapping[str, int],
-               successes: Mapping[str, int]) -> None:  # fmt: skip
+    def record(
+        self, shares: Mapping[str, float], trials: Mapping[str, int], successes: Mapping[str, int]
+    ) -> None:
         self.shares.append(dict(shares))
         for a, n in trials.items():
             self.trials[a] = self.trials.get(a, 0) + int(n)
@@ -118,8 +121,13 @@ class WaveLog:
         for a, n in self.trials.items():
             x = self.successes[a]
             low, high = confidence_sequence(x, n, alpha)
-            row = {"trials": n, "successes": x, "rate": x / n if n else math.nan,
-                   "low": low, "high": high}  # fmt: skip
+            row = {
+                "trials": n,
+                "successes": x,
+                "rate": x / n if n else math.nan,
+                "low": low,
+                "high": high,
+            }
             if a != HOLDOUT and n0:
                 row["lift_low"], row["lift_high"] = lift_sequence(x, n, x0, n0, alpha)
                 row["lift"] = row["rate"] - x0 / n0

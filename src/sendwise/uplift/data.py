@@ -57,8 +57,9 @@ def _open(path: Path, columns: tuple[str, ...] | None) -> pd.DataFrame:
         missing = [c for c in (columns or ()) if c not in header]
         if missing:
             raise InputError(f"{path.name} lacks the column(s) {', '.join(missing)}")
-        return pd.read_csv(path, usecols=list(columns) if columns else None, dtype=str,
-                           keep_default_na=False)  # fmt: skip
+        return pd.read_csv(
+            path, usecols=list(columns) if columns else None, dtype=str, keep_default_na=False
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise FormatError(f"cannot read {path.name} as CSV ({exc})") from None
 
@@ -66,8 +67,10 @@ def _open(path: Path, columns: tuple[str, ...] | None) -> pd.DataFrame:
 def _bad(frame: pd.DataFrame, column: str, mask: pd.Series, expected: str) -> None:
     if mask.any():
         i = int(np.flatnonzero(mask.to_numpy())[0])
-        raise InputError(f"line {i + 2}, column {column}: {frame[column].iloc[i]!r} is not "
-                         f"{expected} ({int(mask.sum())} such row(s))")  # fmt: skip
+        raise InputError(
+            f"line {i + 2}, column {column}: {frame[column].iloc[i]!r} is not "
+            f"{expected} ({int(mask.sum())} such row(s))"
+        )
 
 
 def hillstrom_features(raw: pd.DataFrame) -> pd.DataFrame:
@@ -105,12 +108,14 @@ def read_hillstrom(path: Path, arm: str = "Womens", outcome: str = "visit") -> E
     keep = given.isin([arm, HOLDOUT]).to_numpy()
     raw = raw[keep].reset_index(drop=True)
     treatment = (given[keep] == arm).to_numpy().astype(np.int8)
-    return Experiment(hillstrom_features(raw), treatment, y[keep].to_numpy(np.float64), arm,
-                      outcome)  # fmt: skip
+    return Experiment(
+        hillstrom_features(raw), treatment, y[keep].to_numpy(np.float64), arm, outcome
+    )
 
 
-def experiment_from_units(units: pd.DataFrame, features: pd.DataFrame, *, arm: str,
-                          outcome: str) -> Experiment:  # fmt: skip
+def experiment_from_units(
+    units: pd.DataFrame, features: pd.DataFrame, *, arm: str, outcome: str
+) -> Experiment:
     """A past campaign's customers of ``arm`` and of the holdout, with their features.
 
     ``units``: customer_id, arm, the outcome (``campaign_units``); ``features``: one row per
@@ -122,13 +127,17 @@ def experiment_from_units(units: pd.DataFrame, features: pd.DataFrame, *, arm: s
             raise InputError(f"the campaign's outcomes lack the column {col}")
     arms = sorted(set(units["arm"]))
     if arm not in arms or HOLDOUT not in arms:
-        raise InputError(f"an uplift training set needs arm {arm!r} and a holdout; the "
-                         f"campaign has {', '.join(arms)}")  # fmt: skip
+        raise InputError(
+            f"an uplift training set needs arm {arm!r} and a holdout; the "
+            f"campaign has {', '.join(arms)}"
+        )
     rows = units[units["arm"].isin([arm, HOLDOUT])].reset_index(drop=True)
     unknown = ~rows["customer_id"].isin(features.index)
     if unknown.any():
-        raise InputError(f"{int(unknown.sum())} customer(s) of the campaign have no features, "
-                         f"e.g. {rows.loc[unknown, 'customer_id'].iloc[0]}")  # fmt: skip
+        raise InputError(
+            f"{int(unknown.sum())} customer(s) of the campaign have no features, "
+            f"e.g. {rows.loc[unknown, 'customer_id'].iloc[0]}"
+        )
     X = features.loc[rows["customer_id"]].reset_index(drop=True).astype(np.float64)
     treatment = (rows["arm"] == arm).to_numpy().astype(np.int8)
     y = rows[outcome].astype(np.float64).to_numpy()

@@ -33,8 +33,10 @@ def check_experiment(y: Any, uplift: Any, treatment: Any) -> tuple[np.ndarray, .
     uu = np.asarray(uplift, dtype=np.float64)
     tt = np.asarray(treatment)
     if yy.ndim != 1 or uu.shape != yy.shape or tt.shape != yy.shape:
-        raise InputError(f"y, uplift and treatment must be 1-D of one length, got "
-                         f"{yy.shape}, {uu.shape}, {tt.shape}")  # fmt: skip
+        raise InputError(
+            f"y, uplift and treatment must be 1-D of one length, got "
+            f"{yy.shape}, {uu.shape}, {tt.shape}"
+        )
     if not (np.all(np.isfinite(yy)) and np.all(np.isfinite(uu))):
         raise InputError("outcomes and scores must be finite numbers")
     if not np.isin(tt, (0, 1)).all():
@@ -101,8 +103,9 @@ def _mean(y: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(y * w) / np.sum(w)) if np.sum(w) > 0 else float("nan")
 
 
-def uplift_at_k(y: Any, uplift: Any, treatment: Any, k: float = 0.3,
-                strategy: str = "overall") -> float:  # fmt: skip
+def uplift_at_k(
+    y: Any, uplift: Any, treatment: Any, k: float = 0.3, strategy: str = "overall"
+) -> float:
     """Mean outcome of the treated minus the held-out among the top ``k`` (see module)."""
     if not 0 < k <= 1:
         raise InputError(f"k is a share in (0, 1], got {k!r}")
@@ -112,8 +115,7 @@ def uplift_at_k(y: Any, uplift: Any, treatment: Any, k: float = 0.3,
         w = _top(uu, k)
         return _mean(yy[sent], w[sent]) - _mean(yy[held], w[held])
     if strategy == "by_group":
-        return (_mean(yy[sent], _top(uu[sent], k))
-                - _mean(yy[held], _top(uu[held], k)))  # fmt: skip
+        return _mean(yy[sent], _top(uu[sent], k)) - _mean(yy[held], _top(uu[held], k))
     raise InputError(f"strategy is 'overall' or 'by_group', not {strategy!r}")
 
 
@@ -127,7 +129,15 @@ def uplift_by_decile(y: Any, uplift: Any, treatment: Any, bins: int = 10) -> pd.
         ys, ts = yy[part], tt[part]
         rate_t = ys[ts == 1].mean() if (ts == 1).any() else np.nan
         rate_c = ys[ts == 0].mean() if (ts == 0).any() else np.nan
-        rows.append({"decile": i, "n_treated": int(ts.sum()), "n_control": int((ts == 0).sum()),
-                     "rate_treated": rate_t, "rate_control": rate_c,
-                     "uplift": rate_t - rate_c, "predicted": float(uu[part].mean())})  # fmt: skip
+        rows.append(
+            {
+                "decile": i,
+                "n_treated": int(ts.sum()),
+                "n_control": int((ts == 0).sum()),
+                "rate_treated": rate_t,
+                "rate_control": rate_c,
+                "uplift": rate_t - rate_c,
+                "predicted": float(uu[part].mean()),
+            }
+        )
     return pd.DataFrame(rows)

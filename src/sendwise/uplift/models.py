@@ -37,10 +37,18 @@ class _UpliftBase(BaseEstimator):
     kind: ClassVar[str] = ""
     booster_names: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, n_estimators: int = 300, learning_rate: float = 0.02, num_leaves: int = 7,
-                 min_child_samples: int = 100, subsample: float = 0.8,
-                 colsample_bytree: float = 0.8, reg_lambda: float = 5.0,
-                 n_jobs: int = 1, random_state: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        learning_rate: float = 0.02,
+        num_leaves: int = 7,
+        min_child_samples: int = 100,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 5.0,
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -54,31 +62,41 @@ class _UpliftBase(BaseEstimator):
     # --- LightGBM -------------------------------------------------------------------------
     def _lgb_params(self, objective: str) -> dict[str, Any]:
         return {
-            "objective": objective, "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
-            "bagging_fraction": self.subsample, "bagging_freq": 1 if self.subsample < 1 else 0,
-            "feature_fraction": self.colsample_bytree, "lambda_l2": self.reg_lambda,
-            "num_threads": self.n_jobs, "seed": self.random_state, "verbosity": -1,
-            "deterministic": True, "force_row_wise": True,
-        }  # fmt: skip
+            "objective": objective,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1 else 0,
+            "feature_fraction": self.colsample_bytree,
+            "lambda_l2": self.reg_lambda,
+            "num_threads": self.n_jobs,
+            "seed": self.random_state,
+            "verbosity": -1,
+            "deterministic": True,
+            "force_row_wise": True,
+        }
 
-    def _train(self, X: np.ndarray, target: np.ndarray, objective: str,
-               weight: np.ndarray | None = None) -> lgb.Booster:  # fmt: skip
+    def _train(
+        self, X: np.ndarray, target: np.ndarray, objective: str, weight: np.ndarray | None = None
+    ) -> lgb.Booster:
         data = lgb.Dataset(X, target, weight=weight, free_raw_data=True)
         return lgb.train(self._lgb_params(objective), data, num_boost_round=self.n_estimators)
 
     # --- the contract ---------------------------------------------------------------------
     def fit(self, X: Any, y: Any, treatment: Any) -> _UpliftBase:
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan",
-                             y_numeric=True, reset=True)  # fmt: skip
+        X, y = validate_data(
+            self, X, y, dtype=np.float64, ensure_all_finite="allow-nan", y_numeric=True, reset=True
+        )
         t = np.asarray(treatment)
         if t.shape != y.shape or not np.isin(t, (0, 1)).all():
             raise InputError("treatment must be a 0/1 vector as long as y")
         t = t.astype(np.int8)
         counts = np.bincount(t, minlength=2)
         if counts.min() < 2 * self.min_child_samples:
-            raise InputError(f"too few rows in an arm to learn from: {counts[1]} sent, "
-                             f"{counts[0]} held out")  # fmt: skip
+            raise InputError(
+                f"too few rows in an arm to learn from: {counts[1]} sent, {counts[0]} held out"
+            )
         if not np.isin(y, (0, 1)).all():
             raise InputError("the outcome must be 0/1 (visit, conversion); got other values")
         self.treated_share_ = float(t.mean())
@@ -100,10 +118,13 @@ class _UpliftBase(BaseEstimator):
     def to_dict(self) -> dict[str, Any]:
         check_is_fitted(self)
         return {
-            "model": self.kind, "format": FORMAT, "params": self.get_params(),
-            "n_features_in": int(self.n_features_in_), "treated_share": self.treated_share_,
+            "model": self.kind,
+            "format": FORMAT,
+            "params": self.get_params(),
+            "n_features_in": int(self.n_features_in_),
+            "treated_share": self.treated_share_,
             "boosters": {k: b.model_to_string() for k, b in self.boosters_.items()},
-        }  # fmt: skip
+        }
 
 
 class TLearner(_UpliftBase):
@@ -111,8 +132,10 @@ class TLearner(_UpliftBase):
     booster_names = ("treated", "control")
 
     def _fit(self, X, y, t):
-        return {"treated": self._train(X[t == 1], y[t == 1], "binary"),
-                "control": self._train(X[t == 0], y[t == 0], "binary")}  # fmt: skip
+        return {
+            "treated": self._train(X[t == 1], y[t == 1], "binary"),
+            "control": self._train(X[t == 0], y[t == 0], "binary"),
+        }
 
     def _predict(self, X):
         return self.boosters_["treated"].predict(X) - self.boosters_["control"].predict(X)
@@ -142,14 +165,18 @@ class XLearner(_UpliftBase):
         m0 = self._train(X[held], y[held], "binary")
         d1 = y[sent] - m0.predict(X[sent])  # what the email added for those sent
         d0 = m1.predict(X[held]) - y[held]  # what it would have added for those held out
-        return {"treated": m1, "control": m0,
-                "effect_treated": self._train(X[sent], d1, "regression"),
-                "effect_control": self._train(X[held], d0, "regression")}  # fmt: skip
+        return {
+            "treated": m1,
+            "control": m0,
+            "effect_treated": self._train(X[sent], d1, "regression"),
+            "effect_control": self._train(X[held], d0, "regression"),
+        }
 
     def _predict(self, X):
         e = self.treated_share_
-        return (e * self.boosters_["effect_control"].predict(X)
-                + (1 - e) * self.boosters_["effect_treated"].predict(X))  # fmt: skip
+        return e * self.boosters_["effect_control"].predict(X) + (1 - e) * self.boosters_[
+            "effect_treated"
+        ].predict(X)
 
 
 LEARNERS: dict[str, type[_UpliftBase]] = {
@@ -168,8 +195,10 @@ def model_from_dict(data: Mapping[str, Any]) -> _UpliftBase:
     try:
         cls = LEARNERS[data["model"]]
         if data["format"] != FORMAT or set(data["boosters"]) != set(cls.booster_names):
-            raise ModelError(f"uplift model file of format {data['format']} with boosters "
-                             f"{sorted(data['boosters'])} is not one this version reads")  # fmt: skip
+            raise ModelError(
+                f"uplift model file of format {data['format']} with boosters "
+                f"{sorted(data['boosters'])} is not one this version reads"
+            )
         model = cls(**data["params"])
         model.boosters_ = {k: lgb.Booster(model_str=v) for k, v in data["boosters"].items()}
         model.treated_share_ = float(data["treated_share"])

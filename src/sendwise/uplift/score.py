@@ -30,8 +30,9 @@ def features_of(path: Path, mv: ModelVersion) -> pd.DataFrame:
     bad = out.isna() & raw.ne("")
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
-        raise InputError(f"line {row + 2}, column {columns[col]}: "
-                         f"{raw.iat[row, col]!r} is not a number")  # fmt: skip
+        raise InputError(
+            f"line {row + 2}, column {columns[col]}: {raw.iat[row, col]!r} is not a number"
+        )
     return out.astype(np.float64)
 
 
@@ -44,8 +45,10 @@ def score_file(model: Any, mv: ModelVersion, source: Path, target: Path) -> int:
     if target.resolve() == Path(source).resolve():
         raise InputError("the scored file must not overwrite its source")
     tmp = target.with_name(target.name + ".part")
-    with open(source, newline="", encoding="utf-8") as fin, \
-            open(tmp, "w", newline="", encoding="utf-8") as fout:  # fmt: skip
+    with (
+        open(source, newline="", encoding="utf-8") as fin,
+        open(tmp, "w", newline="", encoding="utf-8") as fout,
+    ):
         reader, writer = csv.reader(fin), csv.writer(fout)
         header = next(reader)
         if "uplift" in header:

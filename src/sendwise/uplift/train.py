@@ -66,14 +66,27 @@ def _sample(strata: np.ndarray, rows: int, seed: int) -> np.ndarray:
     if len(strata) <= rows:
         return np.arange(len(strata))
     rng = np.random.default_rng(seed)
-    keep = [rng.choice(np.flatnonzero(strata == s),
-                       size=max(1, round(rows * np.mean(strata == s))), replace=False)
-            for s in np.unique(strata)]  # fmt: skip
+    keep = [
+        rng.choice(
+            np.flatnonzero(strata == s),
+            size=max(1, round(rows * np.mean(strata == s))),
+            replace=False,
+        )
+        for s in np.unique(strata)
+    ]
     return np.sort(np.concatenate(keep))
 
 
-def cross_validate(exp: Experiment, learner: str, params: dict[str, Any], *, folds: int,
-                   seed: int, rows: np.ndarray, threads: int = 1) -> tuple[np.ndarray, list]:  # fmt: skip
+def cross_validate(
+    exp: Experiment,
+    learner: str,
+    params: dict[str, Any],
+    *,
+    folds: int,
+    seed: int,
+    rows: np.ndarray,
+    threads: int = 1,
+) -> tuple[np.ndarray, list]:
     """Out-of-fold uplift of each row in ``rows``, and each fold's Qini coefficient."""
     X = exp.X.to_numpy(np.float64)[rows]
     y, t = exp.y[rows], exp.treatment[rows]
@@ -111,12 +124,18 @@ def fit_uplift(
     for learner in learners:
         for params in grid:
             say(f"cross-validating {learner} {params}")
-            oof, fold_qini = cross_validate(exp, learner, params, folds=folds, seed=seed,
-                                            rows=rows, threads=threads)  # fmt: skip
+            oof, fold_qini = cross_validate(
+                exp, learner, params, folds=folds, seed=seed, rows=rows, threads=threads
+            )
             y, t = exp.y[rows], exp.treatment[rows]
-            cand = Candidate(learner, dict(params), float(np.mean(fold_qini)),
-                             metrics.auuc(y, oof, t), metrics.uplift_at_k(y, oof, t, 0.3),
-                             fold_qini)  # fmt: skip
+            cand = Candidate(
+                learner,
+                dict(params),
+                float(np.mean(fold_qini)),
+                metrics.auuc(y, oof, t),
+                metrics.uplift_at_k(y, oof, t, 0.3),
+                fold_qini,
+            )
             candidates.append(cand)
             if best is None or cand.qini > best[0].qini:
                 best = (cand, oof)
@@ -131,23 +150,31 @@ def fit_uplift(
     return fitted
 
 
-def report(y: np.ndarray, uplift: np.ndarray, treatment: np.ndarray, *,
-           candidates: list[Candidate] | None = None) -> dict[str, Any]:  # fmt: skip
+def report(
+    y: np.ndarray,
+    uplift: np.ndarray,
+    treatment: np.ndarray,
+    *,
+    candidates: list[Candidate] | None = None,
+) -> dict[str, Any]:
     """Figures of ``uplift`` on an experiment: Qini, AUUC, uplift at k, deciles, the curve."""
     n, q = metrics.qini_curve(y, uplift, treatment)
     points = np.unique(np.searchsorted(n, np.linspace(0, n[-1], 101)).clip(0, len(n) - 1))
     sent, held = treatment == 1, treatment == 0
     out: dict[str, Any] = {
-        "rows": int(len(y)), "treated": int(sent.sum()), "control": int(held.sum()),
+        "rows": len(y),
+        "treated": int(sent.sum()),
+        "control": int(held.sum()),
         "average_effect": float(y[sent].mean() - y[held].mean()),
         "qini_coefficient": metrics.qini_coefficient(y, uplift, treatment),
         "auuc": metrics.auuc(y, uplift, treatment),
         "uplift_at_k": {f"{k:g}": metrics.uplift_at_k(y, uplift, treatment, k) for k in KS},
-        "uplift_at_k_by_group": {f"{k:g}": metrics.uplift_at_k(y, uplift, treatment, k,
-                                                               "by_group") for k in KS},
+        "uplift_at_k_by_group": {
+            f"{k:g}": metrics.uplift_at_k(y, uplift, treatment, k, "by_group") for k in KS
+        },
         "deciles": metrics.uplift_by_decile(y, uplift, treatment).to_dict("records"),
         "qini_curve": {"share": (n[points] / n[-1]).tolist(), "qini": q[points].tolist()},
-    }  # fmt: skip
+    }
     if candidates is not None:
         out["candidates"] = [vars(c) for c in candidates]
     return out
