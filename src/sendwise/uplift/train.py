@@ -107,7 +107,7 @@ def fit_uplift(
     grid: tuple[dict[str, Any], ...] = GRID,
     folds: int = 3,
     seed: int = 0,
-    search_rows: int = 200_000,
+    search_rows: int = 100_000,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FittedUplift:
