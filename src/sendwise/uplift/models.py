@@ -19,6 +19,7 @@ model through JSON without pickle.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -33,7 +34,7 @@ from sendwise.predict.registry import ModelError
 FORMAT = 1
 
 
-class _UpliftBase(BaseEstimator):
+class _UpliftBase(BaseEstimator, ABC):
     kind: ClassVar[str] = ""
     booster_names: ClassVar[tuple[str, ...]] = ()
 
@@ -108,11 +109,11 @@ class _UpliftBase(BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         return self._predict(X)
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, t: np.ndarray) -> dict[str, lgb.Booster]:
-        raise NotImplementedError
+    @abstractmethod
+    def _fit(self, X: np.ndarray, y: np.ndarray, t: np.ndarray) -> dict[str, lgb.Booster]: ...
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    @abstractmethod
+    def _predict(self, X: np.ndarray) -> np.ndarray: ...
 
     # --- JSON, no pickle -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
