@@ -237,3 +237,42 @@ def test_thompson_moves_traffic_to_the_best_variant_and_loses_less(sim_truth) ->
     assert lost < lost_equal
     ci = log.intervals()
     assert ci["C"]["lift_low"] <= p["C"].mean() - p["holdout"].mean() <= ci["C"]["lift_high"]
+
+
+# --- targeting groups -----------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(50, 600), st.floats(1, 100), st.integers(0, 10_000))
+def test_uplift_groups_are_equal_and_independent_of_row_order(n, top, seed) -> None:
+    from sendwise.uplift.targeting import in_targeted_half, uplift_groups
+
+    rng = np.random.default_rng(seed)
+    ids = [f"C{i:05d}" for i in range(n)]
+    score = rng.integers(0, 4, n).astype(float)  # many ties
+    groups = uplift_groups(ids, score, top, "camp")
+    perm = rng.permutation(n)
+    again = uplift_groups([ids[i] for i in perm], score[perm], top, "camp")
+    pd.testing.assert_series_equal(groups, again.reindex(groups.index))
+    half = in_targeted_half("camp", ids)
+    g = groups.fillna("").to_numpy()
+    assert set(groups[half].dropna()) <= {"targeted"}
+    assert set(groups[~half].dropna()) <= {"random"}
+    for name, members in (("targeted", half), ("random", ~half)):
+        assert (g == name).sum() == round(members.sum() * top / 100)
+    # the targeted half's chosen ones have the best scores of that half
+    chosen = g == "targeted"
+    if chosen.any() and (half & ~chosen).any():
+        assert score[chosen].min() >= score[half & ~chosen].max()
+
+
+def test_a_campaign_experiment_refuses_customers_without_features() -> None:
+    from sendwise.uplift.data import experiment_from_units
+
+    units = pd.DataFrame({"customer_id": ["a", "b", "c"], "arm": ["A", "holdout", "A"],
+                          "conversion": [1, 0, 0]})  # fmt: skip
+    features = pd.DataFrame({"f": [1.0, 2.0]}, index=["a", "b"])
+    with pytest.raises(InputError, match="1 customer\\(s\\) of the campaign have no features"):
+        experiment_from_units(units, features, arm="A", outcome="conversion")
+    with pytest.raises(InputError, match="needs arm 'B' and a holdout"):
+        experiment_from_units(units, features, arm="B", outcome="conversion")

@@ -67,3 +67,13 @@ def test_user_errors_are_one_line(trained, args, message) -> None:
     assert r.returncode == 1
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_model_registry_lists_and_shows_uplift_models(trained) -> None:
+    _, project = trained
+    listed = run("models", "list", "-p", str(project))
+    assert listed.returncode == 0, listed.stderr
+    assert "uplift_womens_visit" in listed.stdout
+    shown = run("models", "show", "uplift_womens_visit", "-p", str(project))
+    assert shown.returncode == 0, shown.stderr
+    assert "Qini coefficient" in shown.stdout

@@ -210,7 +210,7 @@ def models_show(
 
 def _headline(meta: dict[str, Any]) -> str:
     m = meta["metrics"]
-    for key in ("roc_auc", "hit_rate", "mae"):
+    for key in ("roc_auc", "hit_rate", "mae", "qini_coefficient"):
         if key in m:
             return f"{key} {m[key]:.3f}"
     return "-"
@@ -220,6 +220,9 @@ def show_model(console: Console, mv: Any) -> None:
     meta = mv.metadata
     promoted = "promoted" if meta["gate"]["passed"] else "not promoted"
     console.rule(line((f"{mv.name} {mv.version}", "bold"), f" ({promoted})"))
+    if meta.get("kind") == "uplift":  # its own report (sendwise uplift report)
+        console.print((mv.folder / "report.md").read_text())
+        return
     console.print(f"predicts:  {meta.get('meaning')}")
     console.print(
         f"learner:   {meta.get('learner')} {json.dumps(meta.get('params'), default=str)[:200]}"
