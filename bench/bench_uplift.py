@@ -70,19 +70,25 @@ class Step:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--threads", type=int, default=None, help="LightGBM threads")
+    parser.add_argument("--learners", nargs="*", default=None, help="restrict the search")
     args = parser.parse_args()
     exp = experiment(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         with Step(f"train uplift on {args.rows:,} rows") as train:
-            fitted = fit_uplift(exp)
+            start = time.perf_counter()
+
+            def say(msg: str) -> None:
+                print(f"  {time.perf_counter() - start:6.1f} s  {msg}", flush=True)
+
+            kw = {"learners": tuple(args.learners)} if args.learners else {}
+            fitted = fit_uplift(exp, threads=args.threads, progress=say, **kw)
             mv = save_uplift(
                 Registry(Path(tmp)), "bench", fitted, exp, layout="columns", source="bench"
             )
-        print(
-            f"chosen {fitted.chosen.learner}, cv Qini {fitted.chosen.qini:.5f}, uplift at 30%"
-            f" {fitted.report['uplift_at_k']['0.3']:.4f} (search sample "
-            f"{len(fitted.rows):,} rows)"
-        )
+        # rows drawn with replacement repeat across folds: the quality figures are inflated
+        # and only show that the run worked; docs/uplift.md has the real ones
+        print(f"chosen {fitted.chosen.learner} (search sample {len(fitted.rows):,} rows)")
         verdict = "PASS" if train.seconds < 180 else "FAIL"
         print(f"target: under 180 s -> {train.seconds:.1f} s {verdict}")
         source = Path(tmp) / "rows.csv"

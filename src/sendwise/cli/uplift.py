@@ -38,7 +38,7 @@ def train(
     data: Annotated[Path, typer.Argument(help="The experiment file (CSV).")],
     preset: Annotated[str, typer.Option(help="The file's layout: hillstrom.")] = "hillstrom",
     arm: Annotated[str, typer.Option(help="The arm compared with the holdout.")] = "Womens",
-    outcome: Annotated[str, typer.Option(help="visit, conversion or spend.")] = "visit",
+    outcome: Annotated[str, typer.Option(help="visit or conversion (0/1 outcomes).")] = "visit",
     folds: Annotated[int, typer.Option(min=2, max=10, help="Cross-validation folds.")] = 3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     name: Name = None,

@@ -117,7 +117,11 @@ def fit_uplift(
     unknown = [name for name in learners if name not in LEARNERS]
     if unknown or not learners:
         raise InputError(f"learners are among {', '.join(LEARNERS)}, got {list(learners)}")
-    threads = threads or (1 if len(exp) < 100_000 else 2)
+    # One LightGBM thread by default: the search runs on at most 100,000 rows, where threads
+    # cost more than they save, and on a shared machine OpenMP threads spin (bench_uplift.py:
+    # 1,000,000 rows took 91 s with one thread, and had not finished after 15 minutes with two
+    # under a load of 10).
+    threads = threads or 1
     rows = _sample(_strata(exp), search_rows, seed)
     best: tuple[Candidate, np.ndarray] | None = None
     candidates = []
