@@ -24,7 +24,8 @@ ENGAGEMENT = ("send", "open", "click", "unsubscribe", "bounce", "complaint")
 
 def _frames(store: Repositories, campaign_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     planned = store.messages.plan_frame(campaign_id)
-    msgs = planned.loc[planned["status"] != "skipped", ["message_key", "customer_id", "variant",
+    # a later wave's ``waiting`` rows have no variant yet (campaigns/waves.py)
+    msgs = planned.loc[~planned["status"].isin(["skipped", "waiting"]), ["message_key", "customer_id", "variant",
                                                           "status"]]  # fmt: skip
     msgs = msgs.rename(columns={"variant": "arm"}).reset_index(drop=True)
     return msgs, store.events.for_campaign(campaign_id, ENGAGEMENT)
@@ -51,8 +52,9 @@ def _in_window(orders: pd.DataFrame, starts: pd.Series, days: float) -> pd.DataF
 
 
 def campaign_units(
-    store: Repositories, wh: Warehouse, campaign_id: str, *, days: float
+    store: Repositories, wh: Warehouse | None, campaign_id: str, *, days: float
 ) -> pd.DataFrame:
+    """Without a warehouse (``wh`` None) the order columns are all 0 (engagement only)."""
     msgs, events = _frames(store, campaign_id)
     clicks = events[events["type"] == "click"]
     bots = flag_click_bursts(clicks)
@@ -72,7 +74,7 @@ def campaign_units(
     for col in ("conversion", "click_conversion", "revenue"):
         units[col] = 0
     units["revenue"] = 0.0
-    if pd.notna(first_send):
+    if pd.notna(first_send) and wh is not None:
         anchors = units.set_index("customer_id")["anchor"]
         orders = _orders(wh, anchors.min(), anchors.max() + timedelta(days=days))
         viewed = _in_window(orders, anchors, days)

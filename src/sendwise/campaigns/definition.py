@@ -21,6 +21,17 @@ name = "B"
 template = "spring_b"
 share = 45
 ```
+Adaptive allocation (Thompson sampling in waves, see campaigns/waves.py): give the variants no
+``share`` and add
+
+```toml
+[allocation]
+method = "thompson"                       # "fixed" (the default) uses the shares above
+waves = 5                                 # the audience is sent in 5 waves ...
+every = "1d"                              # ... one a day ("30m", "12h", "2d")
+metric = "click"                          # or "conversion": what the variants compete on
+floor = 0.05                              # each variant keeps at least 5% of a wave
+```
 A campaign with one message needs no ``[[variants]]``: ``template = "spring"`` makes variant
 "A" with the whole non-holdout share.
 """
@@ -30,9 +41,9 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -82,6 +93,37 @@ class Variant(_Model):
         return v.strip()
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
+_UNIT_HOURS = {"m": 1 / 60, "h": 1.0, "d": 24.0}
+
+
+class Allocation(_Model):
+    method: Literal["fixed", "thompson"] = "fixed"
+    """"fixed": the variants' shares; "thompson": Thompson sampling in waves."""
+    waves: int = Field(default=5, ge=2, le=100)
+    """How many waves the audience (holdout aside) is sent in."""
+    every: str = "1d"
+    """The time between two waves: a number and m, h or d ("12h")."""
+    metric: Literal["click", "conversion"] = "click"
+    """The 0/1 outcome the variants compete on, counted as campaign results count it."""
+    floor: float = Field(default=0.05, ge=0, le=0.5)
+    """The least share of a wave that each variant keeps (exploration)."""
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        hit = _DURATION.match(v)
+        if hit is None or float(hit.group(1)) <= 0:
+            raise ValueError(f"{v!r} is not a positive duration such as '30m', '12h' or '1d'")
+        return v.strip()
+
+    @property
+    def interval(self) -> timedelta:
+        hit = _DURATION.match(self.every)
+        assert hit is not None  # validated
+        return timedelta(hours=float(hit.group(1)) * _UNIT_HOURS[hit.group(2)])
+
+
 class CampaignDefinition(_Model):
     name: str = Field(min_length=1, max_length=200)
     audience: Audience
@@ -98,9 +140,17 @@ class CampaignDefinition(_Model):
     """Overrides campaigns.frequency_cap for this campaign."""
     quiet_hours: bool = True
     """Respect campaigns.quiet_start/quiet_end in each customer's time zone."""
+    allocation: Allocation = Field(default_factory=Allocation)
+    """How the variants share the audience: fixed shares, or Thompson sampling in waves."""
+
+    @property
+    def adaptive(self) -> bool:
+        return self.allocation.method == "thompson"
 
     @model_validator(mode="after")
     def _variants(self) -> CampaignDefinition:
+        if self.adaptive:
+            self._check_adaptive()
         if not self.variants:
             if self.template is None:
                 raise ValueError("give a template, or [[variants]] each with a template")
@@ -128,6 +178,25 @@ class CampaignDefinition(_Model):
             )
         self.send_time()  # refuse a bad send_at now
         return self
+
+    def _check_adaptive(self) -> None:
+        k = len(self.variants)
+        if k < 2:
+            raise ValueError("allocation 'thompson' needs two or more [[variants]]")
+        equal = (100 - self.holdout) / k  # what wave 1 uses (and what a stored definition holds)
+        if any(v.share is not None and not math.isclose(v.share, equal) for v in self.variants):
+            raise ValueError(
+                "allocation 'thompson' chooses the variants' shares; remove their `share` "
+                "(the holdout is set with `holdout = N`)"
+            )
+        if any(v.name.startswith("(") for v in self.variants):
+            raise ValueError("under allocation 'thompson' a variant name cannot start with '('")
+        if self.allocation.floor * k > 1:
+            raise ValueError(
+                f"allocation.floor {self.allocation.floor:g} for {k} variants exceeds a whole wave"
+            )
+        if self.audience.uplift is not None:
+            raise ValueError("allocation 'thompson' cannot be combined with audience.uplift yet")
 
     @property
     def campaign_id(self) -> str:

@@ -154,4 +154,8 @@ def plan(
     out["scheduled_at"] = pd.Series(due).where(out["status"] == "pending")
     zones = audience["timezone"].map(_zone) if "timezone" in audience else None
     out["timezone"] = None if zones is None else zones.to_numpy()
+    if defn.adaptive:
+        from sendwise.campaigns.waves import stage
+
+        out = stage(defn, out)
     return out[list(PLAN_COLUMNS)]

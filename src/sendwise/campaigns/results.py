@@ -33,6 +33,11 @@ class Results:
     campaign_id: str = ""
     name: str = ""
     notes: list[str] = field(default_factory=list)
+    allocation: pd.DataFrame | None = None
+    """Adaptive campaigns: customers per arm and shares, wave by wave (campaigns/waves.py)."""
+    sequences: pd.DataFrame | None = None
+    """Adaptive campaigns: per arm the metric's rate with its always-valid 95% interval, and
+    each variant's lift over the holdout (bandit.py)."""
 
 
 def _arm_table(
@@ -166,6 +171,8 @@ def campaign_results(store, wh, settings, name: str, *, sequential: bool = False
         sequential_tau=settings.tracking.sequential_tau if sequential else None,
     )
     res.campaign_id, res.name = cid, defn.name
+    if defn.adaptive:
+        _adaptive(res, store, units, defn)
     if res.srm.mismatch:
         res.notes.append(
             f"sample ratio mismatch (chi-square p = {res.srm.p_value:.2g}): the arms' sizes "
@@ -175,3 +182,24 @@ def campaign_results(store, wh, settings, name: str, *, sequential: bool = False
     if missing:
         res.notes.append(f"no eligible customer in {', '.join(missing)}")
     return res
+
+
+def _adaptive(res: Results, store, units: pd.DataFrame, defn) -> None:
+    """Under Thompson sampling the variants' shares change by design: the sample-ratio check
+    is on the holdout against the rest, the allocation over time and the always-valid
+    intervals are added, and the fixed-sample comparisons between variants are flagged."""
+    from sendwise.campaigns.waves import allocation_over_time, sequences
+
+    res.allocation = allocation_over_time(store.messages.plan_frame(res.campaign_id), defn)
+    res.sequences = sequences(units, defn)
+    if defn.holdout:
+        sizes = units["arm"].eq(HOLDOUT).map({True: HOLDOUT, False: "treated"}).value_counts()
+        res.srm = stats.sample_ratio(
+            {a: int(sizes.get(a, 0)) for a in ("treated", HOLDOUT)},
+            {"treated": 100 - defn.holdout, HOLDOUT: defn.holdout},
+        )
+    res.notes.append(
+        f"adaptive allocation (Thompson sampling on {defn.allocation.metric}s): read the "
+        "always-valid intervals; the fixed-sample intervals between variants do not allow for "
+        "the allocation having followed the results"
+    )

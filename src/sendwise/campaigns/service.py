@@ -17,6 +17,7 @@ import pandas as pd
 from sendwise.campaigns.audience import any_customer, audience_frame, condition, profiles
 from sendwise.campaigns.definition import CampaignDefinition, parse_definition
 from sendwise.campaigns.planning import Exclusions, plan
+from sendwise.campaigns.waves import WAITING, plan_due_waves
 from sendwise.campaigns.workers import send_in_workers, worker_count
 from sendwise.config import Settings
 from sendwise.content.message import EmailRenderer
@@ -134,11 +135,13 @@ def record_plan(
 def plan_campaign(
     store: Repositories, wh: Warehouse, settings: Settings, name: str, now: datetime | None = None
 ) -> str:
-    """Assign, exclude and schedule the audience once (a planned campaign keeps its plan)."""
+    """Assign, exclude and schedule the audience once (a planned campaign keeps its plan); under
+    adaptive allocation, also plan each wave now due (once; see :mod:`.waves`)."""
     cid, status, defn = load_campaign(store, name)
+    now = now or utcnow()
     if status == "created":
-        now = now or utcnow()
         record_plan(store, cid, compute_plan(store, wh, settings, defn, now), now)
+    plan_due_waves(store, wh, settings, cid, defn, now)
     return cid
 
 
@@ -172,6 +175,7 @@ def send_campaign(
         plan_campaign(store, wh, settings, name, now)
     else:
         import_warehouse_consent(store, wh)  # changes since planning count too
+        plan_due_waves(store, wh, settings, cid, defn, now or utcnow())
     store.campaigns.set_status(cid, "sending", only_from="planned", at=utcnow())
     due = store.messages.count(cid)
     workers = worker_count(settings.delivery.workers if workers is None else workers, due, renderer)
@@ -191,6 +195,6 @@ def send_campaign(
         journal=settings.path("journal", f"{cid}.keys"),
         policy=campaign_policy(settings, defn),
     )
-    if store.messages.count(cid) == 0:
+    if store.messages.count(cid) == 0 and store.messages.count(cid, [WAITING]) == 0:
         store.campaigns.set_status(cid, "done", at=utcnow())
     return report

@@ -46,6 +46,8 @@ def print_results(console: Console, res: Results) -> None:
         )
     console.print(counts)
     console.print(rates)
+    if res.allocation is not None:
+        print_allocation(console, res)
     if not res.comparisons.empty:
         comp = Table(title="differences (95% CI; p two-sided, Holm-adjusted per family)",
                      title_justify="left")  # fmt: skip
@@ -87,3 +89,34 @@ def print_results(console: Console, res: Results) -> None:
     )
     for note in res.notes:
         console.print(line(("note:", "yellow"), f" {note}"))
+
+
+def print_allocation(console: Console, res: Results) -> None:
+    """Adaptive campaigns: the allocation wave by wave and the always-valid intervals."""
+    alloc = res.allocation
+    assert alloc is not None
+    arms = [c for c in alloc.columns if not str(c).endswith("_share")]
+    table = Table(title="allocation over time (customers, share of the wave)", title_justify="left")
+    for col in ("wave", *arms):
+        table.add_column(str(col), justify="right")
+    for wave, row in alloc.iterrows():
+        table.add_row(
+            str(wave), *(f"{int(row[a]):,} ({_pct(row[f'{a}_share'])})" for a in arms)
+        )
+    console.print(table)
+    seq = res.sequences
+    if seq is None or seq.empty:
+        return
+    ci = Table(title="always-valid 95% intervals (valid at every wave)", title_justify="left")
+    for col in ("arm", "trials", "successes", "rate [interval]", "lift over holdout"):
+        ci.add_column(col, justify="left" if col == "arm" else "right")
+    for arm, r in seq.iterrows():
+        lift = "–"
+        if "lift" in r and not math.isnan(float(r.get("lift", math.nan))):
+            lift = (f"{100 * r['lift']:+.2f} [{100 * r['lift_low']:+.2f}, "
+                    f"{100 * r['lift_high']:+.2f}] pts")  # fmt: skip
+        ci.add_row(
+            str(arm), f"{int(r['trials']):,}", f"{int(r['successes']):,}",
+            f"{_pct(r['rate'])} [{_pct(r['low'])}, {_pct(r['high'])}]", lift,
+        )  # fmt: skip
+    console.print(ci)

@@ -103,6 +103,24 @@ class MemoryMessages:
         )  # fmt: skip
         return True
 
+    def assign_wave(
+        self,
+        campaign_id: str,
+        placeholder: str,
+        variants: Mapping[str, str],
+        templates: Mapping[str, str | None],
+        at: datetime,
+    ) -> bool:
+        rows = [self.rows.get(k) for k in variants]
+        rows = [r for r in rows if r and r["campaign_id"] == campaign_id
+                and r["variant"] == placeholder]  # fmt: skip
+        for r in rows:
+            r.update(variant=variants[r["message_key"]], updated_at=at)
+            r["template"] = templates.get(r["variant"])
+            if r["status"] == "waiting":
+                r["status"] = "pending"
+        return bool(rows)
+
     def _facts(
         self, policy: ClaimPolicy, batch: Sequence[Claimed], now: datetime, *, cap: bool = True
     ) -> Facts:

@@ -110,6 +110,19 @@ class MessageRepository(Protocol):
         (``PLAN_FIELDS``) and a ``skipped`` event per skipped row, in one transaction; False
         (nothing written) when another run planned it first."""
 
+    def assign_wave(
+        self,
+        campaign_id: str,
+        placeholder: str,
+        variants: Mapping[str, str],
+        templates: Mapping[str, str | None],
+        at: datetime,
+    ) -> bool:
+        """Give the messages of ``variants`` (message_key -> variant) still holding the
+        ``placeholder`` variant their variant and its template, and make the ``waiting`` ones
+        ``pending``, in one transaction; False (nothing changed) when another run assigned
+        them first (campaigns/waves.py)."""
+
     def claim_due(
         self,
         policy: ClaimPolicy,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     func,
     insert,
     literal,
@@ -166,6 +167,38 @@ class SqlMessages:
             for part in chunks(data, 10_000):
                 conn.execute(insert(message_table), list(part))
             self.store.events.insert(conn, skipped)
+        return True
+
+    def assign_wave(
+        self,
+        campaign_id: str,
+        placeholder: str,
+        variants: Mapping[str, str],
+        templates: Mapping[str, str | None],
+        at: datetime,
+    ) -> bool:
+        if not variants:
+            return False
+        by_variant: dict[str, list[str]] = {}
+        for key, variant in variants.items():
+            by_variant.setdefault(variant, []).append(key)
+        mine = (m.campaign_id == campaign_id) & (m.variant == placeholder)
+        with self.store.begin() as conn:
+            # the smallest key first: a concurrent run waits on that row, then finds it taken
+            first = min(variants)
+            if not conn.execute(
+                update(message_table).where(mine, m.message_key == first).values(updated_at=at)
+            ).rowcount:
+                return False
+            status = case((m.status == "waiting", "pending"), else_=m.status)
+            for variant, keys in by_variant.items():
+                for part in chunks(sorted(keys)):
+                    conn.execute(
+                        update(message_table)
+                        .where(mine, m.message_key.in_(part))
+                        .values(variant=variant, template=templates.get(variant), status=status,
+                                updated_at=at)
+                    )  # fmt: skip
         return True
 
     def _facts(
