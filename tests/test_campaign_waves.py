@@ -41,7 +41,10 @@ ADAPTIVE = {
     "audience": {"rule": "email is not null"},
     "holdout": 10,
     "quiet_hours": False,
-    "variants": [{"name": "A", "template": "newsletter.html"}, {"name": "B", "template": "win-back.html"}],
+    "variants": [
+        {"name": "A", "template": "newsletter.html"},
+        {"name": "B", "template": "win-back.html"},
+    ],
     "allocation": {"method": "thompson", "waves": WAVES, "every": "1d", "metric": "click",
                    "floor": 0.05},
 }  # fmt: skip
@@ -228,7 +231,8 @@ def test_the_cli_refuses_a_bad_allocation_in_one_line(shop: Path, tmp_path: Path
         [sys.executable, "-m", "sendwise.cli", "campaign", "create", str(path), "--project",
          str(shop)],
         capture_output=True, text=True, timeout=300,
-        env={**os.environ, "COLUMNS": "200", "SENDWISE_STORE__URL": f"sqlite:///{tmp_path / 's.db'}"},
+        env={**os.environ, "COLUMNS": "200",
+             "SENDWISE_STORE__URL": f"sqlite:///{tmp_path / 's.db'}"},
     )  # fmt: skip
     assert r.returncode == 1, r.stdout + r.stderr
     assert "allocation.metric" in r.stderr and "Traceback" not in r.stderr

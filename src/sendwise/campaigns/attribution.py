@@ -25,8 +25,8 @@ ENGAGEMENT = ("send", "open", "click", "unsubscribe", "bounce", "complaint")
 def _frames(store: Repositories, campaign_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     planned = store.messages.plan_frame(campaign_id)
     # a later wave's ``waiting`` rows have no variant yet (campaigns/waves.py)
-    msgs = planned.loc[~planned["status"].isin(["skipped", "waiting"]), ["message_key", "customer_id", "variant",
-                                                          "status"]]  # fmt: skip
+    kept = ~planned["status"].isin(["skipped", "waiting"])
+    msgs = planned.loc[kept, ["message_key", "customer_id", "variant", "status"]]
     msgs = msgs.rename(columns={"variant": "arm"}).reset_index(drop=True)
     return msgs, store.events.for_campaign(campaign_id, ENGAGEMENT)
 

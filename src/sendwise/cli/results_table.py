@@ -100,9 +100,7 @@ def print_allocation(console: Console, res: Results) -> None:
     for col in ("wave", *arms):
         table.add_column(str(col), justify="right")
     for wave, row in alloc.iterrows():
-        table.add_row(
-            str(wave), *(f"{int(row[a]):,} ({_pct(row[f'{a}_share'])})" for a in arms)
-        )
+        table.add_row(str(wave), *(f"{int(row[a]):,} ({_pct(row[f'{a}_share'])})" for a in arms))
     console.print(table)
     seq = res.sequences
     if seq is None or seq.empty:

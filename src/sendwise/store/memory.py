@@ -111,8 +111,8 @@ class MemoryMessages:
         templates: Mapping[str, str | None],
         at: datetime,
     ) -> bool:
-        rows = [self.rows.get(k) for k in variants]
-        rows = [r for r in rows if r and r["campaign_id"] == campaign_id
+        rows = [self.rows[k] for k in variants if k in self.rows]
+        rows = [r for r in rows if r["campaign_id"] == campaign_id
                 and r["variant"] == placeholder]  # fmt: skip
         for r in rows:
             r.update(variant=variants[r["message_key"]], updated_at=at)
