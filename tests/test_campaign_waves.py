@@ -15,14 +15,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from rich.console import Console
 
+from conftest import sql_store
 from content_shop import build_shop
 from sendwise.campaigns import create_campaign, parse_definition, send_campaign
 from sendwise.campaigns.design import assign
 from sendwise.campaigns.rendering import make_renderer
 from sendwise.campaigns.results import campaign_results
-from sendwise.campaigns.waves import WAITING, placeholder, wave_of
+from sendwise.campaigns.results_plots import save_plots
+from sendwise.campaigns.waves import WAITING, allot, placeholder, wave_of
 from sendwise.cli.results_table import print_results
 from sendwise.config import load_settings
 from sendwise.delivery import make_messenger
@@ -159,10 +164,44 @@ def test_thompson_waves_move_to_the_better_variant_and_keep_the_holdout(
     text = console.export_text()
     assert "allocation over time" in text and "always-valid" in text
     assert any("adaptive allocation" in note for note in res.notes)
+    assert save_plots(res, tmp_path / "plots")  # what `campaign results` does next
 
 
-def test_a_wave_is_assigned_once() -> None:
-    store = MemoryStore()
+@hyp_settings(max_examples=50, deadline=None)
+@given(
+    st.integers(0, 400),
+    st.lists(st.floats(0.01, 1.0), min_size=2, max_size=4),
+    st.integers(0, 10_000),
+)
+def test_allot_gives_exact_counts_whatever_the_order(n: int, weights: list, seed: int) -> None:
+    from sendwise.uplift.bandit import split
+
+    shares = {f"V{i}": w for i, w in enumerate(weights)}
+    ids = [f"c{seed}-{i}" for i in range(n)]
+    got = allot("camp", 3, ids, shares)
+    total = sum(weights)
+    want = split(n, {a: w / total for a, w in shares.items()})
+    assert {a: int((got == a).sum()) for a in shares} == want
+    perm = np.random.default_rng(seed).permutation(n)
+    again = allot("camp", 3, [ids[i] for i in perm], shares)
+    assert dict(zip(ids, got, strict=True)) == dict(zip([ids[i] for i in perm], again, strict=True))
+    waves = wave_of("camp", ids, 5)
+    assert set(waves.tolist()) <= {1, 2, 3, 4, 5}
+    assert (wave_of("camp", ids[::-1], 5) == waves[::-1]).all()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path):
+    """The in-memory store and the SQL ones (conftest's sql_store)."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with sql_store(request.param, tmp_path) as st:
+        yield st
+
+
+def test_a_wave_is_assigned_once(any_store) -> None:
+    store = any_store
     from sendwise.campaigns.planning import Exclusions, plan
     from sendwise.campaigns.service import record_plan
     from sendwise.config import CampaignSettings
