@@ -24,6 +24,7 @@ from conftest import sql_store
 from content_shop import build_shop
 from sendwise.campaigns import create_campaign, parse_definition, send_campaign
 from sendwise.campaigns.design import assign
+from sendwise.campaigns.overview import campaign_status, preview_campaign
 from sendwise.campaigns.rendering import make_renderer
 from sendwise.campaigns.results import campaign_results
 from sendwise.campaigns.results_plots import save_plots
@@ -101,11 +102,16 @@ def test_thompson_waves_move_to_the_better_variant_and_keep_the_holdout(
         renderer = make_renderer(settings, wh)
         messenger = make_messenger(settings)
         create_campaign(store, wh, settings, defn, renderer)
+        shown = preview_campaign(store, wh, settings, defn.name, renderer, now=t0)
+        assert {v for v, _, _ in shown.samples} == {"A", "B"}
+        assert shown.by_variant[placeholder(2)] > 0  # later waves are counted, not rendered
         clicked: set[str] = set()
         for w in range(WAVES):
             now = t0 + timedelta(days=w, minutes=5)
             report = send_campaign(store, wh, settings, defn.name, renderer, messenger, now=now)
             frame = store.messages.plan_frame(cid)
+            later = campaign_status(store, defn.name, now=now).pending_due_later
+            assert later == (frame["status"] == WAITING).sum()
             if w == 0:
                 first_plan = frame.copy()
                 holdout = set(frame.loc[frame["variant"] == "holdout", "customer_id"])

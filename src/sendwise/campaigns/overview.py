@@ -56,7 +56,8 @@ def preview_campaign(
     receiving = planned[~planned["status"].isin(["skipped", "holdout"])]
     key = signing_key(settings.delivery)  # ConfigError when missing, short or public
     shown = []
-    for variant, group in receiving.groupby("variant", sort=True):
+    ready = receiving[receiving["status"] != "waiting"]  # a later wave has no variant yet
+    for variant, group in ready.groupby("variant", sort=True):
         for row in group.head(samples).itertuples():
             links = message_links(settings.delivery.base_url, key, row.message_key)
             email = renderer.render(row.template, row.customer_id, links=links)
@@ -95,7 +96,10 @@ def campaign_status(store: Repositories, name: str, now: datetime | None = None)
     )
     now = now or utcnow()
     later = int(
-        ((frame["status"] == "pending") & (pd.to_datetime(frame["scheduled_at"]) > now)).sum()
+        (
+            frame["status"].isin(["pending", "waiting"])
+            & (pd.to_datetime(frame["scheduled_at"]) > now)
+        ).sum()
     )
     reasons = frame["reason"].dropna().map(lambda r: str(r)[:80]).value_counts().to_dict()
     return CampaignStatus(cid, defn.name, status, counts, reasons, later)
