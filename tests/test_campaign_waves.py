@@ -282,3 +282,28 @@ def test_the_cli_refuses_a_bad_allocation_in_one_line(shop: Path, tmp_path: Path
     assert r.returncode == 1, r.stdout + r.stderr
     assert "allocation.metric" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_waves_on_conversions_use_attributed_orders(shop: Path, tmp_path: Path) -> None:
+    """The conversion metric: wave 2 is planned from the warehouse's attributed orders, and the
+    results give each variant's always-valid lift over the holdout."""
+    settings = _settings(shop, tmp_path)
+    allocation = {**ADAPTIVE["allocation"], "metric": "conversion", "waves": 3}
+    defn = parse_definition({**ADAPTIVE, "name": "Waves on orders", "allocation": allocation})
+    t0 = datetime(2026, 3, 2, 9)
+    with Warehouse.from_settings(settings) as wh, open_store(settings) as store:
+        renderer = make_renderer(settings, wh)
+        create_campaign(store, wh, settings, defn, renderer)
+        for w in range(2):
+            now = t0 + timedelta(days=w, minutes=5)
+            send_campaign(store, wh, settings, defn.name, renderer, make_messenger(settings),
+                          now=now)  # fmt: skip
+        frame = store.messages.plan_frame(defn.campaign_id)
+        assert not frame["variant"].isin([placeholder(1), placeholder(2)]).any()
+        assert frame["variant"].eq(placeholder(3)).any()
+        res = campaign_results(store, wh, settings, defn.name)
+    seq = res.sequences
+    assert seq is not None and {"A", "B", "holdout"} <= set(seq.index)
+    for arm in ("A", "B"):
+        assert seq.at[arm, "lift_low"] <= seq.at[arm, "lift"] <= seq.at[arm, "lift_high"]
+    assert list(res.allocation.index) == [1, 2]

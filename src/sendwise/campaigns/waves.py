@@ -143,7 +143,8 @@ def allocation_over_time(plan: pd.DataFrame, defn: CampaignDefinition) -> pd.Dat
     and each arm's share of the wave; unplanned waves are left out."""
     wave = wave_of(defn.campaign_id, plan["customer_id"], defn.allocation.waves)
     frame = pd.DataFrame({"wave": wave, "arm": plan["variant"].astype(str).to_numpy()})
-    frame = frame[~frame["arm"].str.startswith("(")]
+    unplanned = set(frame.loc[frame["arm"].str.startswith("("), "wave"])
+    frame = frame[~frame["wave"].isin(unplanned)]
     arms = [v.name for v in defn.variants] + ([HOLDOUT] if defn.holdout else [])
     counts = pd.crosstab(frame["wave"], frame["arm"]).reindex(columns=arms, fill_value=0)
     shares = counts.div(counts.sum(axis=1), axis=0).add_suffix("_share")
