@@ -24,6 +24,7 @@ from conftest import sql_store
 from content_shop import build_shop
 from sendwise.campaigns import create_campaign, parse_definition, send_campaign
 from sendwise.campaigns.design import assign
+from sendwise.campaigns.message_preview import campaign_message
 from sendwise.campaigns.overview import campaign_status, preview_campaign
 from sendwise.campaigns.rendering import make_renderer
 from sendwise.campaigns.results import campaign_results
@@ -32,7 +33,7 @@ from sendwise.campaigns.waves import WAITING, allot, placeholder, wave_of
 from sendwise.cli.results_table import print_results
 from sendwise.config import load_settings
 from sendwise.delivery import make_messenger
-from sendwise.errors import CampaignError
+from sendwise.errors import CampaignError, InputError
 from sendwise.store import open_store
 from sendwise.store.memory import MemoryStore
 from sendwise.store.records import utcnow
@@ -301,6 +302,9 @@ def test_waves_on_conversions_use_attributed_orders(shop: Path, tmp_path: Path) 
         frame = store.messages.plan_frame(defn.campaign_id)
         assert not frame["variant"].isin([placeholder(1), placeholder(2)]).any()
         assert frame["variant"].eq(placeholder(3)).any()
+        later = frame.loc[frame["status"] == WAITING, "customer_id"].iloc[0]
+        with pytest.raises(InputError, match=r"is in \(wave 3\).*chosen when the wave is due"):
+            campaign_message(store, wh, settings, defn.name, later, renderer)
         res = campaign_results(store, wh, settings, defn.name)
     seq = res.sequences
     assert seq is not None and {"A", "B", "holdout"} <= set(seq.index)

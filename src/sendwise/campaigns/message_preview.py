@@ -57,6 +57,11 @@ def campaign_message(
     if row["status"] in ("skipped", "holdout"):
         why = row["reason"] if isinstance(row["reason"], str) and row["reason"] else row["status"]
         raise InputError(f"campaign {name!r} sends customer {customer_id} nothing: {why}")
+    if row["status"] == "waiting":  # adaptive allocation: a later wave (campaigns/waves.py)
+        raise InputError(
+            f"customer {customer_id} is in {row['variant']} of campaign {name!r}, whose variant "
+            "is chosen when the wave is due"
+        )
     to = address(row["email"])
     if to is None:
         raise InputError(f"customer {customer_id} has no email address")
