@@ -311,3 +311,34 @@ def test_waves_on_conversions_use_attributed_orders(shop: Path, tmp_path: Path) 
     for arm in ("A", "B"):
         assert seq.at[arm, "lift_low"] <= seq.at[arm, "lift"] <= seq.at[arm, "lift_high"]
     assert list(res.allocation.index) == [1, 2]
+
+
+def test_the_cli_sends_wave_one_and_reports_the_allocation(shop: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'name = "CLI waves"\nholdout = 10\nquiet_hours = false\n[audience]\n'
+        'rule = "email is not null"\n[[variants]]\nname = "A"\ntemplate = "newsletter.html"\n'
+        '[[variants]]\nname = "B"\ntemplate = "win-back.html"\n'
+        '[allocation]\nmethod = "thompson"\nwaves = 3\nevery = "1d"\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "COLUMNS": "200",
+           "SENDWISE_STORE__URL": f"sqlite:///{tmp_path / 's.db'}",
+           "SENDWISE_DELIVERY__OUTBOX": str(tmp_path / "out")}  # fmt: skip
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        r = subprocess.run([sys.executable, "-m", "sendwise.cli", *args, "--project", str(shop)],
+                           capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r
+
+    cli("campaign", "create", str(path))
+    first = cli("campaign", "send", "CLI waves")
+    files = list((tmp_path / "out").glob("*.eml"))
+    assert f"sent {len(files):,}, failed 0" in first.stdout and len(files) > 100
+    assert "waiting" in first.stdout and "(wave 2)" in first.stdout  # the status table
+    again = cli("campaign", "send", "CLI waves")
+    assert "sent 0, failed 0" in again.stdout  # wave 2 is not due yet: nothing more
+    assert len(list((tmp_path / "out").glob("*.eml"))) == len(files)
+    results = cli("campaign", "results", "CLI waves")
+    assert "allocation over time" in results.stdout and "always-valid" in results.stdout
