@@ -21,9 +21,10 @@ def start_redis(folder: Path) -> Iterator[str]:
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
+    options = {"--port": str(port), "--bind": "127.0.0.1", "--save": "", "--appendonly": "no"}
+    options |= {"--dir": str(folder), "--logfile": str(folder / "redis.log")}
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--logfile", str(folder / "redis.log")],  # fmt: skip
+        [binary, *(part for pair in options.items() for part in pair)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

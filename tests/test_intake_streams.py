@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,10 @@ def test_an_entry_becomes_the_row_the_http_intake_makes_of_the_same_call() -> No
 def test_a_call_without_message_id_gets_the_same_one_on_every_delivery() -> None:
     c = call(1)
     del c["messageId"]
-    entries = [("5-0", {FIELD: encode_call(c)}), ("5-1", {FIELD: encode_call({**c, "messageId": " "})})]
+    entries = [
+        ("5-0", {FIELD: encode_call(c)}),
+        ("5-1", {FIELD: encode_call({**c, "messageId": " "})}),
+    ]
     first = parse_entries(entries, tag=stream_tag("ev"), source="s").rows
     again = parse_entries(entries, tag=stream_tag("ev"), source="s").rows
     assert [r["message_id"] for r in first] == [r["message_id"] for r in again]
@@ -111,7 +114,9 @@ def test_a_bad_entry_is_dead_with_a_reason_naming_what(name: str) -> None:
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 calls = st.fixed_dictionaries(
@@ -133,9 +138,7 @@ def test_every_entry_is_a_row_or_a_dead_letter_and_nothing_raises(
 ) -> None:
     batch = [(f"{i + 1}-0", fields) for i, fields in enumerate(entries)]
     parsed = parse_entries(batch, tag="t", source="s")
-    assert sorted(parsed.row_ids + [d.entry_id for d in parsed.dead]) == sorted(
-        i for i, _ in batch
-    )
+    assert sorted(parsed.row_ids + [d.entry_id for d in parsed.dead]) == sorted(i for i, _ in batch)
     assert all(d.reason for d in parsed.dead)
 
 
@@ -248,12 +251,12 @@ def test_a_row_the_store_alone_refuses_is_dead_lettered_and_the_rest_stored(
                 raise ValueError("value out of range")
             return self.real.append(rows)
 
-    report = StreamConsumer(
-        redis, Repos(store, RefusesFive(store.intake, 0)), s, consumer="c"
-    ).run(until_idle=True)
+    report = StreamConsumer(redis, Repos(store, RefusesFive(store.intake, 0)), s, consumer="c").run(
+        until_idle=True
+    )
     assert count(store) == 9 and report.dead == 1
-    (_, fields), = redis.xrange(s.dead_letter_stream())
-    assert b"the store refused it: ValueError: value out of range" == fields[b"reason"]
+    ((_, fields),) = redis.xrange(s.dead_letter_stream())
+    assert fields[b"reason"] == b"the store refused it: ValueError: value out of range"
     assert json.loads(fields[b"field:call"])["messageId"] == "r-000005"
 
 

@@ -38,8 +38,10 @@ def consume(
     group_name: Annotated[str | None, typer.Option("--group", help="The consumer group.")] = None,
     consumer: Annotated[
         str | None,
-        typer.Option(help="This consumer's name in the group (default: host-pid). Reuse a "
-                     "name after a restart to take its unacknowledged entries back at once."),
+        typer.Option(
+            help="This consumer's name in the group (default: host-pid). Reuse a "
+            "name after a restart to take its unacknowledged entries back at once."
+        ),
     ] = None,
     batch: Annotated[int | None, typer.Option(help="Entries read and committed at a time.")] = None,
     until_idle: Annotated[
@@ -57,7 +59,10 @@ def consume(
     overrides = {"url": redis_url, "stream": stream, "group": group_name, "batch": batch}
     try:
         streams = settings.streams.model_validate(
-            {**settings.streams.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+            {
+                **settings.streams.model_dump(),
+                **{k: v for k, v in overrides.items() if v is not None},
+            }
         )
     except ValidationError as exc:
         problem = exc.errors()[0]

@@ -79,9 +79,7 @@ def _reason(exc: BaseException) -> str:
 class StreamConsumer:
     """One named consumer of ``settings.group`` on ``settings.stream`` writing into ``repos``."""
 
-    def __init__(
-        self, redis: Any, repos: Any, settings: StreamSettings, *, consumer: str
-    ) -> None:
+    def __init__(self, redis: Any, repos: Any, settings: StreamSettings, *, consumer: str) -> None:
         self.redis = redis
         self.repos = repos
         self.settings = settings
@@ -142,9 +140,9 @@ class StreamConsumer:
                 refused.append((entry_id, exc))
         if len(refused) == len(rows):
             raise StoreError(_reason(refused[0][1]))
-        for entry_id, exc in refused:
-            parsed.dead.append(Dead(entry_id, _reason(exc), dict(fields.get(entry_id) or {})))
-        return new
+        for entry_id, error in refused:
+            parsed.dead.append(Dead(entry_id, _reason(error), dict(fields.get(entry_id) or {})))
+        return new  # one flag a stored row: the refused ones are dead letters
 
     def _dead_fields(self, d: Dead) -> dict[bytes, bytes]:
         meta = {

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sendwise.intake.streams.entries import FIELD
 from sendwise.intake.streams.connect import redis_errors
+from sendwise.intake.streams.entries import FIELD
 
 
 def encode_call(call: Mapping[str, Any]) -> bytes:
