@@ -302,7 +302,8 @@ def test_consume_command_then_status(redis: Any, redis_url: str, tmp_path: Path)
         f.write(f'\n[streams]\nurl = "{redis_url}"\nstream = "shop:events"\nblock_ms = 50\n')
     publish_events(redis, "shop:events", [call(i) for i in range(300)])
     redis.xadd("shop:events", {FIELD: b"nope"})
-    done = _cli("intake", "consume", "-p", str(folder), "--until-idle", "--consumer", "w1")
+    name = "w1[/bold]"  # printed literally, never as markup
+    done = _cli("intake", "consume", "-p", str(folder), "--until-idle", "--consumer", name)
     assert done.exit_code == 0, done.output
     out = " ".join(done.output.split())
     assert "took 301 entries" in out and "300 stored" in out
@@ -310,7 +311,7 @@ def test_consume_command_then_status(redis: Any, redis_url: str, tmp_path: Path)
     shown = _cli("status", "-p", str(folder))
     assert shown.exit_code == 0, shown.output
     assert "lag 0, pending 0, dead letters 1" in " ".join(shown.output.split())
-    assert "w1" in shown.output
+    assert name in shown.output
 
 
 def test_consume_with_redis_unreachable_is_one_line(tmp_path: Path) -> None:
