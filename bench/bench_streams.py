@@ -10,9 +10,11 @@ warehouse exactly once (checked by messageId).
 
 Both groups read the same stream (a consumer group each), one after the other. The sendwise
 figure is the consumers' own (entries taken / seconds running, as `sendwise status` reports it),
-so Python's start-up and the takeover's idle wait are left out; the wall time is printed too.
+so Python's start-up is left out; the group's figure counts from its first stored batch to the
+last consumer's exit (the claim wait included). With --consumers 2 (the default: one a core)
+the second consumer claims the killed one's entries; with 1 a new consumer is started.
 
-    python bench/bench_streams.py [--events 1000000] [--batch 2000] [--no-sync]
+    python bench/bench_streams.py [--events 1000000] [--batch 2000] [--consumers 2] [--no-sync]
     SENDWISE_STORE__URL=postgresql://... python bench/bench_streams.py   # on PostgreSQL
 """
 
@@ -133,14 +135,16 @@ def _stored(settings) -> tuple[int, int]:
     return int(total), int(distinct)
 
 
-def _figures(r, name: str) -> dict:
-    return json.loads(r.hget(stats_key(STREAM, "sendwise"), name))
+def _all_figures(r) -> dict[str, dict]:
+    raw = r.hgetall(stats_key(STREAM, "sendwise"))
+    return {k.decode(): json.loads(v) for k, v in raw.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=2_000)
+    parser.add_argument("--consumers", type=int, default=2, help="Consumer processes.")
     parser.add_argument("--no-sync", action="store_true", help="Skip the warehouse check.")
     args = parser.parse_args()
     n = args.events
@@ -159,52 +163,49 @@ def main() -> None:
         started = time.perf_counter()
         publish_events(r, STREAM, (_call(i) for i in range(n)), chunk=2_000)
         publish_rate = n / (time.perf_counter() - started)
-        redis_cpu = _redis_cpu(r)
         plain, plain_cpu = plain_baseline(url, args.batch, n)
-        plain_redis_cpu = _redis_cpu(r) - redis_cpu
-
         redis_cpu = _redis_cpu(r)
-        wall = time.perf_counter()
-        a = _consumer(folder, "a")
-        while _stored(settings)[0] < n // 2:
-            if a.poll() is not None:
-                raise SystemExit("consumer a ended early")
-            time.sleep(0.2)
-        fig_a = _figures(r, "a")
-        os.killpg(a.pid, signal.SIGKILL)
-        cpu_a = _reap(a)
-        held = r.xpending_range(STREAM, "sendwise", "-", "+", 1_000_000, consumername="a")
-        b = _consumer(folder, "b", "--until-idle")
-        cpu_b = _reap(b)
-        wall = time.perf_counter() - wall
+        names = [f"c{i}" for i in range(args.consumers)]
+        procs = {name: _consumer(folder, name, "--until-idle") for name in names}
+        victim = procs[names[0]]
+        first = None
+        while sum(f["stored"] for f in _all_figures(r).values()) < n // 2:
+            if first is None and _all_figures(r):
+                first = time.perf_counter()
+            if victim.poll() is not None:
+                raise SystemExit("the consumer to kill ended early")
+            time.sleep(0.05)
+        os.killpg(victim.pid, signal.SIGKILL)
+        cpu = {names[0]: _reap(victim)}
+        held = r.xpending_range(STREAM, "sendwise", "-", "+", 1_000_000, consumername=names[0])
+        if len(names) == 1:
+            names.append("takeover")
+            procs["takeover"] = _consumer(folder, "takeover", "--until-idle")
+        for name in names[1:]:
+            cpu[name] = _reap(procs[name])
+        wall = time.perf_counter() - (first or time.perf_counter())
         redis_cpu = _redis_cpu(r) - redis_cpu
-        fig_b = _figures(r, "b")
+        figures = _all_figures(r)
         total, distinct = _stored(settings)
 
-        rate_a = fig_a["read"] / fig_a["seconds"]
-        rate_b = fig_b["read"] / fig_b["seconds"]
-        both = (fig_a["read"] + fig_b["read"]) / (fig_a["seconds"] + fig_b["seconds"])
         store_kind = "PostgreSQL" if "postgres" in settings.store_url() else "SQLite"
-        print(f"\n{n:,} Segment calls, batches of {args.batch:,}, store {store_kind}")
-        print(f"  producer (publish_events, pipelined XADD)      {publish_rate:>10,.0f} events/s")
-        print(f"  plain redis client, XREADGROUP + XACK only     {plain:>10,.0f} events/s"
-              f"  ({plain_cpu:,.0f} per CPU-second of the client;"
-              f" redis-server {n / plain_redis_cpu:,.0f} per CPU-second)")  # fmt: skip
-        print(f"  sendwise consumer a (until SIGKILL)            {rate_a:>10,.0f} events/s"
-              f"  ({fig_a['read']:,} taken)")  # fmt: skip
-        print(f"  sendwise consumer b (takeover, then the rest)  {rate_b:>10,.0f} events/s"
-              f"  ({fig_b['read']:,} taken, {fig_b['claimed']:,} claimed,"
-              f" {fig_b['duplicates']:,} already stored)")  # fmt: skip
-        print(f"  sendwise, both consumers' running time         {both:>10,.0f} events/s")
-        print(f"  sendwise consumers' CPU (a + b, with start-up)  {cpu_a + cpu_b:>10,.1f} s:"
-              f" {n / (cpu_a + cpu_b):,.0f} events per CPU-second;"
-              f" redis-server {redis_cpu:,.1f} s"
-              f" ({n / redis_cpu:,.0f} per CPU-second)")  # fmt: skip
-        print(
-            f"  wall time from a's start to b's end            {wall:>10,.1f} s "
-            f"(Python start-ups, the {2.0:.0f} s claim wait)"
-        )
-        print(f"  a was killed holding {len(held):,} unacknowledged entries")
+        print(f"\n{n:,} Segment calls, batches of {args.batch:,}, store {store_kind},"
+              f" {args.consumers} consumer process(es)")  # fmt: skip
+        print(f"  producer (publish_events, pipelined XADD)       {publish_rate:>10,.0f} events/s")
+        print(f"  plain redis client, XREADGROUP + XACK only      {plain:>10,.0f} events/s"
+              f"  ({plain_cpu:,.0f} per CPU-second of the client)")  # fmt: skip
+        for name in names:
+            f = figures[name]
+            role = "(SIGKILLed halfway)" if name == names[0] else "(took over)"
+            print(f"  sendwise consumer {name:<9} {role:<19}  "
+                  f"{f['read'] / f['seconds']:>10,.0f} events/s  ({f['read']:,} taken,"
+                  f" {f['claimed']:,} claimed, {f['duplicates']:,} already stored)")  # fmt: skip
+        print(f"  sendwise, the group (first batch to last exit) {n / wall:>10,.0f} events/s"
+              f"  ({wall:,.1f} s, with the {2.0:.0f} s claim wait)")  # fmt: skip
+        print(f"  sendwise CPU, all consumers (with start-ups)   {n / sum(cpu.values()):>10,.0f}"
+              f" events per CPU-second ({sum(cpu.values()):,.1f} s);"
+              f" redis-server {redis_cpu:,.1f} s")  # fmt: skip
+        print(f"  the killed consumer held {len(held):,} unacknowledged entries")
         print(f"  event log: {total:,} rows, {distinct:,} distinct messageIds (expected {n:,})")
         ok = total == distinct == n and r.xpending(STREAM, "sendwise")["pending"] == 0
         if not args.no_sync:
