@@ -124,7 +124,7 @@ def _consumer(folder: Path, name: str, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "sendwise.cli", "intake", "consume", "-q", "--project",
            str(folder), "--consumer", name, *extra]  # fmt: skip
     with (folder / f"{name}.out").open("w") as out:
-        return subprocess.Popen(cmd, stdout=out, start_new_session=True)
+        return subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
 
 
 def _stored(settings) -> tuple[int, int]:
@@ -158,6 +158,8 @@ def main() -> None:
             f.write(f'\n[streams]\nurl = "{url}"\nstream = "{STREAM}"\nbatch = {args.batch}\n'
                     "block_ms = 200\nclaim_idle_ms = 2000\n")  # fmt: skip
         settings = load_settings(folder)
+        with open_store(settings):
+            pass  # migrated once here, not by every consumer at once
         r = connect(url)
 
         started = time.perf_counter()
@@ -183,6 +185,8 @@ def main() -> None:
             procs["takeover"] = _consumer(folder, "takeover", "--until-idle")
         for name in names[1:]:
             cpu[name] = _reap(procs[name])
+            if procs[name].returncode != 0:
+                raise SystemExit(f"consumer {name} failed: {(folder / f'{name}.out').read_text()}")
         wall = time.perf_counter() - (first or time.perf_counter())
         redis_cpu = _redis_cpu(r) - redis_cpu
         figures = _all_figures(r)
