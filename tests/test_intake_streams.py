@@ -276,6 +276,27 @@ def test_status_reports_lag_pending_dead_letters_and_throughput(redis: Any, stor
     assert fig.name == "c" and fig.read == 100 and fig.active and g.rate > 0
 
 
+def test_an_idle_consumer_keeps_reporting_and_its_rate_falls_to_zero(
+    redis: Any, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sendwise.intake.streams.consumer as module
+
+    monkeypatch.setattr(module, "HEARTBEAT", 0.0)
+    monkeypatch.setattr(module, "RATE_WINDOW", 0.05)
+    s = fast()
+    publish_events(redis, s.stream, [call(i) for i in range(10)])
+    c = StreamConsumer(redis, store, s, consumer="idle")
+    c.run(stop=_stopped())
+    assert c.poll() == 10
+    [busy] = stream_status(redis, s).consumers
+    assert busy.rate > 0
+    for _ in range(3):
+        assert c.poll() == 0  # empty reads of 50 ms each
+    [idle] = stream_status(redis, s).consumers
+    assert idle.rate == 0 and idle.active and idle.seconds_ago < busy.seconds_ago + 1
+    assert idle.read == 10
+
+
 def _stopped() -> threading.Event:
     stop = threading.Event()
     stop.set()

@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 STATS_PREFIX = "sendwise:intake-stats"
 RATE_WINDOW = 10.0
 """Seconds over which a consumer's throughput is measured for `sendwise status`."""
+HEARTBEAT = 5.0
+"""An idle consumer still reports its figures this often (its rate falling to 0), so that
+`sendwise status` tells an idle consumer from a stopped one."""
 MAX_BACKOFF = 30.0
 
 Entries = list[tuple[str, Fields | None]]
@@ -210,6 +213,9 @@ class StreamConsumer:
                 return len(entries)
         entries = self._read(">", self.settings.block_ms)
         self.take(entries)
+        if not entries and time.monotonic() - self._rates[-1][0] >= HEARTBEAT:
+            with redis_errors(self.redis):
+                self.redis.hset(stats_key(self.stream, self.group), self.consumer, self._stats())
         return len(entries)
 
     def pending(self) -> int:
