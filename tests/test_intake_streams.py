@@ -204,6 +204,62 @@ def test_a_restarted_consumer_takes_its_own_pending_entries_back_first(
     assert count(store) == 500 and again.claimed == 0 and again.read == 500
 
 
+_run = iter(range(1_000_000))
+_bad_fields = [fields for fields, _ in BAD.values() if fields]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    entries=st.lists(
+        st.integers(0, 12).map(lambda i: ("good", i))
+        | st.sampled_from(range(6)).map(lambda j: ("bad", j)),
+        max_size=30,
+    ),
+    batch=st.integers(1, 7),
+    batches_before_death=st.integers(0, 3),
+    died_after_commit=st.booleans(),
+)
+def test_any_entries_any_death_every_good_call_once_every_bad_entry_dead_once(
+    redis: Any,
+    store: Any,
+    entries: list[tuple[str, int]],
+    batch: int,
+    batches_before_death: int,
+    died_after_commit: bool,
+) -> None:
+    """Whatever the mix of good calls (messageIds repeated), bad entries and batch size, and
+    wherever the first consumer dies (before or after its commit), the second one leaves every
+    good messageId in the log and every bad entry in the dead-letter stream, each once."""
+    run = f"p{next(_run)}"
+    s = fast(stream=run, batch=batch, claim_idle_ms=100, block_ms=10)
+    ids = []
+    for kind, i in entries:
+        fields = {FIELD: encode_call(call(i, run))} if kind == "good" else _bad_fields[i]
+        ids.append(redis.xadd(run, fields).decode())
+    a = StreamConsumer(redis, store, s, consumer="a")
+    a.run(stop=_stopped())
+    for _ in range(batches_before_death):
+        a.poll()
+    taken = a._read(">", None)
+    if died_after_commit and taken:
+        from sendwise.intake.writer import append_unique
+
+        append_unique(store, parse_entries(taken, tag=a.tag, source=a.source).rows)
+    StreamConsumer(redis, store, s, consumer="b").run(until_idle=True)
+
+    good = {f"{run}-{i:06d}" for kind, i in entries if kind == "good"}
+    stored = [m for m in log_ids(store) if m.startswith(f"{run}-")]
+    assert sorted(stored) == sorted(good)
+    bad = {entry_id for entry_id, (kind, _) in zip(ids, entries, strict=True) if kind == "bad"}
+    dead = [f[b"entry"].decode() for _, f in redis.xrange(s.dead_letter_stream())]
+    assert sorted(dead) == sorted(bad)
+    assert redis.xpending(run, s.group)["pending"] == 0
+
+
 class FlakyIntake:
     """The real repository, refusing its first ``failures`` appends (the store is down)."""
 
