@@ -106,7 +106,7 @@ class StreamConsumer:
             return
         parsed = parse_entries(entries, tag=self.tag, source=self.source)
         dead = parsed.dead
-        new = self._store(parsed, dict(entries))
+        new = self._store(parsed, entries)
         self.report.read += len(entries)
         self.report.stored += sum(new)
         self.report.duplicates += len(new) - sum(new)
@@ -121,7 +121,7 @@ class StreamConsumer:
             pipe.hset(stats_key(self.stream, self.group), self.consumer, self._stats())
             pipe.execute()
 
-    def _store(self, parsed: Parsed, fields: dict[str, Fields | None]) -> list[bool]:
+    def _store(self, parsed: Parsed, entries: Entries) -> list[bool]:
         """``append_unique`` of the batch; when the store refuses it, row by row, and the rows
         it refuses alone are dead-lettered (when it refuses every row, it is down: StoreError,
         and nothing of the batch is acknowledged)."""
@@ -143,6 +143,7 @@ class StreamConsumer:
                 refused.append((entry_id, exc))
         if len(refused) == len(rows):
             raise StoreError(_reason(refused[0][1]))
+        fields = dict(entries)
         for entry_id, error in refused:
             parsed.dead.append(Dead(entry_id, _reason(error), dict(fields.get(entry_id) or {})))
         return new  # one flag a stored row: the refused ones are dead letters
