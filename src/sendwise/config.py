@@ -691,6 +691,11 @@ messenger = "outbox"
 # "opt_in": email only customers whose latest marketing consent is granted; or "opt_out".
 consent = "opt_in"
 
+# Streaming intake from a Redis stream: `sendwise intake consume` (docs/streaming.md).
+# [streams]
+# url = "redis://localhost:6379/0"
+# stream = "sendwise:events"
+
 # Your own file layouts: `sendwise ingest FILE --mapping crm_customers`.
 # [mappings.crm_customers]
 # table = "customer"
