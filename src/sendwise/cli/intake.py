@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -88,6 +89,10 @@ def consume(
     )
     try:
         with open_store(settings) as store:
+            # What start-up made (modules, settings, the engine) lives as long as the process:
+            # kept out of every later garbage collection, it costs about a fifth less CPU an
+            # event (docs/streaming.md). A process-wide choice, so the shell's, not the library's.
+            gc.freeze()
             report = StreamConsumer(redis, store, streams, consumer=name).run(
                 stop=stop, until_idle=until_idle, on_progress=show
             )
