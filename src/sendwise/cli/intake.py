@@ -97,6 +97,7 @@ def consume(
                 stop=stop, until_idle=until_idle, on_progress=show
             )
     finally:
+        gc.unfreeze()
         redis.close()
     OUT.print(
         f"took {report.read:,} entries in {report.seconds:,.1f} s: {report.stored:,} stored, "
