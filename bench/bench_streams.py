@@ -171,12 +171,16 @@ def main() -> None:
         procs = {name: _consumer(folder, name, "--until-idle") for name in names}
         victim = procs[names[0]]
         first = None
+        at_first = 0
         while sum(f["stored"] for f in _all_figures(r).values()) < n // 2:
-            if first is None and _all_figures(r):
+            if first is None and (seen := _all_figures(r)):
                 first = time.perf_counter()
+                at_first = sum(f["read"] for f in seen.values())
             if victim.poll() is not None:
                 raise SystemExit("the consumer to kill ended early")
             time.sleep(0.05)
+        both = sum(f["read"] for f in _all_figures(r).values()) - at_first
+        both_s = time.perf_counter() - (first or time.perf_counter())
         os.killpg(victim.pid, signal.SIGKILL)
         cpu = {names[0]: _reap(victim)}
         held = r.xpending_range(STREAM, "sendwise", "-", "+", 1_000_000, consumername=names[0])
@@ -204,6 +208,8 @@ def main() -> None:
             print(f"  sendwise consumer {name:<9} {role:<19}  "
                   f"{f['read'] / f['seconds']:>10,.0f} events/s  ({f['read']:,} taken,"
                   f" {f['claimed']:,} claimed, {f['duplicates']:,} already stored)")  # fmt: skip
+        print(f"  sendwise, the group while all {args.consumers} ran        {both / both_s:>10,.0f}"
+              f" events/s  ({both:,} in {both_s:,.1f} s)")  # fmt: skip
         print(f"  sendwise, the group (first batch to last exit) {n / wall:>10,.0f} events/s"
               f"  ({wall:,.1f} s, with the {2.0:.0f} s claim wait)")  # fmt: skip
         print(f"  sendwise CPU, all consumers (with start-ups)   {n / sum(cpu.values()):>10,.0f}"
