@@ -342,6 +342,33 @@ class ApiSettings(_Section):
     stops working within this time."""
 
 
+class StreamSettings(_Section):
+    """Streaming intake from Redis Streams (`sendwise intake consume`, docs/streaming.md)."""
+
+    url: str | None = None
+    """Redis URL such as ``redis://localhost:6379/0``; unset: no streaming intake (and
+    `sendwise status` shows no stream). A password in it is never printed."""
+    stream: str = Field(default="sendwise:events", min_length=1, max_length=200)
+    """The stream producers add Segment calls to (one call a stream entry, field ``call``)."""
+    group: str = Field(default="sendwise", min_length=1, max_length=200)
+    """The consumer group; every consumer of the group takes its own share of the entries."""
+    dead_letter: str | None = None
+    """The stream entries that cannot be stored go to, with their reason; unset:
+    ``<stream>:dead``."""
+    batch: int = Field(default=2_000, ge=1, le=50_000)
+    """Entries read (and committed to the store in one transaction) at a time."""
+    block_ms: int = Field(default=1_000, ge=1, le=60_000)
+    """How long one read waits for new entries before the consumer looks for abandoned ones."""
+    claim_idle_ms: int = Field(default=30_000, ge=100)
+    """An entry delivered to a consumer and not acknowledged for this long is taken over by
+    another (XAUTOCLAIM): its first consumer is taken for dead. Longer than the slowest
+    commit of one batch, so a live consumer's entries are not claimed under it."""
+
+    def dead_letter_stream(self) -> str:
+        """The dead-letter stream's name."""
+        return self.dead_letter or f"{self.stream}:dead"
+
+
 class RecommendSettings(_Section):
     """Product recommendations (see docs/recommendations.md)."""
 
@@ -527,6 +554,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    streams: StreamSettings = Field(default_factory=StreamSettings)
 
     @field_validator("project")
     @classmethod
@@ -662,6 +690,11 @@ messenger = "outbox"
 [campaigns]
 # "opt_in": email only customers whose latest marketing consent is granted; or "opt_out".
 consent = "opt_in"
+
+# Streaming intake from a Redis stream: `sendwise intake consume` (docs/streaming.md).
+# [streams]
+# url = "redis://localhost:6379/0"
+# stream = "sendwise:events"
 
 # Your own file layouts: `sendwise ingest FILE --mapping crm_customers`.
 # [mappings.crm_customers]

@@ -27,6 +27,8 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     ├── WarehouseError             the warehouse cannot be reached or is not in the expected shape
     ├── StoreError                 the operational store cannot be reached or migrated
     │   └── StoreUnavailable       the store did not answer a tracking write (tracking/recorder.py)
+    ├── StreamError                the event stream (Redis) cannot be reached or used
+    │                              (intake/streams)
     ├── DeliveryError              a messenger is misconfigured or refuses every message
     ├── AccessError                an API request whose key does not allow it (api/auth.py)
     │   ├── AuthenticationError    no key, or one that is wrong or revoked (401)
@@ -110,6 +112,10 @@ class NotFoundError(InputError):
 
 class StoreError(SendwiseError):
     """The operational store cannot be reached, or its schema cannot be brought up to date."""
+
+
+class StreamError(SendwiseError):
+    """The event stream (a Redis server) cannot be reached, or refuses what intake asks of it."""
 
 
 class CampaignError(InputError):

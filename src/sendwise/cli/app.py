@@ -158,12 +158,15 @@ def profile(
 
 @command()
 def status(project: Project = None) -> None:
-    """Row counts, date ranges, rejects by reason and recent loads."""
+    """Row counts, date ranges, rejects by reason and recent loads; with streams.url set, the
+    streaming intake's lag, pending entries, dead letters and throughput."""
+    from sendwise.cli.intake import print_stream_status
     from sendwise.warehouse.status import warehouse_status
 
-    _, wh = open_warehouse(project)
+    settings, wh = open_warehouse(project)
     with wh:
         render.status(OUT.console, warehouse_status(wh))
+    print_stream_status(settings)
 
 
 @command()
@@ -185,6 +188,7 @@ def demo(
 # Every command module registers its commands when imported; the order is the help's order.
 from sendwise.cli import campaign as _campaign  # noqa: E402,F401
 from sendwise.cli import content as _content  # noqa: E402,F401
+from sendwise.cli import intake as _intake  # noqa: E402,F401
 from sendwise.cli import keys as _keys  # noqa: E402,F401
 from sendwise.cli import models as _models  # noqa: E402,F401
 from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
