@@ -21,9 +21,7 @@ def _plain(raw: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(raw, default=str))
 
 
-def save_journey(
-    store: Any, defn: JourneyDefinition, known: KnownNames, at: datetime
-) -> int:
+def save_journey(store: Any, defn: JourneyDefinition, known: KnownNames, at: datetime) -> int:
     """Validate, then store a new version of the journey; returns the version."""
     validate(defn, known)
     record = CampaignRecord(
