@@ -322,3 +322,11 @@ def test_the_worker_turns_a_new_snapshot_into_score_entries(tmp_path: Any) -> No
     assert worker.poll_snapshot() == 1
     assert worker.poll_snapshot() == 0
     assert [s.customer_id for s in store.journeys.states("winback")] == ["A"]
+
+
+def test_the_first_journey_starts_from_the_events_to_come() -> None:
+    store, clock = MemoryStore(), Clock()
+    store.intake.append([track("OLD", "Product Added")])  # before any journey existed
+    eng = engine_with(store, CART, clock, PEOPLE)
+    run(eng, [track("A", "Product Added")])
+    assert [s.customer_id for s in store.journeys.states("abandoned_cart")] == ["A"]

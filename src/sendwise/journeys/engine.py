@@ -285,7 +285,7 @@ class JourneyEngine:
         from sendwise.delivery.pipeline import deliver
 
         sent = 0
-        for d in self.journeys(active_only=False):
+        for d in self.journeys():  # a paused journey's queued messages wait for its resume
             if self.store.messages.count(d.campaign_id) == 0:
                 continue
             policy = SendPolicy.from_settings(
