@@ -1,7 +1,8 @@
-"""A `sendwise worker` process killed with SIGKILL while 1,000 customers wait in a journey, twice
-(in the middle of the first reminders, then of the second): after each restart every customer
-gets each due step exactly once - none lost, none doubled - in the outbox, the message table
-and the step log."""
+"""`sendwise worker` processes killed with SIGKILL while 1,000 customers wait in a journey, on
+SQLite and PostgreSQL: two workers run together and one is killed in the middle of the first
+reminders, the other in the middle of the second ones, each restarted; every customer gets
+each due step exactly once - none lost, none doubled - in the outbox, the message table and
+the step log."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from journey_support import KNOWN
 from sendwise.config import load_settings
@@ -58,22 +62,50 @@ def outbox_files(folder: Path) -> list[Path]:
     return sorted((folder / "outbox").glob("*.eml")) if (folder / "outbox").is_dir() else []
 
 
-def wait_for(check: Any, seconds: float, what: str, proc: subprocess.Popen, log: Path) -> None:
+def wait_for(
+    check: Any, seconds: float, what: str, procs: list[subprocess.Popen], log: Path
+) -> None:
     deadline = time.monotonic() + seconds
     while not check():
-        if proc.poll() is not None:
-            pytest.fail(f"the worker stopped ({proc.returncode}): {log.read_text()[-2000:]}")
+        if any(p.poll() is not None for p in procs):
+            pytest.fail(f"a worker stopped: {log.read_text()[-2000:]}")
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}: {log.read_text()[-2000:]}")
         time.sleep(0.02)
 
 
-def test_a_killed_worker_loses_and_doubles_nothing(make_project: Any, tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_toml(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The [store] section of the project: its SQLite file, or a fresh PostgreSQL schema
+    (dropped afterwards) named in the URL, so that the worker processes use it too."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    raw = os.environ.get("SENDWISE_TEST_POSTGRES_URL")
+    if not raw:
+        pytest.skip("SENDWISE_TEST_POSTGRES_URL is not set")
+    schema = f"sw_crash_{uuid.uuid4().hex[:10]}"
+    admin = create_engine("postgresql+psycopg://" + raw.split("://", 1)[1])
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = "postgresql://" + raw.split("://", 1)[1]
+        yield f'\n[store]\nurl = "{url}?options=-csearch_path%3D{schema}"\n'
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_killed_workers_lose_and_double_nothing(
+    make_project: Any, tmp_path: Path, store_toml: str
+) -> None:
     settings, _ = make_project()
     folder = settings.project
     toml = (folder / "sendwise.toml").read_text()
     (folder / "sendwise.toml").write_text(
         toml.replace('consent = "opt_in"', 'consent = "opt_out"\nquiet_start = 8\nquiet_end = 8')
+        + store_toml
     )
     settings = load_settings(folder)
     log = tmp_path / "worker.log"
@@ -90,29 +122,32 @@ def test_a_killed_worker_loses_and_doubles_nothing(make_project: Any, tmp_path: 
                     user_id=f"c{i}", customer_id=f"c{i}", properties={"product_id": "p"},
                     traits={}) for i in range(N)]
         )  # fmt: skip
-        proc = start_worker(folder, log)
+        procs = [start_worker(folder, log), start_worker(folder, log)]
         try:
-            # killed while the first reminders go out, then while the second ones do
-            wait_for(lambda: len(outbox_files(folder)) > 0, 120, "first reminders", proc, log)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            # two workers; one killed while the first reminders go out, the other while the
+            # second ones do; each restarted at once
+            wait_for(lambda: len(outbox_files(folder)) > 0, 120, "first reminders", procs, log)
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait()
             first_kill = len(outbox_files(folder))
-            proc = start_worker(folder, log)
-            wait_for(lambda: len(outbox_files(folder)) > N, 120, "second reminders", proc, log)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            procs[0] = start_worker(folder, log)
+            wait_for(lambda: len(outbox_files(folder)) > N, 120, "second reminders", procs, log)
+            procs[1].send_signal(signal.SIGKILL)
+            procs[1].wait()
             second_kill = len(outbox_files(folder))
-            proc = start_worker(folder, log)
+            procs[1] = start_worker(folder, log)
 
             def finished() -> bool:
                 done = sum(n for _, st, *_, n in store.journeys.counts("cart") if st == "done")
                 return store.messages.count("journey-cart", ["sent"]) == 2 * N and done == N
 
-            wait_for(finished, 180, "every reminder", proc, log)
+            wait_for(finished, 180, "every reminder", procs, log)
             time.sleep(1.0)  # a few more ticks: nothing more may happen
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(30)
         print(f"outbox at the kills: {first_kill}, {second_kill}")
         assert first_kill > 0 and N < second_kill <= 2 * N
         frame = store.messages.plan_frame("journey-cart")
