@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sendwise.delivery.policy import SendPolicy
@@ -78,6 +80,7 @@ class JourneyEngine:
         self.owner = owner or f"w-{uuid.uuid4().hex[:12]}"
         self.facts = FactSource(store, serving, clock)
         self._defs: dict[tuple[str, int], JourneyDefinition] = {}
+        self._recovered: set[str] = set()
 
     # -- definitions -----------------------------------------------------------------------
     def journeys(self, *, active_only: bool = True) -> list[JourneyDefinition]:
@@ -280,12 +283,29 @@ class JourneyEngine:
             enqueue(self.store, out.webhooks, at=now)
         return int(self.store.journeys.save_states(after, out.steps, owner=self.owner))
 
-    def deliver_due(self, renderer: Any, messenger: Any, *, now: datetime | None = None) -> int:
-        """Send the due messages of every journey through the send pipeline; returns sent."""
-        from sendwise.delivery.pipeline import deliver
+    def deliver_due(
+        self,
+        renderer: Any,
+        messenger: Any,
+        *,
+        now: datetime | None = None,
+        journals: Path | None = None,
+    ) -> int:
+        """Send the due messages of every journey through the send pipeline; returns sent.
+        ``journals``: the folder of the acceptance journals (one per journey and worker
+        process, ``<campaign>.w<pid>.keys``); the first time a journey is sent here, every
+        worker's journal of it is recovered first (what a killed one saw accepted is recorded
+        sent, not sent again)."""
+        from sendwise.delivery.pipeline import deliver, recover
 
         sent = 0
         for d in self.journeys():  # a paused journey's queued messages wait for its resume
+            journal = None
+            if journals is not None:
+                if d.campaign_id not in self._recovered:
+                    recover(self.store, d.campaign_id, journals / f"{d.campaign_id}.keys")
+                    self._recovered.add(d.campaign_id)
+                journal = journals / f"{d.campaign_id}.w{os.getpid()}.keys"
             if self.store.messages.count(d.campaign_id) == 0:
                 continue
             policy = SendPolicy.from_settings(
@@ -296,7 +316,7 @@ class JourneyEngine:
             )
             report = deliver(self.store, d.campaign_id, renderer, messenger,
                              self.settings.delivery, policy=policy, now=now,
-                             freeze_gc=False)  # fmt: skip
+                             freeze_gc=False, journal=journal)  # fmt: skip
             sent += report.sent
         return sent
 

@@ -95,7 +95,8 @@ class JourneyWorker:
             report.steps += n
             if n == 0:
                 break
-        report.sent = self.runner.deliver_due(self.renderer, self.messenger)
+        journals = self.settings.path("journal") if hasattr(self.settings, "path") else None
+        report.sent = self.runner.deliver_due(self.renderer, self.messenger, journals=journals)
         return report
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
