@@ -97,15 +97,17 @@ def test_wait_for_wakes_only_the_waiting(repos: Any) -> None:
     got = j.claim_due("cart", now=T0 + timedelta(days=3), limit=10, owner="w",
                       lease_until=T0 + timedelta(days=3))  # fmt: skip
     waiting = [replace(s, status="waiting", waiting_for="Order Completed",
-                       due_at=T0 + timedelta(days=5), step="w") for s in got]  # fmt: skip
+                       due_at=T0 + timedelta(days=5), wake_at=T0 + timedelta(days=5), step="w")
+               for s in got]  # fmt: skip
     j.save_states(waiting, [], owner="w")
+    assert {s.wake_at for s in j.states("cart")} == {T0 + timedelta(days=5)}
     found = j.waiting_for("Order Completed", ["a", "zz"], ["cart"])
     assert [s.customer_id for s in found] == ["a"]
     assert j.waiting_for("Order Completed", ["a"], ["welcome"]) == []
     assert j.wake([found[0].state_id], "Order Completed", T0) == 1
     assert j.wake([found[0].state_id], "Order Completed", T0) == 0
     a = j.states("cart", "a")[0]
-    assert a.waiting_for is None and a.due_at == T0
+    assert a.waiting_for is None and a.due_at == T0 and a.wake_at == T0
 
 
 def test_exit_ends_open_states_and_marks_conversions(repos: Any) -> None:

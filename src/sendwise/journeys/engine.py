@@ -216,7 +216,7 @@ class JourneyEngine:
                 state_id=digest(defn.name, e.customer_id, entry), journey=defn.name,
                 version=version, customer_id=e.customer_id, entry=entry, entry_key=e.key[:300],
                 step=None, seq=0, status="holdout" if held else "waiting",
-                due_at=now + window if held else now, holdout=held, entered_at=now,
+                due_at=now + window if held else now, wake_at=now, holdout=held, entered_at=now,
                 updated_at=now))  # fmt: skip
         return int(self.store.journeys.enter(rows))
 

@@ -81,6 +81,8 @@ def advance(
     else:  # a wait under way, now over
         current = _next_after(defn, defn.step(state.step), state)
     state = replace(state, waiting_for=None)
+    # waits count from when this step fell due, not from when a worker got to it
+    base = min(state.wake_at or now, now)
     for _ in range(len(defn.steps) * 2 + 2):  # a cycle without a wait is refused at save
         if current is None:
             return _finish(state, "done", "completed", now)
@@ -88,7 +90,7 @@ def advance(
         seq = state.seq + 1
         key = digest(defn.name, state.customer_id, state.entry, seq, step.id)
         state = replace(state, seq=seq, step=step.id, updated_at=now)
-        outcome, current, wait_until = _run(step, defn, state, key, now, facts, out)
+        outcome, current, wait_until = _run(step, defn, state, key, now, base, facts, out)
         out.steps.append(dict(step_key=key, state_id=state.state_id, journey=defn.name,
                               customer_id=state.customer_id, entry=state.entry, step=step.id,
                               kind=step.kind, outcome=outcome[:200], at=now))  # fmt: skip
@@ -98,7 +100,8 @@ def advance(
             return _finish(state, "exited", "exit step", now)
         if wait_until is not None:
             waiting = step.value if step.kind == "wait_for" else None
-            return replace(state, status="waiting", due_at=wait_until, waiting_for=waiting)
+            return replace(state, status="waiting", due_at=wait_until, wake_at=wait_until,
+                           waiting_for=waiting)  # fmt: skip
     return _finish(state, "exited", "too many steps", now)
 
 
@@ -108,6 +111,7 @@ def _run(
     state: JourneyState,
     key: str,
     now: datetime,
+    base: datetime,
     facts: Callable[[str], Facts],
     out: Effects,
 ) -> tuple[str, str | None, datetime | None]:
@@ -115,17 +119,17 @@ def _run(
     after = defn.following(step.id)
     cid = state.customer_id
     if step.kind == "wait":
-        return "wait", None, now + step.value
+        return "wait", None, base + step.value
     if step.kind == "wait_for":
-        return f"wait for {step.value}", None, now + (step.timeout or timedelta(0))
+        return f"wait for {step.value}", None, base + (step.timeout or timedelta(0))
     if step.kind == "wait_until":
         f = facts(cid)
         if step.value == "best_hour":
             if f.best_send_hour is None:
                 return "best hour unknown", after, None
-            return "wait", None, local_due(now, f.best_send_hour, 0, f.timezone)
+            return "wait", None, local_due(base, f.best_send_hour, 0, f.timezone)
         hour, minute = (int(x) for x in step.value.split(":"))
-        return "wait", None, local_due(now, hour, minute, f.timezone)
+        return "wait", None, local_due(base, hour, minute, f.timezone)
     if step.kind == "send":
         f = facts(cid)
         variant = step.id if not state.arm else f"{step.id}.{state.arm}"

@@ -28,7 +28,7 @@ OPEN = ("waiting", "running", "holdout")
 """States still in the journey: a new entry waits until they finish."""
 STATE_FIELDS = (
     "state_id", "journey", "version", "customer_id", "entry", "entry_key", "step", "seq",
-    "status", "due_at", "waiting_for", "arm", "holdout", "exit_reason", "entered_at",
+    "status", "due_at", "wake_at", "waiting_for", "arm", "holdout", "exit_reason", "entered_at",
     "updated_at", "finished_at", "converted_at", "goal_value", "lease_owner", "lease_until",
 )  # fmt: skip
 STEP_FIELDS = ("step_key", "state_id", "journey", "customer_id", "entry", "step", "kind",
@@ -61,6 +61,9 @@ class JourneyState:
     """Steps run so far in this pass (part of each step's idempotency key)."""
     status: str
     due_at: datetime | None
+    wake_at: datetime | None = None
+    """When the step to run fell due (the timer, the entry, the awaited event): waits count
+    from it, not from when a worker got to it, so a late or repeated run keeps the schedule."""
     waiting_for: str | None = None
     """The event a ``wait_for`` step waits for (None once it came)."""
     arm: str | None = None
@@ -128,7 +131,7 @@ class JourneyRepository(Protocol):
         """States of these journeys waiting (``wait_for``) for ``event`` of these customers."""
 
     def wake(self, state_ids: Sequence[str], event: str, at: datetime) -> int:
-        """The event came: those still waiting for it become due at ``at`` with
+        """The event came: those still waiting for it become due (and wake) at ``at`` with
         ``waiting_for`` cleared (how the step knows it came, not timed out)."""
 
     def exit(

@@ -108,7 +108,7 @@ class MemoryJourneys:
         for sid in state_ids:
             x = self.rows.get(sid)
             if x is not None and x.waiting_for == event and x.status == "waiting":
-                x.waiting_for, x.due_at, x.updated_at = None, at, at
+                x.waiting_for, x.due_at, x.wake_at, x.updated_at = None, at, at, at
                 n += 1
         return n
 

@@ -329,6 +329,7 @@ journey_state = Table(
         comment="waiting, running (leased), holdout, done, exited",
     ),
     Column("due_at", DateTime, comment="When it is next run; the lease end while running."),
+    Column("wake_at", DateTime, comment="When the step to run fell due (waits count from it)."),
     Column("waiting_for", String(200), comment="The event a wait_for step waits for."),
     Column("arm", String(40), comment="The split arm it drew."),
     Column("holdout", Boolean, nullable=False),

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 j, s = journey_table.c, journey_state.c
 STATE_COLS = [getattr(s, f) for f in STATE_FIELDS]
-WRITTEN = ("step", "seq", "status", "due_at", "waiting_for", "arm", "exit_reason", "updated_at",
-           "finished_at")  # fmt: skip
+WRITTEN = ("step", "seq", "status", "due_at", "wake_at", "waiting_for", "arm", "exit_reason",
+           "updated_at", "finished_at")  # fmt: skip
 
 
 def _state(row: Any) -> JourneyState:
@@ -165,7 +165,7 @@ class SqlJourneys:
                 stmt = (
                     update(journey_state)
                     .where(s.state_id.in_(part), s.waiting_for == event, s.status == "waiting")
-                    .values(waiting_for=None, due_at=at, updated_at=at)
+                    .values(waiting_for=None, due_at=at, wake_at=at, updated_at=at)
                 )
                 n += conn.execute(stmt).rowcount
         return n

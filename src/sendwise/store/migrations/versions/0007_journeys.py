@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("due_at", sa.DateTime),
+        sa.Column("wake_at", sa.DateTime),
         sa.Column("waiting_for", sa.String(200)),
         sa.Column("arm", sa.String(40)),
         sa.Column("holdout", sa.Boolean, nullable=False),
