@@ -54,6 +54,7 @@ BAD = [
         "entry.holdout: 2 must be a number from 0 to 0.9",
     ),
     ("colour = 'red'\n" + CART, "journey: unknown setting 'colour'"),
+
     (CART + "colour = 'red'\n", "step 4: unknown setting 'colour'"),
     ("name = 'x'\n[trigger\n", "not valid TOML"),
 ]

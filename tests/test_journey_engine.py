@@ -330,3 +330,36 @@ def test_the_first_journey_starts_from_the_events_to_come() -> None:
     eng = engine_with(store, CART, clock, PEOPLE)
     run(eng, [track("A", "Product Added")])
     assert [s.customer_id for s in store.journeys.states("abandoned_cart")] == ["A"]
+
+
+POST = """
+name = "post_purchase"
+[trigger]
+event = "Order Completed"
+[goal]
+event = "Order Completed"
+within = "30d"
+[entry]
+reentry = "always"
+[[steps]]
+id = "wait"
+wait = "3d"
+[[steps]]
+id = "recs"
+send = "post-purchase.html"
+"""
+
+
+def test_the_order_that_enters_is_not_its_own_goal_the_next_one_is() -> None:
+    store, clock = MemoryStore(), Clock()
+    eng = engine_with(store, POST, clock, PEOPLE)
+    run(eng, [track("A", "Order Completed", revenue=10.0), track("B", "Order Completed")])
+    assert [s.status for s in store.journeys.states("post_purchase")] == ["waiting", "waiting"]
+    clock.advance(days=1)
+    run(eng, [track("A", "Order Completed", revenue=25.0)])  # A's repeat order
+    a = store.journeys.states("post_purchase", "A")
+    assert [(s.entry, s.status, s.exit_reason, s.goal_value) for s in a] == [
+        (1, "exited", "goal", 25.0), (2, "waiting", None, None)]  # fmt: skip
+    clock.advance(days=3)
+    run(eng)
+    assert messages(store, "post_purchase") == [("A", "recs"), ("B", "recs")]

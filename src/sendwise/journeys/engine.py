@@ -140,6 +140,9 @@ class JourneyEngine:
                     plan = Plan()
                 if is_goal:
                     plan.goals.setdefault(d.name, {})[cid] = (event_time(ev), goal_value(ev))
+                if is_goal and is_entry:  # a repeat order: it ends the earlier pass, then
+                    entered += self._apply(plan, defs)  # enters the next (re-entry rule)
+                    plan = Plan()
                 if is_entry:
                     key = f"{d.name}:{ev.get('message_id')}"
                     plan.entries.setdefault(d.name, {}).setdefault(

@@ -85,6 +85,7 @@ def validate(defn: JourneyDefinition, known: KnownNames) -> None:
         raise _unknown("date attribute", t.date, known.fields, "trigger.date")
     if defn.goal is not None and defn.goal.event not in known.events:
         raise _unknown("event", defn.goal.event, known.events, "goal.event")
+
     ids = [s.id for s in defn.steps]
     for step in defn.steps:
         where = f"step {step.id!r}"
