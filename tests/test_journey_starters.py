@@ -1,0 +1,60 @@
+"""The starter journeys: copied by `sendwise init` (never over a user's file), each sending only
+content starters, with the triggers, waits and conditions the issue names."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from sendwise.config import init_project
+from sendwise.content.starters import NAMES as TEMPLATE_FILES
+from sendwise.journeys.starters import NAMES, TEMPLATES, copy_journey_starters, starter_path
+
+
+def starter(name: str) -> dict:
+    return tomllib.loads(starter_path(name).read_text(encoding="utf-8"))
+
+
+def test_init_copies_the_starter_journeys_and_keeps_a_users_edit(tmp_path: Path) -> None:
+    init_project(tmp_path)
+    folder = tmp_path / "journeys"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.toml" for n in NAMES)
+    (folder / "welcome.toml").write_text("# mine\n", encoding="utf-8")
+    assert copy_journey_starters(folder) == []
+    init_project(tmp_path)
+    assert (folder / "welcome.toml").read_text(encoding="utf-8") == "# mine\n"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_starter_sends_content_starters_only(name: str) -> None:
+    defn = starter(name)
+    assert defn["name"] == name
+    sent = [s["send"] for s in defn["steps"] if "send" in s]
+    assert set(sent) == set(TEMPLATES[name])
+    assert {f"{t}.html" for t in sent} <= set(TEMPLATE_FILES)
+    ids = [s["id"] for s in defn["steps"]]
+    assert len(ids) == len(set(ids))
+    for step in defn["steps"]:
+        for target in (step.get("then"), step.get("else")):
+            assert target is None or target in ids
+    assert defn["goal"]["event"] == "Order Completed"
+    assert 0 < defn["entry"]["holdout"] < 0.5
+
+
+def test_the_starters_say_what_the_issue_asks() -> None:
+    welcome = starter("welcome")
+    assert welcome["trigger"] == {"event": "Signed Up"}
+    check = welcome["steps"][0]
+    assert check["if"] == "p_purchase > 0.75"
+    by_id = {s["id"]: s for s in welcome["steps"]}
+    assert by_id[check["then"]]["send"] == "welcome-offer"
+    assert by_id[check["else"]]["send"] == "welcome"
+    cart = starter("abandoned_cart")
+    assert cart["trigger"] == {"event": "Product Added"}
+    assert [s.get("wait") or s.get("send") for s in cart["steps"]] == [
+        "1h", "abandoned-cart", "23h", "abandoned-cart-last"  # 1 h and 24 h after the add
+    ]  # fmt: skip
+    assert starter("post_purchase")["trigger"] == {"event": "Order Completed"}
+    assert starter("win_back")["trigger"] == {"score": "churn_risk", "above": 0.7}
