@@ -39,19 +39,43 @@ def test_the_goal_window_is_after_entry_and_within_the_goal_time() -> None:
     )
     goals = goal_frame(
         [
-            {"event": "Order Completed", "customer_id": "a", "occurred_at": T0,
-             "properties": {"total": 99}},  # the entry's own moment: not after it
-            {"event": "Order Completed", "customer_id": "a", "occurred_at": T0 + WEEK,
-             "properties": {"revenue": "12.5"}},  # the window's last instant counts
-            {"event": "Order Completed", "customer_id": "a",
-             "occurred_at": T0 + timedelta(days=21), "properties": {"total": 30}},
-            {"event": "Order Completed", "customer_id": "b",
-             "occurred_at": T0 + timedelta(days=8), "properties": {"total": 40}},  # too late
-            {"event": "Product Added", "customer_id": "c",
-             "occurred_at": T0 + timedelta(hours=1), "properties": {"total": 5}},  # not the goal
-            {"event": "Order Completed", "customer_id": None, "occurred_at": T0,
-             "properties": {}},  # anonymous: no entry to credit
-        ],  # fmt: skip
+            {
+                "event": "Order Completed",
+                "customer_id": "a",
+                "occurred_at": T0,
+                "properties": {"total": 99},
+            },  # the entry's own moment: not after it
+            {
+                "event": "Order Completed",
+                "customer_id": "a",
+                "occurred_at": T0 + WEEK,
+                "properties": {"revenue": "12.5"},
+            },  # the window's last instant counts
+            {
+                "event": "Order Completed",
+                "customer_id": "a",
+                "occurred_at": T0 + timedelta(days=21),
+                "properties": {"total": 30},
+            },
+            {
+                "event": "Order Completed",
+                "customer_id": "b",
+                "occurred_at": T0 + timedelta(days=8),
+                "properties": {"total": 40},
+            },  # too late
+            {
+                "event": "Product Added",
+                "customer_id": "c",
+                "occurred_at": T0 + timedelta(hours=1),
+                "properties": {"total": 5},
+            },  # not the goal
+            {
+                "event": "Order Completed",
+                "customer_id": None,
+                "occurred_at": T0,
+                "properties": {},
+            },  # anonymous: no entry to credit
+        ],
         "Order Completed",
     )
     units = journey_units(e, goals, WEEK)
@@ -75,8 +99,7 @@ def test_goal_value_reads_total_then_revenue_then_value_and_ignores_junk() -> No
 )
 def test_every_entry_is_one_unit_and_counts_match_a_brute_force(entered, orders, days) -> None:
     e = entries(
-        [(f"c{c}", i, T0 + timedelta(days=d), h, None, None)
-         for i, (c, d, h) in enumerate(entered)]  # fmt: skip
+        [(f"c{c}", i, T0 + timedelta(days=d), h, None, None) for i, (c, d, h) in enumerate(entered)]
     )
     goals = pd.DataFrame(
         [(f"c{c}", T0 + timedelta(days=d), float(v)) for c, d, v in orders],
