@@ -78,7 +78,7 @@ class ResponseModel:
                 float(m),
                 float(fallback if pd.isna(v) else v),
                 bool(c),
-            )  # fmt: skip
+            )
             for cid, r, d, m, v, c in zip(
                 truth["customer_id"],
                 truth["purchase_rate"],
@@ -87,7 +87,7 @@ class ResponseModel:
                 value,
                 truth["consented"],
                 strict=True,
-            )  # fmt: skip
+            )
         }
         self.extra = 0
         self.thinned = 0
