@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sendwise.config import init_project
+from sendwise.config import init_project, load_settings
+from sendwise.journeys import load_journey, validate
+from sendwise.journeys.validation import known_names
 from sendwise.content.starters import NAMES as TEMPLATE_FILES
 from sendwise.journeys.starters import NAMES, TEMPLATES, copy_journey_starters, starter_path
 
@@ -33,7 +35,7 @@ def test_each_starter_sends_content_starters_only(name: str) -> None:
     assert defn["name"] == name
     sent = [s["send"] for s in defn["steps"] if "send" in s]
     assert set(sent) == set(TEMPLATES[name])
-    assert {f"{t}.html" for t in sent} <= set(TEMPLATE_FILES)
+    assert set(sent) <= set(TEMPLATE_FILES)
     ids = [s["id"] for s in defn["steps"]]
     assert len(ids) == len(set(ids))
     for step in defn["steps"]:
@@ -43,18 +45,27 @@ def test_each_starter_sends_content_starters_only(name: str) -> None:
     assert 0 < defn["entry"]["holdout"] < 0.5
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_each_starter_loads_and_validates_in_a_new_project(tmp_path: Path, name: str) -> None:
+    init_project(tmp_path)
+    settings = load_settings(tmp_path)
+    defn = load_journey(tmp_path / "journeys" / f"{name}.toml")
+    validate(defn, known_names(settings))
+    assert defn.name == name and defn.goal is not None and defn.goal.within is not None
+
+
 def test_the_starters_say_what_the_issue_asks() -> None:
     welcome = starter("welcome")
     assert welcome["trigger"] == {"event": "Signed Up"}
     check = welcome["steps"][0]
     assert check["if"] == "p_purchase > 0.75"
     by_id = {s["id"]: s for s in welcome["steps"]}
-    assert by_id[check["then"]]["send"] == "welcome-offer"
-    assert by_id[check["else"]]["send"] == "welcome"
+    assert by_id[check["then"]]["send"] == "welcome-offer.html"
+    assert by_id[check["else"]]["send"] == "welcome.html"
     cart = starter("abandoned_cart")
     assert cart["trigger"] == {"event": "Product Added"}
     assert [s.get("wait") or s.get("send") for s in cart["steps"]] == [
-        "1h", "abandoned-cart", "23h", "abandoned-cart-last"  # 1 h and 24 h after the add
+        "1h", "abandoned-cart.html", "23h", "abandoned-cart-last.html"  # 1 h and 24 h after the add
     ]  # fmt: skip
     assert starter("post_purchase")["trigger"] == {"event": "Order Completed"}
     assert starter("win_back")["trigger"] == {"score": "churn_risk", "above": 0.7}

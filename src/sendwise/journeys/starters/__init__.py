@@ -13,10 +13,10 @@ from pathlib import Path
 FOLDER = Path(__file__).parent
 NAMES: tuple[str, ...] = ("welcome", "abandoned_cart", "post_purchase", "win_back")
 TEMPLATES: dict[str, tuple[str, ...]] = {
-    "welcome": ("welcome-offer", "welcome"),
-    "abandoned_cart": ("abandoned-cart", "abandoned-cart-last"),
-    "post_purchase": ("post-purchase",),
-    "win_back": ("win-back",),
+    "welcome": ("welcome-offer.html", "welcome.html"),
+    "abandoned_cart": ("abandoned-cart.html", "abandoned-cart-last.html"),
+    "post_purchase": ("post-purchase.html",),
+    "win_back": ("win-back.html",),
 }
 """The content templates each starter sends (all of them content starters)."""
 
