@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from sendwise.config import init_project, load_settings
-from sendwise.journeys import load_journey, validate
-from sendwise.journeys.validation import known_names
 from sendwise.content.starters import NAMES as TEMPLATE_FILES
+from sendwise.journeys import load_journey, validate
 from sendwise.journeys.starters import NAMES, TEMPLATES, copy_journey_starters, starter_path
+from sendwise.journeys.validation import known_names
 
 
 def starter(name: str) -> dict:

@@ -83,6 +83,15 @@ def journey_units(entries: pd.DataFrame, goals: pd.DataFrame, within: timedelta)
     return units.drop(columns="unit")
 
 
+def span(d: timedelta) -> str:
+    """A duration as a definition writes it: ``7d``, ``36h``, ``90m``, ``45s``."""
+    seconds = int(d.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 @dataclass
 class Section:
     title: str
@@ -139,4 +148,60 @@ def analyze_journey(
         label = pd.Series(str(branch), index=part.index)
         shares = {str(branch): 1 - holdout, HOLDOUT: holdout}
         out.sections.append(_analyze(part, label, shares, f"{name}: branch {branch}"))
+    return out
+
+
+def branch_labels(defn: Any, step_log: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Per state: the branches its ``if`` steps took, as the step ids they jumped to (``offer``;
+    ``check:else`` when a branch falls through to the next step), joined by ``>``."""
+    steps = {s.id: s for s in defn.steps}
+    taken: dict[str, list[str]] = {}
+    for row in step_log:
+        step = steps.get(row["step"])
+        if row["kind"] != "if" or step is None:
+            continue
+        target = step.then if row["outcome"] == "then" else step.otherwise
+        taken.setdefault(row["state_id"], []).append(target or f"{step.id}:{row['outcome']}")
+    return {k: ">".join(v) for k, v in taken.items()}
+
+
+def entries_frame(store: Any, name: str, defn: Any) -> pd.DataFrame:
+    """``ENTRY_COLUMNS`` of every entry of the journey (its states), branches from the log."""
+    states = store.journeys.states(name)
+    branches = branch_labels(defn, store.journeys.step_log(name))
+    rows = [(s.customer_id, s.entry, s.entered_at, bool(s.holdout), s.arm,
+             branches.get(s.state_id)) for s in states]  # fmt: skip
+    return pd.DataFrame(rows, columns=list(ENTRY_COLUMNS))
+
+
+def intake_goals(store: Any, goal: str, page: int = 10_000) -> pd.DataFrame:
+    """``GOAL_COLUMNS`` of the goal events in the intake log (read page by page)."""
+    frames, seq = [], 0
+    while True:
+        rows = store.intake.since(seq, page)
+        if not rows:
+            break
+        frames.append(goal_frame(rows, goal))
+        seq = int(rows[-1]["seq"])
+    return pd.concat(frames, ignore_index=True) if frames else goal_frame([], goal)
+
+
+def journey_results(store: Any, name: str, *, default_within: timedelta) -> JourneyResults:
+    """The results of a stored journey: its entries (store), their goal events (intake log)
+    within the goal window (``default_within`` when the journey sets none)."""
+    from sendwise.errors import JourneyError
+    from sendwise.journeys.definition import parse_journey
+
+    rec = store.journeys.get(name)
+    if rec is None:
+        raise JourneyError(f"no journey named {name!r}")
+    defn = parse_journey(dict(rec.definition))
+    if defn.goal is None:
+        raise JourneyError(f"journey {name!r} has no [goal]: there is no conversion to measure")
+    within = defn.goal.within or default_within
+    units = journey_units(entries_frame(store, name, defn), intake_goals(store, defn.goal.event),
+                          within)  # fmt: skip
+    splits = next((dict(s.value) for s in defn.steps if s.kind == "split"), None)
+    out = analyze_journey(units, name=name, holdout=defn.entry.holdout, splits=splits)
+    out.notes.insert(0, f"conversion: {defn.goal.event} within {span(within)} of entering")
     return out

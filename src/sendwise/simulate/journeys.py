@@ -70,9 +70,15 @@ class Replay:
         return true_effect(units, self.organic, self.model, within)
 
 
-def _queued(store: Any, campaigns: Sequence[str], seen: set[str]) -> list[tuple]:
+def _queued(store: Any, campaigns: Sequence[str], seen: set[str], sizes: dict[str, int]):
+    """The messages queued since the last call (the replay never sends, so a journey's count
+    of due messages grows exactly when it queues one: the plan is read only then)."""
     new = []
     for cid in campaigns:
+        size = store.messages.count(cid)
+        if size == sizes.get(cid, 0):
+            continue
+        sizes[cid] = size
         plan = store.messages.plan_frame(cid)
         for key, customer, variant in zip(
             plan["message_key"], plan["customer_id"], plan["variant"], strict=True
@@ -108,6 +114,7 @@ def replay_journeys(
         at = pd.Timestamp(row["occurred_at"]).to_pydatetime()
         heapq.heappush(pending, (at, row["message_id"], {**row, "occurred_at": at}))
     seen: set[str] = set()
+    sizes: dict[str, int] = {}
     delivered: list[tuple] = []
     counts = {"events": 0, "thinned": 0, "extra": 0, "queued": 0, "delivered": 0}
     now, ticks = start, 0
@@ -126,8 +133,8 @@ def replay_journeys(
             store.intake.append(batch)
             engine.on_events(batch)
             counts["events"] += len(batch)
-        engine.run_due(nxt, DUE_LIMIT)
-        for key, cid, customer, variant in _queued(store, campaigns, seen):
+        ran = engine.run_due(nxt, DUE_LIMIT)
+        for key, cid, customer, variant in _queued(store, campaigns, seen, sizes) if ran else ():
             counts["queued"] += 1
             if not model.customers.get(customer) or not model.customers[customer].consented:
                 continue
