@@ -185,6 +185,7 @@ def demo(
 # Every command module registers its commands when imported; the order is the help's order.
 from sendwise.cli import campaign as _campaign  # noqa: E402,F401
 from sendwise.cli import content as _content  # noqa: E402,F401
+from sendwise.cli import journey as _journey  # noqa: E402,F401
 from sendwise.cli import keys as _keys  # noqa: E402,F401
 from sendwise.cli import models as _models  # noqa: E402,F401
 from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
