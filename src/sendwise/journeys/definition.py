@@ -25,7 +25,7 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,55}$")
 STEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
 KINDS = ("wait", "wait_until", "wait_for", "send", "if", "split", "update", "webhook", "exit")
 WAITS = ("wait", "wait_until", "wait_for")
-STEP_KEYS = {*KINDS, "id", "then", "else", "timeout", "next", "subject"}
+STEP_KEYS = {*KINDS, "id", "then", "else", "timeout", "next"}
 TOP_KEYS = {"name", "description", "trigger", "goal", "entry", "steps", "frequency_cap",
             "quiet_hours", "purpose"}  # fmt: skip
 TRIGGER_KEYS = {"event", "where", "segment", "on", "score", "above", "below", "date",

@@ -259,7 +259,8 @@ class JourneyEngine:
                 purpose=d.purpose,
             )
             report = deliver(self.store, d.campaign_id, renderer, messenger,
-                             self.settings.delivery, policy=policy, now=now)  # fmt: skip
+                             self.settings.delivery, policy=policy, now=now,
+                             freeze_gc=False)  # fmt: skip
             sent += report.sent
         return sent
 

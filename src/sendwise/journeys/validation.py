@@ -147,8 +147,9 @@ def known_names(settings: Any, store: Any = None) -> KnownNames:
     if store is not None:
         version = store.snapshots.current_version()
         if version is not None:
-            for row in store.snapshots.profiles(version, batch=200):
-                for k, v in (row.get("profile") or {}).items():
+            for first in store.snapshots.profiles(version, batch=1):
+                full = store.snapshots.profile(str(first["customer_id"])) or {}
+                for k, v in (full.get("profile") or {}).items():
                     fields.setdefault(k, _ibis_type(v))
                 break
             info = store.snapshots.info(version)

@@ -67,7 +67,7 @@ class MemoryJourneys:
         due = sorted(
             (x for x in self.rows.values()
              if x.journey == journey and x.due_at is not None and x.due_at <= now),
-            key=lambda x: x.due_at,  # type: ignore[arg-type, return-value]
+            key=lambda x: (x.due_at, x.state_id),  # type: ignore[arg-type, return-value]
         )[:limit]  # fmt: skip
         out = []
         for x in due:

@@ -104,7 +104,7 @@ class SqlJourneys:
         due = (
             select(s.state_id)
             .where(s.journey == journey, s.due_at <= now)
-            .order_by(s.due_at)
+            .order_by(s.due_at, s.state_id)
             .limit(limit)
         )
         if not self.store.is_sqlite:
