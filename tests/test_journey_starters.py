@@ -69,3 +69,27 @@ def test_the_starters_say_what_the_issue_asks() -> None:
     ]  # fmt: skip
     assert starter("post_purchase")["trigger"] == {"event": "Order Completed"}
     assert starter("win_back")["trigger"] == {"score": "churn_risk", "above": 0.7}
+
+
+def test_post_purchase_recommendations_start_from_the_purchase() -> None:
+    """The post-purchase email's live recommendations: what goes with the products just bought
+    (their neighbours first), never the bought products themselves."""
+    from datetime import datetime
+
+    from sendwise.serving.live import live_fields
+    from sendwise.serving.live_recs import rank, seeds
+
+    at = datetime(2026, 3, 1, 9)
+    order = {"message_id": "m1", "type": "track", "event": "Order Completed", "occurred_at": at,
+             "received_at": at, "properties": {"order_id": "O1", "total": 30,
+                                               "products": [{"product_id": "tent"}]}}  # fmt: skip
+    live = live_fields([order])
+    picks = rank(
+        3,
+        snapshot=[{"product_id": "sofa", "rank": 1, "source": "als"}],
+        neighbours=[("tent", "sleeping-bag", 0.9), ("tent", "stove", 0.5), ("x", "lamp", 1.0)],
+        seed_weights=seeds(live),
+        exclude=live.bought,
+        popular=["tent", "mug"],
+    )
+    assert [p.product_id for p in picks] == ["sleeping-bag", "stove", "sofa"]
