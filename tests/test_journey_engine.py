@@ -235,3 +235,81 @@ def test_wait_until_a_local_time() -> None:
     run(eng, [track("A", "Product Added")])
     due = store.journeys.states("abandoned_cart", "A")[0].due_at
     assert due == clock().replace(hour=14)  # 12:00 UTC is 07:00 in New York (EST): 09:00 is 14:00 UTC
+
+
+def publish_rows(store: Any, rows: list[dict], at: Any, as_of: Any = None) -> int:
+    version = store.snapshots.begin(at=at, as_of=as_of or at, data_end=at, meta={})
+    store.snapshots.write(version, "profile", [
+        {"customer_id": r["customer_id"], "profile": r.get("profile", {}),
+         "scores": r.get("scores", {}), "segments": r.get("segments", []), "reasons": []}
+        for r in rows])  # fmt: skip
+    store.snapshots.switch(version, customers=len(rows), at=at)
+    return version
+
+
+BIRTHDAY = """
+name = "birthday"
+[trigger]
+date = "birthday"
+[entry]
+reentry = "always"
+[[steps]]
+id = "card"
+send = "welcome.html"
+"""
+
+
+def test_date_triggers_enter_once_a_day() -> None:
+    from dataclasses import replace as dc_replace
+
+    from journey_support import KNOWN
+    from sendwise.journeys.definition import loads_journey
+    from sendwise.journeys.service import save_journey
+
+    store, clock = MemoryStore(), Clock()  # 2026-03-02
+    known = dc_replace(KNOWN, fields={**KNOWN.fields, "birthday": "string"})
+    save_journey(store, loads_journey(BIRTHDAY), known, clock())
+    lapsed = BIRTHDAY.replace('name = "birthday"', 'name = "lapsed"').replace(
+        'date = "birthday"', "days_since_last_order = 60")
+    save_journey(store, loads_journey(lapsed), known, clock())
+    publish_rows(store, [
+        {"customer_id": "A", "profile": {"birthday": "1990-03-02", "recency_days": 10}},
+        {"customer_id": "B", "profile": {"birthday": "1985-07-01", "recency_days": 58}},
+        {"customer_id": "C", "profile": {"recency_days": None}},
+    ], clock(), as_of=clock() - __import__("datetime").timedelta(days=2))  # fmt: skip
+    eng = JourneyEngine(store, None, FakeServing(PEOPLE), clock)
+    assert eng.poll_dates() == 2
+    assert eng.poll_dates() == 0  # the same day again
+    assert [s.customer_id for s in store.journeys.states("birthday")] == ["A"]
+    assert [s.customer_id for s in store.journeys.states("lapsed")] == ["B"]
+    clock.advance(days=365)
+    run(eng)
+    assert eng.poll_dates() == 1  # 2027-03-02: A's birthday again; B is long past 60 days
+    assert [s.entry for s in store.journeys.states("birthday", "A")] == [1, 2]
+
+
+def test_the_worker_turns_a_new_snapshot_into_score_entries(tmp_path: Any) -> None:
+    from journey_support import KNOWN
+    from sendwise.delivery.outbox import OutboxMessenger
+    from sendwise.journeys.definition import loads_journey
+    from sendwise.journeys.service import save_journey
+    from sendwise.journeys.worker import JourneyWorker
+
+    store, clock = MemoryStore(), Clock()
+    winback = CART.replace('name = "abandoned_cart"', 'name = "winback"').replace(
+        'event = "Product Added"', 'score = "churn_risk"\nabove = 0.7')
+    save_journey(store, loads_journey(winback), KNOWN, clock())
+    rows = [{"customer_id": c, "scores": {"churn_risk": r}} for c, r in (("A", 0.5), ("B", 0.9))]
+    publish_rows(store, rows, clock())
+
+    class Settings:
+        serving = __import__("types").SimpleNamespace(live_events=100, recent_products=5)
+
+    worker = JourneyWorker(store, Settings(), renderer=object(),
+                           messenger=OutboxMessenger(tmp_path), clock=clock)  # fmt: skip
+    assert worker.poll_snapshot() == 0  # the first snapshot seen: nothing to compare with
+    rows = [{"customer_id": c, "scores": {"churn_risk": r}} for c, r in (("A", 0.8), ("B", 0.95))]
+    publish_rows(store, rows, clock())
+    assert worker.poll_snapshot() == 1
+    assert worker.poll_snapshot() == 0
+    assert [s.customer_id for s in store.journeys.states("winback")] == ["A"]

@@ -19,11 +19,12 @@ simulator, each with its own clock:
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sendwise.delivery.policy import SendPolicy
@@ -155,6 +156,40 @@ class JourneyEngine:
                 plan.entries.setdefault(d.name, {}).setdefault(e.customer_id, e)
         return self._apply(plan, defs)
 
+    def poll_dates(self) -> int:
+        """Once a day per journey: enter the customers whose date attribute is today (month
+        and day: a birthday) or whose days since the last order reach the trigger's count,
+        from the published profiles. Keyed by the day, so a second look the same day (or a
+        restart) enters nobody twice."""
+        defs = [d for d in self.journeys() if d.trigger.kind == "date"]
+        version = self.store.snapshots.current_version()
+        if not defs or version is None:
+            return 0
+        today = self.clock().date()
+        due = [d for d in defs
+               if self.store.watermarks.get(f"journeys.date.{d.name}") < today.toordinal()]  # fmt: skip
+        if not due:
+            return 0
+        info = self.store.snapshots.info(version)
+        as_of = getattr(info, "as_of", None)
+        lag = (today - as_of.date()).days if isinstance(as_of, datetime) else 0
+        who: dict[str, list[Entering]] = {d.name: [] for d in due}
+        now = self.clock()
+        for row in self.store.snapshots.profiles(version):
+            cid = str(row["customer_id"])
+            full = self.store.snapshots.profile_in(version, cid) or {}
+            profile = full.get("profile") or {}
+            if isinstance(profile, str):
+                profile = json.loads(profile)
+            for d in due:
+                if date_matches(d, profile, today, lag):
+                    who[d.name].append(Entering(cid, f"{d.name}:date:{today}:{cid}", now))
+        entered = 0
+        for d in due:
+            entered += self.enter(d, who[d.name])
+            self.store.watermarks.set(f"journeys.date.{d.name}", today.toordinal(), now)
+        return entered
+
     def enter(self, defn: JourneyDefinition, entering: Sequence[Entering]) -> int:
         """Enter customers (re-entry rule and holdout applied); returns the states made."""
         if not entering:
@@ -280,3 +315,28 @@ class JourneyEngine:
 
         set_journey_status(self.store, name, "active", self.clock())
 
+
+
+def date_matches(defn: JourneyDefinition, profile: Mapping[str, Any], today: date, lag: int) -> bool:
+    """Whether a profile meets a date trigger today (``lag``: days since the snapshot's as-of)."""
+    t = defn.trigger
+    if t.days_since_last_order is not None:
+        days = profile.get("recency_days")
+        return isinstance(days, int | float) and int(days) + lag == t.days_since_last_order
+    value = profile.get(t.date or "")
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return False
+    if isinstance(value, datetime):
+        value = value.date()
+    if not isinstance(value, date):
+        return False
+    if (value.month, value.day) == (2, 29) and not _leap(today.year):
+        return (today.month, today.day) == (2, 28)
+    return (value.month, value.day) == (today.month, today.day)
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)

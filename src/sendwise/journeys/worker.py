@@ -50,7 +50,7 @@ class JourneyWorker:
 
         self.store, self.settings, self.clock = store, settings, clock
         self.serving = Serving(store, settings, clock=clock)
-        self.engine = JourneyEngine(store, settings, self.serving, clock)
+        self.runner = JourneyEngine(store, settings, self.serving, clock)
         if renderer is None:
             from sendwise.journeys.render import LiveRenderer
 
@@ -71,7 +71,7 @@ class JourneyWorker:
         if current is None or current <= seen:
             return 0
         entered = 0
-        defs = [d for d in self.engine.journeys() if d.trigger.kind in ("segment", "score")]
+        defs = [d for d in self.runner.journeys() if d.trigger.kind in ("segment", "score")]
         if defs and seen and self.store.snapshots.info(seen) is not None:
             limits: dict[str, list[float]] = {}
             for d in defs:
@@ -82,20 +82,20 @@ class JourneyWorker:
             changes = changes_between(self.store.snapshots.profiles(seen),
                                       self.store.snapshots.profiles(current), limits,
                                       version=current, at=self.clock())  # fmt: skip
-            entered = self.engine.on_changes(changes)
+            entered = self.runner.on_changes(changes)
         self.store.watermarks.set(SNAPSHOT_WATERMARK, current, self.clock())
         return entered
 
     def tick(self) -> TickReport:
         report = TickReport()
-        report.events = self.engine.poll_events()
-        report.changes = self.poll_snapshot()
+        report.events = self.runner.poll_events()
+        report.changes = self.poll_snapshot() + self.runner.poll_dates()
         for _ in range(100):  # at most 100 batches a tick, so a tick ends
-            n = self.engine.run_due(self.clock(), self.batch)
+            n = self.runner.run_due(self.clock(), self.batch)
             report.steps += n
             if n == 0:
                 break
-        report.sent = self.engine.deliver_due(self.renderer, self.messenger)
+        report.sent = self.runner.deliver_due(self.renderer, self.messenger)
         return report
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
