@@ -131,9 +131,19 @@ def bench_due(n: int) -> None:
         sent = engine.deliver_due(LiveRenderer(settings, serving), OutboxMessenger(outbox))
         total = time.perf_counter() - started
         files = len(list(outbox.glob("*.eml")))
+        raw = Path(tmp) / "raw"
+        raw.mkdir()
+        data = (outbox / next(outbox.iterdir()).name).read_bytes()
+        began = time.perf_counter()
+        for i in range(files):  # the disk alone: the same files written with nothing else
+            fd = os.open(raw / f"{i}.eml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, data)
+            os.close(fd)
+        disk = files / (time.perf_counter() - began)
         print(f"due steps: {steps:,} run in {ran:.2f} s = {steps / ran:,.0f} steps/s; "
               f"{sent:,} sent ({files:,} files) in {total:.2f} s with the run = "
-              f"{sent / total:,.0f} due steps to the outbox/s")  # fmt: skip
+              f"{sent / total:,.0f} due steps to the outbox/s; the disk alone writes "
+              f"{disk:,.0f} such files/s")  # fmt: skip
         store.close()
 
 

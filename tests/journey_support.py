@@ -15,7 +15,9 @@ from sendwise.serving.live import LiveFields
 from sendwise.serving.service import LiveProfile
 
 T0 = datetime(2026, 3, 2, 12)
-TEMPLATES = frozenset({"abandoned-cart.html", "welcome.html", "post-purchase.html", "win-back.html"})
+TEMPLATES = frozenset(
+    {"abandoned-cart.html", "welcome.html", "post-purchase.html", "win-back.html"}
+)
 KNOWN = KnownNames(templates=TEMPLATES)
 
 CART = """
@@ -92,7 +94,8 @@ class FakeServing:
 def track(customer_id: str, event: str, at: datetime = T0, **properties: Any) -> dict[str, Any]:
     return dict(message_id=f"t-{uuid.uuid4()}", type="track", event=event, user_id=customer_id,
                 anonymous_id=None, customer_id=customer_id, occurred_at=at, received_at=at,
-                sent_at=None, properties=properties, traits={}, context={}, source="tests")  # fmt: skip
+                sent_at=None, properties=properties, traits={}, context={},
+                source="tests")  # fmt: skip
 
 
 def engine_with(store: Any, toml: str, clock: Clock, people: dict | None = None,

@@ -23,20 +23,36 @@ from sendwise.segments.language import compile_rule
 from sendwise.store import MemoryStore
 
 BAD = [
-    (CART.replace('event = "Product Added"', 'event = "Prodcut Added"'),
-     "trigger.event: unknown event 'Prodcut Added'; did you mean 'Product Added'?"),
-    (CART.replace('event = "Order Completed"', 'event = "Order Done"'),
-     "goal.event: unknown event 'Order Done'"),
-    (CART.replace('send = "abandoned-cart.html"', 'send = "abandoned-cat.html"', 1),
-     "step 'reminder_1': unknown template 'abandoned-cat.html'; did you mean 'abandoned-cart.html'?"),
-    (CART + '[[steps]]\nid = "again"\nif = "cart_items > 0"\nthen = "reminder_2"\n',
-     "steps 'reminder_2' -> 'again' -> 'reminder_2': a cycle without a wait"),
-    (CART + '[[steps]]\nid = "check"\nif = "p_purchse > 0.5"\n',
-     "step 'check': unknown field 'p_purchse'; did you mean 'p_purchase'?"),
-    (CART + '[[steps]]\nid = "check"\nif = "p_purchase > 0.5"\nthen = "nowhere"\n',
-     "step 'check'.then: unknown step id 'nowhere'"),
+    (
+        CART.replace('event = "Product Added"', 'event = "Prodcut Added"'),
+        "trigger.event: unknown event 'Prodcut Added'; did you mean 'Product Added'?",
+    ),
+    (
+        CART.replace('event = "Order Completed"', 'event = "Order Done"'),
+        "goal.event: unknown event 'Order Done'",
+    ),
+    (
+        CART.replace('send = "abandoned-cart.html"', 'send = "abandoned-cat.html"', 1),
+        "step 'reminder_1': unknown template 'abandoned-cat.html'; "
+        "did you mean 'abandoned-cart.html'?",
+    ),
+    (
+        CART + '[[steps]]\nid = "again"\nif = "cart_items > 0"\nthen = "reminder_2"\n',
+        "steps 'reminder_2' -> 'again' -> 'reminder_2': a cycle without a wait",
+    ),
+    (
+        CART + '[[steps]]\nid = "check"\nif = "p_purchse > 0.5"\n',
+        "step 'check': unknown field 'p_purchse'; did you mean 'p_purchase'?",
+    ),
+    (
+        CART + '[[steps]]\nid = "check"\nif = "p_purchase > 0.5"\nthen = "nowhere"\n',
+        "step 'check'.then: unknown step id 'nowhere'",
+    ),
     (CART.replace('wait = "1h"', 'wait = "soon"'), "step 'wait_1h'.wait: 'soon' is not a duration"),
-    (CART.replace("[entry]", "[entry]\nholdout = 2"), "entry.holdout: 2 must be a number from 0 to 0.9"),
+    (
+        CART.replace("[entry]", "[entry]\nholdout = 2"),
+        "entry.holdout: 2 must be a number from 0 to 0.9",
+    ),
     ("colour = 'red'\n" + CART, "journey: unknown setting 'colour'"),
     (CART + "colour = 'red'\n", "step 4: unknown setting 'colour'"),
     ("name = 'x'\n[trigger\n", "not valid TOML"),
@@ -73,7 +89,8 @@ def test_a_good_definition_is_stored_as_a_new_version(tmp_path: Path) -> None:
 WORDS = ["name", "trigger", "steps", "event", "goal", "entry", "id", "wait", "send", "if",
          "then", "else", "split", "update", "webhook", "exit", "wait_for", "timeout",
          "wait_until", "next", "where", "segment", "score", "above", "holdout", "reentry",
-         "within", "Product Added", "Order Completed", "abandoned-cart.html", "1h", "p_purchase > 0.5",
+         "within", "Product Added", "Order Completed", "abandoned-cart.html", "1h",
+         "p_purchase > 0.5",
          "09:00", "best_hour", "a", "b", "x"]  # fmt: skip
 scalars = st.one_of(st.sampled_from(WORDS), st.text(max_size=20), st.integers(-5, 5),
                     st.floats(allow_nan=True), st.booleans(), st.none())  # fmt: skip

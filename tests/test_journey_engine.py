@@ -123,9 +123,14 @@ def test_wait_for_goes_on_when_the_event_comes_or_the_time_is_out() -> None:
     store, clock = MemoryStore(), Clock()
     with pytest.raises(Exception, match="exactly one"):
         engine_with(store, WAIT_FOR, clock, PEOPLE)
-    text = WAIT_FOR.replace('send = "post-purchase.html"\nexit = true', 'send = "post-purchase.html"\nnext = "end"')
+    text = WAIT_FOR.replace(
+        'send = "post-purchase.html"\nexit = true', 'send = "post-purchase.html"\nnext = "end"'
+    )
     text += '[[steps]]\nid = "end"\nexit = true\n'
-    text = text.replace('id = "thanks"\nsend = "welcome.html"\n', 'id = "thanks"\nsend = "welcome.html"\nnext = "end"\n')
+    text = text.replace(
+        'id = "thanks"\nsend = "welcome.html"\n',
+        'id = "thanks"\nsend = "welcome.html"\nnext = "end"\n',
+    )
     eng = engine_with(store, text, clock, PEOPLE)
     run(eng, [track("A", "Order Completed"), track("B", "Order Completed")])
     clock.advance(hours=5)
@@ -201,9 +206,8 @@ def test_a_paused_journey_neither_enters_nor_runs() -> None:
 
 def test_where_filters_the_trigger_event() -> None:
     store, clock = MemoryStore(), Clock()
-    eng = engine_with(store, CART.replace('event = "Product Added"',
-                                          'event = "Product Added"\nwhere = "properties.price > 20"'),
-                      clock, PEOPLE)  # fmt: skip
+    where = 'event = "Product Added"\nwhere = "properties.price > 20"'
+    eng = engine_with(store, CART.replace('event = "Product Added"', where), clock, PEOPLE)
     run(eng, [track("A", "Product Added", price=25), track("B", "Product Added", price=5),
               track("C", "Product Added")])  # fmt: skip
     assert [s.customer_id for s in store.journeys.states("abandoned_cart")] == ["A"]
@@ -212,7 +216,8 @@ def test_where_filters_the_trigger_event() -> None:
 def test_segment_and_score_changes_enter_customers() -> None:
     store, clock = MemoryStore(), Clock()
     winback = CART.replace('name = "abandoned_cart"', 'name = "winback"').replace(
-        'event = "Product Added"', 'score = "churn_risk"\nabove = 0.7')
+        'event = "Product Added"', 'score = "churn_risk"\nabove = 0.7'
+    )
     eng = engine_with(store, winback, clock, PEOPLE)
     changes = [
         {"type": "score.crossed", "customer_id": "A", "score": "churn_risk", "old": 0.5,
@@ -234,7 +239,9 @@ def test_wait_until_a_local_time() -> None:
     eng = engine_with(store, text, clock, people)
     run(eng, [track("A", "Product Added")])
     due = store.journeys.states("abandoned_cart", "A")[0].due_at
-    assert due == clock().replace(hour=14)  # 12:00 UTC is 07:00 in New York (EST): 09:00 is 14:00 UTC
+    assert due == clock().replace(
+        hour=14
+    )  # 12:00 UTC is 07:00 in New York (EST): 09:00 is 14:00 UTC
 
 
 def publish_rows(store: Any, rows: list[dict], at: Any, as_of: Any = None) -> int:
@@ -270,7 +277,8 @@ def test_date_triggers_enter_once_a_day() -> None:
     known = dc_replace(KNOWN, fields={**KNOWN.fields, "birthday": "string"})
     save_journey(store, loads_journey(BIRTHDAY), known, clock())
     lapsed = BIRTHDAY.replace('name = "birthday"', 'name = "lapsed"').replace(
-        'date = "birthday"', "days_since_last_order = 60")
+        'date = "birthday"', "days_since_last_order = 60"
+    )
     save_journey(store, loads_journey(lapsed), known, clock())
     publish_rows(store, [
         {"customer_id": "A", "profile": {"birthday": "1990-03-02", "recency_days": 10}},
@@ -297,7 +305,8 @@ def test_the_worker_turns_a_new_snapshot_into_score_entries(tmp_path: Any) -> No
 
     store, clock = MemoryStore(), Clock()
     winback = CART.replace('name = "abandoned_cart"', 'name = "winback"').replace(
-        'event = "Product Added"', 'score = "churn_risk"\nabove = 0.7')
+        'event = "Product Added"', 'score = "churn_risk"\nabove = 0.7'
+    )
     save_journey(store, loads_journey(winback), KNOWN, clock())
     rows = [{"customer_id": c, "scores": {"churn_risk": r}} for c, r in (("A", 0.5), ("B", 0.9))]
     publish_rows(store, rows, clock())
@@ -313,3 +322,11 @@ def test_the_worker_turns_a_new_snapshot_into_score_entries(tmp_path: Any) -> No
     assert worker.poll_snapshot() == 1
     assert worker.poll_snapshot() == 0
     assert [s.customer_id for s in store.journeys.states("winback")] == ["A"]
+
+
+def test_the_first_journey_starts_from_the_events_to_come() -> None:
+    store, clock = MemoryStore(), Clock()
+    store.intake.append([track("OLD", "Product Added")])  # before any journey existed
+    eng = engine_with(store, CART, clock, PEOPLE)
+    run(eng, [track("A", "Product Added")])
+    assert [s.customer_id for s in store.journeys.states("abandoned_cart")] == ["A"]

@@ -75,7 +75,9 @@ def test_claim_takes_due_states_once_under_a_lease(repos: Any) -> None:
     assert j.claim_due("cart", now=now, limit=10, owner="w2", lease_until=now) == []
     # the lease ends: another worker takes them over, and the first may no longer write
     later = now + timedelta(minutes=3)
-    taken = j.claim_due("cart", now=later, limit=2, owner="w2", lease_until=later + timedelta(minutes=1))
+    taken = j.claim_due(
+        "cart", now=later, limit=2, owner="w2", lease_until=later + timedelta(minutes=1)
+    )
     assert [s.customer_id for s in taken] == ["c0", "c1"]
     done = [replace(s, status="done", due_at=None, step="x", seq=3) for s in got]
     step = dict(step_key="k0", state_id=got[0].state_id, journey="cart", customer_id="c0",
@@ -124,7 +126,8 @@ def test_exit_ends_open_states_and_marks_conversions(repos: Any) -> None:
 def test_add_messages_inserts_each_key_once(repos: Any) -> None:
     repos.campaigns.save(CampaignRecord("journey-cart", "journey:cart", "sending", {}), T0)
     row = dict(message_key="0" * 32, customer_id="a", email="a@example.com", variant="r1",
-               template="t.html", status="pending", reason=None, scheduled_at=T0, timezone=None)  # fmt: skip
+               template="t.html", status="pending", reason=None, scheduled_at=T0,
+               timezone=None)  # fmt: skip
     second = {**row, "message_key": "1" * 32, "variant": "r2"}  # same customer, same campaign
     assert repos.messages.add_messages("journey-cart", [row, second], T0) == 2
     assert repos.messages.add_messages("journey-cart", [row, {**second, "status": "x"}], T0) == 0

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from journey_support import Clock
-from serving_support import built_shop, published, track
 from sendwise.delivery.outbox import OutboxMessenger
 from sendwise.journeys.definition import loads_journey
 from sendwise.journeys.engine import JourneyEngine
@@ -21,6 +20,7 @@ from sendwise.journeys.service import save_journey
 from sendwise.journeys.validation import known_names
 from sendwise.serving.service import Serving
 from sendwise.store.records import utcnow
+from serving_support import built_shop, published, track
 
 WELCOME = """
 name = "welcome"
@@ -46,7 +46,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def live(shop: Path, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     with published(shop, request.param, tmp_path) as (settings, store, result):
-        campaigns = settings.campaigns.model_copy(update={"consent": "opt_out", "quiet_start": None})
+        campaigns = settings.campaigns.model_copy(
+            update={"consent": "opt_out", "quiet_start": None}
+        )
         yield settings.model_copy(update={"campaigns": campaigns}), store, result
 
 

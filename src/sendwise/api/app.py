@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from sendwise import __version__
 from sendwise.access import KeyVerifier, RateLimiter
 from sendwise.api import access, errors, hooks, live, profiles, tracking, webhooks
-from sendwise.api.journeys import start_journey_worker, stop_journey_worker
 from sendwise.api import intake as intake_api
+from sendwise.api.journeys import start_journey_worker, stop_journey_worker
 from sendwise.config import Settings
 from sendwise.intake.writer import IntakeWriter
 from sendwise.keys import key_ring

@@ -104,7 +104,9 @@ def check(schema: Mapping[str, str], rule: str) -> None:
 
 @lru_cache(maxsize=1024)
 def _tree(rule: str) -> ast.expr:
-    return ast.parse(normalise(rule.strip().replace("\n", " ").replace("\r", " ")), mode="eval").body
+    return ast.parse(
+        normalise(rule.strip().replace("\n", " ").replace("\r", " ")), mode="eval"
+    ).body
 
 
 def evaluate(rule: str, values: Mapping[str, Any]) -> bool:

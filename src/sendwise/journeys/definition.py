@@ -135,7 +135,9 @@ def _keys(data: Any, allowed: set[str], where: str) -> dict[str, Any]:
         raise _fail(where, "must be a table of settings")
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
-        raise _fail(where, f"unknown setting {_shown(unknown[0])}; known: {', '.join(sorted(allowed))}")
+        raise _fail(
+            where, f"unknown setting {_shown(unknown[0])}; known: {', '.join(sorted(allowed))}"
+        )
     return data
 
 
@@ -170,13 +172,14 @@ def _trigger(data: Any) -> Trigger:
     if kind == "segment":
         on = d.get("on", "enter")
         if on not in ("enter", "leave"):
-            raise _fail("trigger.on", f"{_shown(on)} must be \"enter\" or \"leave\"")
+            raise _fail("trigger.on", f'{_shown(on)} must be "enter" or "leave"')
         return Trigger("segment", segment=_text(d["segment"], "trigger.segment"), on=on)
     if kind == "score":
         if ("above" in d) == ("below" in d):
             raise _fail("trigger", "a score trigger needs one of above or below")
-        limit = {k: _number(d[k], f"trigger.{k}", -1e12, 1e12) for k in ("above", "below") if k in d}
-        return Trigger("score", score=_text(d["score"], "trigger.score"), **limit)
+        above = _number(d["above"], "trigger.above", -1e12, 1e12) if "above" in d else None
+        below = _number(d["below"], "trigger.below", -1e12, 1e12) if "below" in d else None
+        return Trigger("score", score=_text(d["score"], "trigger.score"), above=above, below=below)
     if kind == "date":
         return Trigger("date", date=_text(d["date"], "trigger.date"))
     days = _number(d["days_since_last_order"], "trigger.days_since_last_order", 1, 36500)
@@ -204,11 +207,15 @@ def _step(data: Any, i: int) -> Step:
     if kind == "wait":
         value = parse_duration(raw, f"{where}.wait")
     elif kind == "wait_until":
-        value = raw if raw == "best_hour" else "%02d:%02d" % parse_clock(raw, f"{where}.wait_until")
+        if raw == "best_hour":
+            value = raw
+        else:
+            hour, minute = parse_clock(raw, f"{where}.wait_until")
+            value = f"{hour:02d}:{minute:02d}"
     elif kind == "wait_for":
         value = _text(raw, f"{where}.wait_for")
         if "timeout" not in d:
-            raise _fail(where, "wait_for needs a timeout (e.g. timeout = \"2d\")")
+            raise _fail(where, 'wait_for needs a timeout (e.g. timeout = "2d")')
         timeout = parse_duration(d["timeout"], f"{where}.timeout")
     elif kind in ("send", "if", "webhook"):
         value = _text(raw, f"{where}.{kind}")
@@ -266,7 +273,9 @@ def parse_journey(data: Any) -> JourneyDefinition:
         after = parse_duration(reentry[5:].strip(), "entry.reentry")
         reentry = "after"
     elif reentry not in ("never", "always"):
-        raise _fail("entry.reentry", f"{_shown(reentry)} must be never, always or \"after <duration>\"")
+        raise _fail(
+            "entry.reentry", f'{_shown(reentry)} must be never, always or "after <duration>"'
+        )
     holdout = _number(e.get("holdout", 0.0), "entry.holdout", 0, 0.9)
     cap = d.get("frequency_cap")
     if cap is not None:
@@ -294,7 +303,9 @@ def load_journey(path: Path | str) -> JourneyDefinition:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise JourneyError(f"{path.name}: cannot read the journey file ({exc.__class__.__name__})") from None
+        raise JourneyError(
+            f"{path.name}: cannot read the journey file ({exc.__class__.__name__})"
+        ) from None
     return loads_journey(text, yaml=path.suffix.lower() in (".yaml", ".yml"), source=path.name)
 
 
@@ -309,7 +320,9 @@ def loads_journey(text: str, *, yaml: bool = False, source: str = "journey") -> 
             data = tomllib.loads(text)
     except Exception as exc:  # TOMLDecodeError, yaml.YAMLError, RecursionError
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise JourneyError(f"{source}: not valid {'YAML' if yaml else 'TOML'}: {first[:200]}") from None
+        raise JourneyError(
+            f"{source}: not valid {'YAML' if yaml else 'TOML'}: {first[:200]}"
+        ) from None
     return parse_journey(data)
 
 

@@ -19,7 +19,7 @@ def parse_duration(text: object, where: str) -> timedelta:
     """A positive duration of at most ten years; JourneyError naming ``where`` otherwise."""
     if not isinstance(text, str) or not _WHOLE.match(text):
         raise JourneyError(
-            f"{where}: {_shown(text)} is not a duration (write e.g. \"30s\", \"1h\", \"7d\")"
+            f'{where}: {_shown(text)} is not a duration (write e.g. "30s", "1h", "7d")'
         )
     seconds = sum(float(n) * _UNIT[u] for n, u in _PART.findall(text))
     if seconds <= 0 or seconds > MAX.total_seconds():
@@ -32,7 +32,7 @@ def parse_clock(text: object, where: str) -> tuple[int, int]:
     match = _CLOCK.match(text) if isinstance(text, str) else None
     if match is None:
         raise JourneyError(
-            f"{where}: {_shown(text)} is not a local time (write \"09:00\" or \"best_hour\")"
+            f'{where}: {_shown(text)} is not a local time (write "09:00" or "best_hour")'
         )
     return int(match.group(1)), int(match.group(2))
 

@@ -166,8 +166,8 @@ class JourneyEngine:
         if not defs or version is None:
             return 0
         today = self.clock().date()
-        due = [d for d in defs
-               if self.store.watermarks.get(f"journeys.date.{d.name}") < today.toordinal()]  # fmt: skip
+        marks = self.store.watermarks
+        due = [d for d in defs if marks.get(f"journeys.date.{d.name}") < today.toordinal()]
         if not due:
             return 0
         info = self.store.snapshots.info(version)
@@ -232,7 +232,8 @@ class JourneyEngine:
             converted = {
                 cid: value
                 for cid, (at, value) in goals.items()
-                if cid in last and last[cid].open
+                if cid in last
+                and last[cid].open
                 and (within is None or at <= last[cid].entered_at + within)
             }
             self.store.journeys.exit(name, list(goals), "goal", now, converted=converted)
@@ -266,8 +267,8 @@ class JourneyEngine:
                 after.append(advance(st, defn, now, self.facts, out))
             except Exception:  # one customer's failure must not stop the others
                 logger.exception("journey %s: state %s failed", st.journey, st.state_id)
-                after.append(JourneyState(**{**st.row(), "status": "exited", "due_at": None,
-                                             "exit_reason": "error", "finished_at": now}))  # fmt: skip
+                failed = {"status": "exited", "due_at": None, "exit_reason": "error"}
+                after.append(JourneyState(**{**st.row(), **failed, "finished_at": now}))
         # effects first (each keyed, so a rerun adds nothing), then the states and the log
         if out.messages:
             self.store.messages.add_messages(campaign_id, out.messages, now)
@@ -284,7 +285,7 @@ class JourneyEngine:
         from sendwise.delivery.pipeline import deliver
 
         sent = 0
-        for d in self.journeys(active_only=False):
+        for d in self.journeys():  # a paused journey's queued messages wait for its resume
             if self.store.messages.count(d.campaign_id) == 0:
                 continue
             policy = SendPolicy.from_settings(
@@ -316,8 +317,9 @@ class JourneyEngine:
         set_journey_status(self.store, name, "active", self.clock())
 
 
-
-def date_matches(defn: JourneyDefinition, profile: Mapping[str, Any], today: date, lag: int) -> bool:
+def date_matches(
+    defn: JourneyDefinition, profile: Mapping[str, Any], today: date, lag: int
+) -> bool:
     """Whether a profile meets a date trigger today (``lag``: days since the snapshot's as-of)."""
     t = defn.trigger
     if t.days_since_last_order is not None:

@@ -15,15 +15,16 @@ from sendwise.errors import JourneyError
 from sendwise.journeys.definition import JourneyDefinition, KnownNames, validate
 from sendwise.store.repositories import CampaignRecord
 
+WATERMARK = "journeys"
+"""The engine's place in the intake log (``sendwise.journeys.engine.WATERMARK``)."""
+
 
 def _plain(raw: dict[str, Any]) -> dict[str, Any]:
     """The definition as JSON can store it (a YAML date becomes its text)."""
     return json.loads(json.dumps(raw, default=str))
 
 
-def save_journey(
-    store: Any, defn: JourneyDefinition, known: KnownNames, at: datetime
-) -> int:
+def save_journey(store: Any, defn: JourneyDefinition, known: KnownNames, at: datetime) -> int:
     """Validate, then store a new version of the journey; returns the version."""
     validate(defn, known)
     record = CampaignRecord(
@@ -33,6 +34,10 @@ def save_journey(
         definition={"kind": "journey", "journey": defn.name},
     )
     store.campaigns.save(record, at)
+    if not store.journeys.all() and store.watermarks.get(WATERMARK) == 0:
+        # the first journey of the project: the engine reads the events from now on, not the
+        # intake log's whole history (which would enter everyone who ever had a cart)
+        store.watermarks.set(WATERMARK, store.intake.max_seq(), at)
     return int(store.journeys.save(defn.name, _plain(defn.raw), at))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sendwise.journeys.conditions import evaluate
@@ -117,7 +117,7 @@ def _run(
     if step.kind == "wait":
         return "wait", None, now + step.value
     if step.kind == "wait_for":
-        return f"wait for {step.value}", None, now + step.timeout
+        return f"wait for {step.value}", None, now + (step.timeout or timedelta(0))
     if step.kind == "wait_until":
         f = facts(cid)
         if step.value == "best_hour":

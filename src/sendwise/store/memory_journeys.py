@@ -39,7 +39,7 @@ class MemoryJourneys:
         return True
 
     def last_entries(self, journey: str, customer_ids: Sequence[str]) -> dict[str, LastEntry]:
-        wanted, out = set(customer_ids), {}
+        wanted, out = set(customer_ids), dict[str, LastEntry]()
         for x in sorted(self.rows.values(), key=lambda r: r.entry):
             if x.journey == journey and x.customer_id in wanted:
                 old = out.get(x.customer_id)
@@ -67,11 +67,16 @@ class MemoryJourneys:
         due = sorted(
             (x for x in self.rows.values()
              if x.journey == journey and x.due_at is not None and x.due_at <= now),
-            key=lambda x: (x.due_at, x.state_id),  # type: ignore[arg-type, return-value]
+            key=lambda x: (x.due_at, x.state_id),
         )[:limit]  # fmt: skip
         out = []
         for x in due:
-            x.status, x.lease_owner, x.lease_until, x.due_at = "running", owner, lease_until, lease_until
+            x.status, x.lease_owner, x.lease_until, x.due_at = (
+                "running",
+                owner,
+                lease_until,
+                lease_until,
+            )
             out.append(replace(x))
         return sorted(out, key=lambda x: (x.customer_id, x.entry))
 

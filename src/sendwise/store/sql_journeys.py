@@ -50,7 +50,9 @@ class SqlJourneys:
         return version
 
     def get(self, name: str, version: int | None = None) -> JourneyRecord | None:
-        query = select(j.name, j.version, j.status, j.definition, j.created_at).where(j.name == name)
+        query = select(j.name, j.version, j.status, j.definition, j.created_at).where(
+            j.name == name
+        )
         query = query.where(j.version == version) if version else query.order_by(j.version.desc())
         with self.store.begin() as conn:
             row = conn.execute(query.limit(1)).first()
@@ -112,8 +114,9 @@ class SqlJourneys:
         stmt = (
             update(journey_state)
             .where(s.state_id.in_(due.scalar_subquery()))
-            .values(status="running", lease_owner=owner, lease_until=lease_until,
-                    due_at=lease_until)  # fmt: skip
+            .values(
+                status="running", lease_owner=owner, lease_until=lease_until, due_at=lease_until
+            )
             .returning(*STATE_COLS)
         )
         with self.store.begin() as conn:
@@ -127,8 +130,7 @@ class SqlJourneys:
         back = (
             update(journey_state)
             .where(s.state_id == bindparam("k"), s.lease_owner == owner, s.status == "running")
-            .values(**{f: bindparam(f"v_{f}") for f in WRITTEN}, lease_owner=None,
-                    lease_until=None)  # fmt: skip
+            .values(**{f: bindparam(f"v_{f}") for f in WRITTEN}, lease_owner=None, lease_until=None)
         )
         rows = [{"k": x.state_id, **{f"v_{f}": getattr(x, f) for f in WRITTEN}} for x in states]
         log = [{f: r.get(f) for f in STEP_FIELDS} for r in steps]
@@ -218,5 +220,7 @@ class SqlJourneys:
         t = journey_step.c
         cols = [getattr(t, f) for f in STEP_FIELDS]
         with self.store.begin() as conn:
-            rows = conn.execute(select(*cols).where(t.journey == journey).order_by(t.at, t.step_key))
+            rows = conn.execute(
+                select(*cols).where(t.journey == journey).order_by(t.at, t.step_key)
+            )
             return [dict(zip(STEP_FIELDS, r, strict=True)) for r in rows]

@@ -69,7 +69,9 @@ def upgrade() -> None:
     with op.batch_alter_table("message") as batch:
         batch.drop_constraint("uq_message_campaign_customer", type_="unique")
     op.create_index("ix_message_campaign_customer", "message", ["campaign_id", "customer_id"])
-    op.create_index("ix_message_address_status", "message", [sa.text("lower(trim(email))"), "status"])
+    op.create_index(
+        "ix_message_address_status", "message", [sa.text("lower(trim(email))"), "status"]
+    )
 
 
 def downgrade() -> None:
@@ -79,7 +81,9 @@ def downgrade() -> None:
         batch.create_unique_constraint(
             "uq_message_campaign_customer", ["campaign_id", "customer_id"]
         )
-    op.create_index("ix_message_address_status", "message", [sa.text("lower(trim(email))"), "status"])
+    op.create_index(
+        "ix_message_address_status", "message", [sa.text("lower(trim(email))"), "status"]
+    )
     op.drop_index("ix_journey_step_journey", "journey_step")
     op.drop_table("journey_step")
     op.drop_index("ix_journey_state_customer", "journey_state")
