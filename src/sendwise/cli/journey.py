@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 journey_app = group("journey", "Create, follow, pause and measure triggered journeys.")
 
 NameArg = Annotated[str, typer.Argument(help="The journey's name.")]
+METRICS = {"conversion": "conversion rate", "revenue_per_unit": "revenue per entry"}
 
 
 def _open(project: Path | None) -> tuple[Any, Any]:
@@ -191,7 +192,8 @@ def print_results(console: Console, res: JourneyResults) -> None:
                 scale, unit = (1, "") if money else (100, " pts")
                 shown = (f"{scale * c['estimate']:+.2f}{unit} [{scale * c['low']:+.2f}, "
                          f"{scale * c['high']:+.2f}]")  # fmt: skip
-                diff.add_row(str(c["arm"]), str(c["metric"]), shown, str(c["test"]), _p(c["p"]))
+                metric = METRICS.get(str(c["metric"]), str(c["metric"]))
+                diff.add_row(str(c["arm"]), metric, shown, str(c["test"]), _p(c["p"]))
             console.print(diff)
         if r.srm.mismatch:
             console.print(line(
