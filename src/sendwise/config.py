@@ -705,8 +705,8 @@ consent = "opt_in"
 
 def init_project(folder: str | Path) -> Path:
     """Create ``folder`` (if needed) with a default ``sendwise.toml``, a random link-signing
-    key in ``.sendwise/secrets.toml`` and the starter email templates in ``templates/``; return
-    the sendwise.toml file.
+    key in ``.sendwise/secrets.toml``, the starter email templates in ``templates/`` and the
+    starter journeys in ``journeys/``; return the sendwise.toml file.
 
     An existing sendwise.toml, secrets file, and template files that exist, are left untouched.
     """
@@ -724,4 +724,7 @@ def init_project(folder: str | Path) -> Path:
     ensure_key(path)
 
     copy_starters(path / "templates")
+    from sendwise.journeys.starters import copy_journey_starters
+
+    copy_journey_starters(path / "journeys")
     return toml_file

@@ -189,6 +189,7 @@ def demo(
 from sendwise.cli import campaign as _campaign  # noqa: E402,F401
 from sendwise.cli import content as _content  # noqa: E402,F401
 from sendwise.cli import intake as _intake  # noqa: E402,F401
+from sendwise.cli import journey as _journey  # noqa: E402,F401
 from sendwise.cli import keys as _keys  # noqa: E402,F401
 from sendwise.cli import models as _models  # noqa: E402,F401
 from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
