@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sendwise.config import Settings
 from sendwise.errors import StoreError
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
+from sendwise.store.sql_privacy import SqlPrivacy
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
 from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
 from sendwise.store.sql_snapshots import SqlSnapshots
@@ -77,6 +78,7 @@ class Store:
         self.intake = SqlIntake(self)
         self.watermarks = SqlWatermarks(self)
         self.webhooks = SqlWebhooks(self)
+        self.privacy = SqlPrivacy(self)
         if upgrade:
             self.upgrade()
 
