@@ -187,6 +187,7 @@ from sendwise.cli import campaign as _campaign  # noqa: E402,F401
 from sendwise.cli import content as _content  # noqa: E402,F401
 from sendwise.cli import keys as _keys  # noqa: E402,F401
 from sendwise.cli import models as _models  # noqa: E402,F401
+from sendwise.cli import privacy as _privacy  # noqa: E402,F401
 from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
 from sendwise.cli import recommend as _recommend  # noqa: E402,F401
 from sendwise.cli import serving as _serving  # noqa: E402,F401
