@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SAWarning
 from sqlalchemy import JSON, Connection, MetaData, String, Table, Text, delete, func, select
 
 from sendwise.store.claims import Claimed, Facts, consent_by_message
@@ -169,7 +171,9 @@ class SqlPrivacy:
     # -- one person's rows everywhere ---------------------------------------------------------
     def _tables(self, conn: Connection) -> list[Table]:
         meta = MetaData()
-        meta.reflect(conn)
+        with warnings.catch_warnings():  # expression indexes are not needed to find rows
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
+            meta.reflect(conn)
         return [t for name, t in sorted(meta.tables.items()) if name not in PRIVATE]
 
     def _resolve(self, conn: Connection, tables: Sequence[Table], people: People) -> None:
@@ -232,14 +236,14 @@ class SqlPrivacy:
             tables = self._tables(conn)
             self._resolve(conn, tables, people)
             for t in tables:
-                found: dict[Any, dict] = {}
+                found: dict[str, dict] = {}
                 for column, values in self._conditions(t, people):
                     for part in _chunks(values):
                         for row in conn.execute(select(t).where(column.in_(part))).mappings():
-                            found[tuple(row.values())] = dict(row)
+                            found[repr(tuple(row.values()))] = dict(row)
                 if self._scanned(t):
                     for row in self._scan(conn, t, people.words()):
-                        found[tuple(map(str, row.values()))] = row
+                        found[repr(tuple(row.values()))] = row
                 if found:
                     out[t.name] = list(found.values())
         return out
