@@ -137,3 +137,34 @@ def test_the_erased_are_skipped_at_claim(tmp_path: Path) -> None:
     assert set(plan.loc[plan.status == "skipped", "reason"]) == {"erased (privacy request)"}
     assert (plan.status == "sent").sum() == 4
     store.close()
+
+
+def test_the_preference_center_choices_hold_at_claim(service) -> None:
+    """Topics and frequency chosen on the page every footer links to are respected."""
+    from sendwise.delivery.links import message_links
+
+    url, store, settings, tmp = service
+    opts = settings.delivery.model_copy(update={"base_url": url})
+    first = seed_campaign(store, 5, definition=_definition("Offers one"))
+    deliver(store, first, GreetingRenderer(), OutboxMessenger(tmp / "o1"), opts, now=NOW)
+    plan = store.messages.plan_frame(first).set_index("customer_id")
+    link = message_links(url, KEY.encode(), plan.loc["000001", "message_key"])["preferences"]
+    with httpx.Client() as http:
+        page = http.get(link)
+        assert page.status_code == 200 and 'value="offers" checked' in page.text
+        saved = http.post(link, data={"topic": ["newsletter"], "frequency": "monthly"})
+        assert saved.status_code == 200
+        page = http.get(link)
+        assert 'value="offers" checked' not in page.text and 'value="monthly" selected' in page.text
+        forged = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+        assert http.post(forged, data={"topic": []}).status_code == 403
+
+    later = datetime(2024, 6, 10, 10)
+    for name, topic, reason in (("Offers two", "offers", "declined the topic offers"),
+                                ("News", "newsletter", "preference: at most one email a month")):  # fmt: skip
+        cid = seed_campaign(store, 5, definition={**_definition(name), "topic": topic}, now=later)
+        policy = SendPolicy(topic=topic)
+        deliver(store, cid, GreetingRenderer(), OutboxMessenger(tmp / name), opts, now=later, policy=policy)
+        done = store.messages.plan_frame(cid).set_index("customer_id")
+        assert done.loc["000001", "status"] == "skipped" and done.loc["000001", "reason"] == reason
+        assert (done.drop(index="000001").status == "sent").all()

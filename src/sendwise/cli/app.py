@@ -161,9 +161,19 @@ def status(project: Project = None) -> None:
     """Row counts, date ranges, rejects by reason and recent loads."""
     from sendwise.warehouse.status import warehouse_status
 
-    _, wh = open_warehouse(project)
+    from datetime import UTC, datetime
+
+    from sendwise.privacy.build_steps import retention
+
+    settings, wh = open_warehouse(project)
     with wh:
         render.status(OUT.console, warehouse_status(wh))
+        rules = retention(wh, settings, datetime.now(UTC).replace(tzinfo=None))
+    for rule in rules:
+        OUT.print(line(f"retention: {rule.table} kept {rule.days} days (by {rule.column}); rows"
+                       f" before {rule.cutoff:%Y-%m-%d}: {rule.due:,}, removed by the next build"))
+    if not rules:
+        OUT.print(line("retention: no rules (privacy.retention_days); every row is kept"))
 
 
 @command()
