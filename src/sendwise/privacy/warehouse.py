@@ -69,6 +69,7 @@ def resolve(wh: Warehouse, customer_ids: list[str], emails: list[str]) -> dict[s
 
 def _load_people(duck: Any, people: dict[str, list[str]]) -> None:
     duck.execute("CREATE OR REPLACE TEMP TABLE _sw_p_ids AS SELECT unnest(?::VARCHAR[]) v", [people["customer_ids"]])
+    duck.execute("CREATE OR REPLACE TEMP TABLE _sw_p_em AS SELECT unnest(?::VARCHAR[]) v", [people["emails"]])
     duck.execute("CREATE OR REPLACE TEMP TABLE _sw_p_anon AS SELECT unnest(?::VARCHAR[]) v", [people["anonymous_ids"]])
     words = sorted({w.lower() for w in (*people["customer_ids"], *people["emails"], *people["anonymous_ids"])})
     if "order" in _tables(duck):
@@ -83,6 +84,8 @@ def _load_people(duck: Any, people: dict[str, list[str]]) -> None:
 
 def _where(table: str, columns: set[str]) -> str | None:
     parts = [f"{quote(c)} IN (SELECT v FROM _sw_p_ids)" for c in ID_COLUMNS if c in columns]
+    if "email" in columns:
+        parts.append("lower(trim(email)) IN (SELECT v FROM _sw_p_em)")
     if "order_id" in columns and not parts:  # order lines: by the people's orders
         parts.append("order_id IN (SELECT v FROM _sw_p_orders)")
     if "anonymous_id" in columns:
