@@ -86,9 +86,6 @@ def erase(
     assert key is not None
     say("finding them")
     people = warehouse.resolve(wh, ids, emails)
-    for row in store.privacy.rows_of(people["customer_ids"], people["emails"]).get("message", []):
-        if row.get("email"):
-            people["emails"] = sorted({*people["emails"], str(row["email"]).strip().lower()})
     report = ErasureReport(uuid.uuid4().hex[:16], len(people["customer_ids"]) or len(emails), 0)
     say("adding them to the tombstone list")
     hashes = [(identifier_hash(key, "customer_id", c), "customer_id") for c in people["customer_ids"]]
