@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from sendwise.cli.app import app
@@ -32,8 +34,13 @@ def test_objectors_lose_predictions_and_recommendations_only(project) -> None:
         store.consents.record("c1", "granted", email="c1@x.org", source="signup", at=NOW)
         ids = objectors_of(settings)
         assert ids == ["c1"]
-        wh.write_table("prediction", pa.table({"customer_id": ["c1", "c2", "c3"], "p": [0.1, 0.2, 0.3]}))
-        wh.write_table("recommendation", pa.table({"customer_id": ["c1", "c1", "c3"], "product_id": ["a", "b", "a"]}))
+        wh.write_table(
+            "prediction", pa.table({"customer_id": ["c1", "c2", "c3"], "p": [0.1, 0.2, 0.3]})
+        )
+        wh.write_table(
+            "recommendation",
+            pa.table({"customer_id": ["c1", "c1", "c3"], "product_id": ["a", "b", "a"]}),
+        )
         assert leave_out(wh, ids) == 3
         assert sorted(wh.table("prediction").customer_id.to_pyarrow().to_pylist()) == ["c2", "c3"]
         assert wh.table("recommendation").customer_id.to_pyarrow().to_pylist() == ["c3"]
@@ -44,8 +51,10 @@ def test_objectors_lose_predictions_and_recommendations_only(project) -> None:
 
 def test_retention_removes_only_what_is_older_than_the_rule(make_project, tmp_path: Path) -> None:
     settings, wh = make_project(privacy={"retention_days": {"event": 30}})
-    rows = "\n".join(f"m{i},track,c{i % 3},,Product Viewed,{(NOW - timedelta(days=i)).isoformat()}Z"
-                     for i in range(60))  # fmt: skip
+    rows = "\n".join(
+        f"m{i},track,c{i % 3},,Product Viewed,{(NOW - timedelta(days=i)).isoformat()}Z"
+        for i in range(60)
+    )
     src = tmp_path / "event.csv"
     src.write_text("message_id,type,customer_id,anonymous_id,event,occurred_at\n" + rows + "\n")
     assert ingest(wh, settings, src, table="event").loaded == 60
@@ -61,14 +70,18 @@ def test_a_retention_rule_on_a_table_without_time_is_a_config_error(make_project
         retention(wh, settings, NOW)
 
 
-ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=30).filter(
-    lambda s: s.strip() == s and "," not in s and '"' not in s)  # fmt: skip
+ids = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=30
+).filter(lambda s: s.strip() == s and "," not in s and '"' not in s)
 
 
-@hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(victim=ids, others=st.lists(ids, min_size=1, max_size=5, unique=True))
-def test_an_import_never_brings_back_an_erased_id(make_project, tmp_path: Path, victim: str,
-                                                  others: list[str]) -> None:  # fmt: skip
+def test_an_import_never_brings_back_an_erased_id(
+    make_project, tmp_path: Path, victim: str, others: list[str]
+) -> None:
     """Whatever the id (unicode, spaces inside, SQL quotes), a tombstoned customer's rows of a
     re-imported file are refused (rule ``erased``, raw text not kept) and the others load."""
     others = [o for o in others if o != victim]
@@ -77,13 +90,19 @@ def test_an_import_never_brings_back_an_erased_id(make_project, tmp_path: Path, 
     key = tombstone_key(settings, create=True)
     assert key is not None
     with open_store(settings) as store:
-        store.privacy.add_tombstones([(identifier_hash(key, "customer_id", victim), "customer_id")], NOW)
+        store.privacy.add_tombstones(
+            [(identifier_hash(key, "customer_id", victim), "customer_id")], NOW
+        )
     src = tmp_path / f"{name}.parquet"
     import pyarrow.parquet as pq
 
     everyone = [victim, *others]
-    pq.write_table(pa.table({"customer_id": everyone,
-                             "email": [f"u{i}@example.com" for i in range(len(everyone))]}), src)  # fmt: skip
+    pq.write_table(
+        pa.table(
+            {"customer_id": everyone, "email": [f"u{i}@example.com" for i in range(len(everyone))]}
+        ),
+        src,
+    )
     report = ingest(wh, settings, src, table="customer")
     assert report.rejects_by_rule == {"erased": 1} and report.loaded == len(others)
     kept = set(wh.table("customer").customer_id.to_pyarrow().to_pylist())
@@ -95,8 +114,18 @@ def test_an_import_never_brings_back_an_erased_id(make_project, tmp_path: Path, 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     runner.invoke(app, ["init", str(tmp_path / "p")])
-    out = runner.invoke(app, ["privacy", "export", "nobody", "--out", str(tmp_path / "x.json"),
-                              "--project", str(tmp_path / "p")])  # fmt: skip
+    out = runner.invoke(
+        app,
+        [
+            "privacy",
+            "export",
+            "nobody",
+            "--out",
+            str(tmp_path / "x.json"),
+            "--project",
+            str(tmp_path / "p"),
+        ],
+    )
     assert out.exit_code == 1 and "no customer 'nobody'" in out.output
     assert "Traceback" not in out.output
     out = runner.invoke(app, ["privacy", "erase", " ", "--project", str(tmp_path / "p")])

@@ -17,8 +17,8 @@ import pytest
 
 from sendwise.build import run_build
 from sendwise.config import init_project, load_settings
-from sendwise.demo import demo_campaign, demo_responses, load_tables
 from sendwise.delivery.previews import render_demo
+from sendwise.demo import demo_campaign, demo_responses, load_tables
 from sendwise.ingest.load import ingest
 from sendwise.privacy.export import export
 from sendwise.privacy.service import erase
@@ -55,8 +55,9 @@ def _rename(shop, cid: str) -> None:
     ee = shop.tables["email_event"]
     if "email" in ee.column_names:
         i = ee.schema.get_field_index("email")
-        ee = ee.set_column(i, "email", pc.if_else(pc.equal(ee["customer_id"], cid),
-                                                  pa.scalar(EMAIL), ee["email"]))  # fmt: skip
+        ee = ee.set_column(
+            i, "email", pc.if_else(pc.equal(ee["customer_id"], cid), pa.scalar(EMAIL), ee["email"])
+        )
         shop.tables["email_event"] = ee
 
 
@@ -110,15 +111,29 @@ def check_export_and_erasure(root: Path, cid: str, old: Path) -> None:
 
     # -- export equals what the warehouse and the store hold --------------------------------
     wh_file, st_file = root / "warehouse.duckdb", root / "store.sqlite"
-    orders = {r[0] for r in _duck(wh_file, 'SELECT order_id FROM "order" WHERE customer_id = ?', [cid])}
+    orders = {
+        r[0] for r in _duck(wh_file, 'SELECT order_id FROM "order" WHERE customer_id = ?', [cid])
+    }
     events = _duck(wh_file, "SELECT count(*) FROM event WHERE customer_id = ?", [cid])[0][0]
-    email_events = _duck(wh_file, "SELECT count(*) FROM email_event WHERE customer_id = ?", [cid])[0][0]
-    prediction = _duck(wh_file, "SELECT p_purchase, churn_risk, clv_12m, top_reasons FROM prediction"
-                       " WHERE customer_id = ?", [cid])[0]  # fmt: skip
+    email_events = _duck(wh_file, "SELECT count(*) FROM email_event WHERE customer_id = ?", [cid])[
+        0
+    ][0]
+    prediction = _duck(
+        wh_file,
+        "SELECT p_purchase, churn_risk, clv_12m, top_reasons FROM prediction WHERE customer_id = ?",
+        [cid],
+    )[0]
     with sqlite3.connect(st_file) as con:
-        messages = {r[0] for r in con.execute("SELECT message_key FROM message WHERE customer_id = ?", [cid])}
-        st_events = con.execute("SELECT count(*) FROM email_event WHERE customer_id = ?", [cid]).fetchone()[0]
-        consents = con.execute("SELECT count(*) FROM consent WHERE customer_id = ?", [cid]).fetchone()[0]
+        messages = {
+            r[0]
+            for r in con.execute("SELECT message_key FROM message WHERE customer_id = ?", [cid])
+        }
+        st_events = con.execute(
+            "SELECT count(*) FROM email_event WHERE customer_id = ?", [cid]
+        ).fetchone()[0]
+        consents = con.execute(
+            "SELECT count(*) FROM consent WHERE customer_id = ?", [cid]
+        ).fetchone()[0]
     assert orders and events and messages and prediction[0] is not None
     with Warehouse.from_settings(settings) as wh, open_store(settings) as store:
         doc = export(settings, cid, wh=wh, store=store)
@@ -128,9 +143,14 @@ def check_export_and_erasure(root: Path, cid: str, old: Path) -> None:
     assert len(w["event"]) == events and len(w["email_event"]) == email_events
     assert {r["message_key"] for r in s["message"]} == messages
     assert len(s["email_event"]) == st_events and len(s.get("consent", [])) == consents
-    assert len(w["consent"]) == _duck(wh_file, "SELECT count(*) FROM consent WHERE customer_id = ?", [cid])[0][0]
+    assert (
+        len(w["consent"])
+        == _duck(wh_file, "SELECT count(*) FROM consent WHERE customer_id = ?", [cid])[0][0]
+    )
     (p,) = w["prediction"]
-    assert p["p_purchase"] == pytest.approx(prediction[0]) and p["clv_12m"] == pytest.approx(prediction[2])
+    assert p["p_purchase"] == pytest.approx(prediction[0]) and p["clv_12m"] == pytest.approx(
+        prediction[2]
+    )
     assert p["top_reasons"] == list(prediction[3])
     assert w["customer"][0]["email"] == EMAIL
     assert any("Prediction p_purchase" in line for line in doc["summary"])

@@ -44,8 +44,10 @@ class ObjectBody(_Body):
 
 
 def _proof(request: Request) -> Proof:
-    return Proof(ip=request.client.host if request.client else None,
-                 user_agent=request.headers.get("user-agent"))  # fmt: skip
+    return Proof(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
 
 
 def _with_warehouse(request: Request, work: Any) -> Any:
@@ -61,8 +63,11 @@ async def export(body: ExportBody, request: Request, key: AdminKey) -> dict[str,
     """Everything held about one person (a customer id or an address), with a summary."""
     from sendwise.privacy.export import export as run_export
 
-    return await asyncio.to_thread(_with_warehouse, request, lambda s, wh, st: run_export(
-        s, body.customer, wh=wh, store=st, requested_by=key.name))  # fmt: skip
+    return await asyncio.to_thread(
+        _with_warehouse,
+        request,
+        lambda s, wh, st: run_export(s, body.customer, wh=wh, store=st, requested_by=key.name),
+    )
 
 
 @router.post("/erase")
@@ -70,8 +75,11 @@ async def erase(body: EraseBody, request: Request, key: AdminKey) -> dict[str, A
     """Erase people from every place; answers the counts (the audit record's detail)."""
     from sendwise.privacy.service import erase as run_erase
 
-    report = await asyncio.to_thread(_with_warehouse, request, lambda s, wh, st: run_erase(
-        s, body.customers, wh=wh, store=st, requested_by=key.name))  # fmt: skip
+    report = await asyncio.to_thread(
+        _with_warehouse,
+        request,
+        lambda s, wh, st: run_erase(s, body.customers, wh=wh, store=st, requested_by=key.name),
+    )
     return {"request_id": report.request_id, "people": report.people, **report.detail()}
 
 
@@ -80,17 +88,28 @@ async def signup(body: SignupBody, request: Request, key: WriteKey) -> dict[str,
     """Marketing consent from a signup form: ``pending`` and a confirmation email (double
     opt-in), or ``granted`` when privacy.double_opt_in is off."""
     state = request.app.state
-    status = await signup_async(state.settings, state.store, state.key, body.customer_id,
-                                body.email, source=f"api:{key.name}", proof=_proof(request))  # fmt: skip
+    status = await signup_async(
+        state.settings,
+        state.store,
+        state.key,
+        body.customer_id,
+        body.email,
+        source=f"api:{key.name}",
+        proof=_proof(request),
+    )
     return {"status": status}
 
 
 @router.post("/object")
 async def object_(body: ObjectBody, request: Request, key: AdminKey) -> dict[str, bool]:
     """Record an objection to profiling (or withdraw it)."""
-    changed = object_to_profiling(request.app.state.store, body.customer_id,
-                                  objects=body.objects, source=f"api:{key.name}",
-                                  proof=_proof(request))  # fmt: skip
+    changed = object_to_profiling(
+        request.app.state.store,
+        body.customer_id,
+        objects=body.objects,
+        source=f"api:{key.name}",
+        proof=_proof(request),
+    )
     return {"changed": changed}
 
 

@@ -130,17 +130,20 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
 def _preference_form(action: str, topics: list[str], chosen: set[str], frequency: str) -> str:
     boxes = "".join(
         f'<label><input type="checkbox" name="topic" value="{html.escape(t)}"'
-        f'{" checked" if t in chosen else ""}> {html.escape(t)}</label><br>'
+        f"{' checked' if t in chosen else ''}> {html.escape(t)}</label><br>"
         for t in topics
     )
     options = "".join(
         f'<option value="{f}"{" selected" if f == frequency else ""}>{label}</option>'
-        for f, label in (("any", "as they come"), ("weekly", "at most one a week"),
-                         ("monthly", "at most one a month"))  # fmt: skip
+        for f, label in (
+            ("any", "as they come"),
+            ("weekly", "at most one a week"),
+            ("monthly", "at most one a month"),
+        )
     )
     return (
         f'<form method="post" action="{html.escape(action)}"><fieldset><legend>Topics</legend>'
-        f"{boxes}</fieldset><p><label>How often: <select name=\"frequency\">{options}</select>"
+        f'{boxes}</fieldset><p><label>How often: <select name="frequency">{options}</select>'
         '</label></p><button type="submit">Save</button></form>'
     )
 
@@ -180,7 +183,7 @@ async def save_preferences(token: str, request: Request) -> HTMLResponse:
     """Save the preference center's form: each topic granted or withdrawn, the frequency."""
     from sendwise.privacy.ledger import Proof, set_topics
 
-    key, customer_id, email = _person(request, token)
+    _key, customer_id, email = _person(request, token)
     body = b""
     async for chunk in request.stream():
         body += chunk

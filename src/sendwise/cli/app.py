@@ -159,19 +159,22 @@ def profile(
 @command()
 def status(project: Project = None) -> None:
     """Row counts, date ranges, rejects by reason and recent loads."""
-    from sendwise.warehouse.status import warehouse_status
-
     from datetime import UTC, datetime
 
     from sendwise.privacy.build_steps import retention
+    from sendwise.warehouse.status import warehouse_status
 
     settings, wh = open_warehouse(project)
     with wh:
         render.status(OUT.console, warehouse_status(wh))
         rules = retention(wh, settings, datetime.now(UTC).replace(tzinfo=None))
     for rule in rules:
-        OUT.print(line(f"retention: {rule.table} kept {rule.days} days (by {rule.column}); rows"
-                       f" before {rule.cutoff:%Y-%m-%d}: {rule.due:,}, removed by the next build"))
+        OUT.print(
+            line(
+                f"retention: {rule.table} kept {rule.days} days (by {rule.column}); rows"
+                f" before {rule.cutoff:%Y-%m-%d}: {rule.due:,}, removed by the next build"
+            )
+        )
     if not rules:
         OUT.print(line("retention: no rules (privacy.retention_days); every row is kept"))
 

@@ -48,8 +48,13 @@ def erase(
 
     settings, wh = open_warehouse(project)
     with wh, open_store(settings) as store:
-        report = run_erase(settings, customers, wh=wh, store=store,
-                           progress=lambda m: console.print(m, markup=False))  # fmt: skip
+        report = run_erase(
+            settings,
+            customers,
+            wh=wh,
+            store=store,
+            progress=lambda m: console.print(m, markup=False),
+        )
     rows = sum(report.warehouse.values()) + sum(report.store.values())
     console.print(
         f"erased {report.people} people: {rows:,} rows, {sum(report.files.values()):,} file"
@@ -75,8 +80,7 @@ def object_(
     with open_store(settings) as store:
         changed = object_to_profiling(store, customer, objects=not withdraw)
     state = "objects to" if not withdraw else "no longer objects to"
-    console.print(f"{customer} {state} profiling" + ("" if changed else " (already)"),
-                  markup=False)  # fmt: skip
+    console.print(f"{customer} {state} profiling" + ("" if changed else " (already)"), markup=False)
 
 
 @command(privacy_app, "audit")
@@ -88,6 +92,8 @@ def audit(project: Project = None) -> None:
     settings = load_settings(project)
     with open_store(settings) as store:
         for row in store.privacy.audit_log():
-            console.print(f"{row['at']:%Y-%m-%d %H:%M:%S} {row['action']} {row['subjects']}"
-                          f" by {row['requested_by']} ({row['request_id']}): {row['detail']}",
-                          markup=False)  # fmt: skip
+            console.print(
+                f"{row['at']:%Y-%m-%d %H:%M:%S} {row['action']} {row['subjects']}"
+                f" by {row['requested_by']} ({row['request_id']}): {row['detail']}",
+                markup=False,
+            )

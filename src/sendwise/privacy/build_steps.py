@@ -55,9 +55,11 @@ def retention(wh: Warehouse, settings: Settings, now: datetime) -> list[Retentio
         cutoff = now - timedelta(days=days)
         due = 0
         if wh.has_table(table):
-            due = int(wh.engine.execute(
+            found = wh.engine.execute(
                 f"SELECT count(*) FROM {quote(table)} WHERE {quote(column)} < CAST(? AS TIMESTAMP)",
-                [cutoff]).fetchone()[0])  # fmt: skip
+                [cutoff],
+            ).fetchone()
+            due = int(found[0]) if found else 0
         rules.append(RetentionRule(table, days, column, cutoff, due))
     return rules
 
@@ -68,7 +70,8 @@ def apply_retention(wh: Warehouse, settings: Settings, now: datetime) -> dict[st
     for rule in retention(wh, settings, now):
         if rule.due:
             wh.engine.execute(
-                f"DELETE FROM {quote(rule.table)} WHERE {quote(rule.column)} < CAST(? AS TIMESTAMP)",
+                f"DELETE FROM {quote(rule.table)}"
+                f" WHERE {quote(rule.column)} < CAST(? AS TIMESTAMP)",
                 [rule.cutoff],
             )
             removed[rule.table] = rule.due
@@ -96,6 +99,7 @@ def leave_out(wh: Warehouse, ids: list[str], tables: tuple[str, ...] = PROFILED)
     for table in tables:
         if wh.has_table(table):
             found = wh.engine.execute(
-                f"DELETE FROM {quote(table)} WHERE customer_id IN ({listed})").fetchone()  # fmt: skip
+                f"DELETE FROM {quote(table)} WHERE customer_id IN ({listed})"
+            ).fetchone()
             removed += int(found[0]) if found else 0
     return removed

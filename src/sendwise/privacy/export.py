@@ -26,8 +26,17 @@ if TYPE_CHECKING:
     from sendwise.store.connection import Store
     from sendwise.warehouse.connection import Warehouse
 
-SCORES = ("p_purchase", "churn_risk", "expected_orders", "p_alive", "predicted_spend",
-          "clv_12m", "next_category", "p_next_category", "best_send_hour")  # fmt: skip
+SCORES = (
+    "p_purchase",
+    "churn_risk",
+    "expected_orders",
+    "p_alive",
+    "predicted_spend",
+    "clv_12m",
+    "next_category",
+    "p_next_category",
+    "best_send_hour",
+)
 MEANING = {
     "p_purchase": "chance of buying in the model's horizon",
     "churn_risk": "chance of not buying again (churn)",
@@ -73,14 +82,20 @@ def _summary(wh_rows: dict, st_rows: dict, state: dict, found_files: list[str]) 
     lines = []
     customer = (wh_rows.get("customer") or [{}])[0]
     name = " ".join(str(customer[k]) for k in ("first_name", "last_name") if customer.get(k))
-    lines.append(f"Customer {customer.get('customer_id', '?')}: {name or 'no name'},"
-                 f" {customer.get('email') or 'no email address'}.")  # fmt: skip
+    lines.append(
+        f"Customer {customer.get('customer_id', '?')}: {name or 'no name'},"
+        f" {customer.get('email') or 'no email address'}."
+    )
     orders = wh_rows.get("order", [])
-    lines.append(f"{len(orders)} orders with {len(wh_rows.get('order_line', []))} lines;"
-                 f" {len(wh_rows.get('event', []))} browsing events;"
-                 f" {len(wh_rows.get('email_event', []))} email events in the warehouse.")  # fmt: skip
-    lines.append(f"{len(st_rows.get('message', []))} messages planned or sent;"
-                 f" {len(st_rows.get('intake_event', []))} events received live.")  # fmt: skip
+    lines.append(
+        f"{len(orders)} orders with {len(wh_rows.get('order_line', []))} lines;"
+        f" {len(wh_rows.get('event', []))} browsing events;"
+        f" {len(wh_rows.get('email_event', []))} email events in the warehouse."
+    )
+    lines.append(
+        f"{len(st_rows.get('message', []))} messages planned or sent;"
+        f" {len(st_rows.get('intake_event', []))} events received live."
+    )
     for purpose, s in sorted(state.items()):
         lines.append(f"Consent {purpose}: {s['status']} ({s['source']}, {s['recorded_at']}).")
     for p in wh_rows.get("prediction", []):
@@ -88,20 +103,25 @@ def _summary(wh_rows: dict, st_rows: dict, state: dict, found_files: list[str]) 
             if p.get(score) is not None:
                 value = p[score]
                 shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-                lines.append(f"Prediction {score} = {shown}: {MEANING.get(score, score)}"
-                             f" (as of {p.get('as_of')}).")  # fmt: skip
+                lines.append(
+                    f"Prediction {score} = {shown}: {MEANING.get(score, score)}"
+                    f" (as of {p.get('as_of')})."
+                )
         for reason in p.get("top_reasons") or []:
             lines.append(f"Reason behind the purchase score: {jsonable(reason)}.")
     recs = wh_rows.get("recommendation", [])
     if recs:
         lines.append("Recommended products: " + ", ".join(str(r["product_id"]) for r in recs) + ".")
     if found_files:
-        lines.append(f"{len(found_files)} files in the project name them: " + ", ".join(found_files))
+        lines.append(
+            f"{len(found_files)} files in the project name them: " + ", ".join(found_files)
+        )
     return lines
 
 
-def export(settings: Settings, subject: str, *, wh: Warehouse, store: Store,
-           requested_by: str = "cli") -> dict[str, Any]:  # fmt: skip
+def export(
+    settings: Settings, subject: str, *, wh: Warehouse, store: Store, requested_by: str = "cli"
+) -> dict[str, Any]:
     """One person's data from every place, as a JSON-ready document."""
     ids, emails = split_subjects([subject])
     people = warehouse.resolve(wh, ids, emails)
@@ -114,11 +134,15 @@ def export(settings: Settings, subject: str, *, wh: Warehouse, store: Store,
     found = sorted(
         str(p.relative_to(settings.project))
         for p in {outbox / f"{k}.eml" for k in keys if (outbox / f"{k}.eml").is_file()}
-        | {p for p, _ in files.find_in_files(
-            settings.project,
-            [w.encode() for w in (*people["customer_ids"], *people["emails"])],
-            _database_files(settings) + [outbox])}
-    )  # fmt: skip
+        | {
+            p
+            for p, _ in files.find_in_files(
+                settings.project,
+                [w.encode() for w in (*people["customer_ids"], *people["emails"])],
+                [*_database_files(settings), outbox],
+            )
+        }
+    )
     state = consent_state(st_rows.get("consent", []))
     doc = {
         "subject": subject,
@@ -131,9 +155,17 @@ def export(settings: Settings, subject: str, *, wh: Warehouse, store: Store,
         "store": st_rows,
         "files": found,
     }
-    store.privacy.audit(uuid.uuid4().hex[:16], "export", len(people["customer_ids"]),
-                        requested_by, utcnow(), {"warehouse": {t: len(r) for t, r in wh_rows.items()},
-                        "store": {t: len(r) for t, r in st_rows.items()}})  # fmt: skip
+    store.privacy.audit(
+        uuid.uuid4().hex[:16],
+        "export",
+        len(people["customer_ids"]),
+        requested_by,
+        utcnow(),
+        {
+            "warehouse": {t: len(r) for t, r in wh_rows.items()},
+            "store": {t: len(r) for t, r in st_rows.items()},
+        },
+    )
     return jsonable(doc)
 
 

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -82,7 +83,9 @@ def _text(path: Path, words: set[str], patterns: list[bytes]) -> str | None:
     if any(suffix.endswith(s) for s in ROW_FILES):
         lines = data.splitlines(keepends=True)
         kept = [ln for ln in lines[:1]] + [
-            ln for ln in lines[1:] if not (words & words_in(ln)) and not any(p in ln for p in patterns)
+            ln
+            for ln in lines[1:]
+            if not (words & words_in(ln)) and not any(p in ln for p in patterns)
         ]
         _atomic(path, b"".join(kept))
         return "rows removed"
@@ -90,7 +93,8 @@ def _text(path: Path, words: set[str], patterns: list[bytes]) -> str | None:
         path.unlink()
         return "deleted"
     rx = re.compile(
-        b"|".join(re.escape(w.encode()) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE
+        b"|".join(re.escape(w.encode()) for w in sorted(words, key=len, reverse=True)),
+        re.IGNORECASE,
     )
     out = rx.sub(b"[erased]", data)
     for p in patterns:
@@ -138,7 +142,9 @@ def erase_files(
     return counts
 
 
-def find_in_files(root: Path, needles: Iterable[bytes], skip: Iterable[Path] = ()) -> list[tuple[Path, bytes]]:
+def find_in_files(
+    root: Path, needles: Iterable[bytes], skip: Iterable[Path] = ()
+) -> list[tuple[Path, bytes]]:
     """Every (file, needle) whose bytes contain the needle (case-insensitive): a check."""
     found: list[tuple[Path, bytes]] = []
     low = [n.lower() for n in needles if n]
@@ -146,4 +152,3 @@ def find_in_files(root: Path, needles: Iterable[bytes], skip: Iterable[Path] = (
         data = path.read_bytes().lower()
         found += [(path, n) for n in low if n in data]
     return found
-

@@ -29,7 +29,9 @@ def identifier_hash(key: bytes, kind: str, value: object) -> str | None:
     text = normalize(kind, value)
     if text is None:
         return None
-    return hmac.new(key, f"{kind}\0{text}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return hmac.new(
+        key, f"{kind}\0{text}".encode("utf-8", "surrogatepass"), hashlib.sha256
+    ).hexdigest()
 
 
 def person_hashes(key: bytes, customer_id: object, email: object) -> list[str]:

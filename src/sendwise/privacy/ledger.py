@@ -42,8 +42,12 @@ class Proof:
 
     def fields(self, token: str | None = None) -> dict[str, str | None]:
         digest = hashlib.sha256(token.encode()).hexdigest()[:64] if token else None
-        return {"ip": self.ip, "user_agent": self.user_agent,
-                "legal_basis": self.legal_basis, "token": digest}  # fmt: skip
+        return {
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "legal_basis": self.legal_basis,
+            "token": digest,
+        }
 
 
 def confirmation_token(ring: KeyRing, customer_id: str, email: str) -> str:
@@ -73,17 +77,27 @@ def _confirmation_message(settings: Settings, customer_id: str, email: str, url:
     from sendwise.delivery.mime import compose
 
     shop = settings.content.shop
-    text = (f"Please confirm that you want emails from {shop.name}:\n\n{url}\n\n"
-            "If you did not ask for them, ignore this message: nothing more will be sent.\n"
-            f"\n{shop.postal_address}\n")  # fmt: skip
+    text = (
+        f"Please confirm that you want emails from {shop.name}:\n\n{url}\n\n"
+        "If you did not ask for them, ignore this message: nothing more will be sent.\n"
+        f"\n{shop.postal_address}\n"
+    )
     html_url = url.replace("&", "&amp;").replace('"', "&quot;")
-    body = (f"<p>Please confirm that you want emails from {shop.name}.</p>"
-            f'<p><a href="{html_url}">Yes, send me emails</a></p>'
-            "<p>If you did not ask for them, ignore this message.</p>")  # fmt: skip
+    body = (
+        f"<p>Please confirm that you want emails from {shop.name}.</p>"
+        f'<p><a href="{html_url}">Yes, send me emails</a></p>'
+        "<p>If you did not ask for them, ignore this message.</p>"
+    )
     rendered = RenderedEmail(f"Please confirm your subscription to {shop.name}", "", body, text)
     key = "confirm-" + hashlib.blake2b(f"{customer_id}\0{url}".encode(), digest_size=12).hexdigest()
-    return compose(rendered, key=key, to=email, sender=settings.delivery.sender,
-                   links={"unsubscribe": url, "preferences": url}, customer_id=customer_id)  # fmt: skip
+    return compose(
+        rendered,
+        key=key,
+        to=email,
+        sender=settings.delivery.sender,
+        links={"unsubscribe": url, "preferences": url},
+        customer_id=customer_id,
+    )
 
 
 async def _send(settings: Settings, message: Any) -> str:
@@ -112,52 +126,87 @@ async def signup_async(
         raise InputError("a signup needs a customer id and an email address")
     at = at or utcnow()
     if not settings.privacy.double_opt_in:
-        store.consents.record(customer_id, "granted", email=address, source=source, at=at,
-                              proof=proof.fields())  # fmt: skip
+        store.consents.record(
+            customer_id, "granted", email=address, source=source, at=at, proof=proof.fields()
+        )
         return "granted"
     token = confirmation_token(ring, customer_id, address)
-    store.consents.record(customer_id, "pending", email=address, source=source, at=at,
-                          proof=proof.fields(token))  # fmt: skip
+    store.consents.record(
+        customer_id, "pending", email=address, source=source, at=at, proof=proof.fields(token)
+    )
     url = confirmation_url(settings, token)
     await _send(settings, _confirmation_message(settings, customer_id, address, url))
     return "pending"
 
 
-def signup(settings: Settings, store: Store, ring: KeyRing, customer_id: str, email: str,
-           **kw: Any) -> str:  # fmt: skip
+def signup(
+    settings: Settings, store: Store, ring: KeyRing, customer_id: str, email: str, **kw: Any
+) -> str:
     """:func:`signup_async` outside an event loop (the CLI, scripts)."""
     return asyncio.run(signup_async(settings, store, ring, customer_id, email, **kw))
 
 
-def confirm(store: Store, ring: KeyRing, token: str, *, proof: Proof = Proof(),
-            at: datetime | None = None) -> str:  # fmt: skip
+def confirm(
+    store: Store, ring: KeyRing, token: str, *, proof: Proof = Proof(), at: datetime | None = None
+) -> str:
     """Follow a confirmation link: ``granted`` with its proof; SignatureError when forged."""
     customer_id, email = read_confirmation(ring, token)
-    store.consents.record(customer_id, "granted", email=email, source="double_opt_in",
-                          at=at or utcnow(), proof=proof.fields(token))  # fmt: skip
+    store.consents.record(
+        customer_id,
+        "granted",
+        email=email,
+        source="double_opt_in",
+        at=at or utcnow(),
+        proof=proof.fields(token),
+    )
     return customer_id
 
 
-def set_topics(store: Store, customer_id: str, email: str | None, chosen: Iterable[str],
-               topics: Iterable[str], *, source: str, proof: Proof = Proof(),
-               at: datetime | None = None) -> None:  # fmt: skip
+def set_topics(
+    store: Store,
+    customer_id: str,
+    email: str | None,
+    chosen: Iterable[str],
+    topics: Iterable[str],
+    *,
+    source: str,
+    proof: Proof = Proof(),
+    at: datetime | None = None,
+) -> None:
     """The preference center's topics: each known topic granted when chosen, else withdrawn."""
     at = at or utcnow()
     wanted = set(chosen)
     for topic in topics:
-        store.consents.record(customer_id, "granted" if topic in wanted else "withdrawn",
-                              email=email, purpose=f"topic:{topic}", source=source, at=at,
-                              proof=proof.fields())  # fmt: skip
+        store.consents.record(
+            customer_id,
+            "granted" if topic in wanted else "withdrawn",
+            email=email,
+            purpose=f"topic:{topic}",
+            source=source,
+            at=at,
+            proof=proof.fields(),
+        )
 
 
-def object_to_profiling(store: Store, customer_id: str, *, objects: bool = True,
-                        source: str = "cli", proof: Proof = Proof(),
-                        at: datetime | None = None) -> bool:  # fmt: skip
+def object_to_profiling(
+    store: Store,
+    customer_id: str,
+    *,
+    objects: bool = True,
+    source: str = "cli",
+    proof: Proof = Proof(),
+    at: datetime | None = None,
+) -> bool:
     """Record an objection to profiling (or its withdrawal): the next build leaves the person
     out of predictions and recommendations; what they consented to still reaches them."""
-    return store.consents.record(customer_id, "withdrawn" if objects else "granted",
-                                 purpose=PROFILING, source=source, at=at or utcnow(),
-                                 proof={**proof.fields(), "legal_basis": "objection"})  # fmt: skip
+    return store.consents.record(
+        customer_id,
+        "withdrawn" if objects else "granted",
+        purpose=PROFILING,
+        source=source,
+        at=at or utcnow(),
+        proof={**proof.fields(), "legal_basis": "objection"},
+    )
 
 
 def objectors(store: Store) -> list[str]:

@@ -45,8 +45,13 @@ class ErasureReport:
 
     def detail(self) -> dict[str, Any]:
         """What the audit log keeps: counts by place, never who."""
-        return {"tombstones": self.tombstones, "warehouse": self.warehouse,
-                "store": self.store, "files": self.files, "seconds": round(self.seconds, 3)}  # fmt: skip
+        return {
+            "tombstones": self.tombstones,
+            "warehouse": self.warehouse,
+            "store": self.store,
+            "files": self.files,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def split_subjects(subjects: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -60,12 +65,20 @@ def split_subjects(subjects: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _database_files(settings: Settings) -> list[Path]:
     out = [settings.path(".sendwise")]
-    for url in (settings.warehouse_url().removeprefix("duckdb://"),
-                settings.store_url().removeprefix("sqlite:///")):  # fmt: skip
+    for url in (
+        settings.warehouse_url().removeprefix("duckdb://"),
+        settings.store_url().removeprefix("sqlite:///"),
+    ):
         if url and not url.startswith(("postgres", ":memory:")) and "://" not in url:
             base = Path(url)
-            out += [base, Path(f"{base}.wal"), Path(f"{base}-wal"), Path(f"{base}-shm"),
-                    Path(f"{base}-journal"), Path(f"{base}.rewrite")]  # fmt: skip
+            out += [
+                base,
+                Path(f"{base}.wal"),
+                Path(f"{base}-wal"),
+                Path(f"{base}-shm"),
+                Path(f"{base}-journal"),
+                Path(f"{base}.rewrite"),
+            ]
     return out
 
 
@@ -88,7 +101,9 @@ def erase(
     people = warehouse.resolve(wh, ids, emails)
     report = ErasureReport(uuid.uuid4().hex[:16], len(people["customer_ids"]) or len(emails), 0)
     say("adding them to the tombstone list")
-    hashes = [(identifier_hash(key, "customer_id", c), "customer_id") for c in people["customer_ids"]]
+    hashes = [
+        (identifier_hash(key, "customer_id", c), "customer_id") for c in people["customer_ids"]
+    ]
     hashes += [(identifier_hash(key, "email", e), "email") for e in people["emails"]]
     report.tombstones = store.privacy.add_tombstones([(h, k) for h, k in hashes if h], utcnow())
     say("erasing them from the store")
@@ -108,8 +123,9 @@ def erase(
         people["names"],
     )
     report.seconds = time.perf_counter() - started
-    store.privacy.audit(report.request_id, "erase", report.people, requested_by, utcnow(),
-                        report.detail())  # fmt: skip
+    store.privacy.audit(
+        report.request_id, "erase", report.people, requested_by, utcnow(), report.detail()
+    )
     say("compacting the store")
     store.privacy.compact()
     logger.info("erasure %s: %d people", report.request_id, report.people)

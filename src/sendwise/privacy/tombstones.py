@@ -108,8 +108,9 @@ def drop_erased(settings: Settings, store: Any, rows: list[dict[str, Any]]) -> l
     from sendwise.privacy.hashing import person_hashes
 
     def hashes(row: dict[str, Any]) -> list[str]:
-        traits = row.get("traits") if isinstance(row.get("traits"), dict) else {}
-        email = traits.get("email") if isinstance(traits.get("email"), str) else None
+        traits = row.get("traits")
+        found = traits.get("email") if isinstance(traits, dict) else None
+        email = found if isinstance(found, str) else None
         return person_hashes(key, row.get("user_id") or row.get("customer_id"), email)
 
     by_row = [hashes(r) for r in rows]

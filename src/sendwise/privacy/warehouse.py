@@ -43,13 +43,19 @@ def resolve(wh: Warehouse, customer_ids: list[str], emails: list[str]) -> dict[s
     ids, addresses = set(customer_ids), {e.strip().lower() for e in emails}
     names: set[str] = set()
     if "customer" in tables:
-        duck.execute("CREATE OR REPLACE TEMP TABLE _sw_q_ids AS SELECT unnest(?::VARCHAR[]) v", [sorted(ids)])
-        duck.execute("CREATE OR REPLACE TEMP TABLE _sw_q_em AS SELECT unnest(?::VARCHAR[]) v", [sorted(addresses)])
+        duck.execute(
+            "CREATE OR REPLACE TEMP TABLE _sw_q_ids AS SELECT unnest(?::VARCHAR[]) v", [sorted(ids)]
+        )
+        duck.execute(
+            "CREATE OR REPLACE TEMP TABLE _sw_q_em AS SELECT unnest(?::VARCHAR[]) v",
+            [sorted(addresses)],
+        )
         name_cols = [c for c in ("first_name", "last_name") if c in tables["customer"]]
         select_names = ", ".join(name_cols) if name_cols else "NULL"
         for cid, email, *name in duck.execute(
-            f"SELECT customer_id, lower(trim(email)), {select_names} FROM customer WHERE customer_id"
-            " IN (SELECT v FROM _sw_q_ids) OR lower(trim(email)) IN (SELECT v FROM _sw_q_em)"
+            f"SELECT customer_id, lower(trim(email)), {select_names} FROM customer"
+            " WHERE customer_id IN (SELECT v FROM _sw_q_ids)"
+            " OR lower(trim(email)) IN (SELECT v FROM _sw_q_em)"
         ).fetchall():
             ids.add(str(cid))
             if email:
@@ -59,27 +65,52 @@ def resolve(wh: Warehouse, customer_ids: list[str], emails: list[str]) -> dict[s
                 names.add(full)
     anonymous: set[str] = set()
     if "identity" in tables and ids:
-        duck.execute("CREATE OR REPLACE TEMP TABLE _sw_q_ids AS SELECT unnest(?::VARCHAR[]) v", [sorted(ids)])
-        anonymous = {str(a) for (a,) in duck.execute(
-            "SELECT DISTINCT anonymous_id FROM identity WHERE customer_id IN (SELECT v FROM _sw_q_ids)"
-        ).fetchall() if a}  # fmt: skip
-    return {"customer_ids": sorted(ids), "emails": sorted(addresses),
-            "anonymous_ids": sorted(anonymous), "names": sorted(names)}  # fmt: skip
+        duck.execute(
+            "CREATE OR REPLACE TEMP TABLE _sw_q_ids AS SELECT unnest(?::VARCHAR[]) v", [sorted(ids)]
+        )
+        anonymous = {
+            str(a)
+            for (a,) in duck.execute(
+                "SELECT DISTINCT anonymous_id FROM identity"
+                " WHERE customer_id IN (SELECT v FROM _sw_q_ids)"
+            ).fetchall()
+            if a
+        }
+    return {
+        "customer_ids": sorted(ids),
+        "emails": sorted(addresses),
+        "anonymous_ids": sorted(anonymous),
+        "names": sorted(names),
+    }
 
 
 def _load_people(duck: Any, people: dict[str, list[str]]) -> None:
-    duck.execute("CREATE OR REPLACE TEMP TABLE _sw_p_ids AS SELECT unnest(?::VARCHAR[]) v", [people["customer_ids"]])
-    duck.execute("CREATE OR REPLACE TEMP TABLE _sw_p_em AS SELECT unnest(?::VARCHAR[]) v", [people["emails"]])
-    duck.execute("CREATE OR REPLACE TEMP TABLE _sw_p_anon AS SELECT unnest(?::VARCHAR[]) v", [people["anonymous_ids"]])
-    words = sorted({w.lower() for w in (*people["customer_ids"], *people["emails"], *people["anonymous_ids"])})
+    duck.execute(
+        "CREATE OR REPLACE TEMP TABLE _sw_p_ids AS SELECT unnest(?::VARCHAR[]) v",
+        [people["customer_ids"]],
+    )
+    duck.execute(
+        "CREATE OR REPLACE TEMP TABLE _sw_p_em AS SELECT unnest(?::VARCHAR[]) v", [people["emails"]]
+    )
+    duck.execute(
+        "CREATE OR REPLACE TEMP TABLE _sw_p_anon AS SELECT unnest(?::VARCHAR[]) v",
+        [people["anonymous_ids"]],
+    )
+    words = sorted(
+        {w.lower() for w in (*people["customer_ids"], *people["emails"], *people["anonymous_ids"])}
+    )
     if "order" in _tables(duck):
         duck.execute(
-            'CREATE OR REPLACE TEMP TABLE _sw_p_orders AS SELECT DISTINCT order_id AS v FROM "order"'
-            " WHERE customer_id IN (SELECT v FROM _sw_p_ids)"
+            "CREATE OR REPLACE TEMP TABLE _sw_p_orders AS SELECT DISTINCT order_id AS v"
+            ' FROM "order" WHERE customer_id IN (SELECT v FROM _sw_p_ids)'
         )
     else:
         duck.execute("CREATE OR REPLACE TEMP TABLE _sw_p_orders (v VARCHAR)")
-    duck.execute("CREATE OR REPLACE TEMP TABLE _sw_p_words AS SELECT list(v) AS words FROM (SELECT unnest(?::VARCHAR[]) v)", [words])
+    duck.execute(
+        "CREATE OR REPLACE TEMP TABLE _sw_p_words AS SELECT list(v) AS words"
+        " FROM (SELECT unnest(?::VARCHAR[]) v)",
+        [words],
+    )
 
 
 def _where(table: str, columns: set[str]) -> str | None:
@@ -125,7 +156,8 @@ def erase_rows(wh: Warehouse, people: dict[str, list[str]]) -> dict[str, int]:
             where = _where(table, columns)
             if where is None:
                 continue
-            (n,) = duck.execute(f"DELETE FROM {quote(table)} WHERE {where}").fetchone()
+            found = duck.execute(f"DELETE FROM {quote(table)} WHERE {where}").fetchone()
+            n = found[0] if found else 0
             if n:
                 counts[table] = int(n)
         duck.execute("COMMIT")

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SAWarning
 from sqlalchemy import JSON, Connection, MetaData, String, Table, Text, delete, func, select
+from sqlalchemy.exc import SAWarning
 
 from sendwise.errors import InputError
 from sendwise.store.claims import Claimed, Facts, consent_by_message
@@ -106,9 +106,15 @@ class SqlPrivacy:
         with self.store.begin() as conn:
             conn.execute(
                 privacy_audit.insert(),
-                dict(request_id=request_id, action=action, subjects=subjects,
-                     requested_by=by, at=at, detail=detail),
-            )  # fmt: skip
+                dict(
+                    request_id=request_id,
+                    action=action,
+                    subjects=subjects,
+                    requested_by=by,
+                    at=at,
+                    detail=detail,
+                ),
+            )
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         a = privacy_audit.c
@@ -200,8 +206,12 @@ class SqlPrivacy:
             m = known["message"].c
             for part in _chunks(people.customer_ids):
                 query = select(m.email).where(m.customer_id.in_(part), m.email.is_not(None))
-                people.emails = sorted({*people.emails, *(str(e).strip().lower()
-                                        for (e,) in conn.execute(query).all())})  # fmt: skip
+                people.emails = sorted(
+                    {
+                        *people.emails,
+                        *(str(e).strip().lower() for (e,) in conn.execute(query).all()),
+                    }
+                )
 
     def _conditions(self, t: Table, people: People) -> list[tuple[Any, Sequence[str]]]:
         """(column, values) pairs: a row matching any of them is the people's."""
@@ -215,14 +225,21 @@ class SqlPrivacy:
         if "anonymous_id" in cols:
             out.append((cols.anonymous_id, people.anonymous_ids))
         for name in ("message_id", "message_key"):  # rows of their messages without their id
-            if name in cols and "customer_id" not in cols and t.name not in ("intake_event",
-                                                                             "webhook_outbox"):
+            if (
+                name in cols
+                and "customer_id" not in cols
+                and t.name not in ("intake_event", "webhook_outbox")
+            ):
                 out.append((cols[name], people.message_keys))
         return [(c, v) for c, v in out if v]
 
     def _text_columns(self, t: Table) -> list[str]:
-        return [c.name for c in t.columns if isinstance(c.type, (Text, JSON))
-                or (isinstance(c.type, String) and (c.type.length or 0) > 320)]  # fmt: skip
+        return [
+            c.name
+            for c in t.columns
+            if isinstance(c.type, (Text, JSON))
+            or (isinstance(c.type, String) and (c.type.length or 0) > 320)
+        ]
 
     def _scan(self, conn: Connection, t: Table, words: set[str]) -> list[dict[str, Any]]:
         """Rows of a table without identifying columns whose text names one of ``words``."""
@@ -248,8 +265,8 @@ class SqlPrivacy:
                 found: dict[str, dict] = {}
                 for column, values in self._conditions(t, people):
                     for part in _chunks(values):
-                        for row in conn.execute(select(t).where(column.in_(part))).mappings():
-                            found[repr(tuple(row.values()))] = dict(row)
+                        for hit in conn.execute(select(t).where(column.in_(part))).mappings():
+                            found[repr(tuple(hit.values()))] = dict(hit)
                 if self._scanned(t):
                     for row in self._scan(conn, t, people.words()):
                         found[repr(tuple(row.values()))] = row
@@ -257,7 +274,9 @@ class SqlPrivacy:
                     out[t.name] = list(found.values())
         return out
 
-    def erase(self, customer_ids: Iterable[str], emails: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+    def erase(
+        self, customer_ids: Iterable[str], emails: Iterable[str]
+    ) -> tuple[dict[str, int], list[str]]:
         """Delete every row about these people, in one transaction; (rows deleted by table,
         the message keys they had: their outbox files)."""
         people = People(customer_ids, emails)

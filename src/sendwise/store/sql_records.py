@@ -237,7 +237,7 @@ def consent_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     data["source"] = data["source"].fillna("warehouse")
     data["customer_id"] = data["customer_id"].astype(str)
     for name in PROOF_FIELDS:
-        data[name] = frame[name] if name in frame else None
+        data[name] = frame.get(name)
     return [
         {k: (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for k, v in r.items()}
         for r in data.astype(object).where(data.notna(), None).to_dict("records")

@@ -107,8 +107,12 @@ class LoadSession:
         for kind, column in (("customer_id", "customer_id"), ("email", "email")):
             if column not in cols:
                 continue
-            values = [v for (v,) in self.engine.execute(
-                f"SELECT DISTINCT {column} FROM {ok} WHERE {column} IS NOT NULL").fetchall()]
+            values = [
+                v
+                for (v,) in self.engine.execute(
+                    f"SELECT DISTINCT {column} FROM {ok} WHERE {column} IS NOT NULL"
+                ).fetchall()
+            ]
             hits = self.tombstones.erased(kind, values)
             if hits:
                 listed = ", ".join(sql_string(str(v)) for v in hits)
@@ -122,7 +126,8 @@ class LoadSession:
         )
         # ``ok`` is a view of the rows of ``ok_all`` without a reason to refuse them
         found = self.engine.execute(
-            f"UPDATE {ok}_all SET _why = struct_pack(rule := 'erased', reason := 'erased') WHERE _why IS NULL AND ({cond})"
+            f"UPDATE {ok}_all SET _why = struct_pack(rule := 'erased', reason := 'erased')"
+            f" WHERE _why IS NULL AND ({cond})"
         ).fetchone()
         return int(found[0]) if found else 0
 
