@@ -3,8 +3,7 @@ policy's privacy facts, and one person's rows in every table (to export or to er
 
 Erasure and export reflect the tables the database really holds, so a table added by a later
 migration is covered as soon as it names people the usual way: a ``customer_id`` or
-``user_id`` column (the customer ids), ``email`` (the addresses; only in a table without a
-customer id), ``anonymous_id`` (the anonymous ids linked to them), ``message_id`` /
+``user_id`` column (the customer ids), ``email`` (the addresses), ``anonymous_id`` (the anonymous ids linked to them), ``message_id`` /
 ``message_key`` (their messages). Tables without such a column but with text or JSON columns
 (the webhook outbox's bodies, campaign definitions) are scanned for the identifiers as tokens.
 """
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
     from sendwise.store.connection import Store
 
 CHUNK = 500
+WIDE = 5000
+"""Values per IN list when finding a person's rows (few scans of a table without an index)."""
 PRIVATE = ("privacy_tombstone", "privacy_audit", "alembic_version")
 """Tables erasure never touches (the list itself, the audit log without personal data)."""
 FREQUENCIES = {"any": None, "weekly": 7, "monthly": 30}
@@ -220,8 +221,8 @@ class SqlPrivacy:
         for name in ("customer_id", "user_id"):
             if name in cols:
                 out.append((cols[name], people.customer_ids))
-        if "email" in cols and "customer_id" not in cols:
-            out.append((func.lower(func.trim(cols.email)), people.emails))
+        if "email" in cols:  # stored normalized where they are keys (consent, suppression)
+            out.append((cols.email, people.emails))
         if "anonymous_id" in cols:
             out.append((cols.anonymous_id, people.anonymous_ids))
         for name in ("message_id", "message_key"):  # rows of their messages without their id
@@ -264,7 +265,7 @@ class SqlPrivacy:
             for t in tables:
                 found: dict[str, dict] = {}
                 for column, values in self._conditions(t, people):
-                    for part in _chunks(values):
+                    for part in _chunks(values, WIDE):
                         for hit in conn.execute(select(t).where(column.in_(part))).mappings():
                             found[repr(tuple(hit.values()))] = dict(hit)
                 if self._scanned(t):
@@ -289,7 +290,7 @@ class SqlPrivacy:
             for t in tables:
                 n = 0
                 for column, values in self._conditions(t, people):
-                    for part in _chunks(values):
+                    for part in _chunks(values, WIDE):
                         n += conn.execute(delete(t).where(column.in_(part))).rowcount or 0
                 if self._scanned(t):
                     pk = list(t.primary_key.columns)
