@@ -45,6 +45,7 @@ MEANING = {
     "predicted_spend": "expected value of an order",
     "clv_12m": "expected spend over the next 12 months",
     "next_category": "the category most likely bought next",
+    "p_next_category": "chance that the next purchase is in that category",
     "best_send_hour": "the hour an email is most likely opened",
 }
 
