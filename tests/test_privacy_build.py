@@ -130,3 +130,14 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in out.output
     out = runner.invoke(app, ["privacy", "erase", " ", "--project", str(tmp_path / "p")])
     assert out.exit_code == 1 and "name at least one customer" in out.output
+
+
+def test_status_reports_the_retention_rules(tmp_path: Path) -> None:
+    runner = CliRunner()
+    folder = tmp_path / "p"
+    runner.invoke(app, ["init", str(folder)])
+    toml = (folder / "sendwise.toml").read_text()
+    (folder / "sendwise.toml").write_text(toml + "\n[privacy]\nretention_days = { event = 730 }\n")
+    out = runner.invoke(app, ["status", "--project", str(folder)])
+    assert out.exit_code == 0, out.output
+    assert "retention: event kept 730 days (by occurred_at)" in " ".join(out.output.split())
