@@ -3,8 +3,9 @@ policy's privacy facts, and one person's rows in every table (to export or to er
 
 Erasure and export reflect the tables the database really holds, so a table added by a later
 migration is covered as soon as it names people the usual way: a ``customer_id`` or
-``user_id`` column (the customer ids), ``email`` (the addresses), ``anonymous_id`` (the anonymous ids linked to them), ``message_id`` /
-``message_key`` (their messages). Tables without such a column but with text or JSON columns
+``user_id`` column (the customer ids), ``email`` (the addresses), ``anonymous_id`` (the
+anonymous ids linked to them), ``message_id`` / ``message_key`` (their messages, in a table
+without a customer id). Tables without such a column but with text or JSON columns
 (the webhook outbox's bodies, campaign definitions) are scanned for the identifiers as tokens.
 """
 
