@@ -530,6 +530,32 @@ class WebhookSettings(_Section):
         return v
 
 
+class PrivacySettings(_Section):
+    """Consent, double opt-in, erasure and retention (docs/privacy.md)."""
+
+    tombstone_key: SecretStr | None = None
+    """HMAC key of the tombstone list of erased people. Unset: the key in
+    .sendwise/tombstone.key (made at the first erasure). Never logged or printed; changing it
+    makes the list forget everyone on it."""
+    double_opt_in: bool = True
+    """A consent given by a signup (API or intake) is ``pending`` until the person follows the
+    signed link of a confirmation email; nothing but that email is sent to them before."""
+    topics: list[str] = Field(default_factory=lambda: ["newsletter", "offers", "recommendations"])
+    """Topics a person can choose in the preference center; a campaign names its ``topic``."""
+    retention_days: dict[str, int] = Field(default_factory=dict)
+    """Warehouse table -> days its rows are kept, counted back from the build's clock by the
+    table's time column (e.g. ``{ event = 730 }``: raw events for 24 months). Applied by
+    `sendwise build`, reported by `sendwise status`; none by default."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _positive_days(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = [name for name, days in v.items() if days < 1]
+        if bad:
+            raise ValueError(f"retention days must be at least 1 ({', '.join(bad)})")
+        return v
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -555,6 +581,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     streams: StreamSettings = Field(default_factory=StreamSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("project")
     @classmethod

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from sendwise import __version__
 from sendwise.access import KeyVerifier, RateLimiter
-from sendwise.api import access, errors, hooks, live, profiles, tracking, webhooks
+from sendwise.api import access, errors, hooks, live, privacy, profiles, tracking, webhooks
 from sendwise.api import intake as intake_api
 from sendwise.api.journeys import start_journey_worker, stop_journey_worker
 from sendwise.config import Settings
@@ -89,6 +89,8 @@ def create_app(
     app.include_router(profiles.router)
     app.include_router(live.router)
     app.include_router(hooks.router)
+    app.include_router(privacy.router)
+    app.include_router(privacy.pages)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -143,9 +143,16 @@ def plan_campaign(
 
 
 def campaign_policy(settings: Settings, defn: CampaignDefinition) -> SendPolicy:
-    """The send policy of a campaign: the project's, with the campaign's cap and quiet hours."""
+    """The send policy of a campaign: the project's, with the campaign's cap, quiet hours and
+    topic, and the tombstone key (no message to an erased person)."""
+    from sendwise.privacy.tombstones import policy_key
+
     return SendPolicy.from_settings(
-        settings.campaigns, frequency_cap=defn.frequency_cap, quiet_hours=defn.quiet_hours
+        settings.campaigns,
+        frequency_cap=defn.frequency_cap,
+        quiet_hours=defn.quiet_hours,
+        topic=defn.topic,
+        tombstone_key=policy_key(settings),
     )
 
 

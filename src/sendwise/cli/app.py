@@ -158,14 +158,27 @@ def profile(
 
 @command()
 def status(project: Project = None) -> None:
-    """Row counts, date ranges, rejects by reason and recent loads; with streams.url set, the
-    streaming intake's lag, pending entries, dead letters and throughput."""
+    """Row counts, date ranges, rejects by reason and recent loads, the retention rules; with
+    streams.url set, the streaming intake's lag, pending entries, dead letters and throughput."""
+    from datetime import UTC, datetime
+
     from sendwise.cli.intake import print_stream_status
+    from sendwise.privacy.build_steps import retention
     from sendwise.warehouse.status import warehouse_status
 
     settings, wh = open_warehouse(project)
     with wh:
         render.status(OUT.console, warehouse_status(wh))
+        rules = retention(wh, settings, datetime.now(UTC).replace(tzinfo=None))
+    for rule in rules:
+        OUT.print(
+            line(
+                f"retention: {rule.table} kept {rule.days} days (by {rule.column}); rows"
+                f" before {rule.cutoff:%Y-%m-%d}: {rule.due:,}, removed by the next build"
+            )
+        )
+    if not rules:
+        OUT.print(line("retention: no rules (privacy.retention_days); every row is kept"))
     print_stream_status(settings)
 
 
@@ -192,6 +205,7 @@ from sendwise.cli import intake as _intake  # noqa: E402,F401
 from sendwise.cli import journey as _journey  # noqa: E402,F401
 from sendwise.cli import keys as _keys  # noqa: E402,F401
 from sendwise.cli import models as _models  # noqa: E402,F401
+from sendwise.cli import privacy as _privacy  # noqa: E402,F401
 from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
 from sendwise.cli import recommend as _recommend  # noqa: E402,F401
 from sendwise.cli import serving as _serving  # noqa: E402,F401

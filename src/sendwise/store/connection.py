@@ -20,6 +20,7 @@ from sendwise.config import Settings
 from sendwise.errors import StoreError
 from sendwise.store.sql_journeys import SqlJourneys
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
+from sendwise.store.sql_privacy import SqlPrivacy
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
 from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
 from sendwise.store.sql_snapshots import SqlSnapshots
@@ -79,6 +80,7 @@ class Store:
         self.watermarks = SqlWatermarks(self)
         self.webhooks = SqlWebhooks(self)
         self.journeys = SqlJourneys(self)
+        self.privacy = SqlPrivacy(self)
         if upgrade:
             self.upgrade()
 

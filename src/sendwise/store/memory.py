@@ -327,6 +327,7 @@ class MemoryConsents:
         purpose: str = "marketing",
         source: str,
         at: datetime,
+        proof: Mapping[str, str | None] | None = None,
     ) -> bool:
         check_consent(status)
         address = normalize_email(email)
@@ -338,7 +339,7 @@ class MemoryConsents:
             return False
         return self._add(
             dict(customer_id=customer_id, email=address, channel=channel, purpose=purpose,
-                 status=status, source=source, recorded_at=at)
+                 status=status, source=source, recorded_at=at, **dict(proof or {}))
         )  # fmt: skip
 
     def import_changes(self, frame: pd.DataFrame) -> int:

@@ -23,7 +23,10 @@ from sendwise.store.journeys import JourneyRepository
 from sendwise.store.webhooks import WebhookRepository
 
 SUPPRESSION_REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual")
-CONSENT_STATUSES = ("granted", "withdrawn")
+CONSENT_STATUSES = ("granted", "withdrawn", "pending")
+"""``pending``: given but not yet confirmed (double opt-in); no marketing email until granted."""
+PROOF_FIELDS = ("legal_basis", "ip", "user_agent", "token")
+"""What a consent change may carry as proof (all optional)."""
 DUE = ("pending", "sending")
 PLAN_FIELDS = (
     "message_key",
@@ -208,9 +211,11 @@ class ConsentRepository(Protocol):
         purpose: str = "marketing",
         source: str,
         at: datetime,
+        proof: Mapping[str, str | None] | None = None,
     ) -> bool:
-        """Record a consent change; False (nothing written) when the status in force for that
-        address (or customer, without one) is already ``status``."""
+        """Record a consent change (with ``proof``: ``PROOF_FIELDS``); False (nothing
+        written) when the status in force for that address (or customer, without one) is
+        already ``status``. The ledger is append-only: the state is its latest row."""
 
     def import_changes(self, frame: pd.DataFrame) -> int:
         """Copy changes (the warehouse ``consent`` shape, optionally with ``email``); rows

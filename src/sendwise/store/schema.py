@@ -124,8 +124,42 @@ consent = Table(
     Column("status", String(16), nullable=False, comment="granted or withdrawn"),
     Column("source", Text),
     Column("recorded_at", DateTime, nullable=False),
+    Column("legal_basis", String(32), comment="consent, contract, legitimate_interest ..."),
+    Column("ip", String(64), comment="Proof: the address the change came from."),
+    Column("user_agent", Text, comment="Proof: the browser or client that made it."),
+    Column("token", String(64), comment="Proof: the confirmation token (its digest) followed."),
     UniqueConstraint("customer_id", "channel", "purpose", "recorded_at", name="uq_consent_change"),
     Index("ix_consent_email", "email", "channel", "purpose"),
+    Index("ix_consent_customer", "customer_id"),
+)
+
+# --- privacy (migration 0008): the tombstone list of erased people and the audit log ---
+privacy_tombstone = Table(
+    "privacy_tombstone",
+    metadata,
+    Column("hash", String(64), primary_key=True, comment="HMAC-SHA256 of one identifier."),
+    Column("kind", String(16), nullable=False, comment="customer_id or email"),
+    Column("created_at", DateTime, nullable=False),
+)
+
+privacy_audit = Table(
+    "privacy_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(32), nullable=False, comment="One per request."),
+    Column("action", String(16), nullable=False, comment="export, erase, object, confirm"),
+    Column("subjects", Integer, nullable=False, comment="People the request named."),
+    Column("requested_by", String(200), nullable=False, comment="cli, or the API key's name."),
+    Column("at", DateTime, nullable=False),
+    Column("detail", JSON, nullable=False, comment="Counts by place: never the erased data."),
+)
+
+preference = Table(
+    "preference",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("frequency", String(16), nullable=False, comment="any, weekly or monthly"),
+    Column("updated_at", DateTime, nullable=False),
 )
 
 # --- serving snapshots (migration 0005): the batch plane's output, published by version ---

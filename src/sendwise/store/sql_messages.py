@@ -206,6 +206,7 @@ class SqlMessages:
             facts.recent_sends = store.events.recent_sends(conn, batch, since)
             for address, n in flying.items():
                 facts.recent_sends[address] = facts.recent_sends.get(address, 0) + n
+        store.privacy.fill_facts(conn, policy, batch, now, facts)
         return facts
 
     def _in_flight(self, conn: Connection, batch: Sequence[Claimed]) -> dict[str, int]:
@@ -344,6 +345,7 @@ class SqlMessages:
             else:
                 changes.append(ConsentChange(customer_id, email, status, recorded_at, id_))
         facts.consent = consent_by_message(batch, changes)
+        facts.erased = self.store.privacy.erased_keys(conn, policy, batch)
         return facts
 
     def record_outcomes(
