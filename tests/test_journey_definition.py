@@ -54,7 +54,6 @@ BAD = [
         "entry.holdout: 2 must be a number from 0 to 0.9",
     ),
     ("colour = 'red'\n" + CART, "journey: unknown setting 'colour'"),
-
     (CART + "colour = 'red'\n", "step 4: unknown setting 'colour'"),
     ("name = 'x'\n[trigger\n", "not valid TOML"),
 ]
@@ -171,3 +170,16 @@ def test_the_evaluator_agrees_with_the_rule_compiler(rule: str, row: dict) -> No
     if any(isinstance(v, float) and math.isinf(v) for v in row.values()):
         return
     assert got == expected, (rule, row)
+
+
+def test_a_misspelt_topic_is_refused_before_it_can_reach_those_who_declined_it() -> None:
+    from dataclasses import replace
+
+    known = replace(KNOWN, topics=frozenset({"newsletter", "offers"}))
+    store = MemoryStore()
+    with pytest.raises(JourneyError) as caught:
+        save_journey(store, loads_journey('topic = "offer"\n' + CART), known, T0)
+    assert "topic: unknown topic 'offer'; did you mean 'offers'?" in str(caught.value)
+    assert store.journeys.all() == []
+    save_journey(store, loads_journey('topic = "offers"\n' + CART), known, T0)
+    assert [j.name for j in store.journeys.all()] == ["abandoned_cart"]

@@ -59,6 +59,10 @@ def create_campaign(
     """Validate ``defn`` against the profiles and templates and store it; returns its id.
     A campaign not yet planned can be created again (its definition is replaced)."""
     condition(profiles(wh), settings, defn.audience)  # unknown field or segment -> error
+    if defn.topic is not None and defn.topic not in settings.privacy.topics:
+        # a misspelt topic would reach everyone who declined the real one
+        known = ", ".join(settings.privacy.topics) or "none"
+        raise CampaignError(f"campaign topic {defn.topic!r} is not one of privacy.topics ({known})")
     _check_templates(defn, renderer, any_customer(wh))
     record = CampaignRecord(
         campaign_id=defn.campaign_id,

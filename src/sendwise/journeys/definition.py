@@ -27,7 +27,7 @@ KINDS = ("wait", "wait_until", "wait_for", "send", "if", "split", "update", "web
 WAITS = ("wait", "wait_until", "wait_for")
 STEP_KEYS = {*KINDS, "id", "then", "else", "timeout", "next"}
 TOP_KEYS = {"name", "description", "trigger", "goal", "entry", "steps", "frequency_cap",
-            "quiet_hours", "purpose"}  # fmt: skip
+            "quiet_hours", "purpose", "topic"}  # fmt: skip
 TRIGGER_KEYS = {"event", "where", "segment", "on", "score", "above", "below", "date",
                 "days_since_last_order"}  # fmt: skip
 MAX_STEPS = 200
@@ -86,6 +86,8 @@ class JourneyDefinition:
     frequency_cap: int | None = None
     quiet_hours: bool = True
     purpose: str = "marketing"
+    topic: str | None = None
+    """The preference-center topic (privacy.topics): people who declined it are skipped."""
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
     """The definition as read (what is stored, JSON)."""
 
@@ -293,6 +295,7 @@ def parse_journey(data: Any) -> JourneyDefinition:
         frequency_cap=cap,
         quiet_hours=quiet,
         purpose=_text(d.get("purpose", "marketing"), "purpose") or "marketing",
+        topic=_text(d["topic"], "topic") if d.get("topic") is not None else None,
         raw=data,
     )
 

@@ -35,6 +35,7 @@ from sendwise.journeys.facts import FactSource
 from sendwise.journeys.steps import Effects, advance, digest, fraction
 from sendwise.journeys.triggers import Entering, Plan, change_entries, event_time, goal_value
 from sendwise.journeys.triggers import matches as trigger_matches
+from sendwise.privacy.tombstones import policy_key
 from sendwise.store.journeys import JourneyState
 from sendwise.store.records import utcnow
 
@@ -316,6 +317,8 @@ class JourneyEngine:
                 frequency_cap=d.frequency_cap,
                 quiet_hours=d.quiet_hours,
                 purpose=d.purpose,
+                topic=d.topic,
+                tombstone_key=policy_key(self.settings),  # never a message to an erased person
             )
             report = deliver(self.store, d.campaign_id, renderer, messenger,
                              self.settings.delivery, policy=policy, now=now,

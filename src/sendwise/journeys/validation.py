@@ -47,9 +47,13 @@ class KnownNames:
     templates: frozenset[str] = frozenset()
     fields: dict[str, str] = field(default_factory=lambda: {**SCORE_FIELDS, **LIVE_FIELDS})
     segments: frozenset[str] | None = None
+    topics: frozenset[str] | None = None
+    """The preference center's topics (privacy.topics); None: not checked."""
 
     def with_events(self, seen: Iterable[str]) -> KnownNames:
-        return KnownNames(self.events | set(seen), self.templates, self.fields, self.segments)
+        return KnownNames(
+            self.events | set(seen), self.templates, self.fields, self.segments, self.topics
+        )
 
 
 def _unknown(kind: str, name: str, known: Iterable[str], where: str) -> JourneyError:
@@ -83,6 +87,9 @@ def validate(defn: JourneyDefinition, known: KnownNames) -> None:
         raise _unknown("score", t.score, SCORE_FIELDS, "trigger.score")
     if t.date is not None and t.date not in known.fields:
         raise _unknown("date attribute", t.date, known.fields, "trigger.date")
+    if defn.topic is not None and known.topics is not None and defn.topic not in known.topics:
+        # a misspelt topic would send to everyone who declined the real one
+        raise _unknown("topic", defn.topic, known.topics, "topic")
     if defn.goal is not None and defn.goal.event not in known.events:
         raise _unknown("event", defn.goal.event, known.events, "goal.event")
 
@@ -159,7 +166,9 @@ def known_names(settings: Any, store: Any = None) -> KnownNames:
                 segments = frozenset(str(n) for n in names)
         recent = store.intake.since(max(store.intake.max_seq() - 5000, 0), 5000)
         events = {str(e["event"]) for e in recent if e.get("event")}
-    return KnownNames(frozenset(SPEC_EVENTS) | events, templates, fields, segments)
+    privacy = getattr(settings, "privacy", None)
+    topics = frozenset(privacy.topics) if privacy is not None else None
+    return KnownNames(frozenset(SPEC_EVENTS) | events, templates, fields, segments, topics)
 
 
 def template_names(settings: Any) -> list[str]:
