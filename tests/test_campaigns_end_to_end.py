@@ -143,6 +143,7 @@ CLI_CAMPAIGN = """
 name = "CLI test"
 holdout = 10
 quiet_hours = false
+{topic}
 [audience]
 rule = "{rule}"
 [[variants]]
@@ -163,6 +164,7 @@ share = 45
         ({"rule": "monetray > 10"}, "monetray"),
         ({"b_template": ""}, "variant B has no template"),
         ({"share": 40}, "add up to 95%, not 100%"),
+        ({"topic": 'topic = "offer"'}, "campaign topic 'offer' is not one of privacy.topics"),
     ],
 )
 def test_bad_campaigns_are_refused_and_nothing_is_sent(
@@ -173,6 +175,7 @@ def test_bad_campaigns_are_refused_and_nothing_is_sent(
         "template": "newsletter.html",
         "share": 45,
         "b_template": 'template = "win-back.html"',
+        "topic": "",
     }
     path = _toml(tmp_path / "c.toml", CLI_CAMPAIGN.format(**(fields | changes)))
     env = {
@@ -193,6 +196,7 @@ def test_cli_create_preview_send_status(shop: Path, tmp_path: Path) -> None:
         "template": "newsletter.html",
         "share": 45,
         "b_template": 'template = "win-back.html"',
+        "topic": 'topic = "offers"',
     }
     path = _toml(tmp_path / "c.toml", CLI_CAMPAIGN.format(**fields))
     env = {
@@ -221,6 +225,7 @@ def test_cli_never_prints_the_smtp_password(shop: Path, tmp_path: Path) -> None:
         "template": "newsletter.html",
         "share": 45,
         "b_template": 'template = "win-back.html"',
+        "topic": 'topic = "offers"',
     }
     path = _toml(tmp_path / "c.toml", CLI_CAMPAIGN.format(**fields))
     env = {

@@ -100,6 +100,10 @@ def run_build(
     say = progress or (lambda _m: None)
     horizon = horizon_days or settings.models.horizon_days
     synced = _sync(wh, settings, say)
+    from sendwise.privacy.build_steps import apply_retention, leave_out, objectors_of
+
+    retained = apply_retention(wh, settings, datetime.now(UTC).replace(tzinfo=None))
+    objecting = objectors_of(settings)
     say("deriving product categories")
     categories = derive_product_categories(wh, settings.catalog)
     profiles = build_profiles(wh, settings, as_of, rules=rules, progress=say)
@@ -113,6 +117,7 @@ def run_build(
         else []
     )
     scored = score_customers(wh, settings, horizon_days=horizon, progress=say)
+    leave_out(wh, objecting, ("prediction",))  # objection to profiling (docs/privacy.md)
     say("joining the scores to the profiles")
     attach_predictions(wh)
     # The recommenders are judged again whenever the models were (a full evaluation doubles
@@ -120,9 +125,11 @@ def run_build(
     recs = build_recommendations(
         wh, settings, profiles.as_of, evaluate_first=bool(trained), progress=say
     )
+    leave_out(wh, objecting, ("recommendation",))
     wh.write_table(TOP_PRODUCTS, top_products(wh))
     attach_predictions(wh, TOP_PRODUCTS)
-    extra = {"recommendations": recs, "synced": synced, "categories": categories}
+    extra = {"recommendations": recs, "synced": synced, "categories": categories,
+             "retention": retained, "objecting": len(objecting)}  # fmt: skip
     if settings.serving.publish_after_build:
         extra["published"] = _publish(wh, settings, say)
     return BuildResult(profiles, trained, scored, extra, seconds=time.perf_counter() - started)

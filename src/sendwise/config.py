@@ -342,6 +342,33 @@ class ApiSettings(_Section):
     stops working within this time."""
 
 
+class StreamSettings(_Section):
+    """Streaming intake from Redis Streams (`sendwise intake consume`, docs/streaming.md)."""
+
+    url: str | None = None
+    """Redis URL such as ``redis://localhost:6379/0``; unset: no streaming intake (and
+    `sendwise status` shows no stream). A password in it is never printed."""
+    stream: str = Field(default="sendwise:events", min_length=1, max_length=200)
+    """The stream producers add Segment calls to (one call a stream entry, field ``call``)."""
+    group: str = Field(default="sendwise", min_length=1, max_length=200)
+    """The consumer group; every consumer of the group takes its own share of the entries."""
+    dead_letter: str | None = None
+    """The stream entries that cannot be stored go to, with their reason; unset:
+    ``<stream>:dead``."""
+    batch: int = Field(default=2_000, ge=1, le=50_000)
+    """Entries read (and committed to the store in one transaction) at a time."""
+    block_ms: int = Field(default=1_000, ge=1, le=60_000)
+    """How long one read waits for new entries before the consumer looks for abandoned ones."""
+    claim_idle_ms: int = Field(default=30_000, ge=100)
+    """An entry delivered to a consumer and not acknowledged for this long is taken over by
+    another (XAUTOCLAIM): its first consumer is taken for dead. Longer than the slowest
+    commit of one batch, so a live consumer's entries are not claimed under it."""
+
+    def dead_letter_stream(self) -> str:
+        """The dead-letter stream's name."""
+        return self.dead_letter or f"{self.stream}:dead"
+
+
 class RecommendSettings(_Section):
     """Product recommendations (see docs/recommendations.md)."""
 
@@ -503,6 +530,32 @@ class WebhookSettings(_Section):
         return v
 
 
+class PrivacySettings(_Section):
+    """Consent, double opt-in, erasure and retention (docs/privacy.md)."""
+
+    tombstone_key: SecretStr | None = None
+    """HMAC key of the tombstone list of erased people. Unset: the key in
+    .sendwise/tombstone.key (made at the first erasure). Never logged or printed; changing it
+    makes the list forget everyone on it."""
+    double_opt_in: bool = True
+    """A consent given by a signup (API or intake) is ``pending`` until the person follows the
+    signed link of a confirmation email; nothing but that email is sent to them before."""
+    topics: list[str] = Field(default_factory=lambda: ["newsletter", "offers", "recommendations"])
+    """Topics a person can choose in the preference center; a campaign names its ``topic``."""
+    retention_days: dict[str, int] = Field(default_factory=dict)
+    """Warehouse table -> days its rows are kept, counted back from the build's clock by the
+    table's time column (e.g. ``{ event = 730 }``: raw events for 24 months). Applied by
+    `sendwise build`, reported by `sendwise status`; none by default."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _positive_days(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = [name for name, days in v.items() if days < 1]
+        if bad:
+            raise ValueError(f"retention days must be at least 1 ({', '.join(bad)})")
+        return v
+
+
 class Settings(BaseSettings):
     """All settings of one project."""
 
@@ -527,6 +580,8 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    streams: StreamSettings = Field(default_factory=StreamSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("project")
     @classmethod
@@ -663,6 +718,11 @@ messenger = "outbox"
 # "opt_in": email only customers whose latest marketing consent is granted; or "opt_out".
 consent = "opt_in"
 
+# Streaming intake from a Redis stream: `sendwise intake consume` (docs/streaming.md).
+# [streams]
+# url = "redis://localhost:6379/0"
+# stream = "sendwise:events"
+
 # Your own file layouts: `sendwise ingest FILE --mapping crm_customers`.
 # [mappings.crm_customers]
 # table = "customer"
@@ -672,8 +732,8 @@ consent = "opt_in"
 
 def init_project(folder: str | Path) -> Path:
     """Create ``folder`` (if needed) with a default ``sendwise.toml``, a random link-signing
-    key in ``.sendwise/secrets.toml`` and the starter email templates in ``templates/``; return
-    the sendwise.toml file.
+    key in ``.sendwise/secrets.toml``, the starter email templates in ``templates/`` and the
+    starter journeys in ``journeys/``; return the sendwise.toml file.
 
     An existing sendwise.toml, secrets file, and template files that exist, are left untouched.
     """
@@ -691,4 +751,7 @@ def init_project(folder: str | Path) -> Path:
     ensure_key(path)
 
     copy_starters(path / "templates")
+    from sendwise.journeys.starters import copy_journey_starters
+
+    copy_journey_starters(path / "journeys")
     return toml_file

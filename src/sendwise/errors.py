@@ -14,6 +14,7 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     │   ├── FormatError            a file whose format cannot be read at all
     │   ├── NotFoundError          a named thing (customer, profile, ...) does not exist
     │   ├── CampaignError          a campaign definition or state that cannot be used
+    │   ├── JourneyError           a journey definition that cannot be used (journeys/)
     │   ├── IntakeError            a Segment call that cannot be accepted (intake/calls.py)
     │   ├── TrackingError          a tracking link or webhook that cannot be accepted
     │   │   └── SignatureError     a signature that does not verify (nothing is recorded)
@@ -27,6 +28,8 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     ├── WarehouseError             the warehouse cannot be reached or is not in the expected shape
     ├── StoreError                 the operational store cannot be reached or migrated
     │   └── StoreUnavailable       the store did not answer a tracking write (tracking/recorder.py)
+    ├── StreamError                the event stream (Redis) cannot be reached or used
+    │                              (intake/streams)
     ├── DeliveryError              a messenger is misconfigured or refuses every message
     ├── AccessError                an API request whose key does not allow it (api/auth.py)
     │   ├── AuthenticationError    no key, or one that is wrong or revoked (401)
@@ -112,8 +115,17 @@ class StoreError(SendwiseError):
     """The operational store cannot be reached, or its schema cannot be brought up to date."""
 
 
+class StreamError(SendwiseError):
+    """The event stream (a Redis server) cannot be reached, or refuses what intake asks of it."""
+
+
 class CampaignError(InputError):
     """A campaign definition that cannot be used, or a command its state does not allow."""
+
+
+class JourneyError(InputError):
+    """A journey definition (or a request about a journey) that cannot be used; one line
+    naming the problem (docs/journeys.md)."""
 
 
 class DeliveryError(SendwiseError):

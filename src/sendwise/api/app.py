@@ -10,8 +10,9 @@ from fastapi import FastAPI
 
 from sendwise import __version__
 from sendwise.access import KeyVerifier, RateLimiter
-from sendwise.api import access, errors, hooks, live, profiles, tracking, webhooks
+from sendwise.api import access, errors, hooks, live, privacy, profiles, tracking, webhooks
 from sendwise.api import intake as intake_api
+from sendwise.api.journeys import start_journey_worker, stop_journey_worker
 from sendwise.config import Settings
 from sendwise.intake.writer import IntakeWriter
 from sendwise.keys import key_ring
@@ -26,10 +27,13 @@ def create_app(
     *,
     store: Store | None = None,
     clock: Callable[[], datetime] = utcnow,
+    journeys: bool = False,
 ) -> FastAPI:
     """The service of one project. ``store``: an open store to use (tests); by default the
     project's store is opened at start-up and closed at shutdown, after the last events are
-    written. ``clock``: the time events are recorded at (a simulation replays its own)."""
+    written. ``clock``: the time events are recorded at (a simulation replays its own).
+    ``journeys``: run the journey worker in a thread for the app's lifetime (``sendwise
+    serve`` does, unless ``--no-worker``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,9 +52,11 @@ def create_app(
         app.state.verifier = KeyVerifier(st, cache_seconds=settings.api.key_cache_seconds)
         app.state.recorder = recorder
         dispatcher = await hooks.start_dispatcher(st, settings.webhooks)
+        worker = start_journey_worker(st, settings) if journeys else None
         try:
             yield
         finally:
+            stop_journey_worker(worker)
             await hooks.stop_dispatcher(dispatcher)
             await intake.stop()
             await recorder.stop()
@@ -83,6 +89,8 @@ def create_app(
     app.include_router(profiles.router)
     app.include_router(live.router)
     app.include_router(hooks.router)
+    app.include_router(privacy.router)
+    app.include_router(privacy.pages)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

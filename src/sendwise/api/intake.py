@@ -95,7 +95,11 @@ def _endpoint(kind: str) -> Any:
             )
         except IntakeError as exc:
             return JSONResponse(error_body(exc), status_code=400)
-        await request.app.state.intake.write(rows)
+        from sendwise.privacy.tombstones import drop_erased
+
+        rows = drop_erased(request.app.state.settings, request.app.state.store, rows)
+        if rows:
+            await request.app.state.intake.write(rows)
         return OK
 
     intake.__name__ = f"intake_{kind}"

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from sendwise.delivery.links import message_links
 from sendwise.errors import TrackingError
+from sendwise.store.claims import Claimed, ConsentChange, consent_by_message
 from sendwise.tracking import events
 
 router = APIRouter()
@@ -126,10 +127,78 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
 
 
+def _preference_form(action: str, topics: list[str], chosen: set[str], frequency: str) -> str:
+    boxes = "".join(
+        f'<label><input type="checkbox" name="topic" value="{html.escape(t)}"'
+        f"{' checked' if t in chosen else ''}> {html.escape(t)}</label><br>"
+        for t in topics
+    )
+    options = "".join(
+        f'<option value="{f}"{" selected" if f == frequency else ""}>{label}</option>'
+        for f, label in (
+            ("any", "as they come"),
+            ("weekly", "at most one a week"),
+            ("monthly", "at most one a month"),
+        )
+    )
+    return (
+        f'<form method="post" action="{html.escape(action)}"><fieldset><legend>Topics</legend>'
+        f'{boxes}</fieldset><p><label>How often: <select name="frequency">{options}</select>'
+        '</label></p><button type="submit">Save</button></form>'
+    )
+
+
+def _person(request: Request, token: str) -> tuple[str, str, str | None]:
+    key, _ = events.read_token(request.app.state.key, token, "preferences")
+    info = request.app.state.store.messages.find([key]).get(key)
+    if info is None:
+        raise TrackingError("this message is no longer known")
+    return key, info.customer_id, info.email
+
+
 @router.get("/preferences/{token}")
 async def preferences(token: str, request: Request) -> HTMLResponse:
-    """The preference page: for now, one choice (unsubscribe, by a POST like the header's)."""
-    key, _ = events.read_token(request.app.state.key, token, "preferences")
+    """The preference center (every message's footer links here): topics, frequency, and
+    unsubscribing from everything. Choices are consent-ledger rows the send policy reads."""
+    key, customer_id, email = _person(request, token)
+    store = request.app.state.store
+    topics = list(request.app.state.settings.privacy.topics)
+    probe = [Claimed(key, customer_id, email, "", None)]
+    chosen = set()
+    for topic in topics:
+        changes = store.consents.changes("email", f"topic:{topic}")
+        rows = changes[changes.customer_id == customer_id].itertuples(index=False)
+        state = consent_by_message(probe, [ConsentChange(*r) for r in rows]).get(key)
+        if state != "withdrawn":
+            chosen.add(topic)
+    frequency = store.privacy.frequency_of(customer_id)
     prefix = str(request.url.path).rsplit("/preferences/", 1)[0]
     action = prefix + message_links("", request.app.state.key.current, key)["unsubscribe"]
-    return _page("Your email preferences", _confirm_form(action))
+    body = _preference_form(str(request.url.path), topics, chosen, frequency)
+    return _page("Your email preferences", body + "<hr>" + _confirm_form(action))
+
+
+@router.post("/preferences/{token}")
+async def save_preferences(token: str, request: Request) -> HTMLResponse:
+    """Save the preference center's form: each topic granted or withdrawn, the frequency."""
+    from sendwise.privacy.ledger import Proof, set_topics
+
+    _key, customer_id, email = _person(request, token)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise TrackingError("preferences form too large")
+    form = parse_qs(body.decode("utf-8", "replace"))
+    topics = list(request.app.state.settings.privacy.topics)
+    frequency = (form.get("frequency") or ["any"])[0]
+    if frequency not in ("any", "weekly", "monthly"):
+        raise TrackingError("unknown frequency")
+    state = request.app.state
+    proof = Proof(ip=request.client.host if request.client else None,
+                  user_agent=request.headers.get("user-agent"))  # fmt: skip
+    at = state.clock()
+    set_topics(state.store, customer_id, email, [t for t in form.get("topic", []) if t in topics],
+               topics, source="preference_center", proof=proof, at=at)  # fmt: skip
+    state.store.privacy.set_frequency(customer_id, frequency, at)
+    return _page("Preferences saved", "<p>Your choices are saved.</p>")

@@ -138,6 +138,8 @@ class CampaignDefinition(_Model):
     sender: str | None = None
     frequency_cap: int | None = Field(default=None, ge=1)
     """Overrides campaigns.frequency_cap for this campaign."""
+    topic: str | None = None
+    """The preference-center topic (privacy.topics): people who declined it are skipped."""
     quiet_hours: bool = True
     """Respect campaigns.quiet_start/quiet_end in each customer's time zone."""
     allocation: Allocation = Field(default_factory=Allocation)

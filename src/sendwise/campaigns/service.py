@@ -60,6 +60,10 @@ def create_campaign(
     """Validate ``defn`` against the profiles and templates and store it; returns its id.
     A campaign not yet planned can be created again (its definition is replaced)."""
     condition(profiles(wh), settings, defn.audience)  # unknown field or segment -> error
+    if defn.topic is not None and defn.topic not in settings.privacy.topics:
+        # a misspelt topic would reach everyone who declined the real one
+        known = ", ".join(settings.privacy.topics) or "none"
+        raise CampaignError(f"campaign topic {defn.topic!r} is not one of privacy.topics ({known})")
     _check_templates(defn, renderer, any_customer(wh))
     record = CampaignRecord(
         campaign_id=defn.campaign_id,
@@ -146,9 +150,16 @@ def plan_campaign(
 
 
 def campaign_policy(settings: Settings, defn: CampaignDefinition) -> SendPolicy:
-    """The send policy of a campaign: the project's, with the campaign's cap and quiet hours."""
+    """The send policy of a campaign: the project's, with the campaign's cap, quiet hours and
+    topic, and the tombstone key (no message to an erased person)."""
+    from sendwise.privacy.tombstones import policy_key
+
     return SendPolicy.from_settings(
-        settings.campaigns, frequency_cap=defn.frequency_cap, quiet_hours=defn.quiet_hours
+        settings.campaigns,
+        frequency_cap=defn.frequency_cap,
+        quiet_hours=defn.quiet_hours,
+        topic=defn.topic,
+        tombstone_key=policy_key(settings),
     )
 
 

@@ -158,12 +158,28 @@ def profile(
 
 @command()
 def status(project: Project = None) -> None:
-    """Row counts, date ranges, rejects by reason and recent loads."""
+    """Row counts, date ranges, rejects by reason and recent loads, the retention rules; with
+    streams.url set, the streaming intake's lag, pending entries, dead letters and throughput."""
+    from datetime import UTC, datetime
+
+    from sendwise.cli.intake import print_stream_status
+    from sendwise.privacy.build_steps import retention
     from sendwise.warehouse.status import warehouse_status
 
-    _, wh = open_warehouse(project)
+    settings, wh = open_warehouse(project)
     with wh:
         render.status(OUT.console, warehouse_status(wh))
+        rules = retention(wh, settings, datetime.now(UTC).replace(tzinfo=None))
+    for rule in rules:
+        OUT.print(
+            line(
+                f"retention: {rule.table} kept {rule.days} days (by {rule.column}); rows"
+                f" before {rule.cutoff:%Y-%m-%d}: {rule.due:,}, removed by the next build"
+            )
+        )
+    if not rules:
+        OUT.print(line("retention: no rules (privacy.retention_days); every row is kept"))
+    print_stream_status(settings)
 
 
 @command()
@@ -185,14 +201,18 @@ def demo(
 # Every command module registers its commands when imported; the order is the help's order.
 from sendwise.cli import campaign as _campaign  # noqa: E402,F401
 from sendwise.cli import content as _content  # noqa: E402,F401
+from sendwise.cli import intake as _intake  # noqa: E402,F401
+from sendwise.cli import journey as _journey  # noqa: E402,F401
 from sendwise.cli import keys as _keys  # noqa: E402,F401
 from sendwise.cli import models as _models  # noqa: E402,F401
+from sendwise.cli import privacy as _privacy  # noqa: E402,F401
 from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
 from sendwise.cli import recommend as _recommend  # noqa: E402,F401
 from sendwise.cli import serving as _serving  # noqa: E402,F401
 from sendwise.cli import tracking as _tracking  # noqa: E402,F401
 from sendwise.cli import uplift as _uplift  # noqa: E402,F401
 from sendwise.cli import webhooks as _webhooks  # noqa: E402,F401
+from sendwise.cli import worker as _worker  # noqa: E402,F401
 
 
 def main() -> None:

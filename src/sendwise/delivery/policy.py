@@ -16,13 +16,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sendwise.config import CampaignSettings
+from sendwise.privacy.hashing import person_hashes
 from sendwise.store.claims import SEND, Claimed, Decision, Facts
 
 HOLDOUT = "holdout"
@@ -56,6 +57,18 @@ class SendPolicy:
     quiet_start: int | None = None
     """Local hour from which nothing is sent until ``quiet_end`` (None: no quiet hours)."""
     quiet_end: int = 8
+    topic: str | None = None
+    """The preference-center topic of these messages: a person who declined it is skipped."""
+    tombstone_key: bytes | None = field(default=None, repr=False)
+    """The project's tombstone key: a message to an erased person is skipped (None: the store
+    cannot look them up, only their erasure's deletion of their messages holds)."""
+
+    def identity_hashes(self, batch: Sequence[Claimed]) -> dict[str, list[str]]:
+        """Tombstone hashes of each message's customer id and address (empty without a key)."""
+        key = self.tombstone_key
+        if key is None:
+            return {}
+        return {m.message_key: person_hashes(key, m.customer_id, m.address) for m in batch}
 
     @classmethod
     def from_settings(
@@ -65,10 +78,16 @@ class SendPolicy:
         frequency_cap: int | None = None,
         quiet_hours: bool = True,
         purpose: str = "marketing",
+        topic: str | None = None,
+        tombstone_key: bytes | None = None,
     ) -> SendPolicy:
-        """The project's policy; a campaign or journey may set its own cap or drop quiet hours."""
+        """The project's policy; a campaign or journey may set its own cap or drop quiet hours.
+        Pass ``tombstone_key`` (:func:`sendwise.privacy.tombstones.policy_key`) so that no
+        message reaches an erased person."""
         return cls(
             purpose=purpose,
+            topic=topic,
+            tombstone_key=tombstone_key,
             consent="opt_in" if settings.consent == "opt_in" else "opt_out",
             frequency_cap=frequency_cap or settings.frequency_cap,
             cap_days=settings.cap_days,
@@ -108,6 +127,9 @@ class SendPolicy:
         out: list[Decision] = []
         for msg in batch:
             address = msg.address
+            if msg.message_key in facts.erased:
+                out.append(Decision("skip", "erased (privacy request)"))
+                continue
             if msg.variant == HOLDOUT:
                 out.append(Decision("holdout"))
                 continue
@@ -122,8 +144,17 @@ class SendPolicy:
             if consent == "withdrawn":
                 out.append(Decision("skip", "consent withdrawn"))
                 continue
+            if consent == "pending":
+                out.append(Decision("skip", "consent not confirmed (double opt-in)"))
+                continue
             if consent is None and self.consent == "opt_in":
                 out.append(Decision("skip", f"no {self.purpose} consent"))
+                continue
+            if facts.topic.get(msg.message_key) == "withdrawn":
+                out.append(Decision("skip", f"declined the topic {self.topic}"))
+                continue
+            if msg.message_key in facts.too_frequent:
+                out.append(Decision("skip", facts.too_frequent[msg.message_key]))
                 continue
             if cap is not None and facts.recent_sends.get(address, 0) + taken[address] >= cap:
                 out.append(Decision("skip", cap_reason))

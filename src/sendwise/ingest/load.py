@@ -101,7 +101,9 @@ def ingest(
             already_loaded=True,
         )
 
-    session = LoadSession(wh, report.ingest_id)
+    from sendwise.privacy.tombstones import load_tombstones
+
+    session = LoadSession(wh, report.ingest_id, load_tombstones(settings))
     try:
         say("reading")
         plans = _plan(session, settings, path, table, preset, mapping, report, lines)

@@ -1,7 +1,8 @@
 """Real-time recommendations: the snapshot's list re-ranked by what the customer just did.
 
-Seeds are the products in the cart (weight 1) and the recently viewed ones (0.8, 0.64, ... from
-the newest). Each seed's item-item neighbours (exported by publish: bought-together plus half of
+Seeds are the products in the cart (weight 1), the recently viewed ones (0.8, 0.64, ... from
+the newest) and those of the orders since the snapshot (1 for the newest order, then 0.8, ...).
+Each seed's item-item neighbours (exported by publish: bought-together plus half of
 viewed-together cosine) score ``seed weight x similarity``; the live score, scaled to at most 1,
 is added to the snapshot rank's score ``0.5 x (1 - (rank - 1) / K)``. Products in the cart or
 bought since the snapshot are left out, as are products the catalogue marks out of stock; the
@@ -28,10 +29,15 @@ class Pick:
 
 
 def seeds(live: LiveFields) -> dict[str, float]:
-    """Seed product -> weight (cart first, then views from the newest)."""
+    """Seed product -> weight (cart first, then views from the newest, then the products of the
+    orders since the snapshot, newest order first: a post-purchase email recommends what goes
+    with what was just bought, which itself is never recommended)."""
     out: dict[str, float] = {p: CART_WEIGHT for p in live.cart}
     for i, p in enumerate(live.recently_viewed):
         out[p] = max(out.get(p, 0.0), VIEW_DECAY**i)
+    for i, order in enumerate(reversed(live.orders)):
+        for p in order["products"]:
+            out[p] = max(out.get(p, 0.0), CART_WEIGHT * VIEW_DECAY**i)
     return out
 
 

@@ -66,6 +66,12 @@ class Facts:
     """Consent in force (granted / withdrawn) by message key (absent: never given)."""
     recent_sends: dict[str, int] = field(default_factory=dict)
     """Sends to the address inside the policy's cap window."""
+    erased: set[str] = field(default_factory=set)
+    """Message keys whose customer id or address is on the privacy tombstone list."""
+    topic: dict[str, str] = field(default_factory=dict)
+    """Consent in force for the policy's topic (preference center) by message key."""
+    too_frequent: dict[str, str] = field(default_factory=dict)
+    """Message keys whose person chose fewer emails (weekly, monthly) and had one already."""
 
 
 Verdict = Literal["send", "skip", "defer", "holdout"]

@@ -18,7 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sendwise.config import Settings
 from sendwise.errors import StoreError
+from sendwise.store.sql_journeys import SqlJourneys
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
+from sendwise.store.sql_privacy import SqlPrivacy
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
 from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
 from sendwise.store.sql_snapshots import SqlSnapshots
@@ -49,7 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Store:
     """A connection pool to the operational store and its repositories (``campaigns``,
     ``messages``, ``events``, ``consents``, ``suppressions``, ``api_keys``, ``intake``,
-    ``watermarks``; see
+    ``watermarks``, ``webhooks``, ``journeys``; see
     :mod:`sendwise.store.repositories`). ``schema`` (PostgreSQL only) puts every table in that
     schema, for tests that share a database with other tests."""
 
@@ -77,6 +79,8 @@ class Store:
         self.intake = SqlIntake(self)
         self.watermarks = SqlWatermarks(self)
         self.webhooks = SqlWebhooks(self)
+        self.journeys = SqlJourneys(self)
+        self.privacy = SqlPrivacy(self)
         if upgrade:
             self.upgrade()
 

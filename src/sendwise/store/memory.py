@@ -25,6 +25,7 @@ from sendwise.store.claims import (
     split,
     utcnow,
 )
+from sendwise.store.memory_journeys import MemoryJourneys
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
 from sendwise.store.memory_snapshots import MemorySnapshots
 from sendwise.store.memory_webhooks import MemoryWebhooks
@@ -143,6 +144,19 @@ class MemoryMessages:
                 if address in addresses:
                     counts[address] = counts.get(address, 0) + 1
         return facts
+
+    def add_messages(
+        self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime
+    ) -> int:
+        n = 0
+        for r in rows:
+            if r["message_key"] in self.rows:
+                continue
+            row: dict[str, Any] = {f: r.get(f) for f in PLAN_FIELDS}
+            row.update(campaign_id=campaign_id, attempts=0, updated_at=at)
+            self.rows[row["message_key"]] = row
+            n += 1
+        return n
 
     def claim_due(
         self,
@@ -331,6 +345,7 @@ class MemoryConsents:
         purpose: str = "marketing",
         source: str,
         at: datetime,
+        proof: Mapping[str, str | None] | None = None,
     ) -> bool:
         check_consent(status)
         address = normalize_email(email)
@@ -342,7 +357,7 @@ class MemoryConsents:
             return False
         return self._add(
             dict(customer_id=customer_id, email=address, channel=channel, purpose=purpose,
-                 status=status, source=source, recorded_at=at)
+                 status=status, source=source, recorded_at=at, **dict(proof or {}))
         )  # fmt: skip
 
     def import_changes(self, frame: pd.DataFrame) -> int:
@@ -399,6 +414,7 @@ class MemoryStore:
         self.watermarks = MemoryWatermarks()
         self.snapshots = MemorySnapshots()
         self.webhooks = MemoryWebhooks(lambda: len(self.events.stored))
+        self.journeys = MemoryJourneys()
 
     def ping(self) -> bool:
         return True

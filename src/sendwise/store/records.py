@@ -61,10 +61,12 @@ def record_consent(
     purpose: str = "marketing",
     source: str,
     at: datetime | None = None,
+    proof: Mapping[str, str | None] | None = None,
 ) -> bool:
     """Record a consent change for the address ``email`` (or, without one, the customer
-    record) with where it came from; the latest change is in force. Recording the status
-    already in force adds nothing (a repeated unsubscribe is one change). True when recorded."""
+    record) with where it came from and its ``proof`` (legal_basis, ip, user_agent, token);
+    the latest change is in force. Recording the status already in force adds nothing (a
+    repeated unsubscribe is one change). True when recorded."""
     return store.consents.record(
         customer_id,
         status,
@@ -73,6 +75,7 @@ def record_consent(
         purpose=purpose,
         source=source,
         at=at or utcnow(),
+        proof=proof,
     )
 
 

@@ -19,10 +19,14 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sendwise.store.claims import Claim, Claimed, ClaimPolicy, KeyPart
+from sendwise.store.journeys import JourneyRepository
 from sendwise.store.webhooks import WebhookRepository
 
 SUPPRESSION_REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual")
-CONSENT_STATUSES = ("granted", "withdrawn")
+CONSENT_STATUSES = ("granted", "withdrawn", "pending")
+"""``pending``: given but not yet confirmed (double opt-in); no marketing email until granted."""
+PROOF_FIELDS = ("legal_basis", "ip", "user_agent", "token")
+"""What a consent change may carry as proof (all optional)."""
 DUE = ("pending", "sending")
 PLAN_FIELDS = (
     "message_key",
@@ -123,6 +127,13 @@ class MessageRepository(Protocol):
         ``pending``, in one transaction; False (nothing changed) when another run assigned
         them first (campaigns/waves.py)."""
 
+    def add_messages(
+        self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime
+    ) -> int:
+        """Insert ``pending`` (or other) message rows (``PLAN_FIELDS``) of a campaign that is
+        already sending, such as a journey's: a row whose ``message_key`` is stored already is
+        left as it is (a step run twice inserts once). Returns the rows inserted."""
+
     def claim_due(
         self,
         policy: ClaimPolicy,
@@ -213,9 +224,11 @@ class ConsentRepository(Protocol):
         purpose: str = "marketing",
         source: str,
         at: datetime,
+        proof: Mapping[str, str | None] | None = None,
     ) -> bool:
-        """Record a consent change; False (nothing written) when the status in force for that
-        address (or customer, without one) is already ``status``."""
+        """Record a consent change (with ``proof``: ``PROOF_FIELDS``); False (nothing
+        written) when the status in force for that address (or customer, without one) is
+        already ``status``. The ledger is append-only: the state is its latest row."""
 
     def import_changes(self, frame: pd.DataFrame) -> int:
         """Copy changes (the warehouse ``consent`` shape, optionally with ``email``); rows
@@ -386,6 +399,9 @@ class Repositories(Protocol):
 
     @property
     def webhooks(self) -> WebhookRepository: ...
+
+    @property
+    def journeys(self) -> JourneyRepository: ...
 
     @property
     def safe_url(self) -> str: ...

@@ -64,7 +64,9 @@ message = Table(
     Column("timezone", String(64), comment="The customer's time zone, for quiet hours."),
     Column("attempts", Integer, nullable=False, default=0),
     Column("updated_at", DateTime, nullable=False),
-    UniqueConstraint("campaign_id", "customer_id", name="uq_message_campaign_customer"),
+    # one message per (campaign, customer) for campaigns (their keys are derived from the two);
+    # a journey sends several to one customer, so the pair is indexed, not unique (0007)
+    Index("ix_message_campaign_customer", "campaign_id", "customer_id"),
     Index("ix_message_due", "campaign_id", "status", "scheduled_at"),
     Index("ix_message_customer", "customer_id"),
 )
@@ -122,8 +124,42 @@ consent = Table(
     Column("status", String(16), nullable=False, comment="granted or withdrawn"),
     Column("source", Text),
     Column("recorded_at", DateTime, nullable=False),
+    Column("legal_basis", String(32), comment="consent, contract, legitimate_interest ..."),
+    Column("ip", String(64), comment="Proof: the address the change came from."),
+    Column("user_agent", Text, comment="Proof: the browser or client that made it."),
+    Column("token", String(64), comment="Proof: the confirmation token (its digest) followed."),
     UniqueConstraint("customer_id", "channel", "purpose", "recorded_at", name="uq_consent_change"),
     Index("ix_consent_email", "email", "channel", "purpose"),
+    Index("ix_consent_customer", "customer_id"),
+)
+
+# --- privacy (migration 0008): the tombstone list of erased people and the audit log ---
+privacy_tombstone = Table(
+    "privacy_tombstone",
+    metadata,
+    Column("hash", String(64), primary_key=True, comment="HMAC-SHA256 of one identifier."),
+    Column("kind", String(16), nullable=False, comment="customer_id or email"),
+    Column("created_at", DateTime, nullable=False),
+)
+
+privacy_audit = Table(
+    "privacy_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(32), nullable=False, comment="One per request."),
+    Column("action", String(16), nullable=False, comment="export, erase, object, confirm"),
+    Column("subjects", Integer, nullable=False, comment="People the request named."),
+    Column("requested_by", String(200), nullable=False, comment="cli, or the API key's name."),
+    Column("at", DateTime, nullable=False),
+    Column("detail", JSON, nullable=False, comment="Counts by place: never the erased data."),
+)
+
+preference = Table(
+    "preference",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("frequency", String(16), nullable=False, comment="any, weekly or monthly"),
+    Column("updated_at", DateTime, nullable=False),
 )
 
 # --- serving snapshots (migration 0005): the batch plane's output, published by version ---
@@ -291,4 +327,75 @@ webhook_outbox = Table(
     Column("last_error", Text),
     Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
     Index("ix_webhook_outbox_subscription", "subscription_id", "status"),
+)
+
+journey = Table(
+    "journey",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, comment="1, 2, ...: each save adds one."),
+    Column("status", String(16), nullable=False, comment="active or paused (every version)"),
+    Column("definition", JSON, nullable=False, comment="The validated definition file."),
+    Column("created_at", DateTime, nullable=False),
+)
+
+journey_state = Table(
+    "journey_state",
+    metadata,
+    Column("state_id", String(64), primary_key=True, comment="Digest of journey, customer, entry."),
+    Column("journey", String(64), nullable=False),
+    Column("version", Integer, nullable=False, comment="The definition version it entered."),
+    Column("customer_id", String(200), nullable=False),
+    Column("entry", Integer, nullable=False, comment="The customer's pass: 1, 2, ..."),
+    Column(
+        "entry_key",
+        String(300),
+        nullable=False,
+        unique=True,
+        comment="What entered it (journey and event id): an event read twice enters once.",
+    ),
+    Column("step", String(40), comment="The step to run when due (or the wait under way)."),
+    Column("seq", Integer, nullable=False, comment="Steps run so far in this pass."),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="waiting, running (leased), holdout, done, exited",
+    ),
+    Column("due_at", DateTime, comment="When it is next run; the lease end while running."),
+    Column("wake_at", DateTime, comment="When the step to run fell due (waits count from it)."),
+    Column("waiting_for", String(200), comment="The event a wait_for step waits for."),
+    Column("arm", String(40), comment="The split arm it drew."),
+    Column("holdout", Boolean, nullable=False),
+    Column("exit_reason", String(64)),
+    Column("entered_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("converted_at", DateTime, comment="The goal event, within the goal window."),
+    Column("goal_value", Float),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime),
+    UniqueConstraint("journey", "customer_id", "entry", name="uq_journey_state_entry"),
+    Index("ix_journey_state_due", "journey", "due_at"),
+    Index("ix_journey_state_customer", "customer_id", "journey"),
+)
+
+journey_step = Table(
+    "journey_step",
+    metadata,
+    Column(
+        "step_key",
+        String(64),
+        primary_key=True,
+        comment="Idempotency key: digest of journey, customer, entry, seq, step.",
+    ),
+    Column("state_id", String(64), nullable=False),
+    Column("journey", String(64), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("entry", Integer, nullable=False),
+    Column("step", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("outcome", String(200), comment="What it did: sent key, branch taken, arm ..."),
+    Column("at", DateTime, nullable=False),
+    Index("ix_journey_step_journey", "journey", "step"),
 )

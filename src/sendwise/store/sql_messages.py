@@ -201,6 +201,23 @@ class SqlMessages:
                     )  # fmt: skip
         return True
 
+    def add_messages(
+        self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime
+    ) -> int:
+        data = [
+            {**{f: r.get(f) for f in PLAN_FIELDS}, "campaign_id": campaign_id,
+             "attempts": 0, "updated_at": at}
+            for r in rows
+        ]  # fmt: skip
+        if not data:
+            return 0
+        stmt = self.store.insert_ignore(message_table).returning(m.message_key)
+        n = 0
+        with self.store.begin() as conn:
+            for part in chunks(data, 2000):
+                n += len(conn.execute(stmt, list(part)).all())
+        return n
+
     def _facts(
         self,
         conn: Connection,
@@ -222,6 +239,7 @@ class SqlMessages:
             facts.recent_sends = store.events.recent_sends(conn, batch, since)
             for address, n in flying.items():
                 facts.recent_sends[address] = facts.recent_sends.get(address, 0) + n
+        store.privacy.fill_facts(conn, policy, batch, now, facts)
         return facts
 
     def _in_flight(self, conn: Connection, batch: Sequence[Claimed]) -> dict[str, int]:
@@ -360,6 +378,7 @@ class SqlMessages:
             else:
                 changes.append(ConsentChange(customer_id, email, status, recorded_at, id_))
         facts.consent = consent_by_message(batch, changes)
+        facts.erased = self.store.privacy.erased_keys(conn, policy, batch)
         return facts
 
     def record_outcomes(

@@ -14,6 +14,7 @@ from sendwise.store.claims import Claimed, ConsentChange, normalize_email
 from sendwise.store.repositories import (
     CONSENT_STATUSES,
     EVENT_FIELDS,
+    PROOF_FIELDS,
     SUPPRESSION_REASONS,
     BuildBatch,
 )
@@ -158,6 +159,7 @@ class SqlConsents:
         purpose: str = "marketing",
         source: str,
         at: datetime,
+        proof: Mapping[str, str | None] | None = None,
     ) -> bool:
         check_consent(status)
         row = dict(
@@ -168,6 +170,7 @@ class SqlConsents:
             status=status,
             source=source,
             recorded_at=at,
+            **{k: (proof or {}).get(k) for k in PROOF_FIELDS},
         )
         with self.store.begin() as conn:
             return self.insert(conn, row)
@@ -233,6 +236,8 @@ def consent_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     data["recorded_at"] = pd.to_datetime(data["recorded_at"], utc=True).dt.tz_localize(None)
     data["source"] = data["source"].fillna("warehouse")
     data["customer_id"] = data["customer_id"].astype(str)
+    for name in PROOF_FIELDS:
+        data[name] = frame.get(name)
     return [
         {k: (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for k, v in r.items()}
         for r in data.astype(object).where(data.notna(), None).to_dict("records")

@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 class LoadSession:
     """The engine tables and the transaction of one load."""
 
-    def __init__(self, wh: Warehouse, ingest_id: str) -> None:
+    def __init__(self, wh: Warehouse, ingest_id: str, tombstones: Any = None) -> None:
         self.wh = wh
+        self.tombstones = tombstones
+        """Erased people (sendwise.privacy.tombstones.Tombstones): their rows are refused."""
         self.engine = wh.engine
         self.ingest_id = ingest_id
         self.rejects = f"_sw_{ingest_id}_rej"
@@ -83,6 +85,8 @@ class LoadSession:
             earliest=earliest,
         )
         try:
+            if self.tombstones:
+                self.refuse_erased(ok, plan.spec.name)
             if keep_new_orders:
                 added = new_keys(self.wh, plan.spec, ok)
             counts = merge(
@@ -94,6 +98,38 @@ class LoadSession:
             drop_validated(self.engine, ok)
         counts.rejected = self.rejected_rows(plan.spec.name, distinct=False)
         return counts, added, named
+
+    def refuse_erased(self, ok: str, target: str) -> int:
+        """Move the validated rows of erased people (by customer id or address) to the rejects
+        (rule ``erased``; their text is not kept): an old file does not bring them back."""
+        cols = {r[0] for r in self.engine.execute(f"DESCRIBE {ok}").fetchall()}
+        where = []
+        for kind, column in (("customer_id", "customer_id"), ("email", "email")):
+            if column not in cols:
+                continue
+            values = [
+                v
+                for (v,) in self.engine.execute(
+                    f"SELECT DISTINCT {column} FROM {ok} WHERE {column} IS NOT NULL"
+                ).fetchall()
+            ]
+            hits = self.tombstones.erased(kind, values)
+            if hits:
+                listed = ", ".join(sql_string(str(v)) for v in hits)
+                where.append(f"{column} IN ({listed})")
+        if not where:
+            return 0
+        cond = " OR ".join(where)
+        self.engine.execute(
+            f"INSERT INTO {self.rejects} SELECT _k, {sql_string(target)}, 'erased',"
+            f" 'an erased person (privacy tombstone list)' FROM {ok} WHERE {cond}"
+        )
+        # ``ok`` is a view of the rows of ``ok_all`` without a reason to refuse them
+        found = self.engine.execute(
+            f"UPDATE {ok}_all SET _why = struct_pack(rule := 'erased', reason := 'erased')"
+            f" WHERE _why IS NULL AND ({cond})"
+        ).fetchone()
+        return int(found[0]) if found else 0
 
     def drop_orders_without_lines(self, added: pa.Table, named: pa.Table) -> int:
         return drop_orders_without_lines(self.wh, added, named, self.rejects)
@@ -139,7 +175,8 @@ class LoadSession:
         engine.execute(
             f"CREATE TEMP TABLE {name} AS"
             f" SELECT {meta}, r.target, {staged.line_of('r._k')} AS line,"
-            f" {staged.raw_of('s')} AS raw, r.reason, r.rule FROM {self.rejects} r"
+            f" CASE WHEN r.rule = 'erased' THEN '' ELSE {staged.raw_of('s')} END AS raw,"
+            f" r.reason, r.rule FROM {self.rejects} r"
             f" JOIN {staged.table} s USING (_k)"
             f" UNION ALL SELECT {meta}, {sql_string(target)}, _line, coalesce(raw, ''), reason,"
             f" 'parse' FROM {staged.parse_errors}"

@@ -9,7 +9,9 @@ from pathlib import Path
 FOLDER = Path(__file__).parent
 NAMES: tuple[str, ...] = (
     "welcome.html",
+    "welcome-offer.html",
     "abandoned-cart.html",
+    "abandoned-cart-last.html",
     "post-purchase.html",
     "win-back.html",
 )

@@ -1,0 +1,261 @@
+"""A consumer of a Redis stream's consumer group that feeds the event log, at least once, and
+(by messageId) effectively exactly once. docs/streaming.md, docs/adr/0160.
+
+Each round takes a batch of entries: first the ones this consumer was given and never
+acknowledged (after a restart or a failed commit), then the ones other consumers left idle for
+``claim_idle_ms`` (XAUTOCLAIM: their consumer is taken for dead), then new ones (XREADGROUP
+``>``). A batch goes through the HTTP intake's own path: each entry checked and parsed
+(sendwise.intake.streams.entries), the rows appended with
+:func:`sendwise.intake.writer.append_unique` in one store transaction (identity resolution,
+consent), and only after that commit are the entries acknowledged. An entry that cannot be
+stored is added to the dead-letter stream with its reason in the same Redis transaction
+(MULTI/EXEC) that acknowledges it, so it neither blocks the stream nor disappears.
+
+A consumer killed anywhere loses nothing: what it had not acknowledged another consumer claims
+and stores again, and the messageIds already stored are answered "not new" by the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sendwise.config import StreamSettings
+from sendwise.errors import StoreError
+from sendwise.intake.streams.connect import ensure_group, redis_errors
+from sendwise.intake.streams.entries import Dead, Fields, Parsed, parse_entries, stream_tag
+from sendwise.intake.writer import append_unique
+
+logger = logging.getLogger(__name__)
+
+STATS_PREFIX = "sendwise:intake-stats"
+RATE_WINDOW = 10.0
+"""Seconds over which a consumer's throughput is measured for `sendwise status`."""
+HEARTBEAT = 5.0
+"""An idle consumer still reports its figures this often (its rate falling to 0), so that
+`sendwise status` tells an idle consumer from a stopped one."""
+MAX_BACKOFF = 30.0
+
+Entries = list[tuple[str, Fields | None]]
+
+
+def stats_key(stream: str, group: str) -> str:
+    """The Redis hash where each consumer of ``group`` on ``stream`` reports its figures."""
+    return f"{STATS_PREFIX}:{stream}:{group}"
+
+
+@dataclass
+class ConsumeReport:
+    read: int = 0
+    """Entries taken (new ones, this consumer's own pending ones, and claimed ones)."""
+    stored: int = 0
+    """Events new to the event log."""
+    duplicates: int = 0
+    """Events whose messageId the event log already held (a redelivery or a producer retry)."""
+    dead: int = 0
+    """Entries sent to the dead-letter stream with their reason."""
+    claimed: int = 0
+    """Entries taken over from consumers that left them idle (XAUTOCLAIM)."""
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Entries a second since the consumer started."""
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+
+def _decode(entries: Sequence[Any]) -> Entries:
+    return [(i.decode() if isinstance(i, bytes) else str(i), f) for i, f in entries]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return f"the store refused it: {exc.__class__.__name__}" + (f": {text}" if text else "")
+
+
+class StreamConsumer:
+    """One named consumer of ``settings.group`` on ``settings.stream`` writing into ``repos``."""
+
+    def __init__(self, redis: Any, repos: Any, settings: StreamSettings, *, consumer: str) -> None:
+        self.redis = redis
+        self.repos = repos
+        self.settings = settings
+        self.consumer = consumer
+        self.stream = settings.stream
+        self.group = settings.group
+        self.tag = stream_tag(settings.stream)
+        self.source = f"stream:{settings.stream}"[:200]
+        self.report = ConsumeReport()
+        self._own_pending = True
+        self._claim_cursor = "0-0"
+        self._last_claim = float("-inf")
+        self._started = time.monotonic()
+        self._rates: deque[tuple[float, int]] = deque([(self._started, 0)])
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    def take(self, entries: Entries) -> None:
+        """Store one batch, then dead-letter what cannot be stored and acknowledge it all."""
+        if not entries:
+            return
+        parsed = parse_entries(entries, tag=self.tag, source=self.source)
+        dead = parsed.dead
+        new = self._store(parsed, entries)
+        self.report.read += len(entries)
+        self.report.stored += sum(new)
+        self.report.duplicates += len(new) - sum(new)
+        self.report.dead += len(dead)
+        for d in dead:
+            logger.warning("stream entry %s dead-lettered: %s", d.entry_id, d.reason)
+        with redis_errors(self.redis):
+            pipe = self.redis.pipeline(transaction=True)
+            for d in dead:
+                pipe.xadd(self.settings.dead_letter_stream(), self._dead_fields(d))
+            pipe.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
+            pipe.hset(stats_key(self.stream, self.group), self.consumer, self._stats())
+            pipe.execute()
+
+    def _store(self, parsed: Parsed, entries: Entries) -> list[bool]:
+        """``append_unique`` of the batch; when the store refuses it, row by row, and the rows
+        it refuses alone are dead-lettered (when it refuses every row, it is down: StoreError,
+        and nothing of the batch is acknowledged)."""
+        rows = parsed.rows
+        if not rows:
+            return []
+        try:
+            return append_unique(self.repos, rows)
+        except Exception as exc:
+            if len(rows) == 1:
+                raise StoreError(_reason(exc)) from exc
+            logger.warning("a batch of %d stream entries not stored; one by one", len(rows))
+        new: list[bool] = []
+        refused: list[tuple[str, BaseException]] = []
+        for row, entry_id in zip(rows, parsed.row_ids, strict=True):
+            try:
+                new.extend(append_unique(self.repos, [row]))
+            except Exception as exc:
+                refused.append((entry_id, exc))
+        if len(refused) == len(rows):
+            raise StoreError(_reason(refused[0][1]))
+        fields = dict(entries)
+        for entry_id, error in refused:
+            parsed.dead.append(Dead(entry_id, _reason(error), dict(fields.get(entry_id) or {})))
+        return new  # one flag a stored row: the refused ones are dead letters
+
+    def _dead_fields(self, d: Dead) -> dict[bytes, bytes]:
+        meta = {
+            b"reason": d.reason.encode("utf-8", "replace"),
+            b"entry": d.entry_id.encode(),
+            b"stream": self.stream.encode("utf-8", "replace"),
+            b"consumer": self.consumer.encode("utf-8", "replace"),
+        }
+        return {**meta, **{b"field:" + k: v for k, v in d.fields.items()}}
+
+    def _stats(self) -> str:
+        now = time.monotonic()
+        self.report.seconds = now - self._started
+        self._rates.append((now, self.report.read))
+        while len(self._rates) > 2 and now - self._rates[1][0] >= RATE_WINDOW:
+            self._rates.popleft()
+        t0, n0 = self._rates[0]
+        rate = (self.report.read - n0) / (now - t0) if now > t0 else 0.0
+        return json.dumps({**asdict(self.report), "rate": round(rate, 1), "at": time.time()})
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read(self, last_id: str, block: int | None) -> Entries:
+        with redis_errors(self.redis):
+            answer = self.redis.xreadgroup(
+                self.group,
+                self.consumer,
+                {self.stream: last_id},
+                count=self.settings.batch,
+                block=block,
+            )
+        return _decode(answer[0][1]) if answer else []
+
+    def _claim(self) -> Entries:
+        with redis_errors(self.redis):
+            answer = self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.settings.claim_idle_ms,
+                start_id=self._claim_cursor,
+                count=self.settings.batch,
+            )
+        cursor = answer[0]
+        self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        if len(answer) > 2 and answer[2]:
+            logger.warning("%d pending entries were deleted from the stream", len(answer[2]))
+        return _decode(answer[1])
+
+    def poll(self) -> int:
+        """One round (see the module's docstring); how many entries it took."""
+        if self._own_pending:
+            entries = self._read("0", None)
+            if entries:
+                self.take(entries)
+                return len(entries)
+            self._own_pending = False
+        every = min(self.settings.claim_idle_ms / 2000, 5.0)
+        if time.monotonic() - self._last_claim >= every or self._claim_cursor != "0-0":
+            self._last_claim = time.monotonic()
+            entries = self._claim()
+            if entries:
+                self.report.claimed += len(entries)
+                self.take(entries)
+                return len(entries)
+        entries = self._read(">", self.settings.block_ms)
+        self.take(entries)
+        if not entries and time.monotonic() - self._rates[-1][0] >= HEARTBEAT:
+            with redis_errors(self.redis):
+                self.redis.hset(stats_key(self.stream, self.group), self.consumer, self._stats())
+        return len(entries)
+
+    def pending(self) -> int:
+        """Entries of the group delivered and not acknowledged (by any consumer)."""
+        with redis_errors(self.redis):
+            return int(self.redis.xpending(self.stream, self.group)["pending"])
+
+    def run(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        until_idle: bool = False,
+        on_progress: Callable[[ConsumeReport], None] | None = None,
+        progress_seconds: float = 2.0,
+    ) -> ConsumeReport:
+        """Consume until ``stop`` is set (or, with ``until_idle``, until a read finds nothing
+        new and the group has nothing pending). A store that refuses a whole batch is waited
+        for (growing pauses up to 30 s); the batch is taken again from this consumer's own
+        pending entries. A Redis that cannot be reached ends the run with a StreamError."""
+        stop = stop or threading.Event()
+        with redis_errors(self.redis):
+            ensure_group(self.redis, self.stream, self.group)
+        backoff = 0.5
+        shown = time.monotonic()
+        while not stop.is_set():
+            try:
+                taken = self.poll()
+                backoff = 0.5
+            except StoreError as exc:
+                logger.error("stream batch not stored (retrying in %.1f s): %s", backoff, exc)
+                self._own_pending = True
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            self.report.seconds = time.monotonic() - self._started
+            if on_progress is not None and time.monotonic() - shown >= progress_seconds:
+                shown = time.monotonic()
+                on_progress(self.report)
+            if until_idle and taken == 0 and self.pending() == 0:
+                break
+        self.report.seconds = time.monotonic() - self._started
+        return self.report
