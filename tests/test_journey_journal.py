@@ -10,7 +10,7 @@ from campaign_support import GreetingRenderer
 from journey_support import Clock, FakeServing, run, track
 from keys_support import KEY
 from mailservers import start_smtp
-from sendwise.config import CampaignSettings, DeliverySettings, SmtpSettings
+from sendwise.config import CampaignSettings, DeliverySettings, PrivacySettings, SmtpSettings
 from sendwise.delivery.policy import SendPolicy
 from sendwise.delivery.smtp import SmtpMessenger
 from sendwise.journeys.definition import KnownNames, loads_journey
@@ -35,6 +35,8 @@ def test_a_killed_workers_journal_is_recovered_not_resent(tmp_path: Path) -> Non
     settings = SimpleNamespace(
         delivery=DeliverySettings(signing_key=KEY, batch_size=10),
         campaigns=CampaignSettings(consent="opt_out", quiet_start=None, frequency_cap=None),
+        privacy=PrivacySettings(),  # nobody erased: no tombstone key file under tmp_path
+        path=lambda *parts: tmp_path.joinpath(*parts),
     )
     engine = JourneyEngine(store, settings, FakeServing(people), clock)
     run(engine, [track(c, "Signed Up") for c in people])

@@ -136,3 +136,22 @@ def test_add_messages_inserts_each_key_once(repos: Any) -> None:
     frame = repos.messages.plan_frame("journey-cart")
     assert sorted(frame["variant"]) == ["r1", "r2"] and set(frame["status"]) == {"pending"}
     assert repos.messages.count("journey-cart") == 2
+
+
+def test_a_goal_after_the_last_step_marks_the_latest_entry_converted_once(repos: Any) -> None:
+    """Steps all done before the goal came: still a conversion (of the latest entry only),
+    the status kept; what an adaptive split learns from counts it per arm."""
+    j = repos.journeys
+    done = [replace(state(c, e), status="done", arm=arm, finished_at=T0)
+            for c, e, arm in (("a", 1, "x"), ("a", 2, "x"), ("b", 1, "y"), ("c", 1, "y"))]  # fmt: skip
+    held = replace(state("h"), status="done", arm="x", holdout=True)
+    assert j.enter([*done, held]) == 5
+    later = T0 + timedelta(days=1)
+    j.exit("cart", ["a", "b"], "goal", later, converted={"a": 9.0, "b": None})
+    by = {(s.customer_id, s.entry): s for s in j.states("cart")}
+    assert by[("a", 2)].converted_at == later and by[("a", 2)].goal_value == 9.0
+    assert by[("a", 1)].converted_at is None  # an older pass is not credited
+    assert by[("a", 2)].status == "done" and by[("b", 1)].converted_at == later
+    j.exit("cart", ["a"], "goal", later + timedelta(hours=1), converted={"a": 1.0})
+    assert j.states("cart", "a")[1].converted_at == later  # once
+    assert j.arm_outcomes("cart") == {"x": (2, 1), "y": (2, 1)}  # holdout left out

@@ -25,7 +25,7 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,55}$")
 STEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
 KINDS = ("wait", "wait_until", "wait_for", "send", "if", "split", "update", "webhook", "exit")
 WAITS = ("wait", "wait_until", "wait_for")
-STEP_KEYS = {*KINDS, "id", "then", "else", "timeout", "next"}
+STEP_KEYS = {*KINDS, "id", "then", "else", "timeout", "next", "allocation", "floor"}
 TOP_KEYS = {"name", "description", "trigger", "goal", "entry", "steps", "frequency_cap",
             "quiet_hours", "purpose", "topic"}  # fmt: skip
 TRIGGER_KEYS = {"event", "where", "segment", "on", "score", "above", "below", "date",
@@ -73,6 +73,10 @@ class Step:
     otherwise: str | None = None
     timeout: timedelta | None = None
     next: str | None = None
+    allocation: str = "fixed"
+    """A split's: ``fixed`` (its weights) or ``thompson`` (learnt from the goal, see steps)."""
+    floor: float = 0.05
+    """An adaptive split's least share per arm (exploration never stops)."""
 
 
 @dataclass(frozen=True)
@@ -201,7 +205,11 @@ def _step(data: Any, i: int) -> Step:
     kind, raw = kinds[0], d[kinds[0]]
     links = {k: _text(d.get(k), f"{where}.{k}", required=False) for k in ("then", "else", "next")}
     allowed = {"if": {"then", "else"}, "wait_for": {"then", "else", "timeout"}}.get(kind, set())
-    stray = sorted(k for k in ("then", "else", "timeout") if k in d and k not in allowed)
+    if kind == "split":
+        allowed = {"allocation", "floor"}
+    stray = sorted(
+        k for k in ("then", "else", "timeout", "allocation", "floor") if k in d and k not in allowed
+    )
     if stray:
         raise _fail(where, f"{stray[0]!r} does not go with {kind}")
     timeout = None
@@ -231,6 +239,11 @@ def _step(data: Any, i: int) -> Step:
             value[arm] = _number(weight, f"{where}.split.{arm}", 0, 1e9)
         if sum(value.values()) <= 0:
             raise _fail(where, "split weights must not all be 0")
+        allocation = d.get("allocation", "fixed")
+        if allocation not in ("fixed", "thompson"):
+            raise _fail(where, f"allocation {_shown(allocation)} must be fixed or thompson")
+        floor = _number(d.get("floor", 0.05), f"{where}.floor", 0, 1 / len(value))
+        return Step(sid, kind, value, None, None, None, links["next"], allocation, floor)
     elif kind == "update":
         if not isinstance(raw, dict) or not raw:
             raise _fail(where, "update needs a table of attribute = value")
@@ -269,6 +282,13 @@ def parse_journey(data: Any) -> JourneyDefinition:
         g = _keys(d["goal"], {"event", "within"}, "goal")
         within = parse_duration(g["within"], "goal.within") if "within" in g else None
         goal = Goal(_text(g.get("event"), "goal.event") or "", within)
+    splits = [s for s in steps if s.kind == "split"]
+    adaptive = [s for s in splits if s.allocation == "thompson"]
+    if adaptive and goal is None:
+        raise _fail(f"step {adaptive[0].id!r}", "a thompson split learns from the [goal]: add one")
+    if adaptive and len(splits) > 1:
+        # a state keeps one arm: a second split would mix what the adaptive one learns from
+        raise _fail(f"step {adaptive[0].id!r}", "a thompson split must be the journey's only split")
     e = _keys(d.get("entry", {}), {"reentry", "holdout"}, "entry")
     reentry, after = str(e.get("reentry", "never")), None
     if reentry.startswith("after"):

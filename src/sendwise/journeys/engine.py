@@ -81,6 +81,7 @@ class JourneyEngine:
         self.owner = owner or f"w-{uuid.uuid4().hex[:12]}"
         self.facts = FactSource(store, serving, clock)
         self._defs: dict[tuple[str, int], JourneyDefinition] = {}
+        self._weights: dict[tuple[str, str], dict[str, float]] = {}
         self._recovered: set[str] = set()
 
     # -- definitions -----------------------------------------------------------------------
@@ -239,9 +240,7 @@ class JourneyEngine:
             converted = {
                 cid: value
                 for cid, (at, value) in goals.items()
-                if cid in last
-                and last[cid].open
-                and (within is None or at <= last[cid].entered_at + within)
+                if cid in last and (within is None or at <= last[cid].entered_at + within)
             }
             self.store.journeys.exit(name, list(goals), "goal", now, converted=converted)
         names = [d.name for d in defs]
@@ -267,11 +266,12 @@ class JourneyEngine:
     def _run(self, campaign_id: str, states: list[JourneyState], now: datetime) -> int:
         out = Effects()
         self.facts.clear()
+        self._weights = {}
         after: list[JourneyState] = []
         for st in states:
             defn = self.definition(st.journey, st.version)
             try:
-                after.append(advance(st, defn, now, self.facts, out))
+                after.append(advance(st, defn, now, self.facts, out, self._split_weights))
             except Exception:  # one customer's failure must not stop the others
                 logger.exception("journey %s: state %s failed", st.journey, st.state_id)
                 failed = {"status": "exited", "due_at": None, "exit_reason": "error"}
@@ -286,6 +286,23 @@ class JourneyEngine:
 
             enqueue(self.store, out.webhooks, at=now)
         return int(self.store.journeys.save_states(after, out.steps, owner=self.owner))
+
+    def _split_weights(self, defn: JourneyDefinition, step: Any) -> dict[str, float]:
+        """An adaptive split's shares: Thompson sampling over the goal conversions of the
+        states that took each arm so far, with the step's floor; computed once per run."""
+        key = (defn.name, step.id)
+        if key not in self._weights:
+            from sendwise.uplift.bandit import HOLDOUT, ThompsonAllocator
+
+            seen = self.store.journeys.arm_outcomes(defn.name)
+            arms = list(step.value)
+            alloc = ThompsonAllocator(arms, holdout=0.0, floor=step.floor, seed=len(self._weights))
+            trials = {a: seen.get(a, (0, 0))[0] for a in arms}
+            wins = {a: seen.get(a, (0, 0))[1] for a in arms}
+            shares = alloc.shares(wins, trials)
+            shares.pop(HOLDOUT, None)
+            self._weights[key] = shares
+        return self._weights[key]
 
     def deliver_due(
         self,

@@ -51,8 +51,10 @@ class Effects:
 
 
 def _next_after(defn: JourneyDefinition, step: Step, state: JourneyState) -> str | None:
-    """Where a wait that is over goes."""
+    """Where a wait that is over goes (or an adaptive split, which pauses after its choice)."""
     after = defn.following(step.id)
+    if step.kind == "split":
+        return state.arm if state.arm in {s.id for s in defn.steps} else after
     if step.kind == "wait_for":
         return (step.then or after) if state.waiting_for is None else (step.otherwise or after)
     return after
@@ -69,8 +71,10 @@ def advance(
     now: datetime,
     facts: Callable[[str], Facts],
     out: Effects,
+    weights: Callable[[JourneyDefinition, Step], dict[str, float]] | None = None,
 ) -> JourneyState:
-    """The state after running every step due now (see the module doc)."""
+    """The state after running every step due now (see the module doc). ``weights``: the
+    current shares of an adaptive (``thompson``) split's arms."""
     if state.holdout:
         return _finish(state, "done", "holdout", now)
     ids = {s.id for s in defn.steps}
@@ -90,12 +94,17 @@ def advance(
         seq = state.seq + 1
         key = digest(defn.name, state.customer_id, state.entry, seq, step.id)
         state = replace(state, seq=seq, step=step.id, updated_at=now)
-        outcome, current, wait_until = _run(step, defn, state, key, now, base, facts, out)
+        outcome, current, wait_until = _run(step, defn, state, key, now, base, facts, out, weights)
         out.steps.append(dict(step_key=key, state_id=state.state_id, journey=defn.name,
                               customer_id=state.customer_id, entry=state.entry, step=step.id,
                               kind=step.kind, outcome=outcome[:200], at=now))  # fmt: skip
         if step.kind == "split":
             state = replace(state, arm=outcome)
+            if step.allocation == "thompson":
+                # Its shares move with every conversion, so a run repeated after a crash
+                # could choose another arm and send that arm's message too: the choice is
+                # written back first, and the steps after it run from the stored arm.
+                return replace(state, status="waiting", due_at=now, wake_at=now)
         if step.kind == "exit":
             return _finish(state, "exited", "exit step", now)
         if wait_until is not None:
@@ -114,6 +123,7 @@ def _run(
     base: datetime,
     facts: Callable[[str], Facts],
     out: Effects,
+    weights: Callable[[JourneyDefinition, Step], dict[str, float]] | None = None,
 ) -> tuple[str, str | None, datetime | None]:
     """(outcome, next step, wait until) of one step."""
     after = defn.following(step.id)
@@ -141,7 +151,10 @@ def _run(
         yes = evaluate(step.value, facts(cid).values)
         return ("then" if yes else "else"), (step.then if yes else step.otherwise) or after, None
     if step.kind == "split":
-        arm = split_arm(step.value, defn.name, step.id, cid)
+        shares = step.value
+        if step.allocation == "thompson" and weights is not None:
+            shares = weights(defn, step)
+        arm = split_arm(shares, defn.name, step.id, cid)
         return arm, (arm if arm in {s.id for s in defn.steps} else after), None
     if step.kind == "update":
         out.updates.append(dict(message_id=f"journey-{key}", type="identify", event=None,

@@ -145,13 +145,19 @@ class JourneyRepository(Protocol):
     ) -> int:
         """Open states (waiting, running, holdout) of the customers become ``exited`` with
         ``reason``; ``converted``: customer -> goal value, marks their conversion at ``at``
-        (only of states entered within ``within`` is the engine's business: it passes those)."""
+        (only of states entered within ``within`` is the engine's business: it passes those).
+        A converted customer whose latest state has already finished (its steps done before
+        the goal came) keeps its status and is marked converted, once."""
 
     def states(self, journey: str, customer_id: str | None = None) -> list[JourneyState]:
         """Every state of the journey (of one customer), by customer and entry."""
 
     def counts(self, journey: str) -> list[tuple[str | None, str, str | None, bool, int]]:
         """(step, status, exit_reason, holdout, customers) for every group of states."""
+
+    def arm_outcomes(self, journey: str) -> dict[str, tuple[int, int]]:
+        """arm -> (states that took it, of those converted): what an adaptive split learns
+        from (states outside the holdout with an arm)."""
 
     def step_log(self, journey: str) -> list[dict[str, Any]]:
         """Every step run (``STEP_FIELDS``), oldest first."""

@@ -123,14 +123,22 @@ class MemoryJourneys:
     ) -> int:
         converted = converted or {}
         wanted = set(customer_ids) | set(converted)
-        n = 0
+        n, ended = 0, set()
         for x in self.rows.values():
             if x.journey == journey and x.customer_id in wanted and x.status in OPEN:
                 x.status, x.exit_reason, x.due_at, x.finished_at = "exited", reason, None, at
                 x.updated_at, x.lease_owner, x.lease_until = at, None, None
                 if x.customer_id in converted:
                     x.converted_at, x.goal_value = at, converted[x.customer_id]
+                    ended.add(x.customer_id)
                 n += 1
+        for cid, value in converted.items():
+            mine = [x for x in self.rows.values() if x.journey == journey and x.customer_id == cid]
+            if cid in ended or not mine:
+                continue
+            latest = max(mine, key=lambda x: x.entry)  # finished before the goal came
+            if latest.converted_at is None:
+                latest.converted_at, latest.goal_value, latest.updated_at = at, value, at
         return n
 
     def states(self, journey: str, customer_id: str | None = None) -> list[JourneyState]:
@@ -147,6 +155,14 @@ class MemoryJourneys:
             if x.journey == journey
         )
         return sorted(((*k, n) for k, n in c.items()), key=lambda r: (r[1], r[0] or "", r[2] or ""))
+
+    def arm_outcomes(self, journey: str) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for x in self.rows.values():
+            if x.journey == journey and x.arm is not None and not x.holdout:
+                n, c = out.get(x.arm, (0, 0))
+                out[x.arm] = (n + 1, c + (x.converted_at is not None))
+        return out
 
     def step_log(self, journey: str) -> list[dict[str, Any]]:
         rows = [r for r in self.log.values() if r["journey"] == journey]

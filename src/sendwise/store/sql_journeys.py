@@ -192,7 +192,21 @@ class SqlJourneys:
             for cid, value in converted.items():
                 stmt = update(journey_state).where(*where, s.customer_id == cid)
                 values = {**base, "converted_at": at, "goal_value": value}
-                n += conn.execute(stmt.values(**values)).rowcount
+                if conn.execute(stmt.values(**values)).rowcount:
+                    n += 1
+                    continue
+                latest = (
+                    select(func.max(journey_state.c.entry))
+                    .where(journey_state.c.journey == journey, journey_state.c.customer_id == cid)
+                    .scalar_subquery()
+                )
+                late = update(journey_state).where(
+                    s.journey == journey,
+                    s.customer_id == cid,
+                    s.entry == latest,
+                    s.converted_at.is_(None),
+                )
+                conn.execute(late.values(converted_at=at, goal_value=value, updated_at=at))
         return n
 
     def states(self, journey: str, customer_id: str | None = None) -> list[JourneyState]:
@@ -215,6 +229,15 @@ class SqlJourneys:
             ((a, str(b), c, bool(d), int(e)) for a, b, c, d, e in rows),
             key=lambda r: (r[1], r[0] or "", r[2] or ""),
         )
+
+    def arm_outcomes(self, journey: str) -> dict[str, tuple[int, int]]:
+        query = (
+            select(s.arm, func.count(), func.count(s.converted_at))
+            .where(s.journey == journey, s.arm.is_not(None), s.holdout.is_(False))
+            .group_by(s.arm)
+        )
+        with self.store.begin() as conn:
+            return {str(a): (int(n), int(c)) for a, n, c in conn.execute(query)}
 
     def step_log(self, journey: str) -> list[dict[str, Any]]:
         t = journey_step.c
