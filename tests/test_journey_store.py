@@ -142,8 +142,8 @@ def test_a_goal_after_the_last_step_marks_the_latest_entry_converted_once(repos:
     """Steps all done before the goal came: still a conversion (of the latest entry only),
     the status kept; what an adaptive split learns from counts it per arm."""
     j = repos.journeys
-    done = [replace(state(c, e), status="done", arm=arm, finished_at=T0)
-            for c, e, arm in (("a", 1, "x"), ("a", 2, "x"), ("b", 1, "y"), ("c", 1, "y"))]  # fmt: skip
+    passes = (("a", 1, "x"), ("a", 2, "x"), ("b", 1, "y"), ("c", 1, "y"))
+    done = [replace(state(c, e), status="done", arm=arm, finished_at=T0) for c, e, arm in passes]
     held = replace(state("h"), status="done", arm="x", holdout=True)
     assert j.enter([*done, held]) == 5
     later = T0 + timedelta(days=1)
