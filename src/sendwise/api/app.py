@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from sendwise import __version__
 from sendwise.access import KeyVerifier, RateLimiter
-from sendwise.api import access, errors, hooks, live, profiles, tracking, webhooks
+from sendwise.api import access, console, errors, hooks, live, profiles, tracking, webhooks
 from sendwise.api import intake as intake_api
 from sendwise.config import Settings
 from sendwise.intake.writer import IntakeWriter
@@ -51,6 +51,7 @@ def create_app(
         try:
             yield
         finally:
+            console.stop(app)
             await hooks.stop_dispatcher(dispatcher)
             await intake.stop()
             await recorder.stop()
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(profiles.router)
     app.include_router(live.router)
     app.include_router(hooks.router)
+    console.install(app)  # the web console under /console (docs/console.md)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -191,6 +191,7 @@ from sendwise.cli import quarantine as _quarantine  # noqa: E402,F401
 from sendwise.cli import recommend as _recommend  # noqa: E402,F401
 from sendwise.cli import serving as _serving  # noqa: E402,F401
 from sendwise.cli import tracking as _tracking  # noqa: E402,F401
+from sendwise.cli import users as _users  # noqa: E402,F401
 from sendwise.cli import webhooks as _webhooks  # noqa: E402,F401
 
 

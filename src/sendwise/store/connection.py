@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sendwise.config import Settings
 from sendwise.errors import StoreError
+from sendwise.store.console import SqlAudit, SqlUsers
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
 from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
@@ -77,6 +78,8 @@ class Store:
         self.intake = SqlIntake(self)
         self.watermarks = SqlWatermarks(self)
         self.webhooks = SqlWebhooks(self)
+        self.users = SqlUsers(self)
+        self.audit = SqlAudit(self)
         if upgrade:
             self.upgrade()
 
