@@ -6,6 +6,7 @@ segment name cannot become markup. Colours come from one palette the stylesheet 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
@@ -24,6 +25,14 @@ def _tick(v: float) -> str:
     if abs(v) >= 1e3:
         return f"{v / 1e3:.1f}k"
     return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
+
+
+def nice(v: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above ``v`` (a chart's top)."""
+    if v <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(v))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= v - 1e-12)
 
 
 def _frame(title: str, ymax: float, ymin: float = 0.0) -> list[str]:
@@ -46,7 +55,7 @@ def line_chart(
     title: str, xs: Sequence[str], series: dict[str, Sequence[float]], *, ymax: float | None = None
 ) -> Markup:
     """One line per series over the labels ``xs`` (dates, thresholds ...), with a legend."""
-    top = ymax or max([max(v, default=0) for v in series.values()] + [1e-9]) * 1.05
+    top = ymax or nice(max([max(v, default=0) for v in series.values()] + [1e-9]))
     parts = _frame(title, top)
     n = max(len(xs) - 1, 1)
 
@@ -103,7 +112,7 @@ def xy_chart(title: str, curves: dict[str, Sequence[tuple[float, float]]], *, di
 
 def interval_bars(title: str, rows: Sequence[tuple[str, float, float, float]]) -> Markup:
     """A bar per (label, value, low, high) with its interval drawn as a whisker."""
-    top = max([hi for _, _, _, hi in rows] + [v for _, v, _, _ in rows] + [1e-9]) * 1.1
+    top = nice(max([hi for _, _, _, hi in rows] + [v for _, v, _, _ in rows] + [1e-9]))
     parts = _frame(title, top)
     slot = (W - PAD_L - PAD_R) / max(len(rows), 1)
     for i, (label, v, lo, hi) in enumerate(rows):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import traceback
 import uuid
@@ -137,20 +138,25 @@ def results_job(settings: Any, store: Any, name: str) -> str:
     path = results_path(settings, res.campaign_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(body, default=_plain, allow_nan=False), encoding="utf-8")
+    tmp.write_text(json.dumps(_clean(body), allow_nan=False), encoding="utf-8")
     tmp.replace(path)
     return f"results of {len(arms)} arms computed"
 
 
-def _plain(v: Any) -> Any:
-    import math
-
+def _clean(v: Any) -> Any:
+    """JSON-safe: NaN and infinities are null, numpy scalars Python's, times ISO text."""
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
     if hasattr(v, "item"):
         v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
     if isinstance(v, datetime):
         return v.isoformat()
+    if v is None or isinstance(v, str | int | bool):
+        return v
     return str(v)
 
 

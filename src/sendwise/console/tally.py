@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from datetime import date, timedelta
 from typing import Any
 
 METRICS = ("send", "open", "click", "unsubscribe")
@@ -51,7 +52,13 @@ class Tally:
         self.refresh()
         with self._lock:
             items = [(k, v) for k, v in self.counts.items() if k[2] == metric]
-            all_days = sorted({k[0] for k in self.counts})[-days:]
+            seen = sorted({k[0] for k in self.counts})
+        if not seen:
+            return [], {}
+        last = date.fromisoformat(seen[-1])
+        first = max(date.fromisoformat(seen[0]), last - timedelta(days=days - 1))
+        first = min(first, last - timedelta(days=6))  # a week at least: a line, not a point
+        all_days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
         index = {d: i for i, d in enumerate(all_days)}
         out: dict[str, list[float]] = {}
         for (day, campaign, _m), n in items:

@@ -6,14 +6,17 @@ handlers that turn a refused request into an HTML page (403, 404) or a redirect 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from sendwise.api.console import actions, pages
-from sendwise.api.console.state import PREFIX, NeedLogin, Refused, page, to_login
+from sendwise.api.console.state import PREFIX, NeedLogin, Refused, page, session_of, to_login
+from sendwise.console.users import audit
 
 STATIC = Path(__file__).parent / "static"
 
@@ -29,7 +32,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> Response:
-        return page(request, "error.html", status=exc.status, message=exc.message)
+        session = session_of(request)
+        if request.method == "POST":  # a refused action is in the audit log too
+            who = session.user if session is not None and session.user else "?"
+            await run_in_threadpool(
+                functools.partial(audit, request.app.state.store, who,
+                                  f"POST {request.url.path}"[:64], outcome="refused",
+                                  reason=exc.message)  # fmt: skip
+            )
+        return page(request, "error.html", code=exc.status, message=exc.message)
 
 
 def stop(app: FastAPI) -> None:

@@ -53,7 +53,7 @@ async def login(request: Request) -> Response:
     except AuthenticationError as exc:
         await run_in_threadpool(functools.partial(audit, store, name or "?", "login",
                                                   outcome="refused"))  # fmt: skip
-        return page(request, "login.html", status=401, error=str(exc))
+        return page(request, "login.html", code=401, error=str(exc))
     await run_in_threadpool(audit, store, user.name, "login")
     response = _redirect(f"{PREFIX}/overview")
     set_session(request, response, Session(user=user.name))  # a new CSRF token at each log-in
@@ -79,7 +79,7 @@ async def create_campaign(request: Request) -> Response:
     except (CampaignError, NotFoundError) as exc:
         await run_in_threadpool(functools.partial(audit, st.store, user.name, "campaign.create",
                                 form.get("name", ""), outcome="refused", error=str(exc)))  # fmt: skip
-        return page(request, "campaign_new.html", status=400, form=form, error=str(exc),
+        return page(request, "campaign_new.html", code=400, form=form, error=str(exc),
                     segments=[], templates=views.template_names(st.settings),
                     size=campaign_views.size_needed("0.03", "0.2"))  # fmt: skip
     await run_in_threadpool(functools.partial(audit, st.store, user.name, "campaign.create", cid,

@@ -87,7 +87,7 @@ async def customer(request: Request, customer_id: str) -> Response:
     try:
         data = await run_in_threadpool(views.customer, st.store, _serving(request), customer_id[:200])
     except NotFoundError as exc:
-        return page(request, "customers.html", status=404, q=customer_id, found=[], error=str(exc))
+        return page(request, "customers.html", code=404, q=customer_id, found=[], error=str(exc))
     return page(request, "customer.html", **data)
 
 
@@ -103,7 +103,7 @@ async def model_plot(request: Request, name: str, version: str, plot: str) -> Re
     user_of(request)
     path = model_views.plot_file(request.app.state.settings, name, version, plot)
     if path is None:
-        return page(request, "error.html", status=404, message="no such plot")
+        return page(request, "error.html", code=404, message="no such plot")
     return FileResponse(path, media_type="image/png")
 
 
@@ -145,7 +145,7 @@ async def campaign(request: Request, name: str) -> Response:
     try:
         cid, status, defn = load_campaign(st.store, name[:200])
     except NotFoundError as exc:
-        return page(request, "error.html", status=404, message=str(exc))
+        return page(request, "error.html", code=404, message=str(exc))
     shown: list[dict[str, Any]] = []
     if status == "created":
         shown = await run_in_threadpool(

@@ -110,7 +110,7 @@ async def check_form(request: Request, permission: str) -> tuple[UserRecord, dic
     return user_of(request, permission), fields
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(request: Request, template: str, code: int = 200, **context: Any) -> HTMLResponse:
     c = console_of(request)
     session = session_of(request) or Session()
     user = None
@@ -119,7 +119,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     html = c.env.get_template(template).render(
         prefix=PREFIX, user=user, csrf=session.csrf, path=request.url.path, **context
     )
-    response = HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=code)
     secure_headers(response)
     if request.cookies.get(COOKIE) is None or session_of(request) is None:
         set_session(request, response, session)
