@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import httpx
@@ -144,8 +144,22 @@ class Browserless:
         assert r.status_code == 303, r.text
 
 
-def test_pages_need_a_login(shop: ConsoleShop) -> None:
-    c = Browserless(shop.base)
+@pytest.fixture
+def browserless(shop: ConsoleShop) -> Iterator[Callable[[], Browserless]]:
+    """Factory of clients of the shop's console, closed at the end of the test."""
+    made: list[Browserless] = []
+
+    def make() -> Browserless:
+        made.append(Browserless(shop.base))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.client.close()
+
+
+def test_pages_need_a_login(shop: ConsoleShop, browserless: Callable[[], Browserless]) -> None:
+    c = browserless()
     for path in ("/overview", "/segments", "/customers", "/models", "/campaigns", "/templates",
                  "/data", "/segments/count?rule=x", "/audit"):  # fmt: skip
         r = c.get(path)
@@ -164,15 +178,17 @@ def campaign_form(csrf: str | None, segment: str, name: str) -> dict:
     return form
 
 
-def test_a_viewer_cannot_create_or_send(shop: ConsoleShop) -> None:
+def test_a_viewer_cannot_create_or_send(
+    shop: ConsoleShop, browserless: Callable[[], Browserless]
+) -> None:
     from sendwise.store import open_store
 
-    mia = Browserless(shop.base)
+    mia = browserless()
     mia.login("mia", shop.passwords["mia"])
     r = mia.post("/campaigns", campaign_form(mia.csrf("/campaigns/new"), shop.segment, "Made by mia"))
     assert r.status_code == 303 and r.headers["location"] == "/console/campaigns/made-by-mia"
 
-    vic = Browserless(shop.base)
+    vic = browserless()
     vic.login("vic", shop.passwords["vic"])
     assert vic.get("/campaigns/made-by-mia").status_code == 200  # a viewer reads
     token = vic.csrf("/campaigns")
@@ -189,12 +205,14 @@ def test_a_viewer_cannot_create_or_send(shop: ConsoleShop) -> None:
         assert len(refused) >= 3
 
 
-def test_a_post_without_the_csrf_token_is_refused(shop: ConsoleShop) -> None:
+def test_a_post_without_the_csrf_token_is_refused(
+    shop: ConsoleShop, browserless: Callable[[], Browserless]
+) -> None:
     from sendwise.store import open_store
 
-    mia = Browserless(shop.base)
+    mia = browserless()
     mia.login("mia", shop.passwords["mia"])
-    other = Browserless(shop.base)
+    other = browserless()
     other_token = other.csrf()  # a valid token, of another session
     for token in (None, "", "forged", other_token):
         r = mia.post("/campaigns", campaign_form(token, shop.segment, "No token"))
@@ -202,7 +220,7 @@ def test_a_post_without_the_csrf_token_is_refused(shop: ConsoleShop) -> None:
     assert mia.post("/campaigns/made-by-mia/send", {}).status_code == 403
     assert mia.post("/logout", {}).status_code == 403
     # log-in itself needs the token of the page it came from
-    fresh = Browserless(shop.base)
+    fresh = browserless()
     fresh.get("/login")
     r = fresh.post("/login", {"name": "mia", "password": shop.passwords["mia"]})
     assert r.status_code == 403
@@ -210,10 +228,12 @@ def test_a_post_without_the_csrf_token_is_refused(shop: ConsoleShop) -> None:
         assert store.campaigns.get("no-token") is None
 
 
-def test_customer_data_is_escaped(shop: ConsoleShop) -> None:
+def test_customer_data_is_escaped(
+    shop: ConsoleShop, browserless: Callable[[], Browserless]
+) -> None:
     from console_support import HOSTILE
 
-    c = Browserless(shop.base)
+    c = browserless()
     c.login("vic", shop.passwords["vic"])
     r = c.get(f"/customers/{shop.hostile_customer}")
     assert r.status_code == 200
@@ -221,8 +241,10 @@ def test_customer_data_is_escaped(shop: ConsoleShop) -> None:
     assert "&lt;script&gt;document.title=&#34;owned&#34;&lt;/script&gt;" in r.text
 
 
-def test_rule_count_answers_and_suggests(shop: ConsoleShop) -> None:
-    c = Browserless(shop.base)
+def test_rule_count_answers_and_suggests(
+    shop: ConsoleShop, browserless: Callable[[], Browserless]
+) -> None:
+    c = browserless()
     c.login("vic", shop.passwords["vic"])
     ok = c.get("/segments/count?rule=frequency%20%3E%3D%201").json()
     assert 0 < ok["count"] < ok["of"] == 1500
