@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from console_support import HOSTILE, ConsoleShop, console_shop
 
+DESKTOP = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/130.0.0.0 Safari/537.36")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -91,6 +94,26 @@ def login(driver: Any, shop: ConsoleShop, name: str) -> None:
     wait_for(lambda: driver.current_url.endswith("/console/overview"))
 
 
+def opened_links(eml: Path, shop: ConsoleShop) -> tuple[str, str, str]:
+    """(open pixel URL, first click URL, arm) of a sent message, pointed at the test service."""
+    import email
+    import re
+
+    from sendwise.store import open_store
+
+    with eml.open("rb") as f:
+        message = email.message_from_binary_file(f)
+    html = next(p.get_payload(decode=True).decode() for p in message.walk()
+                if p.get_content_type() == "text/html")  # fmt: skip
+    root = shop.settings.delivery.base_url.rstrip("/")
+    pixel = re.search(re.escape(root) + r"/o/[^\"']+", html).group(0)
+    click = re.search(re.escape(root) + r"/c/[^\"']+", html).group(0)
+    key = message["Message-ID"].strip("<>").split("@")[0]
+    with open_store(shop.settings) as store:
+        arm = store.messages.find([key])[key].variant
+    return pixel.replace(root, shop.base), click.replace(root, shop.base), arm
+
+
 def shot(driver: Any, folder: Path, name: str) -> None:
     height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1280, max(900, min(int(height) + 40, 6000)))
@@ -105,7 +128,7 @@ def test_login_is_refused_with_a_wrong_password(browser: Any, shop: ConsoleShop,
     by_id(browser, "name").send_keys("ana")
     by_id(browser, "password").send_keys("not her password at all")
     by_id(browser, "login").click()
-    assert "wrong user name or password" in by_id(browser, "login-error").text
+    assert "wrong user name or password" in wait_for(lambda: by_id(browser, "login-error").text)
     shot(browser, shots, "00-login-refused")
     cookie = browser.get_cookie("sendwise_console")
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
@@ -152,7 +175,8 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     Select(by_id(browser, "t-name")).select_by_value("newsletter.html")
     by_id(browser, "t-customer").send_keys(shop.hostile_customer)
     by_id(browser, "t-preview").click()
-    wait_for(lambda: browser.find_elements(By.ID, "lint"))
+    wait_for(lambda: browser.find_elements(By.ID, "lint") or browser.find_elements(By.ID, "t-error"))
+    assert not browser.find_elements(By.ID, "t-error")
     assert browser.find_elements(By.CSS_SELECTOR, "iframe[sandbox]")
     shot(browser, shots, "05-templates")
 
@@ -177,7 +201,8 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     by_id(browser, "c-quiet").click()  # off
     shot(browser, shots, "07-campaign-form")
     by_id(browser, "create").click()
-    wait_for(lambda: "/console/campaigns/console-spring-test" in browser.current_url)
+    wait_for(lambda: "/console/campaigns/console-spring-test" in browser.current_url
+             and browser.find_elements(By.ID, "status"))
     assert by_id(browser, "status").text == "created"
     previews = browser.find_elements(By.CSS_SELECTOR, "figure.preview")
     assert len(previews) == 4  # 2 variants x 2 real customers of the audience
@@ -191,7 +216,7 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
         found = browser.find_elements(By.ID, "job-status")
         return bool(found) and found[0].text in ("done", "failed")
 
-    wait_for(finished, 180)
+    wait_for(finished, 240)
     assert by_id(browser, "job-status").text == "done", by_id(browser, "job").text
     assert by_id(browser, "status").text == "done"
     sent = sum(int(td.text.replace(",", "")) for td in browser.find_elements(By.CSS_SELECTOR, "#results td.sent"))
@@ -199,6 +224,25 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     assert sent > 0
     assert len(list(outbox.rglob("*.eml"))) == sent  # each message sent is in the outbox
     shot(browser, shots, "09-campaign-sent")
+
+    # the first message is opened (its pixel) and its link followed, as a person's desktop
+    # mail client would (headless Chromium calls itself HeadlessChrome: a machine): the
+    # tracking service records both, and the results page counts them for the message's arm
+    pixel, click, arm = opened_links(sorted(outbox.rglob("*.eml"))[0], shop)
+    with httpx.Client(headers={"user-agent": DESKTOP}, follow_redirects=False) as person:
+        assert person.get(pixel).status_code == 200
+        assert person.get(click).status_code in (302, 303, 307)  # to the shop
+    browser.get(f"{shop.base}/console/campaigns/console-spring-test")
+
+    def engaged() -> bool:
+        browser.refresh()
+        row = [r for r in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+               if r.find_elements(By.TAG_NAME, "td")[0].text == arm][0]
+        cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+        return cells[4].startswith("1 (") and cells[5].startswith("1 (")
+
+    wait_for(engaged, 30)
+    shot(browser, shots, "09b-campaign-engaged")
 
     by_id(browser, "compute-results").click()
 
@@ -231,7 +275,7 @@ def test_viewer_reads_but_cannot_create_or_send(browser: Any, shop: ConsoleShop,
     browser.get(f"{shop.base}/console/campaigns")
     assert not browser.find_elements("id", "new-campaign")
     browser.get(f"{shop.base}/console/campaigns/new")
-    assert "may not" in by_id(browser, "refused").text
+    assert "may not" in wait_for(lambda: by_id(browser, "refused").text)
     shot(browser, shots, "14-viewer-refused")
 
 

@@ -9,6 +9,7 @@ job (:mod:`sendwise.console.jobs`) and show when it has run.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sendwise.campaigns.definition import HOLDOUT, CampaignDefinition, parse_definition
@@ -103,8 +104,36 @@ def previews(
     return out
 
 
-def results(store: Any, settings: Any, campaign_id: str, defn: CampaignDefinition) -> dict[str, Any]:
-    counts = campaign_counts(store, campaign_id)
+class CountsCache:
+    """A campaign's counts, kept ``seconds`` (a results page reloaded, a dashboard left open,
+    never recount a large campaign more often than that)."""
+
+    def __init__(self, seconds: float = 15.0) -> None:
+        self.seconds = seconds
+        self._rows: dict[str, tuple[float, Any, dict[str, dict[str, int]]]] = {}
+
+    def get(
+        self, store: Any, campaign_id: str, stamp: Any = None
+    ) -> tuple[dict[str, dict[str, int]], float]:
+        """(counts, their age in seconds); counted afresh when ``stamp`` (the campaign's status
+        and its latest job's) changed since."""
+        now = time.monotonic()
+        found = self._rows.get(campaign_id)
+        if found is None or now - found[0] > self.seconds or found[1] != stamp:
+            found = (now, stamp, campaign_counts(store, campaign_id))
+            self._rows = {**dict(list(self._rows.items())[-50:]), campaign_id: found}
+        return found[2], now - found[0]
+
+
+def results(
+    store: Any,
+    settings: Any,
+    campaign_id: str,
+    defn: CampaignDefinition,
+    cache: CountsCache,
+    stamp: Any = None,
+) -> dict[str, Any]:
+    counts, age = cache.get(store, campaign_id, stamp)
     arms = []
     for arm, _share in defn.arms():
         c = counts.get(arm, {})
@@ -123,7 +152,8 @@ def results(store: Any, settings: Any, campaign_id: str, defn: CampaignDefinitio
                 for a in arms if a["arm"] != HOLDOUT]  # fmt: skip
         if any(a["sent"] for a in arms):
             plots[kind] = charts.interval_bars(f"{label} per message sent, 95% intervals", bars)
-    return {"arms": arms, "plots": plots, "computed": read_results(settings, campaign_id)}
+    return {"arms": arms, "plots": plots, "computed": read_results(settings, campaign_id),
+            "counted_ago": age}  # fmt: skip
 
 
 def size_needed(baseline: str, lift: str, power: str = "0.8") -> dict[str, Any]:

@@ -24,7 +24,7 @@ def _tick(v: float) -> str:
         return f"{v / 1e6:.1f}M"
     if abs(v) >= 1e3:
         return f"{v / 1e3:.1f}k"
-    return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
+    return str(int(v)) if v == int(v) else f"{v:.3g}"
 
 
 def nice(v: float) -> float:

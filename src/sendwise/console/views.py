@@ -3,6 +3,7 @@ snapshot (:class:`sendwise.serving.service.Serving`), never the warehouse."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,9 @@ def freshness(store: Any, settings: Any) -> dict[str, Any]:
     registry = Registry(settings.path("models"))
     models = []
     for name in registry.names():
+        # promoted.json alone (small), not each model's metadata: the page must stay fast
         promoted = registry.promoted(name)
-        meta = registry.get(name, promoted, verify=False).metadata if promoted else {}
-        created = meta.get("created_at")
-        at = datetime.fromisoformat(created) if isinstance(created, str) else None
+        at = _promoted_at(registry.root / name / "promoted.json") if promoted else None
         models.append({"name": name, "version": promoted or "none promoted", "age": _age(at, now)})
     return {
         "version": version,
@@ -46,6 +46,13 @@ def freshness(store: Any, settings: Any) -> dict[str, Any]:
         "customers": info.customers if info else 0,
         "models": models,
     }
+
+
+def _promoted_at(path: Path) -> datetime | None:
+    try:
+        return datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["promoted_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def overview(store: Any, settings: Any, tally: Tally) -> dict[str, Any]:
@@ -96,6 +103,14 @@ def segments(store: Any, columns: ColumnsCache, measure: str) -> dict[str, Any]:
         "fields": cols.fields(),
         "customers": cols.rows,
     }
+
+
+def segment_names(store: Any) -> list[str]:
+    """The snapshot's segments, largest first."""
+    version = store.snapshots.current_version()
+    info = store.snapshots.info(version) if version is not None else None
+    sizes = (info.meta or {}).get("segments", {}) if info else {}
+    return [name for name, _ in sorted(sizes.items(), key=lambda kv: -kv[1])]
 
 
 def rule_count(store: Any, columns: ColumnsCache, rule: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ a one-row in-memory table (never the warehouse). Live slots are resolved with a 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
@@ -41,6 +42,15 @@ def _one_row(flat: dict[str, Any]) -> pa.Table:
     return pa.table(cols)
 
 
+_THREAD = threading.local()
+
+
+def _local_duckdb() -> Any:
+    if getattr(_THREAD, "con", None) is None:
+        _THREAD.con = ibis.duckdb.connect()
+    return _THREAD.con
+
+
 def tokens_for(
     serving: Serving, renderer: Renderer, template: str, customer_id: str
 ) -> dict[str, Any]:
@@ -53,7 +63,9 @@ def tokens_for(
         table, columns = with_variants(
             ibis.memtable(_one_row(flat)), compiled.spec.slots, compiled.spec.name
         )
-        chosen = table.select(*columns.values()).to_pyarrow().to_pylist()[0]
+        # a DuckDB of this thread's own: ibis's default backend is one connection for the
+        # process, and two renders at once on it (thread pool, console jobs) break each other
+        chosen = _local_duckdb().to_pyarrow(table.select(*columns.values())).to_pylist()[0]
         flat.update(chosen)
     tokens = split_row(flat, columns)
     tokens["scores"]["top_reasons"] = list(profile["reasons"])

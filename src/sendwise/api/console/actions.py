@@ -80,7 +80,8 @@ async def create_campaign(request: Request) -> Response:
         await run_in_threadpool(functools.partial(audit, st.store, user.name, "campaign.create",
                                 form.get("name", ""), outcome="refused", error=str(exc)))  # fmt: skip
         return page(request, "campaign_new.html", code=400, form=form, error=str(exc),
-                    segments=[], templates=views.template_names(st.settings),
+                    segments=views.segment_names(st.store),
+                    templates=views.template_names(st.settings),
                     size=campaign_views.size_needed("0.03", "0.2"))  # fmt: skip
     await run_in_threadpool(functools.partial(audit, st.store, user.name, "campaign.create", cid,
                                               definition=defn.model_dump(mode="json")))  # fmt: skip

@@ -120,9 +120,9 @@ async def campaigns(request: Request) -> Response:
 async def new_campaign(request: Request) -> Response:
     user_of(request, "write")
     st = request.app.state
-    data = await run_in_threadpool(views.segments, st.store, console_of(request).columns, "customers")
+    names = await run_in_threadpool(views.segment_names, st.store)
     return page(request, "campaign_new.html", form={}, error=None,
-                segments=[s for s, _ in data["sizes"]], templates=views.template_names(st.settings),
+                segments=names, templates=views.template_names(st.settings),
                 size=campaign_views.size_needed("0.03", "0.2"))  # fmt: skip
 
 
@@ -152,9 +152,13 @@ async def campaign(request: Request, name: str) -> Response:
             campaign_views.previews, _serving(request), _renderer(request), c.columns, st.store,
             defn, key=st.key.current, base_url=st.settings.delivery.base_url,
         )  # fmt: skip
-    res = await run_in_threadpool(campaign_views.results, st.store, st.settings, cid, defn)
+    job = c.jobs.latest(cid)
+    stamp = (status, job.job_id if job else None, job.status if job else None)
+    res = await run_in_threadpool(
+        campaign_views.results, st.store, st.settings, cid, defn, c.counts, stamp
+    )
     return page(request, "campaign.html", cid=cid, status=status, defn=defn, previews=shown,
-                job=c.jobs.latest(cid), **res)  # fmt: skip
+                job=job, **res)  # fmt: skip
 
 
 @router.get("/templates")

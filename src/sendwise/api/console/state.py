@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from sendwise.console.campaign_views import CountsCache
 from sendwise.console.columns import ColumnsCache
 from sendwise.console.jobs import JobRunner
 from sendwise.console.sessions import COOKIE, Session, SessionSigner, csrf_ok
@@ -46,6 +47,7 @@ class ConsoleState:
     jobs: JobRunner
     env: Environment
     secure: bool
+    counts: CountsCache
     store: Any = None
 
 
@@ -76,6 +78,7 @@ def console_of(request: Request) -> ConsoleState:
             jobs=JobRunner(state.store),
             env=make_env(),
             secure=settings.console.secure_cookie,
+            counts=CountsCache(),
             store=state.store,
         )
         state.console = found
