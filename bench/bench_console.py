@@ -81,7 +81,9 @@ def replicate(source: Path, target: Path, customers: int) -> tuple[str, str]:
         if batch:
             d.snapshots.write(new, "profile", batch)
             d.snapshots.write(new, "segment_member", members)
-        d.snapshots.write(new, "product", [{"product_id": k, "data": p} for k, p in products.items()])
+        d.snapshots.write(
+            new, "product", [{"product_id": k, "data": p} for k, p in products.items()]
+        )
         d.snapshots.switch(new, customers=customers, at=now, meta={**info.meta, "segments": sizes})
         print(f"snapshot of {customers:,} customers written in {time.perf_counter() - t0:.0f} s")
         t0 = time.perf_counter()
@@ -102,7 +104,9 @@ def plan_campaign(store, customers: int, now) -> str:
                                           {"name": "B", "template": "welcome.html", "share": 45}],
                              "holdout": 10})  # fmt: skip
     cid = defn.campaign_id
-    store.campaigns.save(CampaignRecord(cid, defn.name, "created", defn.model_dump(mode="json")), now)
+    store.campaigns.save(
+        CampaignRecord(cid, defn.name, "created", defn.model_dump(mode="json")), now
+    )
     rng = random.Random(7)
     n = int(customers * 0.3)
     arms = rng.choices(["A", "B", "holdout"], weights=[45, 45, 10], k=n)
@@ -121,9 +125,23 @@ def plan_campaign(store, customers: int, now) -> str:
                 "is_machine": False, "reason": None}  # fmt: skip
         events.append({**base, "event_id": f"s{key}", "type": "send", "occurred_at": at})
         if rng.random() < 0.25:
-            events.append({**base, "event_id": f"o{key}", "type": "open", "occurred_at": at + timedelta(hours=2)})
+            events.append(
+                {
+                    **base,
+                    "event_id": f"o{key}",
+                    "type": "open",
+                    "occurred_at": at + timedelta(hours=2),
+                }
+            )
         if rng.random() < 0.05:
-            events.append({**base, "event_id": f"c{key}", "type": "click", "occurred_at": at + timedelta(hours=3)})
+            events.append(
+                {
+                    **base,
+                    "event_id": f"c{key}",
+                    "type": "click",
+                    "occurred_at": at + timedelta(hours=3),
+                }
+            )
     store.messages.add_plan(cid, plan, now)
     store.campaigns.set_status(cid, "done", at=now)
     for i in range(0, len(events), 50_000):
@@ -133,7 +151,16 @@ def plan_campaign(store, customers: int, now) -> str:
 
 def serve(project: Path) -> subprocess.Popen:
     env = dict(os.environ, SENDWISE_CONSOLE__SECURE_COOKIE="false")
-    cmd = [sys.executable, "-m", "sendwise.cli", "serve", "--project", str(project), "--port", str(PORT)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sendwise.cli",
+        "serve",
+        "--project",
+        str(project),
+        "--port",
+        str(PORT),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(600):
         try:

@@ -11,10 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sendwise.config import Settings, load_settings
 from serving_support import built_shop
 from tracking_support import running
-
-from sendwise.config import Settings, load_settings
 
 HOSTILE = '<script>document.title="owned"</script><b>Eve</b>'
 

@@ -9,11 +9,11 @@ from datetime import datetime
 
 import httpx
 import pytest
-from console_support import ConsoleShop, console_shop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
 
+from console_support import ConsoleShop, console_shop
 from sendwise.console.charts import heat_grid, interval_bars, line_chart
 from sendwise.console.sessions import Session, SessionSigner, csrf_ok
 from sendwise.console.users import add_user, authenticate, require
@@ -39,6 +39,30 @@ def test_users_log_in_with_their_password_only() -> None:
         add_user(store, "bob", "viewer", "short")
     with pytest.raises(InputError, match="unknown role"):
         add_user(store, "bob", "root", "long enough password")
+
+
+def test_the_demo_prints_the_console_and_a_fresh_login(tmp_path) -> None:
+    import io
+
+    from sendwise.cli.demo import print_console_login
+    from sendwise.cli.output import OUT, SafeConsole
+    from sendwise.config import init_project, load_settings
+    from sendwise.store import open_store
+
+    init_project(tmp_path / "shop")
+    settings = load_settings(tmp_path / "shop")
+    seen = []
+    for _ in range(2):
+        OUT.console = SafeConsole(file=io.StringIO(), width=200)
+        print_console_login(settings, tmp_path / "shop")
+        shown = OUT.console.file.getvalue()
+        assert "http://localhost:8080/console" in shown
+        seen.append(re.search(r"user demo, password (\S+) ", shown).group(1))
+    assert seen[0] != seen[1]  # generated at each run, never a fixed default
+    with open_store(settings) as store:
+        assert authenticate(store, "demo", seen[1]).role == "admin"
+        with pytest.raises(AuthenticationError):
+            authenticate(store, "demo", seen[0])
 
 
 def test_roles() -> None:
@@ -131,10 +155,16 @@ class Browserless:
         return r
 
     def get(self, path: str) -> httpx.Response:
-        return self._keep(self.client.get(self.base + path, headers={"cookie": f"sendwise_console={self.cookie}"}))
+        return self._keep(
+            self.client.get(self.base + path, headers={"cookie": f"sendwise_console={self.cookie}"})
+        )
 
     def post(self, path: str, data: dict) -> httpx.Response:
-        return self._keep(self.client.post(self.base + path, data=data, headers={"cookie": f"sendwise_console={self.cookie}"}))
+        return self._keep(
+            self.client.post(
+                self.base + path, data=data, headers={"cookie": f"sendwise_console={self.cookie}"}
+            )
+        )
 
     def csrf(self, path: str = "/login") -> str:
         return re.search(r'name="csrf" value="([^"]+)"', self.get(path).text).group(1)
@@ -185,7 +215,9 @@ def test_a_viewer_cannot_create_or_send(
 
     mia = browserless()
     mia.login("mia", shop.passwords["mia"])
-    r = mia.post("/campaigns", campaign_form(mia.csrf("/campaigns/new"), shop.segment, "Made by mia"))
+    r = mia.post(
+        "/campaigns", campaign_form(mia.csrf("/campaigns/new"), shop.segment, "Made by mia")
+    )
     assert r.status_code == 303 and r.headers["location"] == "/console/campaigns/made-by-mia"
 
     vic = browserless()
@@ -201,7 +233,9 @@ def test_a_viewer_cannot_create_or_send(
     with open_store(shop.settings) as store:
         assert store.campaigns.get("made-by-vic") is None
         assert store.campaigns.get("made-by-mia").status == "created"  # not sent
-        refused = [a for a in store.audit.recent(50) if a.user_name == "vic" and a.outcome == "refused"]
+        refused = [
+            a for a in store.audit.recent(50) if a.user_name == "vic" and a.outcome == "refused"
+        ]
         assert len(refused) >= 3
 
 

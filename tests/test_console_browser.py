@@ -15,10 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+
 from console_support import HOSTILE, ConsoleShop, console_shop
 
-DESKTOP = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-           "Chrome/130.0.0.0 Safari/537.36")
+DESKTOP = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Safari/537.36"
+)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -121,7 +124,9 @@ def shot(driver: Any, folder: Path, name: str) -> None:
     driver.set_window_size(1280, 1100)
 
 
-def test_login_is_refused_with_a_wrong_password(browser: Any, shop: ConsoleShop, shots: Path) -> None:
+def test_login_is_refused_with_a_wrong_password(
+    browser: Any, shop: ConsoleShop, shots: Path
+) -> None:
     browser.delete_all_cookies()
     browser.get(f"{shop.base}/console/overview")
     assert browser.current_url.endswith("/console/login")  # not logged in: sent to log in
@@ -146,12 +151,21 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     assert by_id(browser, "segment-sizes").find_elements(By.TAG_NAME, "tr")
     rule = by_id(browser, "rule")
     rule.send_keys("frequency >= 1")
-    counted = wait_for(lambda: "customers" in by_id(browser, "rule-count").text and by_id(browser, "rule-count").text)
+    counted = wait_for(
+        lambda: (
+            "customers" in by_id(browser, "rule-count").text and by_id(browser, "rule-count").text
+        )
+    )
     n_buyers = int(counted.split(" of ")[0].replace(",", ""))
     assert 0 < n_buyers < 1500
     rule.clear()
     rule.send_keys("frequncy >= 1")
-    msg = wait_for(lambda: "did you mean" in by_id(browser, "rule-count").text and by_id(browser, "rule-count").text)
+    msg = wait_for(
+        lambda: (
+            "did you mean" in by_id(browser, "rule-count").text
+            and by_id(browser, "rule-count").text
+        )
+    )
     assert "frequency" in msg
     shot(browser, shots, "02-segments")
 
@@ -175,7 +189,9 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     Select(by_id(browser, "t-name")).select_by_value("newsletter.html")
     by_id(browser, "t-customer").send_keys(shop.hostile_customer)
     by_id(browser, "t-preview").click()
-    wait_for(lambda: browser.find_elements(By.ID, "lint") or browser.find_elements(By.ID, "t-error"))
+    wait_for(
+        lambda: browser.find_elements(By.ID, "lint") or browser.find_elements(By.ID, "t-error")
+    )
     assert not browser.find_elements(By.ID, "t-error")
     assert browser.find_elements(By.CSS_SELECTOR, "iframe[sandbox]")
     shot(browser, shots, "05-templates")
@@ -189,7 +205,12 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     by_id(browser, "new-campaign").click()
     by_id(browser, "ss-baseline").clear()
     by_id(browser, "ss-baseline").send_keys("0.05")
-    wait_for(lambda: "customers per arm" in by_id(browser, "ss-result").text and "5.00%" in by_id(browser, "ss-result").text)
+    wait_for(
+        lambda: (
+            "customers per arm" in by_id(browser, "ss-result").text
+            and "5.00%" in by_id(browser, "ss-result").text
+        )
+    )
     by_id(browser, "c-name").send_keys("Console spring test")
     by_id(browser, "c-audience").send_keys(shop.segment)
     by_id(browser, "c-variant1").send_keys("A")
@@ -201,8 +222,12 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     by_id(browser, "c-quiet").click()  # off
     shot(browser, shots, "07-campaign-form")
     by_id(browser, "create").click()
-    wait_for(lambda: "/console/campaigns/console-spring-test" in browser.current_url
-             and browser.find_elements(By.ID, "status"))
+    wait_for(
+        lambda: (
+            "/console/campaigns/console-spring-test" in browser.current_url
+            and browser.find_elements(By.ID, "status")
+        )
+    )
     assert by_id(browser, "status").text == "created"
     previews = browser.find_elements(By.CSS_SELECTOR, "figure.preview")
     assert len(previews) == 4  # 2 variants x 2 real customers of the audience
@@ -219,7 +244,10 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     wait_for(finished, 240)
     assert by_id(browser, "job-status").text == "done", by_id(browser, "job").text
     assert by_id(browser, "status").text == "done"
-    sent = sum(int(td.text.replace(",", "")) for td in browser.find_elements(By.CSS_SELECTOR, "#results td.sent"))
+    sent = sum(
+        int(td.text.replace(",", ""))
+        for td in browser.find_elements(By.CSS_SELECTOR, "#results td.sent")
+    )
     outbox = Path(shop.settings.path(shop.settings.delivery.outbox))
     assert sent > 0
     assert len(list(outbox.rglob("*.eml"))) == sent  # each message sent is in the outbox
@@ -236,8 +264,11 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
 
     def engaged() -> bool:
         browser.refresh()
-        row = [r for r in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
-               if r.find_elements(By.TAG_NAME, "td")[0].text == arm][0]
+        row = next(
+            r
+            for r in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+            if r.find_elements(By.TAG_NAME, "td")[0].text == arm
+        )
         cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
         return cells[4].startswith("1 (") and cells[5].startswith("1 (")
 
@@ -248,11 +279,17 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
 
     def computed() -> bool:
         browser.refresh()
-        return bool(browser.find_elements(By.ID, "computed")) or by_id(browser, "job-status").text == "failed"
+        return (
+            bool(browser.find_elements(By.ID, "computed"))
+            or by_id(browser, "job-status").text == "failed"
+        )
 
     wait_for(computed, 180)
     assert by_id(browser, "job-status").text == "done", by_id(browser, "job").text
-    arms = [r.find_elements(By.TAG_NAME, "td")[0].text for r in by_id(browser, "computed").find_elements(By.CSS_SELECTOR, "tbody tr")]
+    arms = [
+        r.find_elements(By.TAG_NAME, "td")[0].text
+        for r in by_id(browser, "computed").find_elements(By.CSS_SELECTOR, "tbody tr")
+    ]
     assert set(arms) == {"A", "B", "holdout"}
     shot(browser, shots, "10-campaign-results")
 
@@ -265,12 +302,16 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     shot(browser, shots, "12-overview-after")
     browser.set_window_size(820, 1180)  # a tablet held upright
     browser.get(f"{shop.base}/console/campaigns/console-spring-test")
-    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth + 1"
+    )
     browser.save_screenshot(str(shots / "13-tablet-campaign.png"))
     browser.set_window_size(1280, 1100)
 
 
-def test_viewer_reads_but_cannot_create_or_send(browser: Any, shop: ConsoleShop, shots: Path) -> None:
+def test_viewer_reads_but_cannot_create_or_send(
+    browser: Any, shop: ConsoleShop, shots: Path
+) -> None:
     login(browser, shop, "vic")
     browser.get(f"{shop.base}/console/campaigns")
     assert not browser.find_elements("id", "new-campaign")

@@ -37,8 +37,12 @@ def definition_from_form(form: dict[str, str]) -> CampaignDefinition:
         if not template:
             continue
         share = form.get(f"share{i}", "").strip()
-        variants.append({"name": form.get(f"variant{i}", "").strip() or chr(64 + i),
-                         "template": template, "share": float(share) if share else None})  # fmt: skip
+        name = form.get(f"variant{i}", "").strip() or chr(64 + i)
+        try:
+            value = float(share) if share else None
+        except ValueError:
+            raise CampaignError(f"variant {name}: the share is a percent, e.g. 45") from None
+        variants.append({"name": name, "template": template, "share": value})
     kind = form.get("audience_kind", "segment")
     audience = {kind: form.get("audience", "").strip()} if kind in ("segment", "rule") else {}
     try:

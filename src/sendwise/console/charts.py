@@ -7,7 +7,7 @@ segment name cannot become markup. Colours come from one palette the stylesheet 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from markupsafe import Markup, escape
 
@@ -52,7 +52,7 @@ def _frame(title: str, ymax: float, ymin: float = 0.0) -> list[str]:
 
 
 def line_chart(
-    title: str, xs: Sequence[str], series: dict[str, Sequence[float]], *, ymax: float | None = None
+    title: str, xs: Sequence[str], series: Mapping[str, Sequence[float]], *, ymax: float | None = None
 ) -> Markup:
     """One line per series over the labels ``xs`` (dates, thresholds ...), with a legend."""
     top = ymax or nice(max([max(v, default=0) for v in series.values()] + [1e-9]))
@@ -71,9 +71,12 @@ def line_chart(
     for k, (name, values) in enumerate(series.items()):
         colour = PALETTE[k % len(PALETTE)]
         points = " ".join(f"{_num(x(i))},{_num(y(v))}" for i, v in enumerate(values))
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
         parts.append(
-            f'<rect x="{PAD_L + 120 * (k % 5)}" y="{H - 10}" width="10" height="8" fill="{colour}"/>'
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
+        )
+        parts.append(
+            f'<rect x="{PAD_L + 120 * (k % 5)}" y="{H - 10}" width="10" height="8" '
+            f'fill="{colour}"/>'
             f'<text x="{PAD_L + 14 + 120 * (k % 5)}" y="{H - 2}" class="legend">'
             f"{escape(str(name)[:16])}</text>"
         )
@@ -81,7 +84,9 @@ def line_chart(
     return Markup("".join(parts))
 
 
-def xy_chart(title: str, curves: dict[str, Sequence[tuple[float, float]]], *, diagonal: bool) -> Markup:
+def xy_chart(
+    title: str, curves: Mapping[str, Sequence[tuple[float, float]]], *, diagonal: bool
+) -> Markup:
     """Curves on the unit square (ROC, gains, calibration), the diagonal as the no-skill line."""
     parts = _frame(title, 1.0)
 
@@ -100,7 +105,9 @@ def xy_chart(title: str, curves: dict[str, Sequence[tuple[float, float]]], *, di
     for k, (name, pts) in enumerate(curves.items()):
         colour = PALETTE[k % len(PALETTE)]
         points = " ".join(f"{_num(px(a))},{_num(py(b))}" for a, b in pts)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
+        )
         parts.append(
             f'<rect x="{PAD_L + 150 * k}" y="{H - 10}" width="10" height="8" fill="{colour}"/>'
             f'<text x="{PAD_L + 14 + 150 * k}" y="{H - 2}" class="legend">'
@@ -138,7 +145,7 @@ def heat_grid(
     title: str, rows: Sequence[str], cols: Sequence[str], values: dict[tuple[str, str], float]
 ) -> Markup:
     """A grid of cells shaded by value (the RFM grid: recency rows by frequency columns)."""
-    top = max(list(values.values()) + [1e-9])
+    top = max([*list(values.values()), 1e-09])
     cw, ch = (W - PAD_L - PAD_R) / max(len(cols), 1), (H - PAD_T - PAD_B) / max(len(rows), 1)
     parts = [
         f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}"'
@@ -154,14 +161,16 @@ def heat_grid(
             v = values.get((r, c), 0.0)
             shade = 0.08 + 0.92 * (v / top)
             parts.append(
-                f'<rect x="{_num(PAD_L + cw * j)}" y="{_num(PAD_T + ch * i)}" width="{_num(cw - 2)}"'
+                f'<rect x="{_num(PAD_L + cw * j)}" y="{_num(PAD_T + ch * i)}" '
+                f'width="{_num(cw - 2)}"'
                 f' height="{_num(ch - 2)}" fill="#2563eb" fill-opacity="{shade:.2f}"/>'
                 f'<text x="{_num(PAD_L + cw * j + cw / 2)}" y="{_num(PAD_T + ch * i + ch / 2 + 4)}"'
                 f' class="cell">{_tick(v)}</text>'
             )
     for j, c in enumerate(cols):
         parts.append(
-            f'<text x="{_num(PAD_L + cw * j + cw / 2)}" y="{H - 18}" class="xtick">{escape(c)}</text>'
+            f'<text x="{_num(PAD_L + cw * j + cw / 2)}" y="{H - 18}" class="xtick">'
+            f"{escape(c)}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))

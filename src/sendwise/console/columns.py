@@ -66,7 +66,9 @@ class ProfileColumns:
         self._grids: dict[str, dict[tuple[str, str], float]] = {}
         self._clusters: list[dict[str, Any]] | None = None
         self.seconds = time.perf_counter() - started
-        logger.info("console columns of snapshot %s: %s rows in %.1f s", version, self.rows, self.seconds)
+        logger.info(
+            "console columns of snapshot %s: %s rows in %.1f s", version, self.rows, self.seconds
+        )
 
     def count(self, rule: str) -> int:
         """Customers the rule holds for; RuleError (with its "did you mean") when it cannot
@@ -109,13 +111,11 @@ class ProfileColumns:
         if not {"r_score", "f_score"} <= set(t.columns):
             return {}
         t = t.filter(t.r_score.notnull() & t.f_score.notnull())
-        value = t.count() if measure == "customers" or "monetary" not in t.columns else t.monetary.sum()
+        value = (
+            t.count() if measure == "customers" or "monetary" not in t.columns else t.monetary.sum()
+        )
         with self.lock:
-            df = (
-                t.group_by(["r_score", "f_score"])
-                .aggregate(v=value)
-                .execute()
-            )
+            df = t.group_by(["r_score", "f_score"]).aggregate(v=value).execute()
         return {(str(int(r)), str(int(f))): float(v or 0) for r, f, v in df.itertuples(index=False)}
 
     def clusters(self) -> list[dict[str, Any]]:

@@ -64,9 +64,9 @@ def model_cards(settings: Any) -> list[dict[str, Any]]:
                 "rows": rows,
                 "backtest": backtest,
                 "plots": [p for p in PLOTS if (folder / p).is_file()],
-                "drift": sorted(
-                    drift.get("features", []), key=lambda r: -float(r.get("psi") or 0)
-                )[:12],
+                "drift": sorted(drift.get("features", []), key=lambda r: -float(r.get("psi") or 0))[
+                    :12
+                ],
                 "drift_threshold": drift.get("threshold"),
                 "card": card.read_text(encoding="utf-8")[:20_000] if card.is_file() else "",
             }

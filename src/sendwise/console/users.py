@@ -99,3 +99,25 @@ def audit(
 ) -> None:
     """One line of the audit log: who did what, to what, with which outcome."""
     store.audit.add(AuditRecord(at or utcnow(), user, action, str(target)[:500], outcome, detail))
+
+
+DEMO_USER = "demo"
+
+
+def demo_login(store: Any) -> tuple[str, str]:
+    """(name, password) of the demo's console user, an admin with a newly generated password
+    each time the demo runs (never a fixed default: anyone could read it here)."""
+    import secrets
+
+    password = secrets.token_urlsafe(12)
+    add_user(store, DEMO_USER, "admin", password, replace=True)
+    audit(store, "cli", "user.demo", DEMO_USER)
+    return DEMO_USER, password
+
+
+def console_url(settings: Any) -> str:
+    """Where `sendwise serve` shows the console (localhost for a loopback address: browsers
+    send the Secure session cookie to http://localhost)."""
+    host = settings.tracking.host
+    shown = "localhost" if host in ("127.0.0.1", "::1", "localhost", "0.0.0.0") else host
+    return f"http://{shown}:{settings.tracking.port}/console"

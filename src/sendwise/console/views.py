@@ -179,4 +179,6 @@ def template_names(settings: Any) -> list[str]:
     folder = Path(settings.path(settings.content.templates))
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in (".html", ".mjml"))
+    return sorted(
+        p.name for p in folder.iterdir() if p.is_file() and p.suffix in (".html", ".mjml")
+    )

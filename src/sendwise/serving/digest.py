@@ -47,5 +47,7 @@ def data_digest(wh: Warehouse) -> dict[str, Any]:
             )
             for s in samples:
                 s["raw"] = str(s["raw"])[:RAW_CHARS]
-            out["rejects"].append({**c, "samples": [{k: plain(v) for k, v in s.items()} for s in samples]})
+            out["rejects"].append(
+                {**c, "samples": [{k: plain(v) for k, v in s.items()} for s in samples]}
+            )
     return out

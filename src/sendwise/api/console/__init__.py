@@ -36,9 +36,14 @@ def install(app: FastAPI) -> None:
         if request.method == "POST":  # a refused action is in the audit log too
             who = session.user if session is not None and session.user else "?"
             await run_in_threadpool(
-                functools.partial(audit, request.app.state.store, who,
-                                  f"POST {request.url.path}"[:64], outcome="refused",
-                                  reason=exc.message)  # fmt: skip
+                functools.partial(
+                    audit,
+                    request.app.state.store,
+                    who,
+                    f"POST {request.url.path}"[:64],
+                    outcome="refused",
+                    reason=exc.message,
+                )
             )
         return page(request, "error.html", code=exc.status, message=exc.message)
 

@@ -77,8 +77,11 @@ async def create_campaign(request: Request) -> Response:
         defn = campaign_views.definition_from_form(form)
         cid = await run_in_threadpool(campaign_views.create, st.store, c.columns, defn)
     except (CampaignError, NotFoundError) as exc:
-        await run_in_threadpool(functools.partial(audit, st.store, user.name, "campaign.create",
-                                form.get("name", ""), outcome="refused", error=str(exc)))  # fmt: skip
+        refusal = functools.partial(
+            audit, st.store, user.name, "campaign.create", form.get("name", ""),
+            outcome="refused", error=str(exc),
+        )  # fmt: skip
+        await run_in_threadpool(refusal)
         return page(request, "campaign_new.html", code=400, form=form, error=str(exc),
                     segments=views.segment_names(st.store),
                     templates=views.template_names(st.settings),

@@ -85,7 +85,9 @@ async def customer(request: Request, customer_id: str) -> Response:
     user_of(request)
     st = request.app.state
     try:
-        data = await run_in_threadpool(views.customer, st.store, _serving(request), customer_id[:200])
+        data = await run_in_threadpool(
+            views.customer, st.store, _serving(request), customer_id[:200]
+        )
     except NotFoundError as exc:
         return page(request, "customers.html", code=404, q=customer_id, found=[], error=str(exc))
     return page(request, "customer.html", **data)
