@@ -15,6 +15,32 @@ from sendwise.config import Settings, load_settings
 from serving_support import built_shop
 from tracking_support import running
 
+JOURNEY = """
+name = "abandoned_cart"
+description = "Reminders after 1 hour and a day; exit on purchase"
+[trigger]
+event = "Product Added"
+[goal]
+event = "Order Completed"
+within = "7d"
+[[steps]]
+id = "wait_1h"
+wait = "1h"
+[[steps]]
+id = "reminder"
+send = "newsletter.html"
+[[steps]]
+id = "bought"
+if = "live_orders > 0"
+then = "done"
+else = "wait_1d"
+[[steps]]
+id = "wait_1d"
+wait = "1d"
+[[steps]]
+id = "done"
+exit = true
+"""
 HOSTILE = '<script>document.title="owned"</script><b>Eve</b>'
 
 
@@ -31,6 +57,10 @@ class ConsoleShop:
 
 def make_shop(root: Path) -> tuple[Settings, dict[str, str], str]:
     from sendwise.console.users import add_user
+    from sendwise.journeys.definition import loads_journey
+    from sendwise.journeys.service import save_journey
+    from sendwise.journeys.validation import KnownNames
+    from sendwise.store.records import utcnow
     from sendwise.serving.publish import publish
     from sendwise.store import open_store
     from sendwise.warehouse.connection import Warehouse
@@ -47,6 +77,8 @@ def make_shop(root: Path) -> tuple[Settings, dict[str, str], str]:
             passwords = {n: secrets.token_urlsafe(12) for n in ("ana", "mia", "vic")}
             for name, role in (("ana", "admin"), ("mia", "marketer"), ("vic", "viewer")):
                 add_user(store, name, role, passwords[name])
+            save_journey(store, loads_journey(JOURNEY),
+                         KnownNames(templates=frozenset({"newsletter.html"})), utcnow())  # fmt: skip
     return settings, passwords, str(hostile)
 
 

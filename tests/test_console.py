@@ -190,7 +190,8 @@ def browserless(shop: ConsoleShop) -> Iterator[Callable[[], Browserless]]:
 
 def test_pages_need_a_login(shop: ConsoleShop, browserless: Callable[[], Browserless]) -> None:
     c = browserless()
-    for path in ("/overview", "/segments", "/customers", "/models", "/campaigns", "/templates",
+    for path in ("/overview", "/segments", "/customers", "/models", "/campaigns", "/journeys",
+                 "/templates",
                  "/data", "/segments/count?rule=x", "/audit"):  # fmt: skip
         r = c.get(path)
         assert r.status_code == 303 and r.headers["location"] == "/console/login", path
@@ -230,6 +231,7 @@ def test_a_viewer_cannot_create_or_send(
     assert vic.post("/campaigns/made-by-mia/results", {"csrf": token}).status_code == 403
     assert vic.get("/campaigns/new").status_code == 403
     assert vic.get("/audit").status_code == 403
+    assert vic.post("/journeys/abandoned_cart/pause", {"csrf": token}).status_code == 403
     with open_store(shop.settings) as store:
         assert store.campaigns.get("made-by-vic") is None
         assert store.campaigns.get("made-by-mia").status == "created"  # not sent

@@ -196,6 +196,17 @@ def test_every_page_campaign_sent_and_results(browser: Any, shop: ConsoleShop, s
     assert browser.find_elements(By.CSS_SELECTOR, "iframe[sandbox]")
     shot(browser, shots, "05-templates")
 
+    browser.get(f"{shop.base}/console/journeys")
+    browser.find_element(By.LINK_TEXT, "abandoned_cart").click()
+    wait_for(lambda: by_id(browser, "j-status").text == "active")
+    flow = browser.find_element(By.CSS_SELECTOR, "svg.flow").text
+    assert all(s in flow for s in ("wait_1h", "reminder", "bought", "then → done"))
+    by_id(browser, "j-toggle").click()
+    wait_for(lambda: by_id(browser, "j-status").text == "paused")
+    shot(browser, shots, "06b-journey-paused")
+    by_id(browser, "j-toggle").click()
+    wait_for(lambda: by_id(browser, "j-status").text == "active")
+
     browser.get(f"{shop.base}/console/data")
     assert by_id(browser, "loads").find_elements(By.CSS_SELECTOR, "tbody tr")
     shot(browser, shots, "06-data")

@@ -14,6 +14,7 @@ any of them into one message and a non-zero exit code, the HTTP service into a s
     │   ├── FormatError            a file whose format cannot be read at all
     │   ├── NotFoundError          a named thing (customer, profile, ...) does not exist
     │   ├── CampaignError          a campaign definition or state that cannot be used
+    │   ├── JourneyError           a journey definition that cannot be used (journeys/)
     │   ├── IntakeError            a Segment call that cannot be accepted (intake/calls.py)
     │   ├── TrackingError          a tracking link or webhook that cannot be accepted
     │   │   └── SignatureError     a signature that does not verify (nothing is recorded)
@@ -114,6 +115,11 @@ class StoreError(SendwiseError):
 
 class CampaignError(InputError):
     """A campaign definition that cannot be used, or a command its state does not allow."""
+
+
+class JourneyError(InputError):
+    """A journey definition (or a request about a journey) that cannot be used; one line
+    naming the problem (docs/journeys.md)."""
 
 
 class DeliveryError(SendwiseError):

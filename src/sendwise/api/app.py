@@ -12,6 +12,7 @@ from sendwise import __version__
 from sendwise.access import KeyVerifier, RateLimiter
 from sendwise.api import access, console, errors, hooks, live, profiles, tracking, webhooks
 from sendwise.api import intake as intake_api
+from sendwise.api.journeys import start_journey_worker, stop_journey_worker
 from sendwise.config import Settings
 from sendwise.intake.writer import IntakeWriter
 from sendwise.keys import key_ring
@@ -26,10 +27,13 @@ def create_app(
     *,
     store: Store | None = None,
     clock: Callable[[], datetime] = utcnow,
+    journeys: bool = False,
 ) -> FastAPI:
     """The service of one project. ``store``: an open store to use (tests); by default the
     project's store is opened at start-up and closed at shutdown, after the last events are
-    written. ``clock``: the time events are recorded at (a simulation replays its own)."""
+    written. ``clock``: the time events are recorded at (a simulation replays its own).
+    ``journeys``: run the journey worker in a thread for the app's lifetime (``sendwise
+    serve`` does, unless ``--no-worker``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,10 +52,12 @@ def create_app(
         app.state.verifier = KeyVerifier(st, cache_seconds=settings.api.key_cache_seconds)
         app.state.recorder = recorder
         dispatcher = await hooks.start_dispatcher(st, settings.webhooks)
+        worker = start_journey_worker(st, settings) if journeys else None
         try:
             yield
         finally:
             console.stop(app)
+            stop_journey_worker(worker)
             await hooks.stop_dispatcher(dispatcher)
             await intake.stop()
             await recorder.stop()

@@ -28,6 +28,7 @@ EventType = Literal[
     "score.crossed",
     "customer.unsubscribed",
     "message.sent",
+    "journey.step",
     "*",
 ]
 SubscriptionId = Annotated[str, Path(pattern=r"^wh_[0-9a-f]{1,60}$")]

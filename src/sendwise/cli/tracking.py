@@ -19,8 +19,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    journeys: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the journeys in the service too.")
+    ] = True,
 ) -> None:
-    """Run the HTTP service: tracking pixel, click redirects, unsubscribe, webhooks."""
+    """Run the HTTP service: tracking pixel, click redirects, unsubscribe, webhooks, and
+    (unless --no-worker) the journey worker."""
     from sendwise.api.serve import serve as run
     from sendwise.config import load_settings
 
@@ -32,6 +36,7 @@ def serve(
         host=host or t.host,
         port=port or t.port,
         workers=workers or t.workers,
+        journeys=journeys,
     )
 
 

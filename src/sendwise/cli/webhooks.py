@@ -34,7 +34,7 @@ def add(
             "--events",
             "-e",
             help="Event types, repeated or comma-separated: segment.entered, segment.left, "
-            "score.crossed, customer.unsubscribed, message.sent, or * for all.",
+            "score.crossed, customer.unsubscribed, message.sent, journey.step, or * for all.",
         ),
     ] = None,
     description: Annotated[str, typer.Option(help="A note for the list.")] = "",

@@ -52,7 +52,11 @@ def _frame(title: str, ymax: float, ymin: float = 0.0) -> list[str]:
 
 
 def line_chart(
-    title: str, xs: Sequence[str], series: Mapping[str, Sequence[float]], *, ymax: float | None = None
+    title: str,
+    xs: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    *,
+    ymax: float | None = None,
 ) -> Markup:
     """One line per series over the labels ``xs`` (dates, thresholds ...), with a legend."""
     top = ymax or nice(max([max(v, default=0) for v in series.values()] + [1e-9]))

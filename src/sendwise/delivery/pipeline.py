@@ -327,6 +327,7 @@ def deliver(
     journal: Path | None = None,
     shard: Shard | None = None,
     policy: SendPolicy | None = None,
+    freeze_gc: bool = True,
 ) -> DeliveryReport:
     """Send every due message of ``campaign_id`` (``pending`` or left ``sending`` by a crash)
     and record each outcome. Safe to run again at any time: sent messages are never resent.
@@ -337,7 +338,9 @@ def deliver(
     shard's messages (one of several processes sending the campaign together); its journal is
     ``<journal>.w<i>``, and the caller recovers every journal of the campaign before the shards
     start. ``policy``: decides, for each claimed batch, who may be sent a message now
-    (``SendPolicy()`` by default: never a suppressed address nor one that withdrew consent)."""
+    (``SendPolicy()`` by default: never a suppressed address nor one that withdrew consent).
+    ``freeze_gc=False``: leave the garbage collector alone (a journey worker inside the
+    service, whose start-up freeze must hold)."""
     if journal is not None:
         if shard is None:
             recover(store, campaign_id, journal)  # a parallel run's workers may have left keys
@@ -347,7 +350,8 @@ def deliver(
     started = time.perf_counter()
     # The store, pandas and SQLAlchemy leave a large heap; without freezing it, the cyclic GC
     # rescans it all every few batches and costs a third of the send time.
-    gc.freeze()
+    if freeze_gc:
+        gc.freeze()
     try:
         report = asyncio.run(
             _deliver(
@@ -369,7 +373,8 @@ def deliver(
         logger.error("delivery of campaign %s stopped; run it again to resume", campaign_id)
         raise
     finally:
-        gc.unfreeze()
+        if freeze_gc:
+            gc.unfreeze()
         book.close()
     report.seconds = time.perf_counter() - started
     logger.info(

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sendwise.config import Settings
 from sendwise.errors import StoreError
 from sendwise.store.console import SqlAudit, SqlUsers
+from sendwise.store.sql_journeys import SqlJourneys
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
 from sendwise.store.sql_records import SqlConsents, SqlEvents, SqlSuppressions
 from sendwise.store.sql_serving import SqlApiKeys, SqlIntake, SqlWatermarks
@@ -50,7 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Store:
     """A connection pool to the operational store and its repositories (``campaigns``,
     ``messages``, ``events``, ``consents``, ``suppressions``, ``api_keys``, ``intake``,
-    ``watermarks``; see
+    ``watermarks``, ``webhooks``, ``journeys``; see
     :mod:`sendwise.store.repositories`). ``schema`` (PostgreSQL only) puts every table in that
     schema, for tests that share a database with other tests."""
 
@@ -80,6 +81,7 @@ class Store:
         self.webhooks = SqlWebhooks(self)
         self.users = SqlUsers(self)
         self.audit = SqlAudit(self)
+        self.journeys = SqlJourneys(self)
         if upgrade:
             self.upgrade()
 

@@ -26,6 +26,7 @@ from sendwise.store.claims import (
     utcnow,
 )
 from sendwise.store.console import MemoryAudit, MemoryUsers
+from sendwise.store.memory_journeys import MemoryJourneys
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
 from sendwise.store.memory_snapshots import MemorySnapshots
 from sendwise.store.memory_webhooks import MemoryWebhooks
@@ -126,6 +127,19 @@ class MemoryMessages:
                 if address in addresses:
                     counts[address] = counts.get(address, 0) + 1
         return facts
+
+    def add_messages(
+        self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime
+    ) -> int:
+        n = 0
+        for r in rows:
+            if r["message_key"] in self.rows:
+                continue
+            row: dict[str, Any] = {f: r.get(f) for f in PLAN_FIELDS}
+            row.update(campaign_id=campaign_id, attempts=0, updated_at=at)
+            self.rows[row["message_key"]] = row
+            n += 1
+        return n
 
     def claim_due(
         self,
@@ -384,6 +398,7 @@ class MemoryStore:
         self.users = MemoryUsers()
         self.audit = MemoryAudit()
         self.webhooks = MemoryWebhooks(lambda: len(self.events.stored))
+        self.journeys = MemoryJourneys()
 
     def ping(self) -> bool:
         return True

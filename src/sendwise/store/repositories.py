@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sendwise.store.claims import Claim, Claimed, ClaimPolicy, KeyPart
+from sendwise.store.journeys import JourneyRepository
 from sendwise.store.webhooks import WebhookRepository
 
 SUPPRESSION_REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual")
@@ -109,6 +110,13 @@ class MessageRepository(Protocol):
         """Move the campaign from ``created`` to ``planned`` and write every message row
         (``PLAN_FIELDS``) and a ``skipped`` event per skipped row, in one transaction; False
         (nothing written) when another run planned it first."""
+
+    def add_messages(
+        self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime
+    ) -> int:
+        """Insert ``pending`` (or other) message rows (``PLAN_FIELDS``) of a campaign that is
+        already sending, such as a journey's: a row whose ``message_key`` is stored already is
+        left as it is (a step run twice inserts once). Returns the rows inserted."""
 
     def claim_due(
         self,
@@ -373,6 +381,9 @@ class Repositories(Protocol):
 
     @property
     def webhooks(self) -> WebhookRepository: ...
+
+    @property
+    def journeys(self) -> JourneyRepository: ...
 
     @property
     def safe_url(self) -> str: ...

@@ -64,7 +64,9 @@ message = Table(
     Column("timezone", String(64), comment="The customer's time zone, for quiet hours."),
     Column("attempts", Integer, nullable=False, default=0),
     Column("updated_at", DateTime, nullable=False),
-    UniqueConstraint("campaign_id", "customer_id", name="uq_message_campaign_customer"),
+    # one message per (campaign, customer) for campaigns (their keys are derived from the two);
+    # a journey sends several to one customer, so the pair is indexed, not unique (0007)
+    Index("ix_message_campaign_customer", "campaign_id", "customer_id"),
     Index("ix_message_due", "campaign_id", "status", "scheduled_at"),
     Index("ix_message_customer", "customer_id"),
 )
@@ -314,4 +316,75 @@ audit_log = Table(
     Column("outcome", String(16), nullable=False, comment="ok, refused, failed"),
     Column("detail", JSON, nullable=False),
     Index("ix_audit_log_at", "at"),
+)
+
+journey = Table(
+    "journey",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, comment="1, 2, ...: each save adds one."),
+    Column("status", String(16), nullable=False, comment="active or paused (every version)"),
+    Column("definition", JSON, nullable=False, comment="The validated definition file."),
+    Column("created_at", DateTime, nullable=False),
+)
+
+journey_state = Table(
+    "journey_state",
+    metadata,
+    Column("state_id", String(64), primary_key=True, comment="Digest of journey, customer, entry."),
+    Column("journey", String(64), nullable=False),
+    Column("version", Integer, nullable=False, comment="The definition version it entered."),
+    Column("customer_id", String(200), nullable=False),
+    Column("entry", Integer, nullable=False, comment="The customer's pass: 1, 2, ..."),
+    Column(
+        "entry_key",
+        String(300),
+        nullable=False,
+        unique=True,
+        comment="What entered it (journey and event id): an event read twice enters once.",
+    ),
+    Column("step", String(40), comment="The step to run when due (or the wait under way)."),
+    Column("seq", Integer, nullable=False, comment="Steps run so far in this pass."),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="waiting, running (leased), holdout, done, exited",
+    ),
+    Column("due_at", DateTime, comment="When it is next run; the lease end while running."),
+    Column("wake_at", DateTime, comment="When the step to run fell due (waits count from it)."),
+    Column("waiting_for", String(200), comment="The event a wait_for step waits for."),
+    Column("arm", String(40), comment="The split arm it drew."),
+    Column("holdout", Boolean, nullable=False),
+    Column("exit_reason", String(64)),
+    Column("entered_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("converted_at", DateTime, comment="The goal event, within the goal window."),
+    Column("goal_value", Float),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime),
+    UniqueConstraint("journey", "customer_id", "entry", name="uq_journey_state_entry"),
+    Index("ix_journey_state_due", "journey", "due_at"),
+    Index("ix_journey_state_customer", "customer_id", "journey"),
+)
+
+journey_step = Table(
+    "journey_step",
+    metadata,
+    Column(
+        "step_key",
+        String(64),
+        primary_key=True,
+        comment="Idempotency key: digest of journey, customer, entry, seq, step.",
+    ),
+    Column("state_id", String(64), nullable=False),
+    Column("journey", String(64), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("entry", Integer, nullable=False),
+    Column("step", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("outcome", String(200), comment="What it did: sent key, branch taken, arm ..."),
+    Column("at", DateTime, nullable=False),
+    Index("ix_journey_step_journey", "journey", "step"),
 )

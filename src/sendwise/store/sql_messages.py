@@ -168,6 +168,23 @@ class SqlMessages:
             self.store.events.insert(conn, skipped)
         return True
 
+    def add_messages(
+        self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime
+    ) -> int:
+        data = [
+            {**{f: r.get(f) for f in PLAN_FIELDS}, "campaign_id": campaign_id,
+             "attempts": 0, "updated_at": at}
+            for r in rows
+        ]  # fmt: skip
+        if not data:
+            return 0
+        stmt = self.store.insert_ignore(message_table).returning(m.message_key)
+        n = 0
+        with self.store.begin() as conn:
+            for part in chunks(data, 2000):
+                n += len(conn.execute(stmt, list(part)).all())
+        return n
+
     def _facts(
         self,
         conn: Connection,

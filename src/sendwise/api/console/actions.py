@@ -117,3 +117,24 @@ async def compute_results(request: Request, name: str) -> Response:
     user, _ = await check_form(request, "write")
     cid = await run_in_threadpool(_job, request, "campaign.results", name, user.name)
     return _redirect(f"{PREFIX}/campaigns/{cid}")
+
+
+@router.post("/journeys/{name}/{action}")
+async def pause_or_resume(request: Request, name: str, action: str) -> Response:
+    from sendwise.api.profiles import serving_of
+    from sendwise.console import journey_views
+    from sendwise.errors import JourneyError
+
+    user, _ = await check_form(request, "write")
+    if action not in ("pause", "resume"):
+        raise Refused(404, f"no journey action {action[:20]!r}")
+    st = request.app.state
+    try:
+        await run_in_threadpool(
+            journey_views.set_status, st.store, st.settings, serving_of(request), name[:64],
+            action == "pause",
+        )  # fmt: skip
+    except JourneyError as exc:
+        raise Refused(404, str(exc)) from None
+    await run_in_threadpool(audit, st.store, user.name, f"journey.{action}", name[:64])
+    return _redirect(f"{PREFIX}/journeys/{name[:64]}")

@@ -191,6 +191,30 @@ async def templates(
                 shown=shown, problems=problems, error=error)  # fmt: skip
 
 
+@router.get("/journeys")
+async def journeys(request: Request) -> Response:
+    user_of(request)
+    from sendwise.console import journey_views
+
+    st = request.app.state
+    rows = await run_in_threadpool(journey_views.journeys, st.store, st.settings, _serving(request))
+    return page(request, "journeys.html", rows=rows)
+
+
+@router.get("/journeys/{name}")
+async def journey(request: Request, name: str) -> Response:
+    user_of(request)
+    from sendwise.console import journey_views
+
+    st = request.app.state
+    found = await run_in_threadpool(
+        journey_views.journey, st.store, st.settings, _serving(request), name[:64]
+    )
+    if found is None:
+        return page(request, "error.html", code=404, message=f"no journey named {name[:64]!r}")
+    return page(request, "journey.html", **found)
+
+
 @router.get("/data")
 async def data(request: Request) -> Response:
     user_of(request)

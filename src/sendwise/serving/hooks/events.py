@@ -27,6 +27,7 @@ EVENT_TYPES = (
     "score.crossed",
     "customer.unsubscribed",
     "message.sent",
+    "journey.step",
 )
 """What a subscription can ask for; ``*`` asks for every type."""
 ALL = "*"
