@@ -60,9 +60,9 @@ def make_shop(root: Path) -> tuple[Settings, dict[str, str], str]:
     from sendwise.journeys.definition import loads_journey
     from sendwise.journeys.service import save_journey
     from sendwise.journeys.validation import KnownNames
-    from sendwise.store.records import utcnow
     from sendwise.serving.publish import publish
     from sendwise.store import open_store
+    from sendwise.store.records import utcnow
     from sendwise.warehouse.connection import Warehouse
 
     folder = root / "console-shop"
@@ -77,8 +77,8 @@ def make_shop(root: Path) -> tuple[Settings, dict[str, str], str]:
             passwords = {n: secrets.token_urlsafe(12) for n in ("ana", "mia", "vic")}
             for name, role in (("ana", "admin"), ("mia", "marketer"), ("vic", "viewer")):
                 add_user(store, name, role, passwords[name])
-            save_journey(store, loads_journey(JOURNEY),
-                         KnownNames(templates=frozenset({"newsletter.html"})), utcnow())  # fmt: skip
+            known = KnownNames(templates=frozenset({"newsletter.html"}))
+            save_journey(store, loads_journey(JOURNEY), known, utcnow())
     return settings, passwords, str(hostile)
 
 
