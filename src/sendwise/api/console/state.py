@@ -4,6 +4,8 @@ form, and the security headers of every answer."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ from sendwise.console.tally import Tally
 from sendwise.console.users import PERMISSIONS
 from sendwise.store.console import UserRecord
 
+logger = logging.getLogger(__name__)
 PREFIX = "/console"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -82,7 +85,25 @@ def console_of(request: Request) -> ConsoleState:
             store=state.store,
         )
         state.console = found
+        warm_up(found)
     return found
+
+
+def warm_up(console: ConsoleState) -> None:
+    """Fold the stored email events and copy the current snapshot's profiles in a background
+    thread, as soon as the console is first used, so that the overview and segments pages do
+    not pay for it (seconds at a million customers; docs/console.md)."""
+
+    def run() -> None:
+        try:
+            console.tally.refresh()
+            version = console.store.snapshots.current_version()
+            if version is not None:
+                console.columns.get(int(version))
+        except Exception:  # the pages build what they need themselves if this failed
+            logger.warning("console warm-up failed", exc_info=True)
+
+    threading.Thread(target=run, name="console-warm-up", daemon=True).start()
 
 
 def session_of(request: Request) -> Session | None:
