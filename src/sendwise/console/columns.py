@@ -15,12 +15,12 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import ibis
 import pyarrow as pa
 
 from sendwise.segments.errors import RuleError
 from sendwise.segments.language import compile_rule
 from sendwise.store.console import snapshot_rows
+from sendwise.warehouse.memory import MemoryTable
 
 logger = logging.getLogger(__name__)
 BATCH = 50_000
@@ -59,10 +59,9 @@ class ProfileColumns:
         started = time.perf_counter()
         self.version = version
         data = _table(snapshot_rows(store, version))
-        self.con = ibis.duckdb.connect()
-        self.table = self.con.create_table("profile", data)
+        self.memory = MemoryTable(data, "profile")
+        self.table = self.memory.table
         self.rows = data.num_rows if data.column_names != ["customer_id"] else 0
-        self.lock = threading.Lock()
         self._grids: dict[str, dict[tuple[str, str], float]] = {}
         self._clusters: list[dict[str, Any]] | None = None
         self.seconds = time.perf_counter() - started
@@ -73,31 +72,25 @@ class ProfileColumns:
     def count(self, rule: str) -> int:
         """Customers the rule holds for; RuleError (with its "did you mean") when it cannot
         be compiled."""
-        with self.lock:
-            expr = compile_rule(self.table, rule)
-            # the SQL ibis compiles, run on the DuckDB connection directly: ibis's own execute
-            # costs tens of milliseconds more (a pandas frame for one number)
-            sql = ibis.to_sql(self.table.filter(expr).count(), dialect="duckdb")
-            return int(self.con.con.execute(str(sql)).fetchone()[0])
+        expr = compile_rule(self.table, rule)
+        return int(self.memory.scalar(self.table.filter(expr).count()))
 
     def sample(self, rule: str | None, segment: str | None, n: int) -> list[str]:
         """Up to ``n`` customer ids of an audience (a rule, or a segment by name)."""
-        with self.lock:
-            t = self.table
-            if rule:
-                t = t.filter(compile_rule(t, rule))
-            elif segment:
-                t = t.filter(t.segments.contains(segment))
-            got = t.order_by("customer_id").select("customer_id").limit(n).execute()
-            return [str(c) for c in got["customer_id"]]
+        t = self.table
+        if rule:
+            t = t.filter(compile_rule(t, rule))
+        elif segment:
+            t = t.filter(t.segments.contains(segment))
+        got = self.memory.execute(t.order_by("customer_id").select("customer_id").limit(n))
+        return [str(c) for c in got["customer_id"]]
 
     def by_email(self, email: str) -> list[str]:
         if "email" not in self.table.columns:
             return []
-        with self.lock:
-            t = self.table
-            got = t.filter(t.email.lower() == email.strip().lower()).select("customer_id")
-            return [str(c) for c in got.limit(10).execute()["customer_id"]]
+        t = self.table
+        got = t.filter(t.email.lower() == email.strip().lower()).select("customer_id").limit(10)
+        return [str(c) for c in self.memory.execute(got)["customer_id"]]
 
     def grid(self, measure: str) -> dict[tuple[str, str], float]:
         """(r_score, f_score) -> customers, or their summed ``monetary`` (revenue); computed
@@ -114,8 +107,7 @@ class ProfileColumns:
         value = (
             t.count() if measure == "customers" or "monetary" not in t.columns else t.monetary.sum()
         )
-        with self.lock:
-            df = t.group_by(["r_score", "f_score"]).aggregate(v=value).execute()
+        df = self.memory.execute(t.group_by(["r_score", "f_score"]).aggregate(v=value))
         return {(str(int(r)), str(int(f))): float(v or 0) for r, f, v in df.itertuples(index=False)}
 
     def clusters(self) -> list[dict[str, Any]]:
@@ -131,13 +123,9 @@ class ProfileColumns:
         aggs: dict[str, Any] = {"customers": t.count()}
         if "monetary" in t.columns:
             aggs["avg_monetary"] = t.monetary.mean()
-        with self.lock:
-            df = (
-                t.group_by(["cluster", "cluster_description"])
-                .aggregate(**aggs)
-                .order_by("cluster")
-                .execute()
-            )
+        df = self.memory.execute(
+            t.group_by(["cluster", "cluster_description"]).aggregate(**aggs).order_by("cluster")
+        )
         return df.to_dict("records")
 
     def fields(self) -> list[str]:

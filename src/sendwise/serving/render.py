@@ -10,7 +10,6 @@ a one-row in-memory table (never the warehouse). Live slots are resolved with a 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Any
 
@@ -22,6 +21,7 @@ from sendwise.content.render import Renderer
 from sendwise.content.slots import with_variants
 from sendwise.serving.live_links import resolve
 from sendwise.serving.service import Serving
+from sendwise.warehouse.memory import thread_backend
 
 _TYPES = {"float64": pa.float64(), "int64": pa.int64(), "string": pa.string()}
 
@@ -42,15 +42,6 @@ def _one_row(flat: dict[str, Any]) -> pa.Table:
     return pa.table(cols)
 
 
-_THREAD = threading.local()
-
-
-def _local_duckdb() -> Any:
-    if getattr(_THREAD, "con", None) is None:
-        _THREAD.con = ibis.duckdb.connect()
-    return _THREAD.con
-
-
 def tokens_for(
     serving: Serving, renderer: Renderer, template: str, customer_id: str
 ) -> dict[str, Any]:
@@ -65,7 +56,7 @@ def tokens_for(
         )
         # a DuckDB of this thread's own: ibis's default backend is one connection for the
         # process, and two renders at once on it (thread pool, console jobs) break each other
-        chosen = _local_duckdb().to_pyarrow(table.select(*columns.values())).to_pylist()[0]
+        chosen = thread_backend().to_pyarrow(table.select(*columns.values())).to_pylist()[0]
         flat.update(chosen)
     tokens = split_row(flat, columns)
     tokens["scores"]["top_reasons"] = list(profile["reasons"])
