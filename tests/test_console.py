@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -63,6 +64,39 @@ def test_the_demo_prints_the_console_and_a_fresh_login(tmp_path) -> None:
         assert authenticate(store, "demo", seen[1]).role == "admin"
         with pytest.raises(AuthenticationError):
             authenticate(store, "demo", seen[0])
+
+
+def test_the_overview_tally_agrees_with_the_events(store: Any) -> None:
+    """The first read (aggregated by the database) and the later ones (folded row by row)
+    count the same as folding every event: human opens only, days in UTC, by campaign."""
+    from datetime import timedelta
+
+    from sendwise.console.tally import Tally
+
+    t0 = datetime(2026, 11, 1, 23, 30)
+    events = [
+        dict(event_id=f"e{i}", customer_id="c", email="a@b.c", message_id=f"m{i % 50}",
+             campaign_id="x" if i % 3 else None, variant="A",
+             type=["send", "open", "click", "open", "skipped"][i % 5],
+             occurred_at=t0 + timedelta(hours=i), url=None, user_agent=None,
+             is_machine=i % 7 == 0, reason=None)
+        for i in range(300)
+    ]  # fmt: skip
+    store.events.add(events[:200])
+    live = Tally(store)
+    live.refresh()
+    store.events.add(events[200:])
+    live.refresh()
+
+    class RowsOnly:
+        def __init__(self, events: Any) -> None:
+            self.events = events
+
+    folded = Tally(RowsOnly(store.events))
+    folded.refresh()
+    assert dict(live.counts) == dict(folded.counts)
+    human_opens = sum(1 for e in events if e["type"] == "open" and not e["is_machine"])
+    assert sum(n for (_d, _c, m), n in live.counts.items() if m == "open") == human_opens
 
 
 def test_roles() -> None:

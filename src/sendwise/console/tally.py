@@ -26,6 +26,13 @@ class Tally:
 
     def refresh(self) -> None:
         with self._lock:
+            if self.seq == 0 and hasattr(self.store, "begin"):
+                # the first read: aggregated by the database, not folded row by row here
+                from sendwise.store.console import event_day_counts
+
+                self.seq, rows = event_day_counts(self.store, METRICS)
+                for day, campaign, kind, n in rows:
+                    self.counts[(day, campaign, kind)] += n
             while True:
                 frame = self.store.events.since(self.seq, READ)
                 if frame.empty:

@@ -6,6 +6,7 @@ the audit log is append-only, newest first when read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -213,3 +214,28 @@ def campaign_counts(store: Any, campaign_id: str) -> dict[str, dict[str, int]]:
         for variant, kind, n in conn.execute(by_type):
             out.setdefault(variant or "?", {})[kind] = int(n)
     return out
+
+
+def event_day_counts(
+    store: Any, types: Sequence[str]
+) -> tuple[int, list[tuple[str, str, str, int]]]:
+    """(the newest event ``seq``, [(day, campaign_id, type, events)]) of every stored email
+    event of ``types`` up to that seq, machine opens left out, aggregated in the database: the
+    console's overview starts from this and then reads only the events after that seq."""
+    from sqlalchemy import Date, and_, cast, func, not_
+
+    from sendwise.store.schema import email_event
+
+    e = email_event.c
+    with store.begin() as conn:
+        top = conn.execute(select(func.max(e.seq))).scalar() or 0
+        day = func.date(e.occurred_at) if store.is_sqlite else cast(e.occurred_at, Date)
+        human = not_(and_(e.type == "open", e.is_machine.is_(True)))
+        query = (
+            select(day, e.campaign_id, e.type, func.count())
+            .where(e.seq <= top, e.type.in_(list(types)), human)
+            .group_by(day, e.campaign_id, e.type)
+        )
+        rows = [(str(d)[:10], str(c) if c is not None else "(none)", str(t), int(n))
+                for d, c, t, n in conn.execute(query)]  # fmt: skip
+    return int(top), rows
