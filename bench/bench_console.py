@@ -161,7 +161,8 @@ def serve(project: Path) -> subprocess.Popen:
         "--port",
         str(PORT),
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = open(project / "bench-serve.log", "wb")  # noqa: SIM115 (the service's lifetime)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(600):
         try:
             httpx.get(f"http://127.0.0.1:{PORT}/health", timeout=1)
@@ -192,7 +193,11 @@ def main() -> None:
             run_pages(customer, cid, password, args.repeat)
         finally:
             proc.terminate()
-            proc.wait(30)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
