@@ -43,7 +43,7 @@ def test_the_demo_runs_every_step_and_finds_the_true_winner(tmp_path: Path) -> N
     assert steps.count("loaded") >= 5  # customer, product, order, order_line, event, ...
     for title in ("customer profiles and predictions", "live profile", "no rebuild", "campaign",
                   "responses and results",
-                  "where things are", "sendwise profile"):  # fmt: skip
+                  "where things are", "sendwise profile", "/console", "password"):  # fmt: skip
         assert title in shown
 
     campaign = summary.campaign

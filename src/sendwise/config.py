@@ -495,6 +495,16 @@ class ServingSettings(_Section):
     """Score -> thresholds: publish reports a customer whose score crossed one."""
 
 
+class ConsoleSettings(_Section):
+    """The web console of `sendwise serve` under /console (docs/console.md)."""
+
+    secure_cookie: bool = True
+    """Mark the session cookie Secure (sent over HTTPS only; browsers also send it to
+    http://localhost). Turn off only to reach a console over plain HTTP on another host."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """A login lasts this long."""
+
+
 RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
 """Standard Webhooks' example retry schedule, in seconds after each failed attempt."""
 
@@ -582,6 +592,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     streams: StreamSettings = Field(default_factory=StreamSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("project")
     @classmethod

@@ -10,7 +10,17 @@ from fastapi import FastAPI
 
 from sendwise import __version__
 from sendwise.access import KeyVerifier, RateLimiter
-from sendwise.api import access, errors, hooks, live, privacy, profiles, tracking, webhooks
+from sendwise.api import (
+    access,
+    console,
+    errors,
+    hooks,
+    live,
+    privacy,
+    profiles,
+    tracking,
+    webhooks,
+)
 from sendwise.api import intake as intake_api
 from sendwise.api.journeys import start_journey_worker, stop_journey_worker
 from sendwise.config import Settings
@@ -56,6 +66,7 @@ def create_app(
         try:
             yield
         finally:
+            console.stop(app)
             stop_journey_worker(worker)
             await hooks.stop_dispatcher(dispatcher)
             await intake.stop()
@@ -91,6 +102,7 @@ def create_app(
     app.include_router(hooks.router)
     app.include_router(privacy.router)
     app.include_router(privacy.pages)
+    console.install(app)  # the web console under /console (docs/console.md)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

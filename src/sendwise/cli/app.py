@@ -211,6 +211,7 @@ from sendwise.cli import recommend as _recommend  # noqa: E402,F401
 from sendwise.cli import serving as _serving  # noqa: E402,F401
 from sendwise.cli import tracking as _tracking  # noqa: E402,F401
 from sendwise.cli import uplift as _uplift  # noqa: E402,F401
+from sendwise.cli import users as _users  # noqa: E402,F401
 from sendwise.cli import webhooks as _webhooks  # noqa: E402,F401
 from sendwise.cli import worker as _worker  # noqa: E402,F401
 

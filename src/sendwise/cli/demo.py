@@ -108,3 +108,20 @@ def print_summary(summary: DemoSummary, folder: Path) -> None:
     OUT.print(f"models:      {settings.path('models')} (sendwise models list; report.md)")
     OUT.print(f"reports:     {settings.path('reports')} (recommendation evaluation)")
     OUT.print(line("try:         ", f"sendwise profile {summary.top_customer} --project {folder}"))
+    print_console_login(settings, folder)
+
+
+def print_console_login(settings: Any, folder: Path) -> None:
+    """The web console's address and a demo login (its password generated now)."""
+    from sendwise.console.users import console_url, demo_login
+    from sendwise.store import open_store
+
+    with open_store(settings) as store:
+        name, password = demo_login(store)
+    OUT.print(
+        line(
+            "console:     ",
+            f"{console_url(settings)} (start it: sendwise serve --project {folder})",
+        )
+    )
+    OUT.print(line("login:       ", f"user {name}, password {password} (new at each demo run)"))

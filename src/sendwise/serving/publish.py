@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sendwise.errors import NotFoundError
 from sendwise.serving import export
+from sendwise.serving.digest import data_digest
 from sendwise.serving.hooks import enqueue, from_changes
 from sendwise.serving.live_scores import scorer_meta
 from sendwise.store.records import utcnow
@@ -125,6 +126,7 @@ def publish(
     )
     meta: dict[str, Any] = {"scorer": scorer_meta(registry_of(settings), settings)}
     meta["popular"] = popular
+    meta["data"] = data_digest(wh)  # loads and rejects, for the console (serving/digest.py)
     snaps = store.snapshots
     version = snaps.begin(at=at, as_of=as_of, data_end=end, meta=meta)
     customers, recs = 0, 0

@@ -21,6 +21,7 @@ from sendwise.content.render import Renderer
 from sendwise.content.slots import with_variants
 from sendwise.serving.live_links import resolve
 from sendwise.serving.service import Serving
+from sendwise.warehouse.memory import thread_backend
 
 _TYPES = {"float64": pa.float64(), "int64": pa.int64(), "string": pa.string()}
 
@@ -53,7 +54,9 @@ def tokens_for(
         table, columns = with_variants(
             ibis.memtable(_one_row(flat)), compiled.spec.slots, compiled.spec.name
         )
-        chosen = table.select(*columns.values()).to_pyarrow().to_pylist()[0]
+        # a DuckDB of this thread's own: ibis's default backend is one connection for the
+        # process, and two renders at once on it (thread pool, console jobs) break each other
+        chosen = thread_backend().to_pyarrow(table.select(*columns.values())).to_pylist()[0]
         flat.update(chosen)
     tokens = split_row(flat, columns)
     tokens["scores"]["top_reasons"] = list(profile["reasons"])

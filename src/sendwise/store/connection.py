@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sendwise.config import Settings
 from sendwise.errors import StoreError
+from sendwise.store.console import SqlAudit, SqlUsers
 from sendwise.store.sql_journeys import SqlJourneys
 from sendwise.store.sql_messages import SqlCampaigns, SqlMessages
 from sendwise.store.sql_privacy import SqlPrivacy
@@ -79,6 +80,8 @@ class Store:
         self.intake = SqlIntake(self)
         self.watermarks = SqlWatermarks(self)
         self.webhooks = SqlWebhooks(self)
+        self.users = SqlUsers(self)
+        self.audit = SqlAudit(self)
         self.journeys = SqlJourneys(self)
         self.privacy = SqlPrivacy(self)
         if upgrade:

@@ -25,6 +25,7 @@ from sendwise.store.claims import (
     split,
     utcnow,
 )
+from sendwise.store.console import MemoryAudit, MemoryUsers
 from sendwise.store.memory_journeys import MemoryJourneys
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
 from sendwise.store.memory_snapshots import MemorySnapshots
@@ -413,6 +414,8 @@ class MemoryStore:
         self.intake = MemoryIntake()
         self.watermarks = MemoryWatermarks()
         self.snapshots = MemorySnapshots()
+        self.users = MemoryUsers()
+        self.audit = MemoryAudit()
         self.webhooks = MemoryWebhooks(lambda: len(self.events.stored))
         self.journeys = MemoryJourneys()
 

@@ -121,6 +121,13 @@ class MemorySnapshots:
                    for r in rows]  # fmt: skip
         yield from out
 
+    def full_rows(self, version: int) -> Iterator[dict[str, Any]]:
+        """Every profile row whole (the console's in-memory columns are built from them)."""
+        with self.lock:
+            rows = sorted(self._part(version, "profile").values(), key=lambda r: r["customer_id"])
+            out = [copy.deepcopy(r) for r in rows]
+        yield from out
+
     def recommendations(self, version: int, customer_id: str) -> list[dict[str, Any]]:
         with self.lock:
             rows = [r for (c, _), r in self._part(version, "recommendation").items()

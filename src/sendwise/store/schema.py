@@ -329,6 +329,29 @@ webhook_outbox = Table(
     Index("ix_webhook_outbox_subscription", "subscription_id", "status"),
 )
 
+console_user = Table(
+    "console_user",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False, comment="admin, marketer or viewer"),
+    Column("password_hash", Text, nullable=False, comment="argon2id, in PHC string form."),
+    Column("created_at", DateTime, nullable=False),
+    Column("disabled_at", DateTime),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("user_name", String(64), nullable=False, comment="Who (a console user, or 'cli')."),
+    Column("action", String(64), nullable=False, comment="login, campaign.create, ..."),
+    Column("target", Text, nullable=False, default="", comment="What it acted on."),
+    Column("outcome", String(16), nullable=False, comment="ok, refused, failed"),
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+
 journey = Table(
     "journey",
     metadata,

@@ -1,0 +1,231 @@
+"""Console page speed on a large shop: each page's answer time, target under 300 ms at
+1,000,000 customers (issue 17).
+
+The shop: a small simulated shop is built (or --source, an already built project is used),
+and its published snapshot is replicated into a new project's store up to --customers
+customers (each copy a real profile with a new id and address), with its catalogue, its
+models registry and templates; a campaign to 30% of the customers is planned in the store with
+its send, open and click events. The service runs as in production (uvicorn, in a process of
+its own); a marketer logs in and each page is asked --repeat times. Printed per page: the
+first answer (cold: caches empty) and the median and worst of the rest (warm). The segments
+page's first answer builds the in-memory columns of the snapshot (once per published version):
+its time is printed on its own.
+
+    python bench/bench_console.py [--customers 1000000] [--repeat 7] [--source FOLDER]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+PORT = 18471
+
+
+def build_source(folder: Path) -> Path:
+    from sendwise.demo import run_demo
+
+    run_demo(folder, None, customers=1500, days=300, seed=7)
+    return folder
+
+
+def replicate(source: Path, target: Path, customers: int) -> tuple[str, str]:
+    """The big project; returns (a customer id, the campaign id)."""
+    from sendwise.config import init_project, load_settings
+    from sendwise.console.users import add_user
+    from sendwise.store import open_store
+    from sendwise.store.console import snapshot_rows
+    from sendwise.store.records import utcnow
+
+    init_project(target)
+    for folder in ("models", "templates"):
+        shutil.rmtree(target / folder, ignore_errors=True)
+        shutil.copytree(source / folder, target / folder)
+    src, dst = load_settings(source), load_settings(target)
+    with open_store(src) as s, open_store(dst) as d:
+        v = s.snapshots.current_version()
+        info = s.snapshots.info(v)
+        rows = list(snapshot_rows(s, v))
+        products = s.snapshots.products(v, [p for p in info.meta.get("popular", [])])
+        now = utcnow()
+        new = d.snapshots.begin(at=now, as_of=info.as_of, data_end=info.data_end, meta=info.meta)
+        sizes: dict[str, int] = {}
+        t0 = time.perf_counter()
+        batch, members = [], []
+        for i in range(customers):
+            r = rows[i % len(rows)]
+            cid = f"B{i:07d}"
+            prof = dict(r["profile"], customer_id=cid, email=f"b{i}@bench.example")
+            batch.append({"customer_id": cid, "profile": prof, "scores": r["scores"],
+                          "segments": r["segments"], "reasons": []})  # fmt: skip
+            for seg in r["segments"]:
+                members.append({"segment": seg, "customer_id": cid})
+                sizes[seg] = sizes.get(seg, 0) + 1
+            if len(batch) == 20_000:
+                d.snapshots.write(new, "profile", batch)
+                d.snapshots.write(new, "segment_member", members)
+                batch, members = [], []
+        if batch:
+            d.snapshots.write(new, "profile", batch)
+            d.snapshots.write(new, "segment_member", members)
+        d.snapshots.write(
+            new, "product", [{"product_id": k, "data": p} for k, p in products.items()]
+        )
+        d.snapshots.switch(new, customers=customers, at=now, meta={**info.meta, "segments": sizes})
+        print(f"snapshot of {customers:,} customers written in {time.perf_counter() - t0:.0f} s")
+        t0 = time.perf_counter()
+        cid = plan_campaign(d, customers, now)
+        print(f"campaign planned with its events in {time.perf_counter() - t0:.0f} s")
+        password = secrets.token_urlsafe(16)
+        add_user(d, "bench", "marketer", password)
+    (target / ".bench-password").write_text(password)
+    return "B0000001", cid
+
+
+def plan_campaign(store, customers: int, now) -> str:
+    from sendwise.campaigns.definition import parse_definition
+    from sendwise.store.repositories import CampaignRecord
+
+    defn = parse_definition({"name": "Bench campaign", "audience": {"segment": "Champions"},
+                             "variants": [{"name": "A", "template": "newsletter.html", "share": 45},
+                                          {"name": "B", "template": "welcome.html", "share": 45}],
+                             "holdout": 10})  # fmt: skip
+    cid = defn.campaign_id
+    store.campaigns.save(
+        CampaignRecord(cid, defn.name, "created", defn.model_dump(mode="json")), now
+    )
+    rng = random.Random(7)
+    n = int(customers * 0.3)
+    arms = rng.choices(["A", "B", "holdout"], weights=[45, 45, 10], k=n)
+    plan, events = [], []
+    for i, arm in enumerate(arms):
+        key = f"bench{i:010d}"
+        sent = arm != "holdout"
+        plan.append({"message_key": key, "customer_id": f"B{i:07d}", "email": f"b{i}@bench.example",
+                     "variant": arm, "template": None, "status": "sent" if sent else "holdout",
+                     "reason": None, "scheduled_at": now, "timezone": "UTC"})  # fmt: skip
+        if not sent:
+            continue
+        at = now - timedelta(days=rng.randrange(0, 30))
+        base = {"customer_id": f"B{i:07d}", "email": f"b{i}@bench.example", "message_id": key,
+                "campaign_id": cid, "variant": arm, "url": None, "user_agent": None,
+                "is_machine": False, "reason": None}  # fmt: skip
+        events.append({**base, "event_id": f"s{key}", "type": "send", "occurred_at": at})
+        if rng.random() < 0.25:
+            events.append(
+                {
+                    **base,
+                    "event_id": f"o{key}",
+                    "type": "open",
+                    "occurred_at": at + timedelta(hours=2),
+                }
+            )
+        if rng.random() < 0.05:
+            events.append(
+                {
+                    **base,
+                    "event_id": f"c{key}",
+                    "type": "click",
+                    "occurred_at": at + timedelta(hours=3),
+                }
+            )
+    store.messages.add_plan(cid, plan, now)
+    store.campaigns.set_status(cid, "done", at=now)
+    for i in range(0, len(events), 50_000):
+        store.events.add(events[i : i + 50_000])
+    return cid
+
+
+def serve(project: Path) -> subprocess.Popen:
+    env = dict(os.environ, SENDWISE_CONSOLE__SECURE_COOKIE="false")
+    cmd = [
+        sys.executable,
+        "-m",
+        "sendwise.cli",
+        "serve",
+        "--project",
+        str(project),
+        "--port",
+        str(PORT),
+    ]
+    log = open(project / "bench-serve.log", "wb")  # noqa: SIM115 (the service's lifetime)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(600):
+        try:
+            httpx.get(f"http://127.0.0.1:{PORT}/health", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("the service did not start")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--source", type=Path, default=None)
+    ap.add_argument("--keep", type=Path, default=None, help="build (or reuse) the big project here")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
+    try:
+        target = args.keep or tmp / "big"
+        if not (target / ".bench-password").exists():
+            source = args.source or build_source(tmp / "small")
+            customer, cid = replicate(source, target, args.customers)
+        else:
+            customer, cid = "B0000001", "bench-campaign"
+        password = (target / ".bench-password").read_text()
+        proc = serve(target)
+        try:
+            run_pages(customer, cid, password, args.repeat)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_pages(customer: str, cid: str, password: str, repeat: int) -> None:
+    base = f"http://127.0.0.1:{PORT}/console"
+    c = httpx.Client(timeout=600)
+    token = re.search(r'name="csrf" value="([^"]+)"', c.get(base + "/login").text).group(1)
+    r = c.post(base + "/login", data={"csrf": token, "name": "bench", "password": password})
+    assert r.status_code == 303, r.text
+    pages = [
+        "/overview", "/segments", "/segments?measure=revenue",
+        "/segments/count?rule=frequency%20%3E%3D%202%20and%20p_purchase%20%3E%200.3",
+        f"/customers/{customer}", "/customers?q=b1%40bench.example", "/models", "/campaigns",
+        "/campaigns/new", f"/campaigns/{cid}", "/templates",
+        f"/templates?name=newsletter.html&customer={customer}", "/data",
+    ]  # fmt: skip
+    print(f"{'page':<72} {'first ms':>9} {'median ms':>10} {'worst ms':>9}")
+    for page in pages:
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = c.get(base + page, follow_redirects=True)
+            times.append(1000 * (time.perf_counter() - t))
+            assert r.status_code == 200, (page, r.status_code, r.text[:300])
+        warm = times[1:]
+        print(f"{page:<72} {times[0]:>9.0f} {statistics.median(warm):>10.0f} {max(warm):>9.0f}")
+
+
+if __name__ == "__main__":
+    main()

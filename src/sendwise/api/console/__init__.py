@@ -1,0 +1,55 @@
+"""The web console under /console: server-rendered pages over the library (docs/console.md).
+
+:func:`install` adds its routes, its static files (shipped in the package: no CDN) and the
+handlers that turn a refused request into an HTML page (403, 404) or a redirect to the log-in.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from sendwise.api.console import actions, pages
+from sendwise.api.console.state import PREFIX, NeedLogin, Refused, page, session_of, to_login
+from sendwise.console.users import audit
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(actions.router)
+    app.include_router(pages.router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
+
+    @app.exception_handler(NeedLogin)
+    async def need_login(request: Request, _exc: NeedLogin) -> Response:
+        return to_login(request)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        session = session_of(request)
+        if request.method == "POST":  # a refused action is in the audit log too
+            who = session.user if session is not None and session.user else "?"
+            await run_in_threadpool(
+                functools.partial(
+                    audit,
+                    request.app.state.store,
+                    who,
+                    f"POST {request.url.path}"[:64],
+                    outcome="refused",
+                    reason=exc.message,
+                )
+            )
+        return page(request, "error.html", code=exc.status, message=exc.message)
+
+
+def stop(app: FastAPI) -> None:
+    """Stop the console's job thread (at the service's shutdown)."""
+    console = getattr(app.state, "console", None)
+    if console is not None:
+        console.jobs.stop()
