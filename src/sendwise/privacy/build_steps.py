@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sendwise.errors import ConfigError
-from sendwise.warehouse.connection import quote, sql_string
+from sendwise.warehouse.retention import count_older, delete_customers, delete_older
 from sendwise.warehouse.status import TIME_COLUMNS
 
 if TYPE_CHECKING:
@@ -53,13 +53,7 @@ def retention(wh: Warehouse, settings: Settings, now: datetime) -> list[Retentio
     for table, days in sorted(settings.privacy.retention_days.items()):
         column = _column(table)
         cutoff = now - timedelta(days=days)
-        due = 0
-        if wh.has_table(table):
-            found = wh.engine.execute(
-                f"SELECT count(*) FROM {quote(table)} WHERE {quote(column)} < CAST(? AS TIMESTAMP)",
-                [cutoff],
-            ).fetchone()
-            due = int(found[0]) if found else 0
+        due = count_older(wh, table, column, cutoff)
         rules.append(RetentionRule(table, days, column, cutoff, due))
     return rules
 
@@ -69,11 +63,7 @@ def apply_retention(wh: Warehouse, settings: Settings, now: datetime) -> dict[st
     removed = {}
     for rule in retention(wh, settings, now):
         if rule.due:
-            wh.engine.execute(
-                f"DELETE FROM {quote(rule.table)}"
-                f" WHERE {quote(rule.column)} < CAST(? AS TIMESTAMP)",
-                [rule.cutoff],
-            )
+            delete_older(wh, rule.table, rule.column, rule.cutoff)
             removed[rule.table] = rule.due
     return removed
 
@@ -92,14 +82,4 @@ def objectors_of(settings: Settings) -> list[str]:
 
 def leave_out(wh: Warehouse, ids: list[str], tables: tuple[str, ...] = PROFILED) -> int:
     """Delete the rows of ``ids`` from the profiling outputs; rows removed."""
-    if not ids:
-        return 0
-    listed = ", ".join(sql_string(i) for i in ids)
-    removed = 0
-    for table in tables:
-        if wh.has_table(table):
-            found = wh.engine.execute(
-                f"DELETE FROM {quote(table)} WHERE customer_id IN ({listed})"
-            ).fetchone()
-            removed += int(found[0]) if found else 0
-    return removed
+    return delete_customers(wh, ids, tables)

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sendwise.errors import NotFoundError
-from sendwise.privacy import files, warehouse
+from sendwise.privacy import files
 from sendwise.privacy.service import _database_files, split_subjects
 from sendwise.store.claims import utcnow
+from sendwise.warehouse import erasure as warehouse
 
 if TYPE_CHECKING:
     from sendwise.config import Settings

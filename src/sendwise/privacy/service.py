@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sendwise.errors import InputError
-from sendwise.privacy import files, warehouse
+from sendwise.privacy import files
 from sendwise.privacy.hashing import identifier_hash
 from sendwise.privacy.tombstones import tombstone_key
 from sendwise.store.claims import utcnow
+from sendwise.warehouse import erasure as warehouse
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
