@@ -26,6 +26,7 @@ from sendwise.store.claims import (
     utcnow,
 )
 from sendwise.store.memory_journeys import MemoryJourneys
+from sendwise.store.memory_privacy import MemoryPrivacy
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
 from sendwise.store.memory_snapshots import MemorySnapshots
 from sendwise.store.memory_webhooks import MemoryWebhooks
@@ -110,6 +111,10 @@ class MemoryMessages:
         db = self.db
         facts = Facts(suppressed=db.suppressions.reasons([m.address or "" for m in batch]))
         facts.consent = consent_by_message(batch, db.consents.all(policy.channel, policy.purpose))
+        if cap:  # a claim reads every privacy fact; a recheck (SQL's RECHECK) erasure only
+            db.privacy.fill_facts(None, policy, batch, now, facts)
+        else:
+            facts.erased = db.privacy.erased_keys(None, policy, batch)
         since = policy.cap_since(now) if cap else None
         if since is not None:
             addresses = {m.address for m in batch if m.address}
@@ -397,6 +402,7 @@ class MemoryStore:
         self.snapshots = MemorySnapshots()
         self.webhooks = MemoryWebhooks(lambda: len(self.events.stored))
         self.journeys = MemoryJourneys()
+        self.privacy = MemoryPrivacy(self)
 
     def ping(self) -> bool:
         return True
