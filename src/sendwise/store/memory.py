@@ -322,6 +322,20 @@ class MemoryConsents:
             if s["channel"] == channel and s["purpose"] == purpose
         ]
 
+    def in_force(
+        self,
+        customer_id: str,
+        email: str | None,
+        channel: str = "email",
+        purpose: str = "marketing",
+    ) -> str | None:
+        address = normalize_email(email)
+        mine = [
+            c for c in self.all(channel, purpose)
+            if (c.email == address if address else c.email is None and c.customer_id == customer_id)
+        ]  # fmt: skip
+        return max(mine, key=lambda c: (c.recorded_at, c.id)).status if mine else None
+
     def record(
         self,
         customer_id: str,
