@@ -308,7 +308,7 @@ def test_intake_never_grants_and_always_withdraws(calls) -> None:
         row = {"type": "identify", "user_id": who, "occurred_at": datetime(2024, 5, 1, 0, n),
                "traits": {"email": f"{who}@example.com", "email_consent": consent}}  # fmt: skip
         sent: list = []
-        record_consents(repos, [row], confirm=lambda c, e: f"tok-{c}-{n}", sent=sent)
+        record_consents(repos, [row], confirm=lambda c, e, n=n: f"tok-{c}-{n}", sent=sent)
         if not consent:
             assert repos.consents.in_force(who, f"{who}@example.com") == "withdrawn"
             assert sent == []
@@ -320,6 +320,8 @@ def test_intake_never_grants_and_always_withdraws(calls) -> None:
             assert sent == []
         assert repos.consents.in_force(who, f"{who}@example.com") == state[who]
         if confirms and state[who] == "pending":  # the person follows the link
-            repos.consents.record(who, "granted", email=f"{who}@example.com",
-                                  source="double_opt_in", at=datetime(2024, 5, 1, 0, n, 30))  # fmt: skip
+            at = datetime(2024, 5, 1, 0, n, 30)
+            repos.consents.record(
+                who, "granted", email=f"{who}@example.com", source="double_opt_in", at=at
+            )
             state[who] = "granted"
