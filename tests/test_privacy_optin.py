@@ -282,9 +282,10 @@ def test_consent_from_identify_is_granted_without_double_opt_in(tmp_path: Path) 
         privacy={"double_opt_in": False},
     )
     write = create_key(store, "web", "write", at=NOW)
-    with running(create_app(settings, store=store)) as url, httpx.Client(
-        base_url=url, auth=(write, "")
-    ) as http:
+    with (
+        running(create_app(settings, store=store)) as url,
+        httpx.Client(base_url=url, auth=(write, "")) as http,
+    ):
         _identify(http, 0, "000000", True)
     assert store.consents.in_force("000000", "c000000@example.com") == "granted"
     assert not (tmp_path / "confirmations").exists() or not list(
