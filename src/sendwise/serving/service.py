@@ -27,6 +27,9 @@ from sendwise.serving.live import LiveFields, live_fields
 from sendwise.serving.live_scores import LiveScorer
 from sendwise.serving.objections import NOTE, Objections
 from sendwise.store.records import utcnow
+from sendwise.warehouse.profile_columns import PREDICTIONS
+
+SCORES = tuple(c for c in PREDICTIONS if c != "top_reasons")
 
 NO_SNAPSHOT = "nothing is published yet: run `sendwise publish` (or `sendwise build`)"
 
@@ -226,11 +229,13 @@ class Serving:
 
 
 def _generic(customer_id: str, profile: dict[str, Any]) -> dict[str, Any]:
-    """The row of a customer who objects to profiling: their profile, nothing inferred."""
+    """The row of a customer who objects to profiling: their profile, nothing inferred (every
+    score null, as for a customer the models know nothing of: templates and rules that name a
+    score see it missing)."""
     return {
         "customer_id": customer_id,
         "profile": profile,
-        "scores": {},
+        "scores": dict.fromkeys(SCORES),
         "segments": [],
         "reasons": [],
     }
