@@ -95,7 +95,12 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
             out.write(json.dumps(as_segment_call(row), ensure_ascii=False) + "\n")
 
 
-def _lazy_confirmer(settings: Settings) -> Callable[[str, str], str] | None:
+def confirmation_mailer(settings: Settings) -> Callable[[list[Confirmation]], int]:
+    """Mail confirmations outside an event loop (sync, the stream consumer)."""
+    return lambda items: asyncio.run(send_confirmations(settings, items))
+
+
+def lazy_confirmer(settings: Settings) -> Callable[[str, str], str] | None:
     """Double opt-in's token maker, reading the link keys only when a consent needs one (a
     project without delivery keys syncs consent-free events as before)."""
     if not settings.privacy.double_opt_in:
@@ -118,7 +123,7 @@ def sync_intake(
         update={"ingest": settings.ingest.model_copy(update={"max_reject_share": 1.0})}
     )
     report = IntakeSyncReport(watermark=repos.watermarks.get(WATERMARK))
-    confirm = _lazy_confirmer(settings)
+    confirm = lazy_confirmer(settings)
     while True:
         rows = repos.intake.since(report.watermark, chunk)
         if not rows:
@@ -131,7 +136,7 @@ def sync_intake(
         sent: list[Confirmation] = []
         report.consents += record_consents(repos, rows, confirm=confirm, sent=sent)
         if sent:
-            asyncio.run(send_confirmations(settings, sent))
+            confirmation_mailer(settings)(sent)
         report.read += len(rows)
         report.inserted += loaded.tables["event"].inserted if "event" in loaded.tables else 0
         report.rejected += loaded.rejected
