@@ -83,8 +83,9 @@ def test_segment_library_calls_are_stored_once_then_synced(service, sql) -> None
     assert by_id["a-1"]["anonymous_id"] == "anon-2"
     assert {r["source"] for r in rows} == {"website"}
 
-    # the consent of the identify holds for the send policy at once, before any sync
-    assert [c["status"] for c in store.consents.changes().to_dict("records")] == ["granted"]
+    # the consent of the identify holds for the send policy at once, before any sync: pending
+    # under double opt-in (the default) until the confirmation email's link is followed
+    assert [c["status"] for c in store.consents.changes().to_dict("records")] == ["pending"]
 
     report = sync_intake(store, wh, settings)
     assert (report.read, report.inserted, report.rejected) == (1005, 1005, 0)

@@ -400,3 +400,26 @@ def test_consume_with_redis_unreachable_is_one_line(tmp_path: Path) -> None:
     assert done.exit_code == 1
     assert "Redis at 127.0.0.1:1 is not reachable" in done.output
     assert "Traceback" not in done.output and "secret" not in done.output
+
+
+def test_a_consent_from_the_stream_waits_for_confirmation(redis: Any, store: Any) -> None:
+    """The stream consumer applies double opt-in as the HTTP intake: pending, one confirmation
+    per new consent, a withdrawal at once."""
+    s = fast()
+    identify = {"type": "identify", "userId": "C1", "timestamp": "2026-12-01T10:00:00+00:00",
+                "traits": {"email": "ann@example.com", "email_consent": True}}  # fmt: skip
+    calls = [
+        {**identify, "messageId": "i-1"},
+        {**identify, "messageId": "i-2", "timestamp": "2026-12-01T10:00:01+00:00"},
+        {**identify, "messageId": "i-3", "userId": "C2", "traits": {"email": "bo@example.com",
+         "email_consent": True}},
+        {**identify, "messageId": "i-4", "userId": "C2", "timestamp": "2026-12-01T10:00:05+00:00",
+         "traits": {"email": "bo@example.com", "email_consent": False}},
+    ]  # fmt: skip
+    publish_events(redis, s.stream, calls)
+    mailed: list[Any] = []
+    StreamConsumer(redis, store, s, consumer="c1", confirm=lambda c, e: f"t-{c}",
+                   mail=mailed.extend).run(until_idle=True)  # fmt: skip
+    assert sorted(mailed) == [("C1", "ann@example.com", "t-C1"), ("C2", "bo@example.com", "t-C2")]
+    assert store.consents.in_force("C1", "ann@example.com") == "pending"
+    assert store.consents.in_force("C2", "bo@example.com") == "withdrawn"

@@ -63,7 +63,11 @@ def wait_until(check: Any, seconds: float) -> None:
 
 
 def test_abandoned_cart_on_a_real_service(make_project: Any, store: Any) -> None:
-    settings, _wh = make_project(campaigns={"quiet_start": None, "frequency_cap": None})
+    # consent straight from identify (no double opt-in): this test is about the cart journey;
+    # tests/test_privacy_optin.py covers the confirmation step
+    settings, _wh = make_project(
+        campaigns={"quiet_start": None, "frequency_cap": None}, privacy={"double_opt_in": False}
+    )
     save_journey(store, loads_journey(CART_FAST), KNOWN, utcnow())
     write = create_key(store, "website", Scope.WRITE, at=utcnow())
     # C unsubscribes through the one-click link of an earlier newsletter

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import re
 import secrets
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -211,3 +212,117 @@ def test_the_preference_center_choices_hold_at_claim(service) -> None:
         done = store.messages.plan_frame(cid).set_index("customer_id")
         assert done.loc["000001", "status"] == "skipped" and done.loc["000001", "reason"] == reason
         assert (done.drop(index="000001").status == "sent").all()
+
+
+def _identify(http: httpx.Client, n: int, customer: str, consent: object) -> None:
+    traits = {"email": f"C{customer}@Example.com", "email_consent": consent}
+    call = {"type": "identify", "userId": customer, "traits": traits, "messageId": f"m{n}",
+            "timestamp": f"2024-05-01T10:00:{n:02d}Z"}  # fmt: skip
+    r = http.post("/v1/batch", json={"batch": [call]})
+    assert r.status_code == 200, r.text
+
+
+def _wait_for(outbox: Path, n: int) -> dict[str, str]:
+    for _ in range(200):  # the confirmations are mailed just after the answer
+        if len(list(outbox.glob("*.eml"))) >= n:
+            break
+        time.sleep(0.05)
+    return _links(outbox)
+
+
+def test_consent_from_identify_waits_for_confirmation(service) -> None:
+    """Segment identify traits are a signup like any other: pending, one confirmation email,
+    nothing else until its link is followed; a withdrawal holds at once."""
+    url, store, settings, tmp = service
+    write = create_key(store, "web", "write", at=NOW)
+    with httpx.Client(base_url=url, auth=(write, "")) as http:
+        _identify(http, 0, "000000", True)
+        _identify(http, 1, "000001", "subscribed")
+        _identify(http, 2, "000000", True)  # repeated: no second email
+        _identify(http, 3, "000002", "yes")
+        _identify(http, 4, "000002", False)  # withdrawn before confirming
+    links = _wait_for(tmp / "confirmations", 3)
+    time.sleep(0.3)
+    assert sorted(links) == [f"c{i:06d}@example.com" for i in range(3)]
+    assert len(list((tmp / "confirmations").glob("*.eml"))) == 3
+    assert {c: store.consents.in_force(c, f"c{c}@example.com") for c in ("000000", "000001",
+            "000002", "000003")} == {"000000": "pending", "000001": "pending",
+                                     "000002": "withdrawn", "000003": None}  # fmt: skip
+
+    cid = seed_campaign(store, 4, definition=_definition("Before confirming"))
+    out = tmp / "campaign-outbox"
+    opts = settings.delivery.model_copy(update={"base_url": url})
+    report = deliver(store, cid, GreetingRenderer(), OutboxMessenger(out), opts, now=NOW,
+                     policy=OPT_IN)  # fmt: skip
+    assert report.sent == 0 and not list(out.glob("*.eml"))
+    reasons = dict(store.messages.plan_frame(cid)[["customer_id", "reason"]].values)
+    assert reasons == {
+        "000000": "consent not confirmed (double opt-in)",
+        "000001": "consent not confirmed (double opt-in)",
+        "000002": "consent withdrawn",
+        "000003": "no marketing consent",
+    }
+    with httpx.Client(base_url=url) as http:
+        token = links["c000001@example.com"].rsplit("/", 1)[1]
+        assert http.get(f"/confirm/{token}").status_code == 200
+        # a confirmation link after a withdrawal still needs the person to click it: it is
+        # theirs, signed; the withdrawal recorded later than the link is what campaigns read
+    cid2 = seed_campaign(store, 4, definition=_definition("After confirming"))
+    report = deliver(store, cid2, GreetingRenderer(), OutboxMessenger(out), opts, now=NOW,
+                     policy=OPT_IN)  # fmt: skip
+    frame = store.messages.plan_frame(cid2)
+    assert report.sent == 1 and set(frame.loc[frame.status == "sent", "customer_id"]) == {"000001"}
+
+
+def test_consent_from_identify_is_granted_without_double_opt_in(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    settings = Settings(
+        project=tmp_path,
+        delivery={"signing_key": KEY, "outbox": str(tmp_path / "confirmations")},
+        privacy={"double_opt_in": False},
+    )
+    write = create_key(store, "web", "write", at=NOW)
+    with (
+        running(create_app(settings, store=store)) as url,
+        httpx.Client(base_url=url, auth=(write, "")) as http,
+    ):
+        _identify(http, 0, "000000", True)
+    assert store.consents.in_force("000000", "c000000@example.com") == "granted"
+    assert not (tmp_path / "confirmations").exists() or not list(
+        (tmp_path / "confirmations").glob("*.eml")
+    )
+    store.close()
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.booleans(), st.booleans()), max_size=12))
+def test_intake_never_grants_and_always_withdraws(calls) -> None:
+    """Any sequence of identify consents (and confirmations) under double opt-in: only a
+    confirmation grants; a withdrawal is in force at once; one confirmation email per move
+    from nothing (or withdrawn) to pending."""
+    from sendwise.intake.consent import record_consents
+    from sendwise.store import MemoryStore
+
+    repos = MemoryStore()
+    state: dict[str, str | None] = {"a": None, "b": None}
+    for n, (who, consent, confirms) in enumerate(calls):
+        row = {"type": "identify", "user_id": who, "occurred_at": datetime(2024, 5, 1, 0, n),
+               "traits": {"email": f"{who}@example.com", "email_consent": consent}}  # fmt: skip
+        sent: list = []
+        record_consents(repos, [row], confirm=lambda c, e, n=n: f"tok-{c}-{n}", sent=sent)
+        if not consent:
+            assert repos.consents.in_force(who, f"{who}@example.com") == "withdrawn"
+            assert sent == []
+            state[who] = "withdrawn"
+        elif state[who] in (None, "withdrawn"):
+            assert sent == [(who, f"{who}@example.com", f"tok-{who}-{n}")]
+            state[who] = "pending"
+        else:
+            assert sent == []
+        assert repos.consents.in_force(who, f"{who}@example.com") == state[who]
+        if confirms and state[who] == "pending":  # the person follows the link
+            at = datetime(2024, 5, 1, 0, n, 30)
+            repos.consents.record(
+                who, "granted", email=f"{who}@example.com", source="double_opt_in", at=at
+            )
+            state[who] = "granted"

@@ -229,3 +229,32 @@ def test_hostile_ids_are_refused_or_unknown_never_a_server_error(api: Any) -> No
             assert r.status_code in (400, 404, 422), (body, r.status_code, r.text)
     for n in ("0", "51", "-1", "99999999999999999999", "x"):
         assert api.get(f"/live/abc.def/rec/{n}.png").status_code in (403, 404, 422)
+
+
+def test_an_objector_is_not_profiled_anywhere_in_the_service(api: Any, truth: dict) -> None:
+    """Objection recorded through the admin API: profile, recommendations, render and an
+    open-time slot all answer without scores and with the generic (popular) products."""
+    cid = a_customer(truth, 11)
+    admin = create_key(api.store, "dpo", "admin", at=utcnow())
+    r = api.post("/v1/privacy/object", json={"customer_id": cid, "objects": True},
+                 headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+    assert r.status_code == 200 and r.json() == {"changed": True}
+    body = api.get(f"/v1/profiles/{cid}").json()
+    assert set(body["scores"].values()) == {None}
+    assert body["reasons"] == [] and body["segments"] == []
+    assert body["profile"]["first_name"] == truth["profiles"][cid]["first_name"]
+    meta = api.store.snapshots.info(api.result.version).meta
+    stock = api.store.snapshots.products(api.result.version, meta["popular"])
+    generic = [p for p in meta["popular"] if stock.get(p, {}).get("in_stock") is not False][:3]
+    recs = api.get(f"/v1/profiles/{cid}/recommendations?k=3").json()["recommendations"]
+    assert [r["product_id"] for r in recs] == generic
+    assert {r["source"] for r in recs} == {"fallback:popularity"}
+    personal = truth["recs"][truth["recs"]["customer_id"] == cid]["product_id"].tolist()
+    assert personal and personal[:3] != generic  # the test tells the two apart
+    html = api.post("/v1/render", json={"template": "newsletter.html", "customer_id": cid})
+    assert html.status_code == 200, html.text
+    name = stock[generic[0]].get("name")
+    assert name and name in html.json()["html"]
+    token = live_token(api.app.state.key.current, "msg-objector", cid)
+    assert api.get(f"/live/{token}/rec/2.png", follow_redirects=False).status_code in (200, 302)
+    assert api.store.snapshots.slot("msg-objector", 2)["product_id"] == generic[1]

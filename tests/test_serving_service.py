@@ -3,6 +3,7 @@ answer is known exactly (the API tests run the same on a real build, SQLite and 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,3 +109,95 @@ def test_the_spliced_json_answer_is_the_profile(serving: Any) -> None:
     serving.store.intake.append([track("new", "Product Viewed", product_id="p2")])
     for cid in ("c1", "c2", "new"):
         assert json.loads(serving.profile_json(cid)) == serving.profile(cid)
+
+
+def _object(store: Any, customer_id: str, objects: bool = True, minute: int = 0) -> None:
+    from sendwise.privacy.ledger import object_to_profiling
+
+    object_to_profiling(store, customer_id, objects=objects, at=T0 + timedelta(minutes=minute))
+
+
+@pytest.fixture
+def fresh() -> Any:
+    """A service that reads objections on every request (objection_seconds = 0)."""
+    store = MemoryStore()
+    snapshot(store)
+    settings = Settings(serving={"objection_seconds": 0})
+    return Serving(store, settings, clock=lambda: T0 + timedelta(days=1))
+
+
+def test_an_objector_gets_no_scores_and_generic_recommendations(fresh: Any) -> None:
+    store = fresh.store
+    store.intake.append([track("c1", "Product Viewed", product_id="p5"),
+                         track("c1", "Product Added", product_id="p1")])  # fmt: skip
+    personal = [r["product_id"] for r in fresh.recommendations("c1", 4)["recommendations"]]
+    assert personal == ["p6", "p2", "p3", "p9"]
+    _object(store, "c1")
+    body = fresh.profile("c1")
+    assert body["scores"] and set(body["scores"].values()) == {None}  # every score null
+    assert body["segments"] == [] and body["reasons"] == []
+    assert body["profile"] == {"email": "c1@x"} and body["source"] == "snapshot"
+    assert body["notes"] == ["objects to profiling: no scores, generic recommendations"]
+    assert json.loads(fresh.profile_json("c1")) == body
+    recs = fresh.recommendations("c1", 4)
+    # the popular products in stock, in the same order as for anyone without history: not
+    # their snapshot list, not their views' neighbours, not even the cart left out
+    assert recs["live"] is False
+    assert [(r["product_id"], r["source"]) for r in recs["recommendations"]] == [
+        ("p9", "fallback:popularity"), ("p8", "fallback:popularity"),
+        ("p1", "fallback:popularity"),
+    ]  # fmt: skip
+    assert fresh.profile("c2")["scores"] == {"p_purchase": 0.3}  # others untouched
+    _object(store, "c1", objects=False, minute=1)
+    assert fresh.profile("c1")["scores"] == {"p_purchase": 0.3}
+
+
+def test_an_objector_first_seen_live_is_not_scored(fresh: Any) -> None:
+    store = fresh.store
+    store.intake.append([track("new", "Product Viewed", product_id="p2")])
+    assert "p_purchase" in fresh.profile("new")["scores"]
+    _object(store, "new")
+    body = fresh.profile("new")
+    assert body["source"] == "live" and set(body["scores"].values()) == {None}
+    assert body["reasons"] == []
+    assert body["notes"] == ["objects to profiling: no scores, generic recommendations"]
+    ids = [r["product_id"] for r in fresh.recommendations("new", 3)["recommendations"]]
+    assert ids == ["p9", "p8", "p1"]  # not p2's neighbour p4
+    assert json.loads(fresh.profile_json("new")) == body
+
+
+def test_objections_are_cached_for_objection_seconds() -> None:
+    from sendwise.serving.objections import Objections
+
+    store = MemoryStore()
+    reads: list[str] = []
+    real = store.consents.in_force
+
+    def counted(*a: Any, **k: Any) -> Any:
+        reads.append(a[0])
+        return real(*a, **k)
+
+    store.consents.in_force = counted  # type: ignore[method-assign]
+    now = [0.0]
+    objections = Objections(store.consents, seconds=5, clock=lambda: now[0])
+    assert objections.objects("c1") is False
+    _object(store, "c1")
+    now[0] = 4.0
+    assert objections.objects("c1") is False and reads == ["c1"]  # cached
+    now[0] = 5.5
+    assert objections.objects("c1") is True and reads == ["c1", "c1"]
+
+
+def test_journey_conditions_on_scores_take_the_else_branch_for_objectors(fresh: Any) -> None:
+    from sendwise.journeys.conditions import evaluate
+    from sendwise.journeys.facts import FactSource
+
+    facts = FactSource(fresh.store, fresh, lambda: T0 + timedelta(days=1))
+    assert evaluate("p_purchase > 0.2", facts("c1").values) is True
+    _object(fresh.store, "c1")
+    facts.clear()
+    values = facts("c1").values
+    assert values["p_purchase"] is None and values["email"] == "c1@x"
+    assert evaluate("p_purchase > 0.2", values) is False
+    assert evaluate("not (p_purchase > 0.2)", values) is True  # comparisons with null are false
+    assert facts("c1").email == "c1@x"  # what they consented to still reaches them

@@ -364,3 +364,62 @@ def test_the_cap_counts_messages_claimed_by_other_campaigns(repos: Repositories)
     d = repos.messages.claim_due(SendPolicy(frequency_cap=1), campaign_id=dup, now=T0, limit=5,
                                  at=T0)  # fmt: skip
     assert len(d.ready) == 1 and len(d.skipped) == 1
+
+
+# ---- privacy facts (erased people, topics, frequency) -----------------------------------
+
+
+def test_privacy_facts_skip_the_same_messages_in_every_store(repos: Any) -> None:
+    from sendwise.privacy.hashing import person_hashes
+
+    key = b"k" * 32
+    cid = planned(repos, plan_rows(6))
+    for i in range(6):
+        repos.consents.record(f"c{i}", "granted", email=f"c{i}@example.com", source="f", at=T0)
+    # c0 erased by customer id, c1 by address only
+    assert repos.privacy.add_tombstones(
+        [(person_hashes(key, "c0", None)[0], "customer_id"),
+         (person_hashes(key, None, "C1@example.com")[0], "email")], T0,
+    ) == 2  # fmt: skip
+    again = [(person_hashes(key, "c0", None)[0], "customer_id")]
+    assert repos.privacy.add_tombstones(again, T0) == 0
+    # c2 unticked the topic, c3 ticked it
+    repos.consents.record("c2", "withdrawn", email="c2@example.com", purpose="topic:offers",
+                          source="preferences", at=T0)  # fmt: skip
+    repos.consents.record("c3", "granted", email="c3@example.com", purpose="topic:offers",
+                          source="preferences", at=T0)  # fmt: skip
+    # c4 wants one a week and had one 3 days ago; c5 one a month and had one 40 days ago
+    repos.privacy.set_frequency("c4", "weekly", T0)
+    repos.privacy.set_frequency("c5", "monthly", T0)
+    with pytest.raises(Exception, match="frequency must be one of"):
+        repos.privacy.set_frequency("c5", "hourly", T0)
+    assert repos.privacy.frequency_of("c4") == "weekly" and repos.privacy.frequency_of("x") == "any"
+    repos.events.add([
+        dict(event_id="w4", customer_id="c4", email="c4@example.com", type="send",
+             occurred_at=T0 - timedelta(days=3)),
+        dict(event_id="m5", customer_id="c5", email="c5@example.com", type="send",
+             occurred_at=T0 - timedelta(days=40)),
+    ])  # fmt: skip
+    policy = SendPolicy(consent="opt_in", topic="offers", tombstone_key=key)
+    claim = repos.messages.claim_due(policy, campaign_id=cid, now=T0, limit=10, at=T0)
+    assert {m.customer_id: w for m, w in claim.skipped} == {
+        "c0": "erased (privacy request)",
+        "c1": "erased (privacy request)",
+        "c2": "declined the topic offers",
+        "c4": "preference: at most one email a week",
+    }
+    assert sorted(m.customer_id for m in claim.ready) == ["c3", "c5"]
+    # without the key nobody is found on the list; the topic and frequency still hold
+    other = planned(repos, plan_rows(3, message_key=lambda i: f"f{i:023d}"), "camp2")
+    for i in range(3):
+        repos.consents.record(f"c{i}", "granted", email=f"c{i}@example.com", source="f", at=T0)
+    loose = repos.messages.claim_due(SendPolicy(consent="opt_in", topic="offers"),
+                                     campaign_id=other, now=T0, limit=10, at=T0)  # fmt: skip
+    assert {m.customer_id: w for m, w in loose.skipped} == {"c2": "declined the topic offers"}
+    # the recheck before sending finds a person erased after the claim
+    repos.privacy.add_tombstones([(person_hashes(key, "c3", None)[0], "customer_id")], T0)
+    withheld = repos.messages.recheck(policy, campaign_id=cid, batch=claim.ready, now=T0, at=T0)
+    assert [(m.customer_id, w) for m, w in withheld] == [("c3", "erased (privacy request)")]
+    repos.privacy.audit("r1", "erase", 1, "cli", T0, {"store": {"x": 1}})
+    (entry,) = repos.privacy.audit_log()[:1]
+    assert entry["request_id"] == "r1" and entry["subjects"] == 1

@@ -489,6 +489,10 @@ class ServingSettings(_Section):
     """Recently viewed products a live profile lists."""
     live_events: int = Field(default=500, ge=10, le=10_000)
     """The newest intake events of a customer a live profile reads."""
+    objection_seconds: float = Field(default=5.0, ge=0, le=3600)
+    """How long the service keeps a customer's objection to profiling (or its absence) before
+    reading the consent ledger again: an objection holds for live scores, recommendations,
+    rendering and journeys at most this long after it is recorded."""
     thresholds: dict[str, list[float]] = Field(
         default_factory=lambda: {"p_purchase": [0.5], "churn_risk": [0.5]}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -26,6 +27,7 @@ from sendwise.api.journeys import start_journey_worker, stop_journey_worker
 from sendwise.config import Settings
 from sendwise.intake.writer import IntakeWriter
 from sendwise.keys import key_ring
+from sendwise.privacy.ledger import confirmer, send_confirmations
 from sendwise.store import Store, open_store
 from sendwise.store.records import utcnow
 from sendwise.tracking.quarantine import Quarantine
@@ -55,7 +57,10 @@ def create_app(
             quarantine=Quarantine.of_project(settings.project),
         )
         await recorder.start()
-        intake = IntakeWriter(st)
+        confirm = confirmer(settings, app.state.key)
+        intake = IntakeWriter(
+            st, confirm=confirm, mail=partial(send_confirmations, settings) if confirm else None
+        )
         await intake.start()
         app.state.intake = intake
         app.state.store = st

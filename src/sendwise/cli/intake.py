@@ -54,6 +54,7 @@ def consume(
     at least once, each messageId once); runs until SIGTERM or Ctrl-C."""
     from sendwise.config import load_settings
     from sendwise.intake.streams import ConsumeReport, StreamConsumer, connect, safe_url
+    from sendwise.intake.sync import confirmation_mailer, lazy_confirmer
     from sendwise.store import open_store
 
     settings = load_settings(project)
@@ -93,9 +94,15 @@ def consume(
             # kept out of every later garbage collection, it costs about a fifth less CPU an
             # event (docs/streaming.md). A process-wide choice, so the shell's, not the library's.
             gc.freeze()
-            report = StreamConsumer(redis, store, streams, consumer=name).run(
-                stop=stop, until_idle=until_idle, on_progress=show
+            consumer = StreamConsumer(
+                redis,
+                store,
+                streams,
+                consumer=name,
+                confirm=lazy_confirmer(settings),  # double opt-in, as the HTTP intake
+                mail=confirmation_mailer(settings),
             )
+            report = consumer.run(stop=stop, until_idle=until_idle, on_progress=show)
     finally:
         gc.unfreeze()
         redis.close()

@@ -16,9 +16,10 @@ identify calls that carry a consent trait are also recorded in the store's conse
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,9 @@ from typing import Any
 
 from sendwise.config import Settings
 from sendwise.ingest.load import ingest
-from sendwise.intake.consent import as_object, record_consents
+from sendwise.intake.consent import Confirmation, as_object, record_consents
+from sendwise.keys import key_ring
+from sendwise.privacy.ledger import confirmer, send_confirmations
 from sendwise.store.records import utcnow
 from sendwise.warehouse.connection import Warehouse
 
@@ -92,6 +95,26 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
             out.write(json.dumps(as_segment_call(row), ensure_ascii=False) + "\n")
 
 
+def confirmation_mailer(settings: Settings) -> Callable[[list[Confirmation]], int]:
+    """Mail confirmations outside an event loop (sync, the stream consumer)."""
+    return lambda items: asyncio.run(send_confirmations(settings, items))
+
+
+def lazy_confirmer(settings: Settings) -> Callable[[str, str], str] | None:
+    """Double opt-in's token maker, reading the link keys only when a consent needs one (a
+    project without delivery keys syncs consent-free events as before)."""
+    if not settings.privacy.double_opt_in:
+        return None
+    made: list[Callable[[str, str], str]] = []
+
+    def confirm(customer_id: str, email: str) -> str:
+        if not made:
+            made.append(confirmer(settings, key_ring(settings.delivery)))
+        return made[0](customer_id, email)
+
+    return confirm
+
+
 def sync_intake(
     repos: Any, wh: Warehouse, settings: Settings, *, chunk: int = CHUNK
 ) -> IntakeSyncReport:
@@ -100,6 +123,7 @@ def sync_intake(
         update={"ingest": settings.ingest.model_copy(update={"max_reject_share": 1.0})}
     )
     report = IntakeSyncReport(watermark=repos.watermarks.get(WATERMARK))
+    confirm = lazy_confirmer(settings)
     while True:
         rows = repos.intake.since(report.watermark, chunk)
         if not rows:
@@ -109,7 +133,10 @@ def sync_intake(
         _write(path, rows)
         loaded = ingest(wh, lenient, path, preset="segment", force=True)
         path.unlink()
-        report.consents += record_consents(repos, rows)
+        sent: list[Confirmation] = []
+        report.consents += record_consents(repos, rows, confirm=confirm, sent=sent)
+        if sent:
+            confirmation_mailer(settings)(sent)
         report.read += len(rows)
         report.inserted += loaded.tables["event"].inserted if "event" in loaded.tables else 0
         report.rejected += loaded.rejected

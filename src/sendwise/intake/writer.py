@@ -9,7 +9,8 @@ was not acknowledged the client sends again (its messageId makes the retry harml
 
 Anonymous calls get the customer their anonymous id was linked to (:func:`resolve`); the
 consent an identify call carries is recorded in the store's ledger right after the commit
-(sendwise.intake.consent).
+(sendwise.intake.consent). Under double opt-in a new consent is recorded ``pending`` before the
+answer, and its confirmation email is mailed right after the answer (``mail``).
 
 When the combined transaction fails, each request's rows are tried again on their own, so one
 request the store refuses does not fail the others; a request whose rows cannot be stored gets a
@@ -21,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sendwise.errors import StoreError
-from sendwise.intake.consent import record_consents
+from sendwise.intake.consent import Confirmation, record_consents
 from sendwise.store.repositories import LINKING
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,13 @@ def resolve(repos: Any, rows: Sequence[dict[str, Any]]) -> None:
             row["customer_id"] = linked[row["anonymous_id"]]
 
 
-def append_unique(repos: Any, rows: Sequence[dict[str, Any]]) -> list[bool]:
+def append_unique(
+    repos: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    confirm: Callable[[str, str], str] | None = None,
+    sent: list[Confirmation] | None = None,
+) -> list[bool]:
     """``repos.intake.append`` of a group's rows, which may repeat a messageId among themselves
     (two requests of one group): the repository writes the first and answers "not new" for the
     later ones, as for one stored before."""
@@ -59,15 +66,27 @@ def append_unique(repos: Any, rows: Sequence[dict[str, Any]]) -> list[bool]:
     # the request fails (the client sends it again). Every identify of the group is recorded,
     # the repeats too, so a retry of a call whose event was stored but whose consent was not
     # records it then; recording the status already in force adds nothing.
-    record_consents(repos, rows)
+    record_consents(repos, rows, confirm=confirm, sent=sent)
     return stored
 
 
 class IntakeWriter:
     """Queue + one flusher task; :meth:`write` returns once the rows are committed."""
 
-    def __init__(self, repos: Any, *, max_rows: int = 5_000, flush_seconds: float = 0.0):
+    def __init__(
+        self,
+        repos: Any,
+        *,
+        max_rows: int = 5_000,
+        flush_seconds: float = 0.0,
+        confirm: Callable[[str, str], str] | None = None,
+        mail: Callable[[list[Confirmation]], Awaitable[int]] | None = None,
+    ):
+        """``confirm`` and ``mail``: double opt-in (sendwise.privacy.ledger.confirmer and
+        send_confirmations); without them a consent is recorded as given."""
         self.repos = repos
+        self.confirm = confirm if mail is not None else None
+        self.mail = mail
         self.max_rows = max_rows
         self.flush_seconds = flush_seconds
         self._pending: deque[Pending] = deque()
@@ -112,8 +131,11 @@ class IntakeWriter:
 
     async def _commit(self, group: list[Pending]) -> None:
         rows = [row for rows, _ in group for row in rows]
+        sent: list[Confirmation] = []
         try:
-            new = await asyncio.to_thread(append_unique, self.repos, rows)
+            new = await asyncio.to_thread(
+                append_unique, self.repos, rows, confirm=self.confirm, sent=sent
+            )
         except Exception as exc:
             if len(group) == 1:
                 self._fail(group[0][1], exc)
@@ -129,6 +151,8 @@ class IntakeWriter:
             if not done.done():
                 done.set_result(new[start : start + len(part)])
             start += len(part)
+        if sent and self.mail is not None:  # after the answers: the consents are recorded
+            await self.mail(sent)
 
     def _fail(self, done: asyncio.Future[list[bool]], exc: Exception) -> None:
         logger.error("intake request not stored: %s: %s", exc.__class__.__name__, exc)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from sendwise.config import Settings
     from sendwise.keys import KeyRing
     from sendwise.store.connection import Store
+
+logger = logging.getLogger(__name__)
 
 CONFIRM = "confirm"
 PROFILING = "profiling"
@@ -216,3 +219,26 @@ def objectors(store: Store) -> list[str]:
         return []
     latest = frame.sort_values(["recorded_at", "id"]).groupby("customer_id").tail(1)
     return sorted(str(c) for c in latest.loc[latest["status"] == "withdrawn", "customer_id"])
+
+
+def confirmer(settings: Settings, ring: KeyRing) -> Any:
+    """The token maker intake uses for double opt-in (None when ``privacy.double_opt_in`` is
+    off): (customer id, address) -> a signed confirmation token, as :func:`signup` makes."""
+    if not settings.privacy.double_opt_in:
+        return None
+    return lambda customer_id, email: confirmation_token(ring, customer_id, email)
+
+
+async def send_confirmations(settings: Settings, items: Iterable[tuple[str, str, str]]) -> int:
+    """Mail the confirmation email of each (customer id, address, token) consent recorded
+    ``pending`` by intake; returns how many went. A failure is logged: the person stays
+    ``pending``, so nothing but a confirmation can reach them (docs/privacy.md)."""
+    sent = 0
+    for customer_id, email, token in items:
+        url = confirmation_url(settings, token)
+        try:
+            await _send(settings, _confirmation_message(settings, customer_id, email, url))
+            sent += 1
+        except Exception as exc:  # the consent is recorded; only the email is missing
+            logger.error("confirmation email not sent: %s: %s", exc.__class__.__name__, exc)
+    return sent

@@ -4,6 +4,12 @@ members, from the published snapshot and the intake event log (never the warehou
 :class:`Serving` is what the HTTP routers call. A profile read is one statement on the snapshot
 (joined to the version pointer, so it is one version whole) and one on the event log; the
 version it read is the one the recommendations and products of the same answer come from.
+
+A customer who objects to profiling (sendwise.serving.objections, docs/adr/0145) is answered
+without scores, reasons or segments, is never scored live, and gets the generic
+recommendations (the snapshot's popular products in stock, as the batch gives cold customers):
+so is every reader of this class (``/v1/profiles``, ``/v1/recommendations``, ``/v1/render``,
+open-time slots, journeys' facts).
 """
 
 from __future__ import annotations
@@ -19,7 +25,11 @@ from sendwise.serving import live_recs
 from sendwise.serving.cache import PARTS, CachedRow, CachedSnapshots
 from sendwise.serving.live import LiveFields, live_fields
 from sendwise.serving.live_scores import LiveScorer
+from sendwise.serving.objections import NOTE, Objections
 from sendwise.store.records import utcnow
+from sendwise.warehouse.profile_columns import PREDICTIONS
+
+SCORES = tuple(c for c in PREDICTIONS if c != "top_reasons")
 
 NO_SNAPSHOT = "nothing is published yet: run `sendwise publish` (or `sendwise build`)"
 
@@ -34,6 +44,8 @@ class LiveProfile:
     """The snapshot row (as JSON text), or the live-scored one of a customer it lacks."""
     live: LiveFields
     notes: list[str]
+    objects: bool = False
+    """The customer objects to profiling: ``row`` holds no scores, reasons nor segments."""
 
     def data(self) -> dict[str, Any]:
         return self.row.data() if isinstance(self.row, CachedRow) else self.row
@@ -56,6 +68,8 @@ class Serving:
         self.clock = clock
         self._infos: dict[int, Any] = {}
         self._scorers: dict[int, LiveScorer] = {}
+        seconds = getattr(getattr(settings, "serving", None), "objection_seconds", 5.0)
+        self.objections = Objections(store.consents, seconds=seconds)
 
     # --- snapshot metadata, cached per version (a version never changes) ----------------------
 
@@ -91,10 +105,17 @@ class Serving:
         info = self.info(version)
         events = self._events(customer_id, info.data_end)
         live = live_fields(events, recent=self.settings.serving.recent_products)
+        objects = self.objections.objects(customer_id)
         if row is not None:
+            if objects:
+                generic = _generic(customer_id, row.data()["profile"])
+                return LiveProfile(customer_id, version, True, generic, live, [NOTE], True)
             return LiveProfile(customer_id, version, True, row, live, [])
         if not events:
             raise NotFoundError("customer", customer_id, "no profile and no event of theirs")
+        if objects:
+            generic = _generic(customer_id, {"customer_id": customer_id})
+            return LiveProfile(customer_id, version, False, generic, live, [NOTE], True)
         scores, notes = self.scorer(version).score(live, self.clock())
         fresh = {
             "customer_id": customer_id,
@@ -149,8 +170,10 @@ class Serving:
             lp = self.live_profile(customer_id)
             version = lp.version
             snapshot = self.reads.recommendations(version, customer_id) if lp.known else []
-        weights = live_recs.seeds(lp.live)
-        neighbours = self.reads.similar(version, list(weights))
+        if lp.objects:  # generic: nothing of theirs chooses or orders the products
+            snapshot = []
+        weights = {} if lp.objects else live_recs.seeds(lp.live)
+        neighbours = self.reads.similar(version, list(weights)) if weights else []
         candidates = {r["product_id"] for r in snapshot} | {o for _, o, _ in neighbours}
         popular = self.info(version).meta.get("popular", [])
         products = self.reads.products(version, [*candidates, *popular[: 3 * k]])
@@ -160,7 +183,7 @@ class Serving:
             snapshot=snapshot,
             neighbours=neighbours,
             seed_weights=weights,
-            exclude=set(lp.live.cart) | lp.live.bought,
+            exclude=set() if lp.objects else set(lp.live.cart) | lp.live.bought,
             popular=popular,
             out_of_stock=stock,
         )
@@ -203,6 +226,19 @@ class Serving:
             "members": ids,
             "next_cursor": ids[-1] if more and ids else None,
         }
+
+
+def _generic(customer_id: str, profile: dict[str, Any]) -> dict[str, Any]:
+    """The row of a customer who objects to profiling: their profile, nothing inferred (every
+    score null, as for a customer the models know nothing of: templates and rules that name a
+    score see it missing)."""
+    return {
+        "customer_id": customer_id,
+        "profile": profile,
+        "scores": dict.fromkeys(SCORES),
+        "segments": [],
+        "reasons": [],
+    }
 
 
 def _dumps(body: Any) -> str:

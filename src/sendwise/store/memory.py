@@ -27,6 +27,7 @@ from sendwise.store.claims import (
 )
 from sendwise.store.console import MemoryAudit, MemoryUsers
 from sendwise.store.memory_journeys import MemoryJourneys
+from sendwise.store.memory_privacy import MemoryPrivacy
 from sendwise.store.memory_serving import MemoryApiKeys, MemoryIntake, MemoryWatermarks
 from sendwise.store.memory_snapshots import MemorySnapshots
 from sendwise.store.memory_webhooks import MemoryWebhooks
@@ -129,6 +130,10 @@ class MemoryMessages:
         db = self.db
         facts = Facts(suppressed=db.suppressions.reasons([m.address or "" for m in batch]))
         facts.consent = consent_by_message(batch, db.consents.all(policy.channel, policy.purpose))
+        if cap:  # a claim reads every privacy fact; a recheck (SQL's RECHECK) erasure only
+            db.privacy.fill_facts(None, policy, batch, now, facts)
+        else:
+            facts.erased = db.privacy.erased_keys(None, policy, batch)
         since = policy.cap_since(now) if cap else None
         if since is not None:
             addresses = {m.address for m in batch if m.address}
@@ -336,6 +341,20 @@ class MemoryConsents:
             if s["channel"] == channel and s["purpose"] == purpose
         ]
 
+    def in_force(
+        self,
+        customer_id: str,
+        email: str | None,
+        channel: str = "email",
+        purpose: str = "marketing",
+    ) -> str | None:
+        address = normalize_email(email)
+        mine = [
+            c for c in self.all(channel, purpose)
+            if (c.email == address if address else c.email is None and c.customer_id == customer_id)
+        ]  # fmt: skip
+        return max(mine, key=lambda c: (c.recorded_at, c.id)).status if mine else None
+
     def record(
         self,
         customer_id: str,
@@ -418,6 +437,7 @@ class MemoryStore:
         self.audit = MemoryAudit()
         self.webhooks = MemoryWebhooks(lambda: len(self.events.stored))
         self.journeys = MemoryJourneys()
+        self.privacy = MemoryPrivacy(self)
 
     def ping(self) -> bool:
         return True

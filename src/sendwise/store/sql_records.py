@@ -149,6 +149,17 @@ class SqlConsents:
         ).first()
         return None if row is None else str(row.status)
 
+    def in_force(
+        self,
+        customer_id: str,
+        email: str | None,
+        channel: str = "email",
+        purpose: str = "marketing",
+    ) -> str | None:
+        """The status in force for the address (or, without one, the customer record)."""
+        with self.store.begin() as conn:
+            return self._latest(conn, customer_id, normalize_email(email), channel, purpose)
+
     def record(
         self,
         customer_id: str,

@@ -82,7 +82,20 @@ def _reason(exc: BaseException) -> str:
 class StreamConsumer:
     """One named consumer of ``settings.group`` on ``settings.stream`` writing into ``repos``."""
 
-    def __init__(self, redis: Any, repos: Any, settings: StreamSettings, *, consumer: str) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        repos: Any,
+        settings: StreamSettings,
+        *,
+        consumer: str,
+        confirm: Callable[[str, str], str] | None = None,
+        mail: Callable[[list[Any]], Any] | None = None,
+    ) -> None:
+        """``confirm`` and ``mail``: double opt-in for the consents of identify calls, as the
+        HTTP intake (sendwise.intake.consent); without them a consent is recorded as given."""
+        self.confirm = confirm if mail is not None else None
+        self.mail = mail
         self.redis = redis
         self.repos = repos
         self.settings = settings
@@ -128,8 +141,12 @@ class StreamConsumer:
         rows = parsed.rows
         if not rows:
             return []
+        sent: list[Any] = []
         try:
-            return append_unique(self.repos, rows)
+            new = append_unique(self.repos, rows, confirm=self.confirm, sent=sent)
+            if sent and self.mail is not None:
+                self.mail(sent)
+            return new
         except Exception as exc:
             if len(rows) == 1:
                 raise StoreError(_reason(exc)) from exc
@@ -138,11 +155,13 @@ class StreamConsumer:
         refused: list[tuple[str, BaseException]] = []
         for row, entry_id in zip(rows, parsed.row_ids, strict=True):
             try:
-                new.extend(append_unique(self.repos, [row]))
+                new.extend(append_unique(self.repos, [row], confirm=self.confirm, sent=sent))
             except Exception as exc:
                 refused.append((entry_id, exc))
         if len(refused) == len(rows):
             raise StoreError(_reason(refused[0][1]))
+        if sent and self.mail is not None:
+            self.mail(sent)
         fields = dict(entries)
         for entry_id, error in refused:
             parsed.dead.append(Dead(entry_id, _reason(error), dict(fields.get(entry_id) or {})))
