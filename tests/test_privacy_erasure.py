@@ -164,7 +164,8 @@ def check_export_and_erasure(root: Path, cid: str, old: Path) -> None:
     assert {r["order_id"] for r in w["order_line"]} == orders
     assert len(w["event"]) == events and len(w["email_event"]) == email_events
     assert {r["message_key"] for r in s["message"]} == messages
-    assert len(s["email_event"]) == st_events and len(s.get("consent", [])) == consents
+    # a target the demo campaign held out has no email events in the store: the export has none
+    assert len(s.get("email_event", [])) == st_events and len(s.get("consent", [])) == consents
     assert (
         len(w["consent"])
         == _duck(wh_file, "SELECT count(*) FROM consent WHERE customer_id = ?", [cid])[0][0]
