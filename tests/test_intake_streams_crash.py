@@ -89,14 +89,20 @@ def test_sigkill_halfway_then_takeover_stores_every_event_once(
     producer = threading.Thread(
         target=lambda: publish_events(redis, STREAM, sent + sent[:RESENT], chunk=500)
     )
+    # the whole stream is there before the consumer starts, so it is never idle waiting for
+    # the producer (with nothing pending) at the moment it is killed
+    producer.start()
+    producer.join(120)
     a = consumer(folder, "a")
     try:
-        producer.start()
         deadline = time.monotonic() + 120
         while stored_count(settings) < EVENTS // 2:
             assert a.poll() is None, (folder / "a.err").read_text()
             assert time.monotonic() < deadline, "consumer a stored too little in time"
             time.sleep(0.02)
+        while not redis.xpending_range(STREAM, "sendwise", "-", "+", 1, consumername="a"):
+            assert time.monotonic() < deadline, "consumer a never held an entry"
+            time.sleep(0.001)
         os.killpg(a.pid, signal.SIGKILL)
         a.wait(30)
     finally:
