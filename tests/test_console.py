@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -311,14 +312,74 @@ def test_customer_data_is_escaped(
     assert "&lt;script&gt;document.title=&#34;owned&#34;&lt;/script&gt;" in r.text
 
 
+def count_when_ready(c: Browserless, path: str) -> dict:
+    """Asks until the columns are loaded: until then the count answers at once that it is
+    getting ready (never an error, never a wait)."""
+    deadline = time.monotonic() + 60
+    while True:
+        body = c.get(path).json()
+        if not body.get("preparing"):
+            return body
+        assert "getting ready" in body["message"] and not body["failed"]
+        assert time.monotonic() < deadline, "the columns were never loaded"
+        time.sleep(0.2)
+
+
 def test_rule_count_answers_and_suggests(
     shop: ConsoleShop, browserless: Callable[[], Browserless]
 ) -> None:
     c = browserless()
     c.login("vic", shop.passwords["vic"])
-    ok = c.get("/segments/count?rule=frequency%20%3E%3D%201").json()
+    ok = count_when_ready(c, "/segments/count?rule=frequency%20%3E%3D%201")
     assert 0 < ok["count"] < ok["of"] == 1500
     bad = c.get("/segments/count?rule=frequncy%20%3E%3D%201").json()
     assert bad["kind"] == "unknown_field" and bad["suggestion"] == "frequency"
     hostile = c.get("/segments/count?rule=__import__('os').system('x')").json()
     assert hostile["kind"] in ("forbidden", "syntax")
+
+
+def _rounded(v: Any) -> Any:
+    if isinstance(v, float):
+        return round(v, 6)
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_rounded(x) for x in v]
+    return v
+
+
+def test_publish_keeps_the_segments_figures_and_a_columns_file(shop: ConsoleShop) -> None:
+    """The figures the segments page reads (``meta["console"]``, computed by the publish from
+    the rows it wrote) equal those computed from the snapshot's rows in the store, and the
+    Parquet file holds the same profiles."""
+    import pyarrow.parquet as pq
+
+    from sendwise.console.columns import ProfileColumns, flat_table, parquet_path
+    from sendwise.console.digest import summarize
+    from sendwise.store import open_store
+    from sendwise.store.console import snapshot_rows
+
+    with open_store(shop.settings) as store:
+        version = int(store.snapshots.current_version())
+        kept = store.snapshots.info(version).meta["console"]
+        from_store = summarize(ProfileColumns(flat_table(snapshot_rows(store, version)), version))
+    assert _rounded(kept) == _rounded(from_store)  # sums in another order: last digits
+    assert kept["rows"] == 1500
+    assert sum(v for _r, _f, v in kept["grid"]["customers"]) > 0
+    assert kept["clusters"] and all(c["cluster_description"] for c in kept["clusters"])
+    assert "frequency" in kept["fields"]
+    data = pq.read_table(parquet_path(shop.settings, version))
+    assert data.num_rows == 1500
+    assert data.num_rows == len(set(data.column("customer_id").to_pylist()))
+
+
+def test_segments_page_reads_the_published_figures(
+    shop: ConsoleShop, browserless: Callable[[], Browserless]
+) -> None:
+    c = browserless()
+    c.login("vic", shop.passwords["vic"])
+    for measure in ("customers", "revenue", "<b>x</b>"):
+        r = c.get(f"/segments?measure={measure}")
+        assert r.status_code == 200
+        assert "<svg" in r.text and "getting ready" not in r.text
+        assert 'id="clusters"' in r.text and "no clusters in this snapshot" not in r.text
