@@ -97,14 +97,16 @@ def console_for(app: Any) -> ConsoleState:
 
 
 def warm_up(console: ConsoleState, every: float = 10.0) -> None:
-    """In a background thread: fold the stored email events, then load the current
-    snapshot's columns for the live rule count (from the Parquet file the publish wrote), and
+    """In a background thread: fold the stored email events, count the newest campaigns, load
+    the current snapshot's columns for the live rule count (from the Parquet file the publish
+    wrote), and
     every ``every`` seconds look for a newer published version and load it too, until the
     service stops. The pages never wait for it (docs/console.md)."""
 
     def run() -> None:
         try:
             console.tally.refresh()
+            console.counts.warm(console.store)
         except Exception:  # the overview folds the events itself if this failed
             logger.warning("console warm-up failed", exc_info=True)
         while not console.stopping.is_set():
