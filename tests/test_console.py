@@ -383,3 +383,50 @@ def test_segments_page_reads_the_published_figures(
         assert r.status_code == 200
         assert "<svg" in r.text and "getting ready" not in r.text
         assert 'id="clusters"' in r.text and "no clusters in this snapshot" not in r.text
+
+
+def test_campaign_counts_are_warm_and_refreshed_behind(tmp_path) -> None:
+    """Counts past their 15 s are shown at once and recounted in the background; a status
+    change recounts before answering; ``warm`` counts a sent campaign at start-up."""
+    from sendwise.campaigns.definition import parse_definition
+    from sendwise.config import init_project, load_settings
+    from sendwise.console.campaign_views import CountsCache
+    from sendwise.store import open_store
+    from sendwise.store.records import utcnow
+    from sendwise.store.repositories import CampaignRecord
+
+    init_project(tmp_path / "p")
+    defn = parse_definition({"name": "Counted", "audience": {"segment": "Champions"},
+                             "variants": [{"name": "A", "template": "welcome.html",
+                                           "share": 100}]})  # fmt: skip
+    cid, now = defn.campaign_id, utcnow()
+    with open_store(load_settings(tmp_path / "p")) as store:
+        store.campaigns.save(
+            CampaignRecord(cid, defn.name, "created", defn.model_dump(mode="json")), now
+        )
+        plan = [{"message_key": f"k{i}", "customer_id": f"c{i}", "email": f"c{i}@x.example",
+                 "variant": "A", "template": None, "status": "sent", "reason": None,
+                 "scheduled_at": now, "timezone": "UTC"} for i in range(3)]  # fmt: skip
+        store.messages.add_plan(cid, plan, now)
+        store.campaigns.set_status(cid, "done", at=now)
+        cache = CountsCache(seconds=0.0)
+        cache.warm(store)
+        counts, _age = cache.get(store, cid, ("done", None, None))
+        assert counts["A"]["planned:sent"] == 3 and "open" not in counts["A"]
+        store.events.add([{"event_id": "o1", "type": "open", "customer_id": "c1",
+                           "email": "c1@x.example", "message_id": "k1", "campaign_id": cid,
+                           "variant": "A", "url": None, "user_agent": None, "is_machine": False,
+                           "reason": None, "occurred_at": now}])  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "open" not in cache.get(store, cid, ("done", None, None))[0]["A"]:
+            assert time.monotonic() < deadline, "never recounted"
+            time.sleep(0.05)
+        assert cache.get(store, cid, ("done", None, None))[0]["A"]["open"] == 1
+        fresh = CountsCache(seconds=3600.0)
+        fresh.get(store, cid, ("done", None, None))
+        store.events.add([{"event_id": "c1", "type": "click", "customer_id": "c1",
+                           "email": "c1@x.example", "message_id": "k1", "campaign_id": cid,
+                           "variant": "A", "url": None, "user_agent": None, "is_machine": False,
+                           "reason": None, "occurred_at": now}])  # fmt: skip
+        assert "click" not in fresh.get(store, cid, ("done", None, None))[0]["A"]
+        assert fresh.get(store, cid, ("done", "job1", "done"))[0]["A"]["click"] == 1
