@@ -7,9 +7,10 @@ customers (each copy a real profile with a new id and address), with its catalog
 models registry and templates; a campaign to 30% of the customers is planned in the store with
 its send, open and click events. The service runs as in production (uvicorn, in a process of
 its own); a marketer logs in and each page is asked --repeat times. Printed per page: the
-first answer (cold: caches empty) and the median and worst of the rest (warm). The segments
-page's first answer builds the in-memory columns of the snapshot (once per published version):
-its time is printed on its own.
+first answer (cold: caches empty) and the median and worst of the rest (warm). The snapshot
+gets what `sendwise publish` writes for the console (the segments figures in its meta, the
+Parquet columns file): printed first are the rule count's answer before the service has loaded
+the columns ("getting ready") and how long after the service answered they were loaded.
 
     python bench/bench_console.py [--customers 1000000] [--repeat 7] [--source FOLDER]
 """
