@@ -7,9 +7,10 @@ customers (each copy a real profile with a new id and address), with its catalog
 models registry and templates; a campaign to 30% of the customers is planned in the store with
 its send, open and click events. The service runs as in production (uvicorn, in a process of
 its own); a marketer logs in and each page is asked --repeat times. Printed per page: the
-first answer (cold: caches empty) and the median and worst of the rest (warm). The segments
-page's first answer builds the in-memory columns of the snapshot (once per published version):
-its time is printed on its own.
+first answer (cold: caches empty) and the median and worst of the rest (warm). The snapshot
+gets what `sendwise publish` writes for the console (the segments figures in its meta, the
+Parquet columns file): printed first are the rule count's answer before the service has loaded
+the columns ("getting ready") and how long after the service answered they were loaded.
 
     python bench/bench_console.py [--customers 1000000] [--repeat 7] [--source FOLDER]
 """
@@ -45,6 +46,7 @@ def build_source(folder: Path) -> Path:
 def replicate(source: Path, target: Path, customers: int) -> tuple[str, str]:
     """The big project; returns (a customer id, the campaign id)."""
     from sendwise.config import init_project, load_settings
+    from sendwise.console.digest import SnapshotDigest
     from sendwise.console.users import add_user
     from sendwise.store import open_store
     from sendwise.store.console import snapshot_rows
@@ -63,6 +65,7 @@ def replicate(source: Path, target: Path, customers: int) -> tuple[str, str]:
         now = utcnow()
         new = d.snapshots.begin(at=now, as_of=info.as_of, data_end=info.data_end, meta=info.meta)
         sizes: dict[str, int] = {}
+        digest = SnapshotDigest()  # what `sendwise publish` computes for the console
         t0 = time.perf_counter()
         batch, members = [], []
         for i in range(customers):
@@ -75,16 +78,20 @@ def replicate(source: Path, target: Path, customers: int) -> tuple[str, str]:
                 members.append({"segment": seg, "customer_id": cid})
                 sizes[seg] = sizes.get(seg, 0) + 1
             if len(batch) == 20_000:
+                digest.add(batch)
                 d.snapshots.write(new, "profile", batch)
                 d.snapshots.write(new, "segment_member", members)
                 batch, members = [], []
         if batch:
+            digest.add(batch)
             d.snapshots.write(new, "profile", batch)
             d.snapshots.write(new, "segment_member", members)
         d.snapshots.write(
             new, "product", [{"product_id": k, "data": p} for k, p in products.items()]
         )
-        d.snapshots.switch(new, customers=customers, at=now, meta={**info.meta, "segments": sizes})
+        figures = digest.finish(dst, new)
+        meta = {**info.meta, "segments": sizes, "console": figures}
+        d.snapshots.switch(new, customers=customers, at=now, meta=meta)
         print(f"snapshot of {customers:,} customers written in {time.perf_counter() - t0:.0f} s")
         t0 = time.perf_counter()
         cid = plan_campaign(d, customers, now)
@@ -189,8 +196,9 @@ def main() -> None:
             customer, cid = "B0000001", "bench-campaign"
         password = (target / ".bench-password").read_text()
         proc = serve(target)
+        started = time.perf_counter()
         try:
-            run_pages(customer, cid, password, args.repeat)
+            run_pages(customer, cid, password, args.repeat, started)
         finally:
             proc.terminate()
             try:
@@ -202,12 +210,20 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_pages(customer: str, cid: str, password: str, repeat: int) -> None:
+def run_pages(customer: str, cid: str, password: str, repeat: int, started: float) -> None:
     base = f"http://127.0.0.1:{PORT}/console"
     c = httpx.Client(timeout=600)
     token = re.search(r'name="csrf" value="([^"]+)"', c.get(base + "/login").text).group(1)
     r = c.post(base + "/login", data={"csrf": token, "name": "bench", "password": password})
     assert r.status_code == 303, r.text
+    count = base + "/segments/count?rule=frequency%20%3E%3D%202"
+    t = time.perf_counter()
+    first = c.get(count).json()
+    print(f"rule count before the columns are loaded: {1000 * (time.perf_counter() - t):.0f} ms,"
+          f" {'getting ready' if first.get('preparing') else 'counted'}")  # fmt: skip
+    while c.get(count).json().get("preparing"):
+        time.sleep(0.2)
+    print(f"columns loaded {time.perf_counter() - started:.1f} s after the service answered")
     pages = [
         "/overview", "/segments", "/segments?measure=revenue",
         "/segments/count?rule=frequency%20%3E%3D%202%20and%20p_purchase%20%3E%200.3",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -311,14 +312,121 @@ def test_customer_data_is_escaped(
     assert "&lt;script&gt;document.title=&#34;owned&#34;&lt;/script&gt;" in r.text
 
 
+def count_when_ready(c: Browserless, path: str) -> dict:
+    """Asks until the columns are loaded: until then the count answers at once that it is
+    getting ready (never an error, never a wait)."""
+    deadline = time.monotonic() + 60
+    while True:
+        body = c.get(path).json()
+        if not body.get("preparing"):
+            return body
+        assert "getting ready" in body["message"] and not body["failed"]
+        assert time.monotonic() < deadline, "the columns were never loaded"
+        time.sleep(0.2)
+
+
 def test_rule_count_answers_and_suggests(
     shop: ConsoleShop, browserless: Callable[[], Browserless]
 ) -> None:
     c = browserless()
     c.login("vic", shop.passwords["vic"])
-    ok = c.get("/segments/count?rule=frequency%20%3E%3D%201").json()
+    ok = count_when_ready(c, "/segments/count?rule=frequency%20%3E%3D%201")
     assert 0 < ok["count"] < ok["of"] == 1500
     bad = c.get("/segments/count?rule=frequncy%20%3E%3D%201").json()
     assert bad["kind"] == "unknown_field" and bad["suggestion"] == "frequency"
     hostile = c.get("/segments/count?rule=__import__('os').system('x')").json()
     assert hostile["kind"] in ("forbidden", "syntax")
+
+
+def _rounded(v: Any) -> Any:
+    if isinstance(v, float):
+        return round(v, 6)
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_rounded(x) for x in v]
+    return v
+
+
+def test_publish_keeps_the_segments_figures_and_a_columns_file(shop: ConsoleShop) -> None:
+    """The figures the segments page reads (``meta["console"]``, computed by the publish from
+    the rows it wrote) equal those computed from the snapshot's rows in the store, and the
+    Parquet file holds the same profiles."""
+    import pyarrow.parquet as pq
+
+    from sendwise.console.columns import ProfileColumns, flat_table, parquet_path
+    from sendwise.console.digest import summarize
+    from sendwise.store import open_store
+    from sendwise.store.console import snapshot_rows
+
+    with open_store(shop.settings) as store:
+        version = int(store.snapshots.current_version())
+        kept = store.snapshots.info(version).meta["console"]
+        from_store = summarize(ProfileColumns(flat_table(snapshot_rows(store, version)), version))
+    assert _rounded(kept) == _rounded(from_store)  # sums in another order: last digits
+    assert kept["rows"] == 1500
+    assert sum(v for _r, _f, v in kept["grid"]["customers"]) > 0
+    assert kept["clusters"] and all(c["cluster_description"] for c in kept["clusters"])
+    assert "frequency" in kept["fields"]
+    data = pq.read_table(parquet_path(shop.settings, version))
+    assert data.num_rows == 1500
+    assert data.num_rows == len(set(data.column("customer_id").to_pylist()))
+
+
+def test_segments_page_reads_the_published_figures(
+    shop: ConsoleShop, browserless: Callable[[], Browserless]
+) -> None:
+    c = browserless()
+    c.login("vic", shop.passwords["vic"])
+    for measure in ("customers", "revenue", "<b>x</b>"):
+        r = c.get(f"/segments?measure={measure}")
+        assert r.status_code == 200
+        assert "<svg" in r.text and "getting ready" not in r.text
+        assert 'id="clusters"' in r.text and "no clusters in this snapshot" not in r.text
+
+
+def test_campaign_counts_are_warm_and_refreshed_behind(tmp_path) -> None:
+    """Counts past their 15 s are shown at once and recounted in the background; a status
+    change recounts before answering; ``warm`` counts a sent campaign at start-up."""
+    from sendwise.campaigns.definition import parse_definition
+    from sendwise.config import init_project, load_settings
+    from sendwise.console.campaign_views import CountsCache
+    from sendwise.store import open_store
+    from sendwise.store.records import utcnow
+    from sendwise.store.repositories import CampaignRecord
+
+    init_project(tmp_path / "p")
+    defn = parse_definition({"name": "Counted", "audience": {"segment": "Champions"},
+                             "variants": [{"name": "A", "template": "welcome.html",
+                                           "share": 100}]})  # fmt: skip
+    cid, now = defn.campaign_id, utcnow()
+    with open_store(load_settings(tmp_path / "p")) as store:
+        store.campaigns.save(
+            CampaignRecord(cid, defn.name, "created", defn.model_dump(mode="json")), now
+        )
+        plan = [{"message_key": f"k{i}", "customer_id": f"c{i}", "email": f"c{i}@x.example",
+                 "variant": "A", "template": None, "status": "sent", "reason": None,
+                 "scheduled_at": now, "timezone": "UTC"} for i in range(3)]  # fmt: skip
+        store.messages.add_plan(cid, plan, now)
+        store.campaigns.set_status(cid, "done", at=now)
+        cache = CountsCache(seconds=0.0)
+        cache.warm(store)
+        counts, _age = cache.get(store, cid, ("done", None, None))
+        assert counts["A"]["planned:sent"] == 3 and "open" not in counts["A"]
+        store.events.add([{"event_id": "o1", "type": "open", "customer_id": "c1",
+                           "email": "c1@x.example", "message_id": "k1", "campaign_id": cid,
+                           "variant": "A", "url": None, "user_agent": None, "is_machine": False,
+                           "reason": None, "occurred_at": now}])  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "open" not in cache.get(store, cid, ("done", None, None))[0]["A"]:
+            assert time.monotonic() < deadline, "never recounted"
+            time.sleep(0.05)
+        assert cache.get(store, cid, ("done", None, None))[0]["A"]["open"] == 1
+        fresh = CountsCache(seconds=3600.0)
+        fresh.get(store, cid, ("done", None, None))
+        store.events.add([{"event_id": "c1", "type": "click", "customer_id": "c1",
+                           "email": "c1@x.example", "message_id": "k1", "campaign_id": cid,
+                           "variant": "A", "url": None, "user_agent": None, "is_machine": False,
+                           "reason": None, "occurred_at": now}])  # fmt: skip
+        assert "click" not in fresh.get(store, cid, ("done", None, None))[0]["A"]
+        assert fresh.get(store, cid, ("done", "job1", "done"))[0]["A"]["click"] == 1

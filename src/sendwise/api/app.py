@@ -68,6 +68,7 @@ def create_app(
         app.state.recorder = recorder
         dispatcher = await hooks.start_dispatcher(st, settings.webhooks)
         worker = start_journey_worker(st, settings) if journeys else None
+        console.start(app)  # warm-up in the background: the pages never wait for it
         try:
             yield
         finally:

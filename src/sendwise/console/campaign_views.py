@@ -9,6 +9,8 @@ job (:mod:`sendwise.console.jobs`) and show when it has run.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
@@ -24,6 +26,8 @@ from sendwise.segments.errors import RuleError
 from sendwise.store.console import campaign_counts
 from sendwise.store.records import utcnow
 from sendwise.store.repositories import CampaignRecord
+
+logger = logging.getLogger(__name__)
 
 MAX_VARIANTS = 4
 ENGAGEMENT = (("open", "human opens"), ("click", "clicks"), ("unsubscribe", "unsubscribes"))
@@ -110,11 +114,22 @@ def previews(
 
 class CountsCache:
     """A campaign's counts, kept ``seconds`` (a results page reloaded, a dashboard left open,
-    never recount a large campaign more often than that)."""
+    never recount a large campaign more often than that). Counts older than that are shown
+    with their age while a background thread recounts them; counts of a campaign whose status
+    or job changed are counted afresh before the page answers. ``warm`` counts the newest
+    campaigns when the service starts, so their first page does not wait (docs/adr/0155)."""
 
     def __init__(self, seconds: float = 15.0) -> None:
         self.seconds = seconds
         self._rows: dict[str, tuple[float, Any, dict[str, dict[str, int]]]] = {}
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _count(self, store: Any, campaign_id: str, stamp: Any) -> tuple[float, Any, Any]:
+        found = (time.monotonic(), stamp, campaign_counts(store, campaign_id))
+        with self._lock:
+            self._rows = {**dict(list(self._rows.items())[-50:]), campaign_id: found}
+        return found
 
     def get(
         self, store: Any, campaign_id: str, stamp: Any = None
@@ -123,10 +138,37 @@ class CountsCache:
         and its latest job's) changed since."""
         now = time.monotonic()
         found = self._rows.get(campaign_id)
-        if found is None or now - found[0] > self.seconds or found[1] != stamp:
-            found = (now, stamp, campaign_counts(store, campaign_id))
-            self._rows = {**dict(list(self._rows.items())[-50:]), campaign_id: found}
+        if found is None or found[1] != stamp:
+            found = self._count(store, campaign_id, stamp)
+        elif now - found[0] > self.seconds:
+            self._refresh(store, campaign_id, stamp)
         return found[2], now - found[0]
+
+    def _refresh(self, store: Any, campaign_id: str, stamp: Any) -> None:
+        with self._lock:
+            if campaign_id in self._busy:
+                return
+            self._busy.add(campaign_id)
+
+        def run() -> None:
+            try:
+                self._count(store, campaign_id, stamp)
+            except Exception:  # the next view counts again
+                logger.warning("recounting campaign %s failed", campaign_id, exc_info=True)
+            finally:
+                with self._lock:
+                    self._busy.discard(campaign_id)
+
+        threading.Thread(target=run, name="console-counts", daemon=True).start()
+
+    def warm(self, store: Any, newest: int = 10) -> None:
+        """Count the ``newest`` campaigns past ``created`` (as their page would, with no job
+        run by this process yet)."""
+        from sendwise.store.console import campaign_list
+
+        for row in [r for r in campaign_list(store) if r["status"] != "created"][:newest]:
+            if row["campaign_id"] not in self._rows:
+                self._count(store, row["campaign_id"], (row["status"], None, None))
 
 
 def results(

@@ -10,6 +10,7 @@ from typing import Any
 
 from sendwise.console import charts
 from sendwise.console.columns import ColumnsCache
+from sendwise.console.digest import summarize
 from sendwise.console.jobs import read_results
 from sendwise.console.tally import Tally
 from sendwise.errors import NotFoundError
@@ -83,11 +84,22 @@ def current_version(store: Any) -> int:
 
 
 def segments(store: Any, columns: ColumnsCache, measure: str) -> dict[str, Any]:
+    """The page reads the figures the publish computed (``meta["console"]``, console/digest.py);
+    a snapshot published before them is read from the columns when they are loaded, and shows
+    "getting ready" until then (never waits for them)."""
     version = current_version(store)
-    cols = columns.get(version)
-    grid = cols.grid(measure)
     info = store.snapshots.info(version)
-    sizes = (info.meta or {}).get("segments", {}) if info else {}
+    meta = (info.meta or {}) if info else {}
+    sizes = meta.get("segments", {})
+    figures = meta.get("console")
+    columns.ready(version)  # the live rule count's columns: loading starts now if not yet
+    if figures is None:
+        cols = columns.ready(version)
+        figures = summarize(cols) if cols is not None else None
+    grid = None
+    if figures:
+        measure = measure if measure in figures["grid"] else "customers"
+        grid = {(str(r), str(f)): float(v) for r, f, v in figures["grid"][measure]}
     return {
         "grid": charts.heat_grid(
             f"recency score (rows) by frequency score (columns): {measure}",
@@ -99,9 +111,10 @@ def segments(store: Any, columns: ColumnsCache, measure: str) -> dict[str, Any]:
         else None,
         "measure": measure,
         "sizes": sorted(sizes.items(), key=lambda kv: -kv[1]),
-        "clusters": cols.clusters(),
-        "fields": cols.fields(),
-        "customers": cols.rows,
+        "clusters": figures["clusters"] if figures else [],
+        "fields": figures["fields"] if figures else [],
+        "customers": figures["rows"] if figures else (info.customers if info else 0),
+        "preparing": figures is None,
     }
 
 
@@ -114,8 +127,17 @@ def segment_names(store: Any) -> list[str]:
 
 
 def rule_count(store: Any, columns: ColumnsCache, rule: str) -> dict[str, Any]:
-    """{"count": n} or {"error", "kind", "position", "suggestion"} for a rule being typed."""
-    cols = columns.get(current_version(store))
+    """{"count": n} or {"error", "kind", "position", "suggestion"} for a rule being typed, or
+    {"preparing": true} at once while the snapshot's columns are being loaded."""
+    version = current_version(store)
+    cols = columns.ready(version)
+    if cols is None:
+        return {
+            "preparing": True,
+            "message": "counting is getting ready (loading the published profiles); "
+            "the count follows in a moment",
+            "failed": columns.failed,
+        }
     try:
         return {"count": cols.count(rule), "of": cols.rows}
     except RuleError as exc:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sendwise.console.digest import SnapshotDigest
+from sendwise.console.digest import prune as prune_console
 from sendwise.errors import NotFoundError
 from sendwise.serving import export
 from sendwise.serving.digest import data_digest
@@ -131,10 +133,12 @@ def publish(
     version = snaps.begin(at=at, as_of=as_of, data_end=end, meta=meta)
     customers, recs = 0, 0
     sizes: dict[str, int] = {}
+    digest = SnapshotDigest()  # the console's figures and columns file (console/digest.py)
     try:
         say(f"writing snapshot {version}")
         for profiles, members in export.profile_batches(wh):
             customers += snaps.write(version, "profile", profiles)
+            digest.add(profiles)
             snaps.write(version, "segment_member", members)
             for m in members:
                 sizes[m["segment"]] = sizes.get(m["segment"], 0) + 1
@@ -142,6 +146,8 @@ def publish(
             recs += snaps.write(version, "recommendation", rows)
         snaps.write(version, "product", products)
         snaps.write(version, "similar", similar)
+        say("console figures")
+        meta["console"] = digest.finish(settings, version)
     except BaseException:
         snaps.discard(version)
         raise
@@ -163,6 +169,7 @@ def publish(
     # ends now (the dispatcher of `sendwise serve` or `sendwise webhooks deliver` sends them)
     webhooks = enqueue(store, from_changes(changes), at=at)
     pruned = snaps.prune(settings.serving.keep_snapshots)
+    prune_console(settings, pruned)
     logger.info("published snapshot %s (%s customers)", version, customers)
     return PublishResult(
         version=version,

@@ -15,7 +15,15 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from sendwise.api.console import actions, pages
-from sendwise.api.console.state import PREFIX, NeedLogin, Refused, page, session_of, to_login
+from sendwise.api.console.state import (
+    PREFIX,
+    NeedLogin,
+    Refused,
+    console_for,
+    page,
+    session_of,
+    to_login,
+)
 from sendwise.console.users import audit
 
 STATIC = Path(__file__).parent / "static"
@@ -48,8 +56,15 @@ def install(app: FastAPI) -> None:
         return page(request, "error.html", code=exc.status, message=exc.message)
 
 
+def start(app: FastAPI) -> None:
+    """At the service's start-up: make the console's state, which starts its warm-up (the
+    events folded, the snapshot's columns loaded) in the background."""
+    console_for(app)
+
+
 def stop(app: FastAPI) -> None:
-    """Stop the console's job thread (at the service's shutdown)."""
+    """Stop the console's job and warm-up threads (at the service's shutdown)."""
     console = getattr(app.state, "console", None)
     if console is not None:
+        console.stopping.set()
         console.jobs.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -52,6 +52,7 @@ class ConsoleState:
     secure: bool
     counts: CountsCache
     store: Any = None
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def make_env() -> Environment:
@@ -67,7 +68,13 @@ def make_env() -> Environment:
 
 
 def console_of(request: Request) -> ConsoleState:
-    state = request.app.state
+    return console_for(request.app)
+
+
+def console_for(app: Any) -> ConsoleState:
+    """The app's console state, made (and its warm-up started) on first use: at the
+    service's start-up (the lifespan), or by a test's first request."""
+    state = app.state
     found: ConsoleState | None = getattr(state, "console", None)
     if found is None or found.store is not state.store:
         from sendwise.keys import key_ring
@@ -76,7 +83,7 @@ def console_of(request: Request) -> ConsoleState:
         hours = settings.console.session_hours
         found = ConsoleState(
             signer=SessionSigner(key_ring(settings.delivery).current, hours * 3600),
-            columns=ColumnsCache(state.store),
+            columns=ColumnsCache(state.store, settings),
             tally=Tally(state.store),
             jobs=JobRunner(state.store),
             env=make_env(),
@@ -89,19 +96,27 @@ def console_of(request: Request) -> ConsoleState:
     return found
 
 
-def warm_up(console: ConsoleState) -> None:
-    """Fold the stored email events and copy the current snapshot's profiles in a background
-    thread, as soon as the console is first used, so that the overview and segments pages do
-    not pay for it (seconds at a million customers; docs/console.md)."""
+def warm_up(console: ConsoleState, every: float = 10.0) -> None:
+    """In a background thread: fold the stored email events, count the newest campaigns, load
+    the current snapshot's columns for the live rule count (from the Parquet file the publish
+    wrote), and
+    every ``every`` seconds look for a newer published version and load it too, until the
+    service stops. The pages never wait for it (docs/console.md)."""
 
     def run() -> None:
         try:
             console.tally.refresh()
-            version = console.store.snapshots.current_version()
-            if version is not None:
-                console.columns.get(int(version))
-        except Exception:  # the pages build what they need themselves if this failed
+            console.counts.warm(console.store)
+        except Exception:  # the overview folds the events itself if this failed
             logger.warning("console warm-up failed", exc_info=True)
+        while not console.stopping.is_set():
+            try:
+                version = console.store.snapshots.current_version()
+                if version is not None:
+                    console.columns.start(int(version))
+            except Exception:
+                logger.warning("console warm-up failed", exc_info=True)
+            console.stopping.wait(every)
 
     threading.Thread(target=run, name="console-warm-up", daemon=True).start()
 

@@ -16,7 +16,10 @@
         const r = await fetch(url, { credentials: "same-origin" });
         const body = await r.json();
         if (mine !== asked) { return; }
-        if (body.error) {
+        if (body.preparing) {
+          out.textContent = body.message; out.className = "muted";
+          setTimeout(function () { if (mine === asked) { ask(); } }, 1000);
+        } else if (body.error) {
           let msg = body.error;
           if (body.suggestion && msg.indexOf(body.suggestion) < 0) { msg += " (did you mean " + body.suggestion + "?)"; }
           out.textContent = msg; out.className = "error";
