@@ -46,8 +46,8 @@ def build_source(folder: Path) -> Path:
 def replicate(source: Path, target: Path, customers: int) -> tuple[str, str]:
     """The big project; returns (a customer id, the campaign id)."""
     from sendwise.config import init_project, load_settings
-    from sendwise.console.digest import SnapshotDigest
     from sendwise.console.users import add_user
+    from sendwise.serving.console_digest import SnapshotDigest
     from sendwise.store import open_store
     from sendwise.store.console import snapshot_rows
     from sendwise.store.records import utcnow

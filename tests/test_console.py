@@ -354,8 +354,8 @@ def test_publish_keeps_the_segments_figures_and_a_columns_file(shop: ConsoleShop
     Parquet file holds the same profiles."""
     import pyarrow.parquet as pq
 
-    from sendwise.console.columns import ProfileColumns, flat_table, parquet_path
-    from sendwise.console.digest import summarize
+    from sendwise.serving.console_columns import ProfileColumns, flat_table, parquet_path
+    from sendwise.serving.console_digest import summarize
     from sendwise.store import open_store
     from sendwise.store.console import snapshot_rows
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from sendwise.delivery.links import message_links
+from sendwise.delivery.links import message_links, read_token
 from sendwise.errors import TrackingError
 from sendwise.store.claims import Claimed, ConsentChange, consent_by_message
 from sendwise.tracking import events
@@ -32,7 +32,7 @@ def _meta(request: Request) -> dict[str, str | None]:
 
 @router.get("/o/{token}.gif")
 async def open_pixel(token: str, request: Request) -> Response:
-    key, _ = events.read_token(request.app.state.key, token, "open")
+    key, _ = read_token(request.app.state.key, token, "open")
     await request.app.state.recorder.record(
         events.engagement("open", key, **_meta(request)),  # type: ignore[arg-type]
         wait=request.app.state.wait_for_commit,
@@ -42,7 +42,7 @@ async def open_pixel(token: str, request: Request) -> Response:
 
 @router.get("/c/{token}")
 async def click(token: str, request: Request) -> Response:
-    key, url = events.read_token(request.app.state.key, token, "click")
+    key, url = read_token(request.app.state.key, token, "click")
     if not url.lower().startswith(("http://", "https://")):
         raise TrackingError("not a web link")
     await request.app.state.recorder.record(
@@ -75,7 +75,7 @@ def _confirm_form(action: str) -> str:
 @router.get("/unsubscribe/{token}")
 async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """A confirmation page: a GET (mail scanners fetch links) never unsubscribes."""
-    events.read_token(request.app.state.key, token, "unsubscribe")
+    read_token(request.app.state.key, token, "unsubscribe")
     return _page("Unsubscribe", _confirm_form(str(request.url.path)))
 
 
@@ -113,7 +113,7 @@ def is_one_click(body: bytes, content_type: str | None) -> bool:
 async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     """RFC 8058 one-click: a POST with ``List-Unsubscribe=One-Click`` unsubscribes (a repeat
     changes nothing: one event, one suppression, one consent change)."""
-    key, _ = events.read_token(request.app.state.key, token, "unsubscribe")
+    key, _ = read_token(request.app.state.key, token, "unsubscribe")
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -149,7 +149,7 @@ def _preference_form(action: str, topics: list[str], chosen: set[str], frequency
 
 
 def _person(request: Request, token: str) -> tuple[str, str, str | None]:
-    key, _ = events.read_token(request.app.state.key, token, "preferences")
+    key, _ = read_token(request.app.state.key, token, "preferences")
     info = request.app.state.store.messages.find([key]).get(key)
     if info is None:
         raise TrackingError("this message is no longer known")

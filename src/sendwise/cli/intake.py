@@ -94,7 +94,7 @@ def consume(
             # kept out of every later garbage collection, it costs about a fifth less CPU an
             # event (docs/streaming.md). A process-wide choice, so the shell's, not the library's.
             gc.freeze()
-            consumer = StreamConsumer(
+            reader = StreamConsumer(
                 redis,
                 store,
                 streams,
@@ -102,7 +102,7 @@ def consume(
                 confirm=lazy_confirmer(settings),  # double opt-in, as the HTTP intake
                 mail=confirmation_mailer(settings),
             )
-            report = consumer.run(stop=stop, until_idle=until_idle, on_progress=show)
+            report = reader.run(stop=stop, until_idle=until_idle, on_progress=show)
     finally:
         gc.unfreeze()
         redis.close()

@@ -18,11 +18,11 @@ from sendwise.campaigns.definition import HOLDOUT, CampaignDefinition, parse_def
 from sendwise.campaigns.design import sample_size
 from sendwise.campaigns.stats import wilson
 from sendwise.console import charts
-from sendwise.console.columns import ColumnsCache
 from sendwise.console.jobs import read_results
 from sendwise.console.views import current_version
 from sendwise.errors import CampaignError, InputError, SendwiseError
 from sendwise.segments.errors import RuleError
+from sendwise.serving.console_columns import ColumnsCache
 from sendwise.store.console import campaign_counts
 from sendwise.store.records import utcnow
 from sendwise.store.repositories import CampaignRecord

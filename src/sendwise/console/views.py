@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sendwise.console import charts
-from sendwise.console.columns import ColumnsCache
-from sendwise.console.digest import summarize
 from sendwise.console.jobs import read_results
 from sendwise.console.tally import Tally
 from sendwise.errors import NotFoundError
 from sendwise.predict.registry import Registry
 from sendwise.segments.errors import RuleError
+from sendwise.serving.console_columns import ColumnsCache
+from sendwise.serving.console_digest import summarize
 from sendwise.store.records import utcnow
 
 RFM = ("1", "2", "3", "4", "5")
@@ -84,7 +84,8 @@ def current_version(store: Any) -> int:
 
 
 def segments(store: Any, columns: ColumnsCache, measure: str) -> dict[str, Any]:
-    """The page reads the figures the publish computed (``meta["console"]``, console/digest.py);
+    """The page reads the figures the publish computed (``meta["console"]``,
+    serving/console_digest.py);
     a snapshot published before them is read from the columns when they are loaded, and shows
     "getting ready" until then (never waits for them)."""
     version = current_version(store)

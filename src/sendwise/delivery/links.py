@@ -12,8 +12,12 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from sendwise.errors import InputError
+from sendwise.errors import InputError, SignatureError, TrackingError
+
+if TYPE_CHECKING:
+    from sendwise.keys import KeyRing
 
 LINK_KINDS = ("unsubscribe", "preferences")
 
@@ -80,3 +84,20 @@ def message_links(base_url: str, key: bytes, message_key: str) -> Mapping[str, s
     also in the List-Unsubscribe header) and ``preferences``."""
     root = base_url.rstrip("/")
     return {kind: f"{root}/{kind}/{sign(key, f'{kind}:{message_key}')}" for kind in LINK_KINDS}
+
+
+def read_token(keys: KeyRing, token: str, kind: str) -> tuple[str, str]:
+    """(message_key, rest) of a token of ``kind`` signed with the current key or a retired one
+    not yet expired; SignatureError when forged or altered, TrackingError when it is a genuine
+    token of another kind."""
+    try:
+        payload = verify_any(keys.verifying(), token)
+    except Exception:
+        raise SignatureError("invalid or altered link") from None
+    found, _, rest = payload.partition(":")
+    if found != kind:
+        raise TrackingError(f"not a {kind} link")
+    message_key, _, extra = rest.partition(":")
+    if not message_key:
+        raise TrackingError("link without a message")
+    return message_key, extra

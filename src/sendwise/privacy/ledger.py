@@ -62,7 +62,7 @@ def confirmation_token(ring: KeyRing, customer_id: str, email: str) -> str:
 
 def read_confirmation(ring: KeyRing, token: str) -> tuple[str, str]:
     """(customer_id, email) of a genuine confirmation token; SignatureError when forged."""
-    from sendwise.tracking.events import read_token
+    from sendwise.delivery.links import read_token
 
     _nonce, rest = read_token(ring, token, CONFIRM)
     customer_id, sep, email = rest.partition("\n")

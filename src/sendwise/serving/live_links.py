@@ -8,10 +8,10 @@ not yet expired) and picks the product when the email is opened.
 from __future__ import annotations
 
 from sendwise.content.live import MAX_SLOT
+from sendwise.delivery.links import read_token
 from sendwise.delivery.live_links import live_token, resolve
 from sendwise.errors import TrackingError
 from sendwise.keys import KeyRing
-from sendwise.tracking.events import read_token
 
 __all__ = ["check_slot", "live_token", "read_live_token", "resolve"]
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sendwise.console.digest import SnapshotDigest
-from sendwise.console.digest import prune as prune_console
 from sendwise.errors import NotFoundError
 from sendwise.serving import export
+from sendwise.serving.console_digest import SnapshotDigest
+from sendwise.serving.console_digest import prune as prune_console
 from sendwise.serving.digest import data_digest
 from sendwise.serving.hooks import enqueue, from_changes
 from sendwise.serving.live_scores import scorer_meta
@@ -133,7 +133,7 @@ def publish(
     version = snaps.begin(at=at, as_of=as_of, data_end=end, meta=meta)
     customers, recs = 0, 0
     sizes: dict[str, int] = {}
-    digest = SnapshotDigest()  # the console's figures and columns file (console/digest.py)
+    digest = SnapshotDigest()  # the console's figures and columns file (serving/console_digest.py)
     try:
         say(f"writing snapshot {version}")
         for profiles, members in export.profile_batches(wh):

@@ -6,9 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sendwise.delivery.links import verify_any
-from sendwise.errors import SignatureError, TrackingError
-from sendwise.keys import KeyRing
 from sendwise.store.records import utcnow
 
 # a transparent 1x1 GIF
@@ -16,23 +13,6 @@ PIXEL = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00"
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
-
-
-def read_token(keys: KeyRing, token: str, kind: str) -> tuple[str, str]:
-    """(message_key, rest) of a token of ``kind`` signed with the current key or a retired one
-    not yet expired; SignatureError when forged or altered, TrackingError when it is a genuine
-    token of another kind."""
-    try:
-        payload = verify_any(keys.verifying(), token)
-    except Exception:
-        raise SignatureError("invalid or altered link") from None
-    found, _, rest = payload.partition(":")
-    if found != kind:
-        raise TrackingError(f"not a {kind} link")
-    message_key, _, extra = rest.partition(":")
-    if not message_key:
-        raise TrackingError("link without a message")
-    return message_key, extra
 
 
 def engagement(

@@ -14,11 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sendwise.console.campaign_views import CountsCache
-from sendwise.console.columns import ColumnsCache
 from sendwise.console.jobs import JobRunner
 from sendwise.console.sessions import COOKIE, Session, SessionSigner, csrf_ok
 from sendwise.console.tally import Tally
 from sendwise.console.users import PERMISSIONS
+from sendwise.serving.console_columns import ColumnsCache
 from sendwise.store.console import UserRecord
 
 logger = logging.getLogger(__name__)

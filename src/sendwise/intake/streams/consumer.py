@@ -143,10 +143,10 @@ class StreamConsumer:
             return []
         sent: list[Any] = []
         try:
-            new = append_unique(self.repos, rows, confirm=self.confirm, sent=sent)
+            stored = append_unique(self.repos, rows, confirm=self.confirm, sent=sent)
             if sent and self.mail is not None:
                 self.mail(sent)
-            return new
+            return stored
         except Exception as exc:
             if len(rows) == 1:
                 raise StoreError(_reason(exc)) from exc

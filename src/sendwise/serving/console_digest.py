@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sendwise.console.columns import ProfileColumns, flat_table, parquet_path
+from sendwise.serving.console_columns import ProfileColumns, flat_table, parquet_path
 
 logger = logging.getLogger(__name__)
 MEASURES = ("customers", "revenue")
