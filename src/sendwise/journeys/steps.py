@@ -87,7 +87,8 @@ def advance(
     state = replace(state, waiting_for=None)
     # waits count from when this step fell due, not from when a worker got to it
     base = min(state.wake_at or now, now)
-    for _ in range(len(defn.steps) * 2 + 2):  # a cycle without a wait is refused at save
+    limit = len(defn.steps) * 4 + 2  # a cycle without a wait is refused at save
+    for i in range(limit):
         if current is None:
             return _finish(state, "done", "completed", now)
         step = defn.step(current)
@@ -108,6 +109,14 @@ def advance(
         if step.kind == "exit":
             return _finish(state, "exited", "exit step", now)
         if wait_until is not None:
+            # (while a whole pass still fits in this run: a later one goes on where it stops)
+            if wait_until <= now and step.kind != "wait_for" and limit - i > len(defn.steps) + 1:
+                # Over already (a worker that was down or behind): go on in this run, the next
+                # wait counted from when this one ended, so that how far behind the workers
+                # were (one run or several) never changes what the customer gets.
+                base = wait_until
+                current = _next_after(defn, step, state)
+                continue
             waiting = step.value if step.kind == "wait_for" else None
             return replace(state, status="waiting", due_at=wait_until, wake_at=wait_until,
                            waiting_for=waiting)  # fmt: skip
