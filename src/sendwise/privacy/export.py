@@ -21,23 +21,15 @@ from sendwise.privacy import files
 from sendwise.privacy.service import _database_files, split_subjects
 from sendwise.store.claims import utcnow
 from sendwise.warehouse import erasure as warehouse
+from sendwise.warehouse.profile_columns import PREDICTIONS
 
 if TYPE_CHECKING:
     from sendwise.config import Settings
     from sendwise.store.connection import Store
     from sendwise.warehouse.connection import Warehouse
 
-SCORES = (
-    "p_purchase",
-    "churn_risk",
-    "expected_orders",
-    "p_alive",
-    "predicted_spend",
-    "clv_12m",
-    "next_category",
-    "p_next_category",
-    "best_send_hour",
-)
+# the profile's prediction columns (their reasons, a list, are read on their own)
+SCORES = tuple(k for k, v in PREDICTIONS.items() if not v.startswith("array"))
 MEANING = {
     "p_purchase": "chance of buying in the model's horizon",
     "churn_risk": "chance of not buying again (churn)",
