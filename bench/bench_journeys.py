@@ -122,28 +122,35 @@ def bench_due(n: int) -> None:
         serving = Serving(store, settings)
         engine = JourneyEngine(store, settings, serving)
         engine.poll_events(page=5000, max_pages=10_000)
-        started = time.perf_counter()
+        load = os.getloadavg()[0]
+        started, cpu = time.perf_counter(), time.process_time()
         steps = 0
         while k := engine.run_due(limit=1000):
             steps += k
-        ran = time.perf_counter() - started
+        ran, ran_cpu = time.perf_counter() - started, time.process_time() - cpu
         outbox = Path(tmp) / "outbox"
         sent = engine.deliver_due(LiveRenderer(settings, serving), OutboxMessenger(outbox))
-        total = time.perf_counter() - started
+        total, total_cpu = time.perf_counter() - started, time.process_time() - cpu
         files = len(list(outbox.glob("*.eml")))
         raw = Path(tmp) / "raw"
         raw.mkdir()
         data = (outbox / next(outbox.iterdir()).name).read_bytes()
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         for i in range(files):  # the disk alone: the same files written with nothing else
             fd = os.open(raw / f"{i}.eml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             os.write(fd, data)
             os.close(fd)
-        disk = files / (time.perf_counter() - began)
-        print(f"due steps: {steps:,} run in {ran:.2f} s = {steps / ran:,.0f} steps/s; "
-              f"{sent:,} sent ({files:,} files) in {total:.2f} s with the run = "
-              f"{sent / total:,.0f} due steps to the outbox/s; the disk alone writes "
-              f"{disk:,.0f} such files/s")  # fmt: skip
+        disk, disk_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+        per = 1000 / max(sent, 1)
+        print(f"due steps: {steps:,} run in {ran:.2f} s ({ran_cpu:.2f} s CPU) = "
+              f"{steps / ran:,.0f} steps/s; {sent:,} sent ({files:,} files) in {total:.2f} s "
+              f"({total_cpu:.2f} s CPU) with the run = {sent / total:,.0f} due steps to the "
+              f"outbox/s, {sent / total_cpu:,.0f} per CPU second\n"
+              f"  per 1,000 steps: {total * per:.3f} s wall, {total_cpu * per:.3f} s CPU "
+              f"(run {ran_cpu * per:.3f}, deliver {(total_cpu - ran_cpu) * per:.3f}); "
+              f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end\n"
+              f"  the disk alone writes {files / disk:,.0f} such files/s "
+              f"({disk * per:.3f} s wall, {disk_cpu * per:.3f} s CPU per 1,000)")  # fmt: skip
         store.close()
 
 
