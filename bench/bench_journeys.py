@@ -26,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sendwise.config import init_project, load_settings
+from sendwise.delivery import outbox as outbox_module
 from sendwise.delivery.outbox import OutboxMessenger
 from sendwise.journeys.definition import KnownNames, loads_journey
 from sendwise.journeys.engine import JourneyEngine
@@ -104,6 +105,39 @@ def bench_triggers(n: int) -> None:
         store.close()
 
 
+def disk_cost(folder: Path, n: int, data: bytes) -> tuple[float, float]:
+    """The disk alone: wall and CPU seconds per 1,000 files of ``data`` created (as the outbox
+    creates them: open with O_CREAT|O_EXCL, one write, close) in a new ``folder``."""
+    folder.mkdir()
+    began, cpu = time.perf_counter(), time.process_time()
+    for i in range(n):
+        fd = os.open(folder / f"{i}.eml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    return (time.perf_counter() - began) * 1000 / n, (time.process_time() - cpu) * 1000 / n
+
+
+class TimedWrites:
+    """The CPU the file outbox spends creating and writing its files (``outbox._write``, the
+    open, write and close of each message), measured while it is in use."""
+
+    def __enter__(self) -> TimedWrites:
+        self.cpu, self.wrapped = 0.0, outbox_module._write
+
+        def timed(*args: object) -> None:
+            began = time.process_time()
+            try:
+                self.wrapped(*args)  # type: ignore[arg-type]
+            finally:
+                self.cpu += time.process_time() - began
+
+        outbox_module._write = timed  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        outbox_module._write = self.wrapped  # type: ignore[assignment]
+
+
 def bench_due(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings, store = project(Path(tmp))
@@ -122,6 +156,8 @@ def bench_due(n: int) -> None:
         serving = Serving(store, settings)
         engine = JourneyEngine(store, settings, serving)
         engine.poll_events(page=5000, max_pages=10_000)
+        sample = b"x" * 5_400  # the size of one message of the starter template
+        before = disk_cost(Path(tmp) / "before", min(n, 5000), sample)
         load = os.getloadavg()[0]
         started, cpu = time.perf_counter(), time.process_time()
         steps = 0
@@ -129,28 +165,25 @@ def bench_due(n: int) -> None:
             steps += k
         ran, ran_cpu = time.perf_counter() - started, time.process_time() - cpu
         outbox = Path(tmp) / "outbox"
-        sent = engine.deliver_due(LiveRenderer(settings, serving), OutboxMessenger(outbox))
+        with TimedWrites() as writes:
+            sent = engine.deliver_due(LiveRenderer(settings, serving), OutboxMessenger(outbox))
         total, total_cpu = time.perf_counter() - started, time.process_time() - cpu
+        end_load = os.getloadavg()[0]
         files = len(list(outbox.glob("*.eml")))
-        raw = Path(tmp) / "raw"
-        raw.mkdir()
-        data = (outbox / next(outbox.iterdir()).name).read_bytes()
-        began, began_cpu = time.perf_counter(), time.process_time()
-        for i in range(files):  # the disk alone: the same files written with nothing else
-            fd = os.open(raw / f"{i}.eml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            os.write(fd, data)
-            os.close(fd)
-        disk, disk_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+        after = disk_cost(Path(tmp) / "after", min(n, 5000), sample)
         per = 1000 / max(sent, 1)
         print(f"due steps: {steps:,} run in {ran:.2f} s ({ran_cpu:.2f} s CPU) = "
               f"{steps / ran:,.0f} steps/s; {sent:,} sent ({files:,} files) in {total:.2f} s "
               f"({total_cpu:.2f} s CPU) with the run = {sent / total:,.0f} due steps to the "
               f"outbox/s, {sent / total_cpu:,.0f} per CPU second\n"
               f"  per 1,000 steps: {total * per:.3f} s wall, {total_cpu * per:.3f} s CPU "
-              f"(run {ran_cpu * per:.3f}, deliver {(total_cpu - ran_cpu) * per:.3f}); "
-              f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end\n"
-              f"  the disk alone writes {files / disk:,.0f} such files/s "
-              f"({disk * per:.3f} s wall, {disk_cpu * per:.3f} s CPU per 1,000)")  # fmt: skip
+              f"(run {ran_cpu * per:.3f}, deliver {(total_cpu - ran_cpu) * per:.3f}, of which "
+              f"the outbox's file writes {writes.cpu * per:.3f}; all but those "
+              f"{(total_cpu - writes.cpu) * per:.3f}); load average "
+              f"{load:.2f} at the start, {end_load:.2f} at the end\n"
+              f"  the disk alone, per 1,000 files created: {before[0]:.3f} s wall, "
+              f"{before[1]:.3f} s CPU before the run; {after[0]:.3f} s wall, {after[1]:.3f} s "
+              f"CPU after it")  # fmt: skip
         store.close()
 
 

@@ -34,8 +34,8 @@ class FactSource:
     them all in one read of the intake log (``intake.for_customers``) instead of one each. A
     batch whose steps read no facts (waits only) reads nothing."""
 
-    TRAIT_EVENTS = 200
-    """The newest events of a customer whose ``identify`` traits give the address."""
+    IDENTIFIES = 200
+    """A customer's newest ``identify`` calls whose traits give the address and time zone."""
 
     def __init__(self, store: Any, serving: Any, clock: Any) -> None:
         self.store, self.serving, self.clock = store, serving, clock
@@ -67,7 +67,9 @@ class FactSource:
         read = {cid: self._profile_facts(cid) for cid in customer_ids}
         lacking = [c for c, f in read.items() if f.email is None or f.timezone is None]
         if lacking:
-            events = self.store.intake.for_customers(lacking, limit=self.TRAIT_EVENTS)
+            events = self.store.intake.for_customers(
+                lacking, types=("identify",), limit=self.IDENTIFIES
+            )
             for cid in lacking:
                 facts, traits = read[cid], _traits(events.get(cid, ()))
                 facts.email = facts.email or _text(traits.get("email"))

@@ -49,7 +49,7 @@ def _for_customer(anonymous: bool, since: bool) -> Any:
 
 
 @functools.cache
-def _for_customers(since: bool) -> Any:
+def _for_customers(since: bool, types: bool) -> Any:
     """The read of ``for_customers``: each customer's newest ``n`` events (a row number per
     customer, newest first), in ``seq`` order."""
     e = intake_event.c
@@ -59,6 +59,8 @@ def _for_customers(since: bool) -> Any:
     )
     if since:
         inner = inner.where(e.received_at > bindparam("since"))
+    if types:
+        inner = inner.where(e.type.in_(bindparam("types", expanding=True)))
     ranked = inner.subquery()
     columns = [ranked.c[name] for name in INTAKE_COLUMNS]
     return select(*columns).where(ranked.c.rank_ <= bindparam("n")).order_by(ranked.c.seq)
@@ -179,13 +181,18 @@ class SqlIntake:
         return rows[::-1]
 
     def for_customers(
-        self, customer_ids: Sequence[str], *, since: datetime | None = None, limit: int = 500
+        self,
+        customer_ids: Sequence[str],
+        *,
+        since: datetime | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 500,
     ) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {c: [] for c in customer_ids}
         wanted = list(found)
-        if limit <= 0:
+        if limit <= 0 or (types is not None and not types):
             return found
-        query = _for_customers(since is not None)
+        query = _for_customers(since is not None, types is not None)
         with self.store.begin() as conn:
             for start in range(0, len(wanted), FOR_CUSTOMERS_CHUNK):
                 params: dict[str, Any] = {
@@ -194,6 +201,8 @@ class SqlIntake:
                 }
                 if since is not None:
                     params["since"] = since
+                if types is not None:
+                    params["types"] = list(types)
                 for row in conn.execute(query, params).mappings():
                     found[row["customer_id"]].append(dict(row))
         return found
