@@ -22,7 +22,7 @@ import os
 import tempfile
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sendwise.config import init_project, load_settings
@@ -138,11 +138,25 @@ class TimedWrites:
         outbox_module._write = self.wrapped  # type: ignore[assignment]
 
 
-def bench_due(n: int) -> None:
+def publish(store: object, n: int, at: datetime) -> None:
+    """A published snapshot holding the ``n`` customers (address, time zone, scores)."""
+    snaps = store.snapshots  # type: ignore[attr-defined]
+    version = snaps.begin(at=at, as_of=at, data_end=at, meta={})
+    snaps.write(version, "profile", [
+        {"customer_id": f"c{i}", "profile": {"email": f"c{i}@example.com",
+         "timezone": "Europe/Paris", "first_name": f"C{i}"},
+         "scores": {"p_purchase": (i % 100) / 100}, "segments": [], "reasons": []}
+        for i in range(n)])  # fmt: skip
+    snaps.switch(version, customers=n, at=at)
+
+
+def bench_due(n: int, published: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings, store = project(Path(tmp))
         save_journey(store, loads_journey(NOW_SEND), KNOWN, utcnow())
         now = utcnow()
+        if published:
+            publish(store, n, now - timedelta(hours=1))
         store.intake.append(
             [dict(message_id=f"i-{i}", type="identify", event=None, user_id=f"c{i}",
                   anonymous_id=None, customer_id=f"c{i}", occurred_at=now, received_at=now,
@@ -248,12 +262,15 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--only", choices=["triggers", "due", "intake"], default=None)
+    parser.add_argument("--published", action="store_true",
+                        help="due steps: customers in a published snapshot (live profiles read "
+                        "from it), not known from their identify calls only")  # fmt: skip
     args = parser.parse_args()
     print(f"store: {os.environ.get('SENDWISE_STORE__URL', 'SQLite (project default)')}")
     if args.only in (None, "triggers"):
         bench_triggers(args.events)
     if args.only in (None, "due"):
-        bench_due(args.due)
+        bench_due(args.due, args.published)
     if args.only in (None, "intake"):
         bench_intake(args.waiting, args.seconds)
 
