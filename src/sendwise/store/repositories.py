@@ -320,6 +320,19 @@ class IntakeRepository(Protocol):
         """The newest ``limit`` events of the customer (by ``customer_id``, or by one of
         ``anonymous_ids``) received after ``since``, oldest first."""
 
+    def for_customers(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        since: datetime | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`for_customer` (by ``customer_id``) of many customers in one read: every id
+        asked for is a key, its newest ``limit`` events received after ``since`` (of one of
+        ``types`` when given) oldest first, ``[]`` for a customer with none. A journey batch's
+        facts are read with it."""
+
     def max_seq(self) -> int:
         """The newest ``seq`` (0 for an empty log)."""
 
