@@ -13,21 +13,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import fleet_support as fs
-from mailservers import free_port
-from sendwise.access import Scope, create_key
 from sendwise.delivery.policy import SendPolicy
-from sendwise.journeys.definition import KnownNames, loads_journey
-from sendwise.journeys.service import save_journey
 from sendwise.store import Store
 from sendwise.store.records import utcnow
 
 PG = os.environ.get("SENDWISE_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not PG, reason="set SENDWISE_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
+pytestmark = pytest.mark.skipif(
+    not PG, reason="set SENDWISE_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)"
+)
 
 
 def test_processes_migrate_an_empty_store_at_once() -> None:
@@ -41,12 +38,21 @@ def test_processes_migrate_an_empty_store_at_once() -> None:
             f"time.sleep(max(0, {start} - time.time()))\n"
             "s = Store(sys.argv[1]); print(s.revision()); s.close()\n"
         )
-        procs = [subprocess.Popen([sys.executable, "-c", code, url], env=fs.environment(),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for _ in range(6)]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, url],
+                env=fs.environment(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(6)
+        ]
         results = [p.communicate(timeout=120) for p in procs]
-        errors = [err.decode()[-400:] for p, (_out, err) in zip(procs, results, strict=True)
-                  if p.returncode != 0]  # fmt: skip
+        errors = [
+            err.decode()[-400:]
+            for p, (_out, err) in zip(procs, results, strict=True)
+            if p.returncode != 0
+        ]
         assert not errors, errors
         with Store(url, upgrade=False) as store:
             head = store.head()
@@ -78,8 +84,9 @@ def test_a_live_senders_messages_are_never_claimed_by_another(tmp_path: Path) ->
         run_a.__exit__(None, None, None)  # the first sender dies with its 10 messages claimed
         with b.messages.sending_run(fs.CAMPAIGN) as alone:
             assert alone is True
-            recovered = b.messages.claim_due(policy, campaign_id=fs.CAMPAIGN, now=utcnow(),
-                                             limit=100)  # fmt: skip
+            recovered = b.messages.claim_due(
+                policy, campaign_id=fs.CAMPAIGN, now=utcnow(), limit=100
+            )
         assert {m.message_key for m in recovered.ready} == mine
 
 
@@ -99,8 +106,7 @@ def test_two_senders_share_one_campaign_without_overlap(tmp_path: Path) -> None:
                     p.wait(timeout=300)
             finally:
                 fleet.stop()
-            reports = [json.loads(fleet.log(f"sender{i}").strip().splitlines()[-1])
-                       for i in (1, 2)]  # fmt: skip
+            reports = [json.loads(fleet.log(f"sender{i}").strip().splitlines()[-1]) for i in (1, 2)]
             rows = fs.message_rows(store, fs.CAMPAIGN)
         assert all(r["sent"] > 0 for r in reports), reports
         assert sum(r["sent"] for r in reports) == n
@@ -116,65 +122,16 @@ def test_a_fleet_on_one_store(tmp_path: Path) -> None:
     reminder (those who ordered, only looked, or are suppressed none), every answered event
     is stored once, and a new snapshot is answered by both services."""
     assert PG is not None
-    n, shoppers = 5000, fs.Shoppers.make(240)
-    campaign_ids = [f"C{i:05d}" for i in range(n)]
-    suppressed = set(campaign_ids[::50]) | set(shoppers.suppressed)
-    with fs.smtp_server() as (port, handler), fs.pg_schema(PG) as (url, _schema):
-        settings = fs.write_project(tmp_path / "shop", url, port)
-        with Store(settings.store_url()) as store:
-            at = utcnow()
-            fs.plan_campaign(store, campaign_ids, at)
-            with store.begin() as conn:
-                for c in sorted(suppressed):
-                    store.suppressions.insert(conn, fs.address(c), "bounce", "test", c, at)
-            known = KnownNames(templates=frozenset({"abandoned-cart.html"}))
-            save_journey(store, loads_journey(fs.cart_journey(8)), known, at)
-            write = create_key(store, "website", Scope.WRITE, at=at)
-            read = create_key(store, "reader", Scope.READ, at=at)
-            fs.publish_version(store, "J000000")
-            fleet = fs.Fleet(settings.project)
-            try:
-                urls = [fleet.serve(f"serve{i}", free_port()) for i in (1, 2)]
-                for u in urls:
-                    fs.wait_healthy(u)
-                for i in (1, 2):
-                    fleet.worker(f"worker{i}")
-                senders = [fleet.sender(f"sender{i}", "smtp") for i in (1, 2)]
-                intake = fs.drive_intake(urls, write, shoppers.events())
-                for p in senders:
-                    p.wait(timeout=600)
-                version = fs.publish_version(store, "J000000")
-                fs.wait_switch(urls, read, "J000000", version)
-                journey_rows = lambda: fs.message_rows(store, "journey-" + fs.JOURNEY)  # noqa: E731
-                expected = len(shoppers.carts) + len(shoppers.suppressed)
-                deadline = time.monotonic() + 120
-                while time.monotonic() < deadline and (
-                    len(journey_rows()) < expected or not journey_rows()["status"].isin(
-                        ["sent", "skipped"]).all()):  # fmt: skip
-                    time.sleep(0.5)
-                time.sleep(2)  # a few ticks more: nothing else may come
-            finally:
-                fleet.stop()
-            campaign = fs.message_rows(store, fs.CAMPAIGN)
-            journey = journey_rows()
-            stored = fs.intake_counts(store, intake.answered)
-        logs = "\n".join(fleet.log(f"{k}{i}")[-1500:] for k in ("serve", "worker") for i in (1, 2))
-        assert "Traceback" not in logs, logs
-        # every answered event once; none refused
-        assert intake.refused == 0 and len(intake.answered) == sum(map(len, shoppers.events()))
-        assert len(stored) == len(intake.answered) and set(stored.values()) == {1}
-        # the campaign: one message to each eligible customer, none to the suppressed
-        got = fs.received_by_customer(campaign, handler)
-        eligible = [c for c in campaign_ids if c not in suppressed]
-        assert {c: got[c] for c in eligible} == dict.fromkeys(eligible, 1)
-        assert not any(got[c] for c in suppressed)
-        assert (campaign.set_index("customer_id")["status"].loc[sorted(suppressed & set(
-            campaign_ids))] == "skipped").all()  # fmt: skip
-        assert set(campaign.loc[campaign["status"] == "sent", "attempts"]) == {1}
-        # the journey: one reminder to each who left a cart, none to anyone else
-        got = fs.received_by_customer(journey, handler)
-        assert dict(got) == dict.fromkeys(shoppers.carts, 1), dict(got)
-        by = journey.set_index("customer_id")["status"]
-        assert (by.loc[shoppers.carts] == "sent").all()
-        assert (by.loc[shoppers.suppressed] == "skipped").all()
-        assert not set(by.index) & set(shoppers.buyers + shoppers.browsers)
+    run = fs.run_fleet(PG, tmp_path / "shop", messages=5000, shoppers=240, wait_seconds=8)
+    assert run.problems() == []
+    # the same, spelled out on the ground truth
+    eligible = [c for c in run.campaign_ids if c not in run.suppressed]
+    assert {c: run.campaign_got[c] for c in eligible} == dict.fromkeys(eligible, 1)
+    assert not any(run.campaign_got[c] for c in run.suppressed)
+    assert len(run.stored) == len(run.intake.answered) == sum(map(len, run.shoppers.events()))
+    assert dict(run.journey_got) == dict.fromkeys(run.shoppers.carts, 1)
+    by = run.journey.set_index("customer_id")["status"]
+    assert (by.loc[run.shoppers.carts] == "sent").all()
+    assert (by.loc[run.shoppers.suppressed] == "skipped").all()
+    assert not set(by.index) & set(run.shoppers.buyers + run.shoppers.browsers)
+    assert run.switch_seconds < 5  # the services re-read the version pointer every 0.5 s

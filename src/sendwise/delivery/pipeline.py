@@ -259,7 +259,9 @@ async def _deliver(
                 if not rows:
                     progress(claim.claimed)
                     continue
-                links = {r.customer_id: message_links(opts.base_url, key, r.message_key) for r in rows}
+                links = {
+                    r.customer_id: message_links(opts.base_url, key, r.message_key) for r in rows
+                }
                 rendered, errors = _render(renderer, rows, links)
                 results: dict[str, tuple[str, str]] = {
                     r.message_key: ("failed", errors[r.customer_id])
