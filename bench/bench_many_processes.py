@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import fleet_support as fs  # noqa: E402
+import fleet_support as fs
 
 
 def main() -> int:
