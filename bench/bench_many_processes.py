@@ -67,7 +67,8 @@ def main() -> int:
     )
     print(
         f"intake: {events:,} Segment events answered through 2 services in "
-        f"{run.intake.seconds:.1f} s ({events / run.intake.seconds:,.0f} events/s) while sending"
+        f"{run.intake.seconds:.1f} s ({events / run.intake.seconds:,.0f} events/s) while sending, "
+        f"{run.intake.repeated:,} of them sent again to the other service"
     )
     reminders = sum(run.journey_got.values())
     print(

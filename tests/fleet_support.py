@@ -334,6 +334,8 @@ class Shoppers:
 class IntakeReport:
     answered: list[str] = field(default_factory=list)
     refused: int = 0
+    repeated: int = 0
+    """Calls sent a second time, to the other service (stored once all the same)."""
     seconds: float = 0.0
 
 
@@ -341,15 +343,20 @@ def drive_intake(
     urls: list[str], write_key: str, people: list[list[dict[str, Any]]], batch: int = 40
 ) -> IntakeReport:
     """Send every customer's calls through the services, one thread per service, a customer's
-    calls in order in one service's batches; the messageIds of the answered (2xx) calls."""
+    calls in order in one service's batches, every tenth batch sent again to the other service
+    (a retry); the messageIds of the answered (2xx) calls."""
     report = IntakeReport()
     lock = threading.Lock()
     started = time.perf_counter()
 
-    def run(url: str, mine: list[list[dict[str, Any]]]) -> None:
+    def run(url: str, other: str, mine: list[list[dict[str, Any]]]) -> None:
         flat = [c for calls in mine for c in calls]
-        with httpx.Client(base_url=url, auth=(write_key, ""), timeout=60) as client:
-            for i in range(0, len(flat), batch):
+        auth = (write_key, "")
+        with (
+            httpx.Client(base_url=url, auth=auth, timeout=60) as client,
+            httpx.Client(base_url=other, auth=auth, timeout=60) as retry,
+        ):
+            for n, i in enumerate(range(0, len(flat), batch)):
                 part = flat[i : i + batch]
                 answer = client.post("/v1/batch", json={"batch": part})
                 with lock:
@@ -357,9 +364,14 @@ def drive_intake(
                         report.answered += [c["messageId"] for c in part]
                     else:
                         report.refused += len(part)
+                if n % 10 == 0:  # a client's retry that lands on the other service
+                    again = retry.post("/v1/batch", json={"batch": part})
+                    with lock:
+                        report.repeated += len(part)
+                        report.refused += 0 if 200 <= again.status_code < 300 else len(part)
 
     threads = [
-        threading.Thread(target=run, args=(url, people[i :: len(urls)]))
+        threading.Thread(target=run, args=(url, urls[(i + 1) % len(urls)], people[i :: len(urls)]))
         for i, url in enumerate(urls)
     ]
     for t in threads:

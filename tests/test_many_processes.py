@@ -135,3 +135,20 @@ def test_a_fleet_on_one_store(tmp_path: Path) -> None:
     assert (by.loc[run.shoppers.suppressed] == "skipped").all()
     assert not set(by.index) & set(run.shoppers.buyers + run.shoppers.browsers)
     assert run.switch_seconds < 5  # the services re-read the version pointer every 0.5 s
+
+
+def test_a_run_that_fails_lets_go_of_its_lock() -> None:
+    """A send that raises inside its run leaves no lock behind in the connection pool: the next
+    run (another process) finds itself alone and recovers what the failed one had claimed."""
+    assert PG is not None
+    with fs.pg_schema(PG) as (url, _schema), Store(url) as a, Store(url) as b:
+        fs.plan_campaign(a, [f"C{i:04d}" for i in range(5)], utcnow())
+        with pytest.raises(RuntimeError), a.messages.sending_run(fs.CAMPAIGN):
+            a.messages.claim_due(SendPolicy(), campaign_id=fs.CAMPAIGN, now=utcnow(), limit=5)
+            raise RuntimeError("the messenger broke")
+        with b.messages.sending_run(fs.CAMPAIGN) as alone:
+            assert alone is True
+            claim = b.messages.claim_due(
+                SendPolicy(), campaign_id=fs.CAMPAIGN, now=utcnow(), limit=10
+            )
+        assert len(claim.ready) == 5

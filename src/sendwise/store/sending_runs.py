@@ -67,6 +67,7 @@ class SendingRuns:
             return
         key = run_key(campaign_id)
         conn = self.store.engine.connect()
+        released = False
         try:
             conn.execute(select(func.pg_advisory_lock_shared(RUN_LOCK, key)))
             alone = bool(conn.execute(select(func.pg_try_advisory_lock(RUN_LOCK, key))).scalar())
@@ -84,9 +85,12 @@ class SendingRuns:
             finally:
                 with self._lock:
                     self._open[campaign_id] -= 1
-                conn.execute(select(func.pg_advisory_unlock_shared(RUN_LOCK, key)))
-                conn.commit()
+            conn.execute(select(func.pg_advisory_unlock_shared(RUN_LOCK, key)))
+            conn.commit()
+            released = True
         finally:
+            if not released:  # closing the session is what surely drops its locks
+                conn.invalidate()
             conn.close()
 
     def _recover(self, campaign_id: str) -> None:
