@@ -153,8 +153,8 @@ class MessageRepository(Protocol):
         shard: KeyPart | None = None,
         at: datetime | None = None,
     ) -> Claim:
-        """Claim up to ``limit`` due messages (``pending`` or ``sending``, scheduled at or
-        before ``now``), apply ``policy`` to them and commit, in one transaction: the skipped
+        """Claim up to ``limit`` due messages (``pending`` or ``sending``; only ``pending``
+        inside a :meth:`sending_run`; scheduled at or before ``now``), apply ``policy`` to them and commit, in one transaction: the skipped
         become ``skipped`` with their reason and a ``skipped`` event (at ``at``), the deferred
         ``pending`` at their new time, the rest ``sending`` (attempts + 1), returned ready.
 
