@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import fleet_support as fs
+import fleet_run as fr
 
 
 def main() -> int:
@@ -44,7 +44,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="sendwise-fleet-"))
     started = time.perf_counter()
     try:
-        run = fs.run_fleet(
+        run = fr.run_fleet(
             raw,
             folder / "shop",
             messages=args.messages,

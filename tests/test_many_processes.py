@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import fleet_run as fr
 import fleet_support as fs
 from sendwise.delivery.policy import SendPolicy
 from sendwise.store import Store
@@ -107,11 +108,11 @@ def test_two_senders_share_one_campaign_without_overlap(tmp_path: Path) -> None:
             finally:
                 fleet.stop()
             reports = [json.loads(fleet.log(f"sender{i}").strip().splitlines()[-1]) for i in (1, 2)]
-            rows = fs.message_rows(store, fs.CAMPAIGN)
+            rows = fr.message_rows(store, fs.CAMPAIGN)
         assert all(r["sent"] > 0 for r in reports), reports
         assert sum(r["sent"] for r in reports) == n
         assert set(rows["status"]) == {"sent"} and set(rows["attempts"]) == {1}
-        got = fs.received_by_customer(rows, handler)
+        got = fr.received_by_customer(rows, handler)
         assert len(got) == n and set(got.values()) == {1}
 
 
@@ -122,7 +123,7 @@ def test_a_fleet_on_one_store(tmp_path: Path) -> None:
     reminder (those who ordered, only looked, or are suppressed none), every answered event
     is stored once, and a new snapshot is answered by both services."""
     assert PG is not None
-    run = fs.run_fleet(PG, tmp_path / "shop", messages=5000, shoppers=240, wait_seconds=8)
+    run = fr.run_fleet(PG, tmp_path / "shop", messages=5000, shoppers=240, wait_seconds=8)
     assert run.problems() == []
     # the same, spelled out on the ground truth
     eligible = [c for c in run.campaign_ids if c not in run.suppressed]
