@@ -190,12 +190,29 @@ def campaign_list(store: Any) -> list[dict[str, Any]]:
 
 def campaign_counts(store: Any, campaign_id: str) -> dict[str, dict[str, int]]:
     """variant -> counts: messages by status (``planned:<status>``) and distinct messages with
-    each email event type (human opens only for ``open``), aggregated in the database."""
+    each email event type (human opens only for ``open``), aggregated in the database from
+    two indexes alone (migration 0011, docs/adr/0156): tens of milliseconds at 300,000
+    messages, whether or not the campaign was counted before."""
     from sqlalchemy import and_, func, not_
 
     from sendwise.store.schema import email_event, message
 
     out: dict[str, dict[str, int]] = {}
+    if not hasattr(store, "begin"):  # MemoryStore
+        for r in store.messages.rows.values():
+            if r["campaign_id"] == campaign_id:
+                c = out.setdefault(r["variant"], {})
+                c[f"planned:{r['status']}"] = c.get(f"planned:{r['status']}", 0) + 1
+        seen: set[tuple[str, str, str]] = set()
+        for e in store.events.stored:
+            if e["campaign_id"] != campaign_id or (e["type"] == "open" and e["is_machine"]):
+                continue
+            variant = e["variant"] or "?"
+            if (variant, e["type"], e["message_id"]) not in seen:
+                seen.add((variant, e["type"], e["message_id"]))
+                c = out.setdefault(variant, {})
+                c[e["type"]] = c.get(e["type"], 0) + 1
+        return out
     m, e = message.c, email_event.c
     by_status = (
         select(m.variant, m.status, func.count())
