@@ -50,7 +50,9 @@ events = st.lists(
 )
 
 
-def expected(plan: list[tuple[str, str]], stored: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def expected(
+    plan: list[tuple[str, str]], stored: list[dict[str, Any]]
+) -> dict[str, dict[str, int]]:
     """The counts from the plan and the campaign's stored events (those written here and
     those the plan wrote itself, e.g. a skipped message's), in plain Python."""
     out: dict[str, dict[str, int]] = {}
@@ -79,9 +81,10 @@ def test_counts_agree_with_the_events_in_every_store(
     cid, other = f"camp{run}", f"other{run}"
     for c in (cid, other):
         assert repos.campaigns.save(CampaignRecord(c, f"name-{c}", "created", {}), T0) is None
-    rows = [{"message_key": f"{run}k{i:06d}", "customer_id": f"c{i}", "email": f"c{i}@x.example",
-             "variant": arm, "template": None, "status": status, "reason": None,
-             "scheduled_at": T0, "timezone": None} for i, (arm, status) in enumerate(plan)]  # fmt: skip
+    rows = [{"message_key": f"{run}k{i:06d}", "customer_id": f"c{i}",
+             "email": f"c{i}@x.example", "variant": arm, "template": None, "status": status,
+             "reason": None, "scheduled_at": T0, "timezone": None}
+            for i, (arm, status) in enumerate(plan)]  # fmt: skip
     assert repos.messages.add_plan(cid, rows, T0) or not rows
     theirs = [{**r, "message_key": f"{run}o{i:06d}", "variant": "A"} for i, r in enumerate(rows)]
     assert repos.messages.add_plan(other, theirs, T0) or not rows

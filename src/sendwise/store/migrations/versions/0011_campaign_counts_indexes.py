@@ -25,7 +25,9 @@ BY_TYPE = ["campaign_id", "type"]
 
 def upgrade() -> None:
     op.drop_index("ix_message_due", "message")
-    op.create_index("ix_message_due", "message", ["campaign_id", "status", "variant", "scheduled_at"])
+    op.create_index(
+        "ix_message_due", "message", ["campaign_id", "status", "variant", "scheduled_at"]
+    )
     op.drop_index("ix_email_event_campaign_type", "email_event")
     op.create_index(
         "ix_email_event_campaign_type",
