@@ -18,7 +18,7 @@ Parquet columns file): printed first are the rule count's answer before the serv
 the columns ("getting ready") and how long after the service answered they were loaded.
 
     python bench/bench_console.py [--customers 1000000] [--repeat 7] [--source FOLDER]
-                                  [--keep FOLDER] [--fresh]
+                                  [--keep FOLDER] [--fresh] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -233,6 +233,7 @@ def main() -> None:
     ap.add_argument("--source", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None, help="build (or reuse) the big project here")
     ap.add_argument("--fresh", action="store_true", help="a new service process for each page")
+    ap.add_argument("--only", default="", help="only the pages whose path holds this text")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
     try:
@@ -251,6 +252,7 @@ def main() -> None:
             "/campaigns", "/campaigns/new", f"/campaigns/{cid}", "/templates",
             f"/templates?name=newsletter.html&customer={customer}", "/data",
         ]  # fmt: skip
+        pages = [p for p in pages if args.only in p]
         print(f"{'page':<72} {'first ms':>9} {'(CPU)':>6} {'median ms':>10} {'(CPU)':>6}"
               f" {'worst ms':>9}  machine")  # fmt: skip
         for group in [[p] for p in pages] if args.fresh else [pages]:

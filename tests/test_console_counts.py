@@ -26,6 +26,7 @@ ARMS = ("A", "B", "holdout")
 STATUSES = ("pending", "sent", "failed", "skipped", "holdout")
 TYPES = ("send", "open", "click", "unsubscribe", "failed")
 _ids = itertools.count()
+INDEXES = ("ix_message_due", "ix_email_event_campaign_type")
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -109,25 +110,11 @@ def test_counts_agree_with_the_events_in_every_store(
 def test_the_counts_read_the_indexes_only(tmp_path: Path) -> None:
     """On SQLite the plan of both GROUP BYs is a covering index search, no temporary tree for
     the status counts: the count costs one pass over the campaign's index entries."""
-    from sqlalchemy import and_, func, not_, select
+    from sendwise.store.console import count_queries
 
-    from sendwise.store.schema import email_event, message
-
-    m, e = message.c, email_event.c
-    by_status = (
-        select(m.variant, m.status, func.count())
-        .where(m.campaign_id == "x")
-        .group_by(m.variant, m.status)
-    )
-    human = not_(and_(e.type == "open", e.is_machine.is_(True)))
-    by_type = (
-        select(e.variant, e.type, func.count(func.distinct(e.message_id)))
-        .where(e.campaign_id == "x", human)
-        .group_by(e.variant, e.type)
-    )
     with sql_store("sqlite", tmp_path) as store, store.begin() as conn:
-        for query, index in ((by_status, "ix_message_due"),
-                             (by_type, "ix_email_event_campaign_type")):  # fmt: skip
+        queries = count_queries(store, "x")
+        for query, index in zip(queries, INDEXES, strict=True):
             sql = str(query.compile(store.engine, compile_kwargs={"literal_binds": True}))
             plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
             assert f"USING COVERING INDEX {index}" in plan, plan

@@ -191,12 +191,8 @@ def campaign_list(store: Any) -> list[dict[str, Any]]:
 def campaign_counts(store: Any, campaign_id: str) -> dict[str, dict[str, int]]:
     """variant -> counts: messages by status (``planned:<status>``) and distinct messages with
     each email event type (human opens only for ``open``), aggregated in the database from
-    two indexes alone (migration 0011, docs/adr/0156): tens of milliseconds at 300,000
+    two indexes alone (migration 0011, docs/adr/0156): about 100 ms of CPU at 300,000
     messages, whether or not the campaign was counted before."""
-    from sqlalchemy import and_, func, not_
-
-    from sendwise.store.schema import email_event, message
-
     out: dict[str, dict[str, int]] = {}
     if not hasattr(store, "begin"):  # MemoryStore
         for r in store.messages.rows.values():
@@ -213,6 +209,22 @@ def campaign_counts(store: Any, campaign_id: str) -> dict[str, dict[str, int]]:
                 c = out.setdefault(variant, {})
                 c[e["type"]] = c.get(e["type"], 0) + 1
         return out
+    by_status, by_type = count_queries(store, campaign_id)
+    with store.begin() as conn:
+        for variant, status, n in conn.execute(by_status):
+            out.setdefault(variant, {})[f"planned:{status}"] = int(n)
+        for variant, kind, n in conn.execute(by_type):
+            out.setdefault(variant or "?", {})[kind] = int(n)
+    return out
+
+
+def count_queries(store: Any, campaign_id: str) -> tuple[Any, Any]:
+    """The two GROUP BYs of :func:`campaign_counts`: (variant, status, messages) and
+    (variant, event type, distinct messages)."""
+    from sqlalchemy import and_, func, not_
+
+    from sendwise.store.schema import email_event, message
+
     m, e = message.c, email_event.c
     # grouped in the order of the indexes' columns: read in index order, nothing sorted
     by_status = (
@@ -236,12 +248,7 @@ def campaign_counts(store: Any, campaign_id: str) -> dict[str, dict[str, int]]:
         )
         f = found.c
         by_type = select(f.variant, f.type, func.count()).group_by(f.type, f.variant)
-    with store.begin() as conn:
-        for variant, status, n in conn.execute(by_status):
-            out.setdefault(variant, {})[f"planned:{status}"] = int(n)
-        for variant, kind, n in conn.execute(by_type):
-            out.setdefault(variant or "?", {})[kind] = int(n)
-    return out
+    return by_status, by_type
 
 
 def event_day_counts(
