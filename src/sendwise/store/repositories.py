@@ -156,7 +156,8 @@ class MessageRepository(Protocol):
         """Claim up to ``limit`` due messages (``pending`` or ``sending``; only ``pending``
         inside a :meth:`sending_run`; scheduled at or before ``now``), apply ``policy`` to them
         and commit, in one transaction: the skipped become ``skipped`` with their reason and a
-        ``skipped`` event (at ``at``), the deferred ``pending`` at their new time, the rest ``sending`` (attempts + 1), returned ready.
+        ``skipped`` event (at ``at``), the deferred ``pending`` at their new time, the rest
+        ``sending`` (attempts + 1), returned ready.
 
         With a frequency cap, an address's count is its ``send`` events in the window plus its
         messages of any campaign claimed (``sending``) and not yet recorded, and claims with a
