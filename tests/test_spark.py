@@ -82,7 +82,7 @@ def _run(wh: Warehouse, settings, paths: dict[str, Path], as_of: datetime, train
 
 
 def test_spark_builds_what_duckdb_builds(tmp_path: Path) -> None:
-    shop = simulate_shop(customers=800, days=300, seed=5)
+    shop = simulate_shop(customers=500, days=300, seed=5)
     paths = shop.write(tmp_path / "files")
     as_of = datetime.fromisoformat(str(shop.params["end"]))
     init_project(tmp_path / "shop")
@@ -102,7 +102,7 @@ def test_spark_builds_what_duckdb_builds(tmp_path: Path) -> None:
     duck, spark = results
     for name in duck:
         _same(duck[name], spark[name], name)
-    assert len(duck["prediction"]) > 0 and duck["prediction"]["propensity"].notna().any()
+    assert len(duck["prediction"]) > 0 and duck["prediction"]["p_purchase"].notna().any()
     assert len(duck["recommendation"]) > 0
 
 

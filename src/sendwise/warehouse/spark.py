@@ -94,7 +94,8 @@ def connect(url: str, settings: SparkSettings, folder: Path) -> Any:
 
 
 def _backend_class() -> type:
-    """Ibis' PySpark backend with its results moved as Arrow both ways.
+    """Ibis' PySpark backend with its results moved as Arrow both ways, and epoch seconds
+    with their fraction.
 
     Ibis 12 collects through ``toPandas`` and uploads through pandas rows, the workaround it
     keeps for PySpark 3; PySpark 4 moves Arrow tables directly (``toArrow``,
@@ -105,7 +106,19 @@ def _backend_class() -> type:
     from ibis.backends.pyspark.datatypes import PySparkSchema
     from ibis.formats.pyarrow import PyArrowData
 
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    class ExactCompiler(PySparkCompiler):  # type: ignore[misc]
+        __slots__ = ()
+
+        def visit_ExtractEpochSeconds(self, op: Any, *, arg: Any) -> Any:
+            # unix_timestamp drops the fraction of a second; DuckDB's epoch keeps it, and so
+            # must day differences such as recency_days for the two warehouses to agree.
+            return self.f.unix_micros(self.cast(arg, op.arg.dtype)) / 1_000_000
+
     class ArrowSparkBackend(Backend):  # type: ignore[misc]
+        compiler = ExactCompiler()
+
         def to_pyarrow(self, expr: Any, /, *, params: Any = None, limit: Any = None,
                        **kwargs: Any) -> Any:  # fmt: skip
             table_expr = expr.as_table()
