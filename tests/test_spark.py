@@ -31,9 +31,14 @@ from sendwise.warehouse.spark import master_of
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'sendwise[spark]')")
 if shutil.which("java") is None:
-    pytest.skip("no java on PATH (.ci/run installs openjdk-17-jre-headless)", allow_module_level=True)
+    pytest.skip(
+        "no java on PATH (.ci/run installs openjdk-17-jre-headless)", allow_module_level=True
+    )
 
 FAST_MODELS = ["propensity", "churn", "next_category"]
+# PySpark's driver leaves a py4j socket to its JVM unclosed when a session stops (seen with
+# pyspark 4.0.1 even after gateway.shutdown()); only that, and only in these tests, is let pass.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 SPARK = {"driver_memory": "1g", "shuffle_partitions": 2}
 COMPARED = {
     "customer_features": "customer_id",
@@ -58,9 +63,8 @@ def _same(a: pd.DataFrame, b: pd.DataFrame, name: str) -> None:
                 x.astype(float), y.astype(float), rtol=1e-9, atol=1e-6, err_msg=f"{name}.{col}"
             )
         elif pd.api.types.is_datetime64_any_dtype(x):
-            assert (pd.to_datetime(x) == pd.to_datetime(y)).all() or (
-                x.isna().equals(y.isna())
-            ), f"{name}.{col}"
+            as_us = [pd.to_datetime(v).astype("datetime64[us]") for v in (x, y)]
+            pd.testing.assert_series_equal(*as_us, check_names=False, obj=f"{name}.{col}")
         else:
             assert x.astype(str).tolist() == y.astype(str).tolist(), f"{name}.{col}"
 
@@ -88,9 +92,7 @@ def test_spark_builds_what_duckdb_builds(tmp_path: Path) -> None:
     init_project(tmp_path / "shop")
     results = []
     for url in ("duckdb://warehouse.duckdb", "spark://local[2]"):
-        settings = load_settings(
-            tmp_path / "shop", warehouse={"url": url, "spark": SPARK}
-        )
+        settings = load_settings(tmp_path / "shop", warehouse={"url": url, "spark": SPARK})
         wh = Warehouse.from_settings(settings)
         assert wh.is_spark == url.startswith("spark")
         try:

@@ -100,7 +100,9 @@ def _resolve_by_rewrite(wh: Warehouse) -> None:
     c = c.select(_e=c.email, _c=c.customer_id)
     j = em.left_join(c, em.email == c._e)
     cid = ibis.ifelse(j.customer_id.isnull(), j._c, j.customer_id).name("customer_id")
-    spark.replace(con, "email_event", j.select(*[cid if n == "customer_id" else j[n] for n in em.columns]))
+    spark.replace(
+        con, "email_event", j.select(*[cid if n == "customer_id" else j[n] for n in em.columns])
+    )
 
 
 def unmatched_counts(wh: Warehouse) -> dict[str, int]:

@@ -80,7 +80,6 @@ def connect(url: str, settings: SparkSettings, folder: Path) -> Any:
         raise WarehouseError(
             "a spark:// warehouse needs pyspark: pip install 'sendwise[spark]'"
         ) from None
-    import ibis
 
     conf = SparkConf().setAll(list(session_conf(settings, folder).items()))
     conf.setMaster(master_of(url))
@@ -104,11 +103,10 @@ def _backend_class() -> type:
     import ibis
     from ibis.backends.pyspark import Backend
     from ibis.backends.pyspark.datatypes import PySparkSchema
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
     from ibis.formats.pyarrow import PyArrowData
 
-    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
-
-    class ExactCompiler(PySparkCompiler):  # type: ignore[misc]
+    class ExactCompiler(PySparkCompiler):
         __slots__ = ()
 
         def visit_ExtractEpochSeconds(self, op: Any, *, arg: Any) -> Any:
@@ -116,7 +114,7 @@ def _backend_class() -> type:
             # must day differences such as recency_days for the two warehouses to agree.
             return self.f.unix_micros(self.cast(arg, op.arg.dtype)) / 1_000_000
 
-    class ArrowSparkBackend(Backend):  # type: ignore[misc]
+    class ArrowSparkBackend(Backend):
         compiler = ExactCompiler()
 
         def to_pyarrow(self, expr: Any, /, *, params: Any = None, limit: Any = None,
