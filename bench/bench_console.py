@@ -7,12 +7,18 @@ customers (each copy a real profile with a new id and address), with its catalog
 models registry and templates; a campaign to 30% of the customers is planned in the store with
 its send, open and click events. The service runs as in production (uvicorn, in a process of
 its own); a marketer logs in and each page is asked --repeat times. Printed per page: the
-first answer (cold: caches empty) and the median and worst of the rest (warm). The snapshot
+first answer (cold: caches empty) and the median and worst of the rest (warm), each with the
+service process's CPU time, and the machine's load beside the run. Ten newer campaigns are
+added, so the big campaign is not among those the service counts at start-up: its page's
+first answer counts it in the store. With --fresh, every page is asked of a service process
+of its own, started for it, as its first page after the log-in (the service's warm-up done):
+no other page warmed anything for it. The snapshot
 gets what `sendwise publish` writes for the console (the segments figures in its meta, the
 Parquet columns file): printed first are the rule count's answer before the service has loaded
 the columns ("getting ready") and how long after the service answered they were loaded.
 
     python bench/bench_console.py [--customers 1000000] [--repeat 7] [--source FOLDER]
+                                  [--keep FOLDER] [--fresh] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -156,6 +162,47 @@ def plan_campaign(store, customers: int, now) -> str:
     return cid
 
 
+def newer_campaigns(project: Path, count: int = 10) -> None:
+    """``count`` small sent campaigns newer than the big one (kept when there already)."""
+    from sendwise.campaigns.definition import parse_definition
+    from sendwise.config import load_settings
+    from sendwise.store import open_store
+    from sendwise.store.records import utcnow
+    from sendwise.store.repositories import CampaignRecord
+
+    with open_store(load_settings(project)) as store:
+        for k in range(count):
+            defn = parse_definition({"name": f"Bench newer {k}",
+                                     "audience": {"segment": "Champions"},
+                                     "variants": [{"name": "A", "template": "newsletter.html",
+                                                   "share": 100}]})  # fmt: skip
+            if store.campaigns.get(defn.campaign_id) is not None:
+                continue
+            now = utcnow()
+            store.campaigns.save(
+                CampaignRecord(
+                    defn.campaign_id, defn.name, "created", defn.model_dump(mode="json")
+                ),
+                now,
+            )
+            plan = [{"message_key": f"newer{k}-{i}", "customer_id": f"B{i:07d}",
+                     "email": f"b{i}@bench.example", "variant": "A", "template": None,
+                     "status": "sent", "reason": None, "scheduled_at": now, "timezone": "UTC"}
+                    for i in range(100)]  # fmt: skip
+            store.messages.add_plan(defn.campaign_id, plan, now)
+            store.campaigns.set_status(defn.campaign_id, "done", at=now)
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds the process has used (user and system, all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def serve(project: Path) -> subprocess.Popen:
     env = dict(os.environ, SENDWISE_CONSOLE__SECURE_COOKIE="false")
     cmd = [
@@ -185,6 +232,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--source", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None, help="build (or reuse) the big project here")
+    ap.add_argument("--fresh", action="store_true", help="a new service process for each page")
+    ap.add_argument("--only", default="", help="only the pages whose path holds this text")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
     try:
@@ -194,29 +243,54 @@ def main() -> None:
             customer, cid = replicate(source, target, args.customers)
         else:
             customer, cid = "B0000001", "bench-campaign"
+        newer_campaigns(target)
         password = (target / ".bench-password").read_text()
-        proc = serve(target)
-        started = time.perf_counter()
-        try:
-            run_pages(customer, cid, password, args.repeat, started)
-        finally:
-            proc.terminate()
+        pages = [
+            "/overview", "/segments", "/segments?measure=revenue",
+            "/segments/count?rule=frequency%20%3E%3D%202%20and%20p_purchase%20%3E%200.3",
+            f"/customers/{customer}", "/customers?q=b1%40bench.example", "/models",
+            "/campaigns", "/campaigns/new", f"/campaigns/{cid}", "/templates",
+            f"/templates?name=newsletter.html&customer={customer}", "/data",
+        ]  # fmt: skip
+        pages = [p for p in pages if args.only in p]
+        print(f"{'page':<72} {'first ms':>9} {'(CPU)':>6} {'median ms':>10} {'(CPU)':>6}"
+              f" {'worst ms':>9}  machine")  # fmt: skip
+        for group in [[p] for p in pages] if args.fresh else [pages]:
+            proc = serve(target)
+            started = time.perf_counter()
             try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+                c = login(password)
+                if args.fresh:
+                    wait_idle(proc.pid)
+                else:
+                    ready(c, started)
+                for page in group:
+                    run_page(c, page, proc.pid, args.repeat)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_pages(customer: str, cid: str, password: str, repeat: int, started: float) -> None:
-    base = f"http://127.0.0.1:{PORT}/console"
+BASE = f"http://127.0.0.1:{PORT}/console"
+
+
+def login(password: str) -> httpx.Client:
     c = httpx.Client(timeout=600)
-    token = re.search(r'name="csrf" value="([^"]+)"', c.get(base + "/login").text).group(1)
-    r = c.post(base + "/login", data={"csrf": token, "name": "bench", "password": password})
+    token = re.search(r'name="csrf" value="([^"]+)"', c.get(BASE + "/login").text).group(1)
+    r = c.post(BASE + "/login", data={"csrf": token, "name": "bench", "password": password})
     assert r.status_code == 303, r.text
-    count = base + "/segments/count?rule=frequency%20%3E%3D%202"
+    return c
+
+
+def ready(c: httpx.Client, started: float) -> None:
+    """Asks the rule count once before the columns are loaded, then waits until they are."""
+    count = BASE + "/segments/count?rule=frequency%20%3E%3D%202"
     t = time.perf_counter()
     first = c.get(count).json()
     print(f"rule count before the columns are loaded: {1000 * (time.perf_counter() - t):.0f} ms,"
@@ -224,23 +298,32 @@ def run_pages(customer: str, cid: str, password: str, repeat: int, started: floa
     while c.get(count).json().get("preparing"):
         time.sleep(0.2)
     print(f"columns loaded {time.perf_counter() - started:.1f} s after the service answered")
-    pages = [
-        "/overview", "/segments", "/segments?measure=revenue",
-        "/segments/count?rule=frequency%20%3E%3D%202%20and%20p_purchase%20%3E%200.3",
-        f"/customers/{customer}", "/customers?q=b1%40bench.example", "/models", "/campaigns",
-        "/campaigns/new", f"/campaigns/{cid}", "/templates",
-        f"/templates?name=newsletter.html&customer={customer}", "/data",
-    ]  # fmt: skip
-    print(f"{'page':<72} {'first ms':>9} {'median ms':>10} {'worst ms':>9}")
-    for page in pages:
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            r = c.get(base + page, follow_redirects=True)
-            times.append(1000 * (time.perf_counter() - t))
-            assert r.status_code == 200, (page, r.status_code, r.text[:300])
-        warm = times[1:]
-        print(f"{page:<72} {times[0]:>9.0f} {statistics.median(warm):>10.0f} {max(warm):>9.0f}")
+
+
+def wait_idle(pid: int, quiet: float = 0.05, span: float = 2.0) -> None:
+    """Until the service used under ``quiet`` of a core over ``span`` seconds: its warm-up
+    (events folded, campaigns counted, templates warmed, columns loaded) is over. No page is
+    asked for it, so none is warmed."""
+    before = cpu_of(pid)
+    while True:
+        time.sleep(span)
+        now = cpu_of(pid)
+        if now - before < quiet * span:
+            return
+        before = now
+
+
+def run_page(c: httpx.Client, page: str, pid: int, repeat: int) -> None:
+    times, cpus = [], []
+    for _ in range(repeat):
+        c0, t = cpu_of(pid), time.perf_counter()
+        r = c.get(BASE + page, follow_redirects=True)
+        times.append(1000 * (time.perf_counter() - t))
+        cpus.append(1000 * (cpu_of(pid) - c0))
+        assert r.status_code == 200, (page, r.status_code, r.text[:300])
+    warm, warm_cpu = times[1:], cpus[1:]
+    print(f"{page:<72} {times[0]:>9.0f} {cpus[0]:>6.0f} {statistics.median(warm):>10.0f}"
+          f" {statistics.median(warm_cpu):>6.0f} {max(warm):>9.0f}  {load()}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ import os
 import tempfile
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sendwise.config import init_project, load_settings
+from sendwise.delivery import outbox as outbox_module
 from sendwise.delivery.outbox import OutboxMessenger
 from sendwise.journeys.definition import KnownNames, loads_journey
 from sendwise.journeys.engine import JourneyEngine
@@ -104,11 +105,58 @@ def bench_triggers(n: int) -> None:
         store.close()
 
 
-def bench_due(n: int) -> None:
+def disk_cost(folder: Path, n: int, data: bytes) -> tuple[float, float]:
+    """The disk alone: wall and CPU seconds per 1,000 files of ``data`` created (as the outbox
+    creates them: open with O_CREAT|O_EXCL, one write, close) in a new ``folder``."""
+    folder.mkdir()
+    began, cpu = time.perf_counter(), time.process_time()
+    for i in range(n):
+        fd = os.open(folder / f"{i}.eml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    return (time.perf_counter() - began) * 1000 / n, (time.process_time() - cpu) * 1000 / n
+
+
+class TimedWrites:
+    """The CPU the file outbox spends creating and writing its files (``outbox._write``, the
+    open, write and close of each message), measured while it is in use."""
+
+    def __enter__(self) -> TimedWrites:
+        self.cpu, self.wrapped = 0.0, outbox_module._write
+
+        def timed(*args: object) -> None:
+            began = time.process_time()
+            try:
+                self.wrapped(*args)  # type: ignore[arg-type]
+            finally:
+                self.cpu += time.process_time() - began
+
+        outbox_module._write = timed  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        outbox_module._write = self.wrapped  # type: ignore[assignment]
+
+
+def publish(store: object, n: int, at: datetime) -> None:
+    """A published snapshot holding the ``n`` customers (address, time zone, scores)."""
+    snaps = store.snapshots  # type: ignore[attr-defined]
+    version = snaps.begin(at=at, as_of=at, data_end=at, meta={})
+    snaps.write(version, "profile", [
+        {"customer_id": f"c{i}", "profile": {"email": f"c{i}@example.com",
+         "timezone": "Europe/Paris", "first_name": f"C{i}"},
+         "scores": {"p_purchase": (i % 100) / 100}, "segments": [], "reasons": []}
+        for i in range(n)])  # fmt: skip
+    snaps.switch(version, customers=n, at=at)
+
+
+def bench_due(n: int, published: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings, store = project(Path(tmp))
         save_journey(store, loads_journey(NOW_SEND), KNOWN, utcnow())
         now = utcnow()
+        if published:
+            publish(store, n, now - timedelta(hours=1))
         store.intake.append(
             [dict(message_id=f"i-{i}", type="identify", event=None, user_id=f"c{i}",
                   anonymous_id=None, customer_id=f"c{i}", occurred_at=now, received_at=now,
@@ -122,28 +170,34 @@ def bench_due(n: int) -> None:
         serving = Serving(store, settings)
         engine = JourneyEngine(store, settings, serving)
         engine.poll_events(page=5000, max_pages=10_000)
-        started = time.perf_counter()
+        sample = b"x" * 5_400  # the size of one message of the starter template
+        before = disk_cost(Path(tmp) / "before", min(n, 5000), sample)
+        load = os.getloadavg()[0]
+        started, cpu = time.perf_counter(), time.process_time()
         steps = 0
         while k := engine.run_due(limit=1000):
             steps += k
-        ran = time.perf_counter() - started
+        ran, ran_cpu = time.perf_counter() - started, time.process_time() - cpu
         outbox = Path(tmp) / "outbox"
-        sent = engine.deliver_due(LiveRenderer(settings, serving), OutboxMessenger(outbox))
-        total = time.perf_counter() - started
+        with TimedWrites() as writes:
+            sent = engine.deliver_due(LiveRenderer(settings, serving), OutboxMessenger(outbox))
+        total, total_cpu = time.perf_counter() - started, time.process_time() - cpu
+        end_load = os.getloadavg()[0]
         files = len(list(outbox.glob("*.eml")))
-        raw = Path(tmp) / "raw"
-        raw.mkdir()
-        data = (outbox / next(outbox.iterdir()).name).read_bytes()
-        began = time.perf_counter()
-        for i in range(files):  # the disk alone: the same files written with nothing else
-            fd = os.open(raw / f"{i}.eml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            os.write(fd, data)
-            os.close(fd)
-        disk = files / (time.perf_counter() - began)
-        print(f"due steps: {steps:,} run in {ran:.2f} s = {steps / ran:,.0f} steps/s; "
-              f"{sent:,} sent ({files:,} files) in {total:.2f} s with the run = "
-              f"{sent / total:,.0f} due steps to the outbox/s; the disk alone writes "
-              f"{disk:,.0f} such files/s")  # fmt: skip
+        after = disk_cost(Path(tmp) / "after", min(n, 5000), sample)
+        per = 1000 / max(sent, 1)
+        print(f"due steps: {steps:,} run in {ran:.2f} s ({ran_cpu:.2f} s CPU) = "
+              f"{steps / ran:,.0f} steps/s; {sent:,} sent ({files:,} files) in {total:.2f} s "
+              f"({total_cpu:.2f} s CPU) with the run = {sent / total:,.0f} due steps to the "
+              f"outbox/s, {sent / total_cpu:,.0f} per CPU second\n"
+              f"  per 1,000 steps: {total * per:.3f} s wall, {total_cpu * per:.3f} s CPU "
+              f"(run {ran_cpu * per:.3f}, deliver {(total_cpu - ran_cpu) * per:.3f}, of which "
+              f"the outbox's file writes {writes.cpu * per:.3f}; all but those "
+              f"{(total_cpu - writes.cpu) * per:.3f}); load average "
+              f"{load:.2f} at the start, {end_load:.2f} at the end\n"
+              f"  the disk alone, per 1,000 files created: {before[0]:.3f} s wall, "
+              f"{before[1]:.3f} s CPU before the run; {after[0]:.3f} s wall, {after[1]:.3f} s "
+              f"CPU after it")  # fmt: skip
         store.close()
 
 
@@ -208,12 +262,15 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--only", choices=["triggers", "due", "intake"], default=None)
+    parser.add_argument("--published", action="store_true",
+                        help="due steps: customers in a published snapshot (live profiles read "
+                        "from it), not known from their identify calls only")  # fmt: skip
     args = parser.parse_args()
     print(f"store: {os.environ.get('SENDWISE_STORE__URL', 'SQLite (project default)')}")
     if args.only in (None, "triggers"):
         bench_triggers(args.events)
     if args.only in (None, "due"):
-        bench_due(args.due)
+        bench_due(args.due, args.published)
     if args.only in (None, "intake"):
         bench_intake(args.waiting, args.seconds)
 

@@ -430,3 +430,52 @@ def test_campaign_counts_are_warm_and_refreshed_behind(tmp_path) -> None:
                            "reason": None, "occurred_at": now}])  # fmt: skip
         assert "click" not in fresh.get(store, cid, ("done", None, None))[0]["A"]
         assert fresh.get(store, cid, ("done", "job1", "done"))[0]["A"]["click"] == 1
+
+
+def test_the_warm_up_compiles_lints_and_renders_every_template(shop: ConsoleShop) -> None:
+    """What the first preview would pay is paid by ``warm_previews``: every template of the
+    project compiled, linted (the findings kept) and rendered for a real customer."""
+    from sendwise.console.views import template_names
+    from sendwise.console.warm import LintCache, first_customer, warm_previews
+    from sendwise.content.lint import lint_template
+    from sendwise.content.render import Renderer
+    from sendwise.serving.service import Serving
+    from sendwise.store import open_store
+
+    names = template_names(shop.settings)
+    assert "newsletter.html" in names
+    with open_store(shop.settings) as store:
+        renderer, lints = Renderer(shop.settings), LintCache()
+        customer = first_customer(store)
+        assert customer is not None
+        done = warm_previews(renderer, Serving(store, shop.settings), store, lints, names,
+                             base_url="http://127.0.0.1", key=b"k" * 32)  # fmt: skip
+        assert done == names
+        assert set(names) <= set(renderer._compiled)
+        for name in names:  # kept: the same findings the linter gives
+            assert lints.get(renderer, name) == lint_template(Renderer(shop.settings), name)
+
+
+def test_kept_lint_findings_follow_the_template_files(tmp_path) -> None:
+    """A changed template file is linted again: an image without alt text added to a slot's
+    block (read from its file at each lint) shows."""
+    from sendwise.config import init_project, load_settings
+    from sendwise.console.warm import LintCache
+    from sendwise.content.render import Renderer
+
+    init_project(tmp_path / "p")
+    settings = load_settings(tmp_path / "p")
+    renderer, lints = Renderer(settings), LintCache()
+    before = lints.get(renderer, "newsletter.html")
+    assert "img-no-alt" not in {p.code for p in before}
+    assert lints.get(renderer, "newsletter.html") == before
+    path = settings.path(settings.content.templates) / "blocks" / "offer-generic.html"
+    if not path.exists():  # the project uses the starter's block: its own copy overrides it
+        from sendwise.content.compiler import STARTERS
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text((STARTERS / "blocks" / "offer-generic.html").read_text("utf-8"))
+        assert lints.get(renderer, "newsletter.html") == before
+    path.write_text(path.read_text("utf-8") + '\n<img src="https://x.example/a.png">\n')
+    after = lints.get(renderer, "newsletter.html")
+    assert "img-no-alt" in {p.code for p in after}

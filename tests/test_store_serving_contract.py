@@ -155,3 +155,79 @@ def test_intake_stores_each_message_id_once_whatever_the_batches(
         r["message_id"] for r in repos.intake.since(0, 10_000) if r["message_id"].startswith(prefix)
     ]
     assert stored == [prefix + m for m in seen]
+
+
+def test_intake_for_customers_reads_many_customers_at_once(repos: Repositories) -> None:
+    repos.intake.append(
+        [
+            event("a", "c1", T0, type="identify", traits={"email": "a@x.org"}),
+            event("b", "c2", T0 + timedelta(minutes=1)),
+            event("c", "c1", T0 + timedelta(minutes=2)),
+            event("d", None, anonymous_id="anon-1"),
+            event("e", "c1", T0 + timedelta(minutes=3)),
+        ]
+    )
+    ids = lambda found: {c: [r["message_id"] for r in rows] for c, rows in found.items()}  # noqa: E731
+    assert ids(repos.intake.for_customers(["c1", "c2", "nobody"])) == {
+        "c1": ["a", "c", "e"],
+        "c2": ["b"],
+        "nobody": [],
+    }
+    assert ids(repos.intake.for_customers(["c1"], limit=2)) == {"c1": ["c", "e"]}
+    assert ids(repos.intake.for_customers(["c1", "c2"], since=T0 + timedelta(minutes=1))) == {
+        "c1": ["c", "e"],
+        "c2": [],
+    }
+    assert ids(repos.intake.for_customers(["c1", "c2"], types=["identify"])) == {
+        "c1": ["a"],
+        "c2": [],
+    }
+    assert ids(repos.intake.for_customers(["c1"], types=[])) == {"c1": []}
+    assert repos.intake.for_customers([]) == {}
+    [first] = repos.intake.for_customers(["c1"], limit=3)["c1"][:1]
+    assert first == repos.intake.for_customer("c1")[0]  # the same row, JSON columns decoded
+    assert first["traits"] == {"email": "a@x.org"}
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    owners=st.lists(st.sampled_from(["c1", "c2", "c3", None]), max_size=14),
+    asked=st.lists(st.sampled_from(["c1", "c2", "c3", "c4"]), max_size=4, unique=True),
+    kinds=st.lists(st.sampled_from(["track", "identify", "page"]), min_size=14, max_size=14),
+    limit=st.integers(0, 5),
+    since=st.none() | st.integers(0, 14),
+    types=st.none() | st.lists(st.sampled_from(["track", "identify", "page"]), unique=True),
+)
+def test_intake_for_customers_is_for_customer_of_each(
+    repos: Repositories,
+    owners: list[str | None],
+    kinds: list[str],
+    asked: list[str],
+    limit: int,
+    since: int | None,
+    types: list[str] | None,
+) -> None:
+    """Property: for any log, customers, limit, time and types, the batch read gives each
+    customer exactly what ``for_customer`` gives them (of those types: the newest ``limit``
+    of their events of those types)."""
+    prefix = f"p{uuid.uuid4().hex[:8]}-"  # the fixture's store is shared by the examples
+    repos.intake.append(
+        [
+            event(f"{prefix}{i}", None if who is None else prefix + who,
+                  T0 + timedelta(minutes=i), anonymous_id=f"{prefix}anon", type=kinds[i])
+            for i, who in enumerate(owners)
+        ]
+    )  # fmt: skip
+    after = None if since is None else T0 + timedelta(minutes=since)
+    mine = [prefix + c for c in asked]
+    found = repos.intake.for_customers(mine, since=after, types=types, limit=limit)
+    assert list(found) == mine
+    for c in mine:
+        if types is None:
+            assert found[c] == repos.intake.for_customer(c, since=after, limit=limit)
+        else:
+            every = repos.intake.for_customer(c, since=after, limit=10_000)
+            of_types = [r for r in every if r["type"] in types]
+            assert found[c] == (of_types[-limit:] if limit else [])

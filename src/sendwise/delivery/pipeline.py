@@ -10,7 +10,8 @@ was planned (before anything is sent), keyed by a stable idempotency key. A batc
    ``pending``, the rest are marked ``sending`` (attempts + 1), all **committed** before any is
    handed over; with a frequency cap the count includes every campaign's claimed messages and
    capped claims are serialized, so two campaigns at once cannot both pass it;
-2. (one process sends a campaign at a time: the CLI runs one pipeline per campaign);
+2. several processes may send one campaign at once: each holds a sending run (the store
+   hands a `sending` row back only when its sender is dead) and claims with SKIP LOCKED;
 3. they are rendered and handed to the messenger concurrently (a semaphore of the messenger's
    concurrency, a token-bucket rate limit); transient errors are retried with exponential
    backoff (or the server's Retry-After), permanent ones are not. Just before each part of
@@ -236,81 +237,86 @@ async def _deliver(
             journal.accepted(msg.key)
         return outcome, attempts
 
+    # a sending run, entered after the journal's recovery (which needs the killed run's rows
+    # still `sending`): other processes may send the campaign at once (docs/adr/0170)
     async with messenger:
-        while True:
-            claim = store.messages.claim_due(
-                policy,
-                campaign_id=campaign_id,
-                now=now,
-                limit=opts.batch_size,
-                shard=shard,
-                at=clock(),
-            )
-            if not claim.claimed:
-                break
-            report.skipped += len(claim.skipped)
-            report.deferred += len(claim.deferred)
-            report.skip_reasons.update(why.split(":")[0] for _, why in claim.skipped)
-            rows = claim.ready
-            if not rows:
-                progress(claim.claimed)
-                continue
-            links = {r.customer_id: message_links(opts.base_url, key, r.message_key) for r in rows}
-            rendered, errors = _render(renderer, rows, links)
-            results: dict[str, tuple[str, str]] = {
-                r.message_key: ("failed", errors[r.customer_id])
-                for r in rows
-                if r.customer_id in errors
-            }
-            todo = [r for r in rows if r.customer_id in rendered and r.email]
-            for r in rows:
-                if r.customer_id in rendered and not r.email:
-                    results[r.message_key] = ("failed", "no email address")
-            tracking = (opts.base_url, key) if opts.track else None
-            outgoing = [
-                compose(
-                    rendered[r.customer_id],
-                    key=r.message_key,
-                    to=r.email or "",
-                    sender=sender,
-                    links=links[r.customer_id],
-                    tracking=tracking,
+        with store.messages.sending_run(campaign_id):
+            while True:
+                claim = store.messages.claim_due(
+                    policy,
                     campaign_id=campaign_id,
-                    variant=r.variant,
-                    customer_id=r.customer_id,
+                    now=now,
+                    limit=opts.batch_size,
+                    shard=shard,
+                    at=clock(),
                 )
-                for r in todo
-            ]
+                if not claim.claimed:
+                    break
+                report.skipped += len(claim.skipped)
+                report.deferred += len(claim.deferred)
+                report.skip_reasons.update(why.split(":")[0] for _, why in claim.skipped)
+                rows = claim.ready
+                if not rows:
+                    progress(claim.claimed)
+                    continue
+                links = {
+                    r.customer_id: message_links(opts.base_url, key, r.message_key) for r in rows
+                }
+                rendered, errors = _render(renderer, rows, links)
+                results: dict[str, tuple[str, str]] = {
+                    r.message_key: ("failed", errors[r.customer_id])
+                    for r in rows
+                    if r.customer_id in errors
+                }
+                todo = [r for r in rows if r.customer_id in rendered and r.email]
+                for r in rows:
+                    if r.customer_id in rendered and not r.email:
+                        results[r.message_key] = ("failed", "no email address")
+                tracking = (opts.base_url, key) if opts.track else None
+                outgoing = [
+                    compose(
+                        rendered[r.customer_id],
+                        key=r.message_key,
+                        to=r.email or "",
+                        sender=sender,
+                        links=links[r.customer_id],
+                        tracking=tracking,
+                        campaign_id=campaign_id,
+                        variant=r.variant,
+                        customer_id=r.customer_id,
+                    )
+                    for r in todo
+                ]
 
-            def recheck(part: Sequence[Claimed]) -> set[str]:
-                withheld = store.messages.recheck(
-                    policy, campaign_id=campaign_id, batch=part, now=now, at=clock()
+                def recheck(part: Sequence[Claimed]) -> set[str]:
+                    withheld = store.messages.recheck(
+                        policy, campaign_id=campaign_id, batch=part, now=now, at=clock()
+                    )
+                    report.skipped += len(withheld)
+                    report.skip_reasons.update(why.split(":")[0] for _, why in withheld)
+                    return {m.message_key for m, _ in withheld}
+
+                outcomes = await _hand_over(todo, outgoing, one, recheck, messenger.concurrency)
+                todo = [r for r in todo if r.message_key in outcomes]
+                outcomes_in_order = [outcomes[r.message_key] for r in todo]
+                for r, (outcome, attempts) in zip(todo, outcomes_in_order, strict=True):
+                    report.retries += attempts - 1
+                    if outcome.status == "sent":
+                        results[r.message_key] = ("sent", "")
+                    else:
+                        results[r.message_key] = ("failed", f"{outcome.status}: {outcome.detail}")
+                done = [r for r in rows if r.message_key in results]  # not the withheld
+                store.messages.record_outcomes(
+                    campaign_id, [(r, *results[r.message_key]) for r in done], clock()
                 )
-                report.skipped += len(withheld)
-                report.skip_reasons.update(why.split(":")[0] for _, why in withheld)
-                return {m.message_key for m, _ in withheld}
-
-            outcomes = await _hand_over(todo, outgoing, one, recheck, messenger.concurrency)
-            todo = [r for r in todo if r.message_key in outcomes]
-            outcomes_in_order = [outcomes[r.message_key] for r in todo]
-            for r, (outcome, attempts) in zip(todo, outcomes_in_order, strict=True):
-                report.retries += attempts - 1
-                if outcome.status == "sent":
-                    results[r.message_key] = ("sent", "")
-                else:
-                    results[r.message_key] = ("failed", f"{outcome.status}: {outcome.detail}")
-            done = [r for r in rows if r.message_key in results]  # not the withheld
-            store.messages.record_outcomes(
-                campaign_id, [(r, *results[r.message_key]) for r in done], clock()
-            )
-            journal.clear()
-            for status, reason in results.values():
-                if status == "sent":
-                    report.sent += 1
-                else:
-                    report.failed += 1
-                    report.reasons[reason.split(":")[0]] += 1
-            progress(claim.claimed)
+                journal.clear()
+                for status, reason in results.values():
+                    if status == "sent":
+                        report.sent += 1
+                    else:
+                        report.failed += 1
+                        report.reasons[reason.split(":")[0]] += 1
+                progress(claim.claimed)
     return report
 
 

@@ -266,6 +266,7 @@ class JourneyEngine:
     def _run(self, campaign_id: str, states: list[JourneyState], now: datetime) -> int:
         out = Effects()
         self.facts.clear()
+        self.facts.batch([st.customer_id for st in states if not st.holdout])
         self._weights = {}
         after: list[JourneyState] = []
         for st in states:

@@ -8,6 +8,7 @@ the address comes from the profile or else from their newest ``identify`` traits
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,21 +27,57 @@ class Facts:
 
 
 class FactSource:
-    """Facts per customer, each read once per batch (``clear`` between batches)."""
+    """Facts per customer, each read once per batch (``clear`` between batches).
+
+    ``batch(ids)`` names the customers of the batch being run: the first of them whose facts
+    are asked for has those of every one still unread read with it, the ``identify`` traits of
+    them all in one read of the intake log (``intake.for_customers``) instead of one each. A
+    batch whose steps read no facts (waits only) reads nothing."""
+
+    IDENTIFIES = 200
+    """A customer's newest ``identify`` calls whose traits give the address and time zone."""
 
     def __init__(self, store: Any, serving: Any, clock: Any) -> None:
         self.store, self.serving, self.clock = store, serving, clock
         self._cache: dict[str, Facts] = {}
+        self._batch: list[str] = []
 
     def clear(self) -> None:
         self._cache.clear()
+        self._batch = []
+
+    def batch(self, customer_ids: Sequence[str]) -> None:
+        self._batch = list(dict.fromkeys(customer_ids))
 
     def __call__(self, customer_id: str) -> Facts:
         if customer_id not in self._cache:
-            self._cache[customer_id] = self._read(customer_id)
+            todo = [c for c in self._batch if c not in self._cache]
+            self._batch = []
+            if customer_id not in todo:
+                todo.append(customer_id)
+            try:
+                self._cache.update(self._read_many(todo))
+            except Exception:  # one customer's failing read must fail no one else's step:
+                if len(todo) == 1:  # the others are read one by one when they are asked for
+                    raise
+                self._cache.update(self._read_many([customer_id]))
         return self._cache[customer_id]
 
-    def _read(self, customer_id: str) -> Facts:
+    def _read_many(self, customer_ids: Sequence[str]) -> dict[str, Facts]:
+        read = {cid: self._profile_facts(cid) for cid in customer_ids}
+        lacking = [c for c, f in read.items() if f.email is None or f.timezone is None]
+        if lacking:
+            events = self.store.intake.for_customers(
+                lacking, types=("identify",), limit=self.IDENTIFIES
+            )
+            for cid in lacking:
+                facts, traits = read[cid], _traits(events.get(cid, ()))
+                facts.email = facts.email or _text(traits.get("email"))
+                facts.timezone = facts.timezone or _text(traits.get("timezone"))
+        return read
+
+    def _profile_facts(self, customer_id: str) -> Facts:
+        """The facts of the live profile (no address yet when it holds none)."""
         facts = Facts(customer_id)
         values: dict[str, Any] = {}
         if self.serving is not None:
@@ -65,19 +102,16 @@ class FactSource:
         hour = values.get("best_send_hour")
         if isinstance(hour, int | float) and hour == hour and 0 <= hour < 24:
             facts.best_send_hour = int(hour)
-        if facts.email is None or facts.timezone is None:
-            traits = self._traits(customer_id)
-            facts.email = facts.email or _text(traits.get("email"))
-            facts.timezone = facts.timezone or _text(traits.get("timezone"))
         return facts
 
-    def _traits(self, customer_id: str) -> dict[str, Any]:
-        """The newest identify traits of the customer (merged, newest wins)."""
-        merged: dict[str, Any] = {}
-        for event in self.store.intake.for_customer(customer_id, limit=200):
-            if event.get("type") == "identify" and isinstance(event.get("traits"), dict):
-                merged.update(event["traits"])
-        return merged
+
+def _traits(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``identify`` traits of a customer's events (oldest first), merged, newest wins."""
+    merged: dict[str, Any] = {}
+    for event in events:
+        if event.get("type") == "identify" and isinstance(event.get("traits"), dict):
+            merged.update(event["traits"])
+    return merged
 
 
 def _text(value: Any) -> str | None:

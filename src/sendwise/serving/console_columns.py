@@ -58,6 +58,30 @@ def flat_table(rows: Iterable[Mapping[str, Any]], empty: bool = True) -> pa.Tabl
     return pa.concat_tables(parts, promote_options="permissive")
 
 
+def _json_type(kind: pa.DataType) -> pa.DataType:
+    """The type a warehouse column's values have once they went through the snapshot's JSON."""
+    if pa.types.is_integer(kind):
+        return pa.int64()
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return pa.float64()
+    if pa.types.is_boolean(kind):
+        return pa.bool_()
+    return pa.string()
+
+
+def without_null_columns(
+    data: pa.Table, types: Mapping[str, pa.DataType] | None = None
+) -> pa.Table:
+    """``data`` with every column of Arrow's null type (a field no customer has a value for,
+    such as email engagement in a shop that sent no email) given a real type: the one its
+    warehouse column has (``types``), else text. DuckDB cannot hold a null-typed column."""
+    for i, field in enumerate(data.schema):
+        if pa.types.is_null(field.type):
+            kind = _json_type(types[field.name]) if types and field.name in types else pa.string()
+            data = data.set_column(i, field.name, pa.nulls(data.num_rows, kind))
+    return data
+
+
 def parquet_path(settings: Any, version: int) -> Path:
     """Where ``sendwise publish`` writes a version's flat profiles for the console."""
     return Path(settings.path("console", "snapshots", f"profiles-{int(version)}.parquet"))
@@ -86,6 +110,7 @@ class ProfileColumns:
         else:
             source = "store"
             data = flat_table(snapshot_rows(store, version)) or pa.table({"customer_id": []})
+        data = without_null_columns(data)
         cols = cls(data, version, time.perf_counter() - started)
         logger.info(
             "console columns of snapshot %s: %s rows from the %s in %.1f s",

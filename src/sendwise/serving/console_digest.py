@@ -18,7 +18,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sendwise.serving.console_columns import ProfileColumns, flat_table, parquet_path
+from sendwise.serving.console_columns import (
+    ProfileColumns,
+    flat_table,
+    parquet_path,
+    without_null_columns,
+)
 
 logger = logging.getLogger(__name__)
 MEASURES = ("customers", "revenue")
@@ -48,8 +53,9 @@ class SnapshotDigest:
     """Fed the profile rows of a version as they are written (``add``); ``finish`` writes the
     Parquet file (atomically: a temporary file renamed) and returns ``meta["console"]``."""
 
-    def __init__(self) -> None:
+    def __init__(self, types: Mapping[str, pa.DataType] | None = None) -> None:
         self.parts: list[pa.Table] = []
+        self.types = types  # the warehouse profile's column types, for columns with no value
 
     def add(self, profiles: Iterable[Mapping[str, Any]]) -> None:
         part = flat_table(profiles, empty=False)
@@ -62,6 +68,7 @@ class SnapshotDigest:
             if self.parts
             else pa.table({"customer_id": pa.array([], pa.string())})
         )
+        data = without_null_columns(data, self.types)
         self.parts = []
         cols = ProfileColumns(data, version)
         path = parquet_path(settings, version)

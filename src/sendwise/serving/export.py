@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 import scipy.sparse as sp
 
 from sendwise.warehouse.profile_columns import PREDICTIONS
@@ -56,6 +57,12 @@ def _batches(wh: Warehouse, table: str, size: int) -> Iterator[list[dict[str, An
     data = wh.table(table).to_pyarrow()
     for start in range(0, data.num_rows, size):
         yield data.slice(start, size).to_pylist()
+
+
+def profile_types(wh: Warehouse) -> dict[str, pa.DataType]:
+    """The Arrow type of each column of the warehouse's ``profile`` table."""
+    schema = wh.table("profile").schema().to_pyarrow()
+    return {field.name: field.type for field in schema}
 
 
 def profile_row(row: dict[str, Any]) -> dict[str, Any]:

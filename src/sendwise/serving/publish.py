@@ -133,7 +133,9 @@ def publish(
     version = snaps.begin(at=at, as_of=as_of, data_end=end, meta=meta)
     customers, recs = 0, 0
     sizes: dict[str, int] = {}
-    digest = SnapshotDigest()  # the console's figures and columns file (serving/console_digest.py)
+    digest = SnapshotDigest(
+        export.profile_types(wh)
+    )  # the console's figures and columns file (serving/console_digest.py)
     try:
         say(f"writing snapshot {version}")
         for profiles, members in export.profile_batches(wh):

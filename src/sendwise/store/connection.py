@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +30,8 @@ from sendwise.store.sql_webhooks import SqlWebhooks
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATE_LOCK = 0x53574D47
+"""PostgreSQL advisory lock key ("SWMG") held by the transaction that migrates the store."""
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -139,6 +141,10 @@ class Store:
         """Apply every pending migration; return the revision reached."""
         try:
             with self.engine.begin() as conn:
+                if not self.is_sqlite:
+                    # several processes opening one empty database at once: one migrates, the
+                    # others wait for its commit, then find the schema at head (docs/adr/0171)
+                    conn.execute(select(func.pg_advisory_xact_lock(MIGRATE_LOCK)))
                 command.upgrade(_alembic_config(conn), "head")
         except SQLAlchemyError as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""

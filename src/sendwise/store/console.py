@@ -190,30 +190,65 @@ def campaign_list(store: Any) -> list[dict[str, Any]]:
 
 def campaign_counts(store: Any, campaign_id: str) -> dict[str, dict[str, int]]:
     """variant -> counts: messages by status (``planned:<status>``) and distinct messages with
-    each email event type (human opens only for ``open``), aggregated in the database."""
-    from sqlalchemy import and_, func, not_
-
-    from sendwise.store.schema import email_event, message
-
+    each email event type (human opens only for ``open``), aggregated in the database from
+    two indexes alone (migration 0011, docs/adr/0156): about 100 ms of CPU at 300,000
+    messages, whether or not the campaign was counted before."""
     out: dict[str, dict[str, int]] = {}
-    m, e = message.c, email_event.c
-    by_status = (
-        select(m.variant, m.status, func.count())
-        .where(m.campaign_id == campaign_id)
-        .group_by(m.variant, m.status)
-    )
-    human = not_(and_(e.type == "open", e.is_machine.is_(True)))
-    by_type = (
-        select(e.variant, e.type, func.count(func.distinct(e.message_id)))
-        .where(e.campaign_id == campaign_id, human)
-        .group_by(e.variant, e.type)
-    )
+    if not hasattr(store, "begin"):  # MemoryStore
+        for r in store.messages.rows.values():
+            if r["campaign_id"] == campaign_id:
+                c = out.setdefault(r["variant"], {})
+                c[f"planned:{r['status']}"] = c.get(f"planned:{r['status']}", 0) + 1
+        seen: set[tuple[str, str, str]] = set()
+        for e in store.events.stored:
+            if e["campaign_id"] != campaign_id or (e["type"] == "open" and e["is_machine"]):
+                continue
+            variant = e["variant"] or "?"
+            if (variant, e["type"], e["message_id"]) not in seen:
+                seen.add((variant, e["type"], e["message_id"]))
+                c = out.setdefault(variant, {})
+                c[e["type"]] = c.get(e["type"], 0) + 1
+        return out
+    by_status, by_type = count_queries(store, campaign_id)
     with store.begin() as conn:
         for variant, status, n in conn.execute(by_status):
             out.setdefault(variant, {})[f"planned:{status}"] = int(n)
         for variant, kind, n in conn.execute(by_type):
             out.setdefault(variant or "?", {})[kind] = int(n)
     return out
+
+
+def count_queries(store: Any, campaign_id: str) -> tuple[Any, Any]:
+    """The two GROUP BYs of :func:`campaign_counts`: (variant, status, messages) and
+    (variant, event type, distinct messages)."""
+    from sqlalchemy import and_, func, not_
+
+    from sendwise.store.schema import email_event, message
+
+    m, e = message.c, email_event.c
+    # grouped in the order of the indexes' columns: read in index order, nothing sorted
+    by_status = (
+        select(m.variant, m.status, func.count())
+        .where(m.campaign_id == campaign_id)
+        .group_by(m.status, m.variant)
+    )
+    human = not_(and_(e.type == "open", e.is_machine.is_(True)))
+    if store.is_sqlite:
+        by_type = (
+            select(e.variant, e.type, func.count(func.distinct(e.message_id)))
+            .where(e.campaign_id == campaign_id, human)
+            .group_by(e.type, e.variant)
+        )
+    else:  # PostgreSQL sorts for COUNT(DISTINCT); DISTINCT rows read the index in order
+        found = (
+            select(e.type, e.variant, e.message_id)
+            .where(e.campaign_id == campaign_id, human)
+            .distinct()
+            .subquery()
+        )
+        f = found.c
+        by_type = select(f.variant, f.type, func.count()).group_by(f.type, f.variant)
+    return by_status, by_type
 
 
 def event_day_counts(

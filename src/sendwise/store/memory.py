@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,9 @@ class MemoryMessages:
     def __init__(self, db: MemoryStore) -> None:
         self.db = db
         self.rows: dict[str, dict[str, Any]] = {}
+
+    def sending_run(self, campaign_id: str) -> AbstractContextManager[bool]:
+        return nullcontext(True)  # one process: nothing to share
 
     def add_plan(self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime) -> bool:
         if not self.db.campaigns.set_status(campaign_id, "planned", only_from="created", at=at):

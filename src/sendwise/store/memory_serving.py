@@ -71,6 +71,22 @@ class MemoryIntake:
         ]
         return found[-limit:] if limit else []
 
+    def for_customers(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        since: datetime | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {c: [] for c in customer_ids}
+        for r in self.log:
+            if r["customer_id"] not in found or (types is not None and r["type"] not in types):
+                continue
+            if since is None or r["received_at"] > since:
+                found[r["customer_id"]].append(dict(r))
+        return {c: (rows[-limit:] if limit > 0 else []) for c, rows in found.items()}
+
     def max_seq(self) -> int:
         return len(self.log)
 

@@ -12,6 +12,7 @@ Times are naive UTC; addresses are compared trimmed and lower-cased.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -134,6 +135,14 @@ class MessageRepository(Protocol):
         already sending, such as a journey's: a row whose ``message_key`` is stored already is
         left as it is (a step run twice inserts once). Returns the rows inserted."""
 
+    def sending_run(self, campaign_id: str) -> AbstractContextManager[bool]:
+        """Held by a process while it claims and records messages of ``campaign_id``; several
+        processes may hold runs of one campaign at once (PostgreSQL). Entering finds whether
+        any other process is sending it: when none is, the messages a killed sender left
+        ``sending`` go back to ``pending``; while a run is open, :meth:`claim_due` claims only
+        ``pending`` messages, never another sender's in flight. Yields that finding (True:
+        alone). See :mod:`sendwise.store.sending_runs`."""
+
     def claim_due(
         self,
         policy: ClaimPolicy,
@@ -144,8 +153,8 @@ class MessageRepository(Protocol):
         shard: KeyPart | None = None,
         at: datetime | None = None,
     ) -> Claim:
-        """Claim up to ``limit`` due messages (``pending`` or ``sending``, scheduled at or
-        before ``now``), apply ``policy`` to them and commit, in one transaction: the skipped
+        """Claim up to ``limit`` due messages (``pending`` or ``sending``; only ``pending``
+        inside a :meth:`sending_run`; scheduled at or before ``now``), apply ``policy`` to them and commit, in one transaction: the skipped
         become ``skipped`` with their reason and a ``skipped`` event (at ``at``), the deferred
         ``pending`` at their new time, the rest ``sending`` (attempts + 1), returned ready.
 
@@ -319,6 +328,19 @@ class IntakeRepository(Protocol):
     ) -> list[dict[str, Any]]:
         """The newest ``limit`` events of the customer (by ``customer_id``, or by one of
         ``anonymous_ids``) received after ``since``, oldest first."""
+
+    def for_customers(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        since: datetime | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`for_customer` (by ``customer_id``) of many customers in one read: every id
+        asked for is a key, its newest ``limit`` events received after ``since`` (of one of
+        ``types`` when given) oldest first, ``[]`` for a customer with none. A journey batch's
+        facts are read with it."""
 
     def max_seq(self) -> int:
         """The newest ``seq`` (0 for an empty log)."""

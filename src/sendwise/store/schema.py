@@ -67,7 +67,9 @@ message = Table(
     # one message per (campaign, customer) for campaigns (their keys are derived from the two);
     # a journey sends several to one customer, so the pair is indexed, not unique (0007)
     Index("ix_message_campaign_customer", "campaign_id", "customer_id"),
-    Index("ix_message_due", "campaign_id", "status", "scheduled_at"),
+    # a campaign's counts by status and variant read this index only, in its order; the
+    # claim's scheduled_at (IS NULL OR <= now) is read from the entry, never a range (0011)
+    Index("ix_message_due", "campaign_id", "status", "variant", "scheduled_at"),
     Index("ix_message_customer", "customer_id"),
 )
 
@@ -87,7 +89,11 @@ email_event = Table(
     Column("user_agent", Text),
     Column("is_machine", Boolean, nullable=False, default=False),
     Column("reason", Text),
-    Index("ix_email_event_campaign_type", "campaign_id", "type"),
+    # variant, message_id, is_machine: a campaign's distinct opens and clicks by variant read
+    # this index only (0011)
+    Index(
+        "ix_email_event_campaign_type", "campaign_id", "type", "variant", "message_id", "is_machine"
+    ),
     Index("ix_email_event_customer_type_time", "customer_id", "type", "occurred_at"),
 )
 # the send policy counts recent sends per address (trimmed, lower case), whatever the case stored

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from sendwise.store.schema import campaign as campaign_table
 from sendwise.store.schema import consent as consent_table
 from sendwise.store.schema import message as message_table
 from sendwise.store.schema import suppression as suppression_table
+from sendwise.store.sending_runs import SendingRuns
 from sendwise.store.sql_records import chunks
 
 if TYPE_CHECKING:
@@ -141,6 +143,10 @@ def _claimed(row: Any) -> Claimed:
 class SqlMessages:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.runs = SendingRuns(store)
+
+    def sending_run(self, campaign_id: str) -> AbstractContextManager[bool]:
+        return self.runs.run(campaign_id)
 
     def add_plan(self, campaign_id: str, rows: Sequence[Mapping[str, Any]], at: datetime) -> bool:
         data = [
@@ -274,16 +280,25 @@ class SqlMessages:
         at: datetime | None = None,
     ) -> Claim:
         at = at or utcnow()
+        # inside a sending run only pending rows: a sending one is another sender's in flight
+        statuses = ("pending",) if self.runs.active(campaign_id) else DUE
         due = (
             select(m.message_key)
-            .where(m.campaign_id == campaign_id, m.status.in_(DUE))
+            .where(m.campaign_id == campaign_id, m.status.in_(statuses))
             .where(or_(m.scheduled_at.is_(None), m.scheduled_at <= now))
         )
         if shard is not None:
             due = due.where(func.substr(m.message_key, 1, 1).in_(shard.digits))
+        due = due.limit(limit)
+        if not self.store.is_sqlite:
+            # rows another sender is claiming are passed over, not waited for and claimed
+            # again; the status is checked again on the row as it is when locked. A CTE, run
+            # once: as an IN subquery the planner may run it again and exceed the limit
+            locked = due.with_for_update(skip_locked=True).cte("due")
+            due = select(locked.c.message_key)
         stmt = (
             update(message_table)
-            .where(m.message_key.in_(due.limit(limit)))
+            .where(m.message_key.in_(due), m.status.in_(statuses))
             .values(status="sending", attempts=m.attempts + 1, updated_at=at)
             .returning(*CLAIMED)
         )

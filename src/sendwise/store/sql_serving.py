@@ -48,6 +48,29 @@ def _for_customer(anonymous: bool, since: bool) -> Any:
     return query.order_by(e.seq.desc()).limit(bindparam("n"))
 
 
+@functools.cache
+def _for_customers(since: bool, types: bool) -> Any:
+    """The read of ``for_customers``: each customer's newest ``n`` events (a row number per
+    customer, newest first), in ``seq`` order."""
+    e = intake_event.c
+    rank = func.row_number().over(partition_by=e.customer_id, order_by=e.seq.desc())
+    inner = select(intake_event, rank.label("rank_")).where(
+        e.customer_id.in_(bindparam("ids", expanding=True))
+    )
+    if since:
+        inner = inner.where(e.received_at > bindparam("since"))
+    if types:
+        inner = inner.where(e.type.in_(bindparam("types", expanding=True)))
+    ranked = inner.subquery()
+    columns = [ranked.c[name] for name in INTAKE_COLUMNS]
+    return select(*columns).where(ranked.c.rank_ <= bindparam("n")).order_by(ranked.c.seq)
+
+
+FOR_CUSTOMERS_CHUNK = 500
+"""Customers per statement of ``for_customers`` (bound parameters stay well under SQLite's
+limit)."""
+
+
 class SqlApiKeys:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -156,6 +179,33 @@ class SqlIntake:
         with self.store.begin() as conn:
             rows = [dict(row) for row in conn.execute(query, params).mappings()]
         return rows[::-1]
+
+    def for_customers(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        since: datetime | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {c: [] for c in customer_ids}
+        wanted = list(found)
+        if limit <= 0 or (types is not None and not types):
+            return found
+        query = _for_customers(since is not None, types is not None)
+        with self.store.begin() as conn:
+            for start in range(0, len(wanted), FOR_CUSTOMERS_CHUNK):
+                params: dict[str, Any] = {
+                    "ids": wanted[start : start + FOR_CUSTOMERS_CHUNK],
+                    "n": limit,
+                }
+                if since is not None:
+                    params["since"] = since
+                if types is not None:
+                    params["types"] = list(types)
+                for row in conn.execute(query, params).mappings():
+                    found[row["customer_id"]].append(dict(row))
+        return found
 
     def max_seq(self) -> int:
         with self.store.begin() as conn:

@@ -12,7 +12,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from sendwise.api.console.state import PREFIX, console_of, page, secure_headers, user_of
+from sendwise.api.console.state import (
+    PREFIX,
+    console_of,
+    page,
+    renderer_of,
+    secure_headers,
+    user_of,
+)
 from sendwise.console import campaign_views, model_views, views
 from sendwise.errors import NotFoundError, SendwiseError
 
@@ -27,12 +34,7 @@ def _serving(request: Request) -> Any:
 
 
 def _renderer(request: Request) -> Any:
-    from sendwise.content.render import Renderer
-
-    state = request.app.state
-    if getattr(state, "renderer", None) is None:
-        state.renderer = Renderer(state.settings)
-    return state.renderer
+    return renderer_of(request.app.state)
 
 
 @router.get("")
@@ -170,7 +172,6 @@ async def templates(
     customer: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     user_of(request)
-    from sendwise.content.lint import lint_template
     from sendwise.serving.render import render_for
 
     st = request.app.state
@@ -179,7 +180,7 @@ async def templates(
     if name:
         renderer = _renderer(request)
         try:
-            problems = await run_in_threadpool(lint_template, renderer, name)
+            problems = await run_in_threadpool(console_of(request).lints.get, renderer, name)
             if customer:
                 shown = await run_in_threadpool(
                     render_for, _serving(request), renderer, name, customer,

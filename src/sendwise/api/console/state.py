@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from sendwise.console.jobs import JobRunner
 from sendwise.console.sessions import COOKIE, Session, SessionSigner, csrf_ok
 from sendwise.console.tally import Tally
 from sendwise.console.users import PERMISSIONS
+from sendwise.console.warm import LintCache, warm_previews
 from sendwise.serving.console_columns import ColumnsCache
 from sendwise.store.console import UserRecord
 
@@ -52,6 +54,7 @@ class ConsoleState:
     secure: bool
     counts: CountsCache
     store: Any = None
+    lints: LintCache = field(default_factory=LintCache)
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
@@ -92,16 +95,50 @@ def console_for(app: Any) -> ConsoleState:
             store=state.store,
         )
         state.console = found
-        warm_up(found)
+        warm_up(found, previews=lambda: warm_templates(state, found))
     return found
 
 
-def warm_up(console: ConsoleState, every: float = 10.0) -> None:
-    """In a background thread: fold the stored email events, count the newest campaigns, load
-    the current snapshot's columns for the live rule count (from the Parquet file the publish
-    wrote), and
-    every ``every`` seconds look for a newer published version and load it too, until the
-    service stops. The pages never wait for it (docs/console.md)."""
+def renderer_of(state: Any) -> Any:
+    """The app's template renderer (compiled templates kept), made on first use."""
+    if getattr(state, "renderer", None) is None:
+        from sendwise.content.render import Renderer
+
+        state.renderer = Renderer(state.settings)
+    return state.renderer
+
+
+def warm_templates(state: Any, console: ConsoleState) -> None:
+    """The console's page templates and the project's e-mail templates compiled, linted and
+    rendered once for a real customer, so the first preview a user asks for does not pay for
+    them (docs/adr/0157)."""
+    from sendwise.console.views import template_names
+    from sendwise.serving.service import Serving
+
+    for name in console.env.list_templates(extensions=["html"]):
+        console.env.get_template(name)
+    if getattr(state, "serving", None) is None:  # as api.profiles.serving_of makes it
+        state.serving = Serving(state.store, state.settings, clock=state.clock)
+    warm_previews(
+        renderer_of(state),
+        state.serving,
+        console.store,
+        console.lints,
+        template_names(state.settings),
+        base_url=state.settings.delivery.base_url,
+        key=state.key.current,
+        stop=console.stopping,
+    )
+
+
+def warm_up(
+    console: ConsoleState, every: float = 10.0, previews: Callable[[], None] | None = None
+) -> None:
+    """In a background thread: fold the stored email events, count the newest campaigns,
+    warm the template previews (``previews``), load the current snapshot's columns for the
+    live rule count (from the Parquet file the publish wrote), and every ``every`` seconds
+    look for a newer published version and load it too, until the service stops. The pages
+    never wait for it (docs/console.md)."""
 
     def run() -> None:
         try:
@@ -109,6 +146,11 @@ def warm_up(console: ConsoleState, every: float = 10.0) -> None:
             console.counts.warm(console.store)
         except Exception:  # the overview folds the events itself if this failed
             logger.warning("console warm-up failed", exc_info=True)
+        try:
+            if previews is not None:
+                previews()
+        except Exception:  # the first preview pays for it instead
+            logger.warning("console warm-up of the templates failed", exc_info=True)
         while not console.stopping.is_set():
             try:
                 version = console.store.snapshots.current_version()
