@@ -44,9 +44,26 @@ def _check_zone(name: str) -> str:
     return name
 
 
+class SparkSettings(_Section):
+    """The Spark session of a ``spark://`` warehouse (docs/scaling.md)."""
+
+    warehouse_dir: str = "spark-warehouse"
+    """Folder of the Spark tables (Parquet), relative to the project; their catalogue (a Derby
+    metastore) is kept beside it, in ``<warehouse_dir>-metastore``."""
+    driver_memory: str = "2g"
+    """JVM memory of the Spark driver (in local mode, the whole of Spark)."""
+    shuffle_partitions: int = 8
+    """spark.sql.shuffle.partitions: Spark's default (200) is for clusters, not one machine."""
+    conf: dict[str, str] = Field(default_factory=dict)
+    """Any further Spark settings, such as {"spark.executor.memory" = "8g"}; they win."""
+
+
 class WarehouseSettings(_Section):
     url: str = "duckdb://warehouse.duckdb"
-    """An Ibis connection URL. A relative DuckDB path is taken inside the project folder."""
+    """An Ibis connection URL. A relative DuckDB path is taken inside the project folder;
+    ``spark://local[2]`` (or a standalone master's ``spark://HOST:PORT``) runs on Spark."""
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    """Settings of the Spark session, for a ``spark://`` URL."""
     threads: int | None = None
     """DuckDB worker threads; all cores when unset."""
     memory_limit: str | None = None

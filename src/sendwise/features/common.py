@@ -26,8 +26,9 @@ def lit_ts(value: datetime) -> TimestampValue:
 
 
 def days_between(later: datetime, earlier) -> ibis.Value:
-    """(later - earlier) in days, as a float; ``earlier`` is a timestamp column."""
-    return (lit_ts(later).epoch_seconds() - earlier.epoch_seconds()) / DAY
+    """(later - earlier) in days, as a float; ``earlier`` is a timestamp column. (The cast
+    keeps it a double on Spark, which would otherwise make it a decimal.)"""
+    return (lit_ts(later).epoch_seconds() - earlier.epoch_seconds()).cast("float64") / DAY
 
 
 def since(as_of: datetime, days: int) -> TimestampValue:

@@ -67,7 +67,7 @@ def order_features(table: Tables, as_of: datetime, windows: tuple[int, ...]) -> 
         avg_order_value=rfm.monetary / rfm.frequency,
         ipt_mean_days=ibis.ifelse(
             rfm.frequency > 1,
-            (rfm._last_order.epoch_seconds() - rfm._first_order.epoch_seconds())
+            (rfm._last_order.epoch_seconds() - rfm._first_order.epoch_seconds()).cast("float64")
             / DAY
             / (rfm.frequency - 1),
             None,

@@ -7,6 +7,7 @@ The default warehouse is a DuckDB file in the project folder; any Ibis URL works
 always parsed and validated by DuckDB (it reads CSV, Parquet and JSON faster than anything
 else here): inside the warehouse itself when the warehouse is DuckDB, otherwise in a private
 in-memory DuckDB whose valid rows are then handed to the warehouse (see docs/adr/0002).
+A ``spark://`` URL opens a Spark session instead (:mod:`.spark`, docs/adr/0163).
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
 import pyarrow as pa
 
 from sendwise.errors import WarehouseError
+from sendwise.warehouse import spark
 from sendwise.warehouse.schema import TABLES, TableSpec
 
 if TYPE_CHECKING:
     import duckdb
 
-    from sendwise.config import Settings
+    from sendwise.config import Settings, SparkSettings
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +54,27 @@ class Warehouse:
         threads: int | None = None,
         memory_limit: str | None = None,
         read_only: bool = False,
+        spark_settings: SparkSettings | None = None,
+        folder: Path | None = None,
     ):
         self.url = url
         self._threads, self._memory = threads, memory_limit
+        self._spark, self._folder = spark_settings, folder
         self.read_only = read_only and url.startswith("duckdb://")
         self.con: Any = self._connect()
         self.is_duckdb = self.con.name == "duckdb"
+        self.is_spark = self.con.name == "pyspark"
         self._scratch: duckdb.DuckDBPyConnection | None = None
         if self.is_duckdb:
             self._configure(self.con.con, threads, memory_limit)
 
     def _connect(self) -> Any:
+        if spark.is_spark_url(self.url):
+            from sendwise.config import SparkSettings
+
+            return spark.connect(
+                self.url, self._spark or SparkSettings(), self._folder or Path.cwd()
+            )
         try:
             if self.read_only:
                 return ibis.connect(self.url, read_only=True)
@@ -72,6 +85,8 @@ class Warehouse:
     @property
     def shareable(self) -> bool:
         """True when other processes can open this warehouse too (not an in-memory DuckDB)."""
+        if self.is_spark:  # the Derby metastore of a local Spark admits one process
+            return not spark.master_of(self.url).startswith("local")
         target = self.url.removeprefix("duckdb://") if self.is_duckdb else "server"
         return target not in ("", ":memory:") and not target.startswith(":memory:")
 
@@ -96,6 +111,8 @@ class Warehouse:
             settings.warehouse_url(),
             threads=settings.warehouse.threads,
             memory_limit=settings.warehouse.memory_limit,
+            spark_settings=settings.warehouse.spark,
+            folder=settings.project,
         )
         wh.ensure_schema()
         return wh
@@ -150,7 +167,16 @@ class Warehouse:
         or a pandas DataFrame. The canonical tables are never replaced this way."""
         if name in TABLES:
             raise WarehouseError(f"{name!r} is a canonical table; it is loaded, not replaced")
+        if self.is_spark:
+            spark.replace(self.con, name, data)
+            return
         self.con.create_table(name, data, overwrite=True)
+
+    def scratch_table(self, name: str, data: ibis.Table | pa.Table) -> ibis.Table:
+        """A table for the duration of one step (temporary where the backend has them; the
+        caller drops it)."""
+        self.con.create_table(name, data, temp=not self.is_spark)
+        return self.con.table(name)
 
     def query(self, name: str, **params: Any) -> pa.Table:
         """Run the named query of :mod:`sendwise.warehouse.queries` (the SQL lives there)."""
@@ -177,9 +203,9 @@ class Warehouse:
             return
         data = self.engine.table(rows).to_arrow_table() if isinstance(rows, str) else rows
         name = f"_sw_stage_{uuid.uuid4().hex[:12]}"
-        self.con.create_table(name, data, temp=True)
+        table = self.scratch_table(name, data)
         try:
-            yield self.con.table(name)
+            yield table
         finally:
             self.con.drop_table(name, force=True)
 
@@ -188,6 +214,9 @@ class Warehouse:
 
     def delete_keys(self, spec: TableSpec, staged: ibis.Table) -> None:
         """Delete the stored rows whose key appears in ``staged`` (an upsert's first half)."""
+        if self.is_spark:
+            spark.delete_keys(self.con, spec.name, list(spec.key), staged)
+            return
         stage_sql = self.con.compile(staged.select(*spec.key))
         match = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in spec.key)
         self.con.raw_sql(

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sendwise.warehouse import spark
 from sendwise.warehouse.connection import quote, sql_string
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ def _tables(duck: Any) -> dict[str, set[str]]:
 def resolve(wh: Warehouse, customer_ids: list[str], emails: list[str]) -> dict[str, list[str]]:
     """The customer ids, addresses and linked anonymous ids of the people named by any of
     ``customer_ids`` or ``emails`` (an address names every customer record that has it)."""
+    if wh.is_spark:
+        raise spark.refuse("finding a person's warehouse rows", "a DuckDB warehouse")
     duck = wh.engine
     tables = _tables(duck)
     ids, addresses = set(customer_ids), {e.strip().lower() for e in emails}
@@ -132,6 +135,8 @@ def _where(table: str, columns: set[str]) -> str | None:
 
 def rows_of(wh: Warehouse, people: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
     """Every warehouse row about the people, by table (JSON-ready values)."""
+    if wh.is_spark:
+        raise spark.refuse("the privacy export", "a DuckDB warehouse")
     duck = wh.engine
     _load_people(duck, people)
     out: dict[str, list[dict[str, Any]]] = {}
@@ -147,6 +152,8 @@ def rows_of(wh: Warehouse, people: dict[str, list[str]]) -> dict[str, list[dict[
 
 def erase_rows(wh: Warehouse, people: dict[str, list[str]]) -> dict[str, int]:
     """Delete every warehouse row about the people, in one transaction; rows by table."""
+    if wh.is_spark:
+        raise spark.refuse("erasure", "a DuckDB warehouse")
     duck = wh.engine
     _load_people(duck, people)
     counts: dict[str, int] = {}

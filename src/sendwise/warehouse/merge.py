@@ -51,9 +51,9 @@ def merge(
         total = int(rows.count().execute())
         if overlap:
             name = f"_sw_merge_{uuid.uuid4().hex[:10]}"
-            wh.con.create_table(name, _classify(spec, known, stored, patch), temp=True)
+            classified = wh.scratch_table(name, _classify(spec, known, stored, patch))
             try:
-                _apply_known(wh, spec, wh.con.table(name), rejects, counts, only_new)
+                _apply_known(wh, spec, classified, rejects, counts, only_new)
             finally:
                 wh.con.drop_table(name, force=True)
         counts.inserted = total - overlap

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sendwise.errors import NotFoundError
+from sendwise.warehouse import spark
 
 if TYPE_CHECKING:
     from sendwise.warehouse.connection import Warehouse
@@ -51,4 +52,7 @@ def customer_segments(wh: Warehouse) -> pd.Series | None:
 
 
 def write_predictions(wh: Warehouse, table: pa.Table) -> None:
+    if wh.is_spark:
+        spark.replace(wh.con, PREDICTION_TABLE, table)
+        return
     wh.con.create_table(PREDICTION_TABLE, table, overwrite=True)

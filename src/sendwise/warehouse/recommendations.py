@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from sendwise.warehouse import spark
 from sendwise.warehouse.schema import PRODUCT_CATEGORY
 
 if TYPE_CHECKING:
@@ -22,6 +23,9 @@ def has_table(wh: Warehouse, name: str) -> bool:
 def replace_table(wh: Warehouse, name: str, data: pa.Table | ibis.Table | Any) -> None:
     """(Re)create the result table ``name`` from ``data`` (Arrow, pandas or an Ibis
     expression)."""
+    if wh.is_spark:
+        spark.replace(wh.con, name, data)
+        return
     wh.con.create_table(name, data, overwrite=True)
 
 

@@ -1,5 +1,6 @@
 """The warehouse side of privacy's build steps: rows older than a cutoff (retention rules) and
-the rows of given customers in the profiling outputs (objection to profiling)."""
+the rows of given customers in the profiling outputs (objection to profiling). On Spark, whose
+Parquet tables have no DELETE, a table is rewritten without the rows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sendwise.warehouse import spark
 from sendwise.warehouse.connection import quote, sql_string
 
 if TYPE_CHECKING:
@@ -17,6 +19,9 @@ def count_older(wh: Warehouse, table: str, column: str, cutoff: datetime) -> int
     """Rows of ``table`` whose ``column`` is before ``cutoff`` (0 when there is no table)."""
     if not wh.has_table(table):
         return 0
+    if wh.is_spark:
+        t = wh.table(table)
+        return int(t.filter(t[column] < cutoff).count().execute())
     found = wh.engine.execute(
         f"SELECT count(*) FROM {quote(table)} WHERE {quote(column)} < CAST(? AS TIMESTAMP)",
         [cutoff],
@@ -25,6 +30,10 @@ def count_older(wh: Warehouse, table: str, column: str, cutoff: datetime) -> int
 
 
 def delete_older(wh: Warehouse, table: str, column: str, cutoff: datetime) -> None:
+    if wh.is_spark:
+        t = wh.table(table)
+        spark.replace(wh.con, table, t.filter(t[column].isnull() | (t[column] >= cutoff)))
+        return
     wh.engine.execute(
         f"DELETE FROM {quote(table)} WHERE {quote(column)} < CAST(? AS TIMESTAMP)", [cutoff]
     )
@@ -37,7 +46,12 @@ def delete_customers(wh: Warehouse, ids: Sequence[str], tables: Sequence[str]) -
     listed = ", ".join(sql_string(i) for i in ids)
     removed = 0
     for table in tables:
-        if wh.has_table(table):
+        if wh.has_table(table) and wh.is_spark:
+            t = wh.table(table)
+            gone = t.customer_id.isin(list(ids))
+            removed += int(t.filter(gone).count().execute())
+            spark.replace(wh.con, table, t.filter(~gone | t.customer_id.isnull()))
+        elif wh.has_table(table):
             found = wh.engine.execute(
                 f"DELETE FROM {quote(table)} WHERE customer_id IN ({listed})"
             ).fetchone()
