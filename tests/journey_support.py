@@ -90,6 +90,16 @@ class FakeServing:
         row = {"customer_id": customer_id, "profile": p, "scores": scores, "segments": []}
         return LiveProfile(customer_id, 1, True, row, LiveFields(), [])
 
+    def live_profiles(self, customer_ids: Any) -> dict[str, LiveProfile]:
+        """Serving.live_profiles: each one found, one by one (a subclass's failure fails all)."""
+        out = {}
+        for cid in customer_ids:
+            try:
+                out[cid] = self.live_profile(cid)
+            except NotFoundError:
+                pass
+        return out
+
 
 def track(customer_id: str, event: str, at: datetime = T0, **properties: Any) -> dict[str, Any]:
     return dict(message_id=f"t-{uuid.uuid4()}", type="track", event=event, user_id=customer_id,
