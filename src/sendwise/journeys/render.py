@@ -32,7 +32,9 @@ class LiveRenderer:
         self.renderer = renderer if renderer is not None else Renderer(settings)
         self.profiles = profiles if profiles is not None else BatchProfiles(serving)
 
-    def tokens(self, template: str, customer_id: str, lp: Any = None) -> dict[str, Any]:
+    def tokens(
+        self, template: str, customer_id: str, lp: Any = None, recommended: Any = None
+    ) -> dict[str, Any]:
         from sendwise.serving.render import tokens_for
 
         if lp is None:
@@ -40,14 +42,21 @@ class LiveRenderer:
         if lp is None:  # nothing published, or a customer it does not know yet
             return _bare(customer_id)
         try:
-            return tokens_for(self.serving, self.renderer, template, customer_id, lp=lp)
+            return tokens_for(self.serving, self.renderer, template, customer_id, lp=lp,
+                              recommended=recommended)  # fmt: skip
         except NotFoundError:  # the version was pruned and nothing replaced it
             return _bare(customer_id)
 
     def render(
-        self, template: str, customer_id: str, *, links: Mapping[str, str], lp: Any = None
+        self,
+        template: str,
+        customer_id: str,
+        *,
+        links: Mapping[str, str],
+        lp: Any = None,
+        recommended: Any = None,
     ) -> RenderedEmail:
-        tokens = self.tokens(template, customer_id, lp)
+        tokens = self.tokens(template, customer_id, lp, recommended)
         return self.renderer.render_context(template, tokens, links)
 
     def render_many(
@@ -59,8 +68,11 @@ class LiveRenderer:
     ) -> Iterator[tuple[str, RenderedEmail]]:
         ids = list(customer_ids)
         lps = self.profiles.get_many(ids)
+        n = self.renderer.template(template).spec.recommendations
+        recs = self.serving.recommendations_many(lps, n) if n and lps else {}
         for cid in ids:
-            yield cid, self.render(template, cid, links=links[cid], lp=lps.get(cid))
+            yield cid, self.render(template, cid, links=links[cid], lp=lps.get(cid),
+                                   recommended=recs.get(cid))  # fmt: skip
 
 
 def _bare(customer_id: str) -> dict[str, Any]:

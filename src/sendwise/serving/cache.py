@@ -148,6 +148,25 @@ class CachedSnapshots:
             self.recs.put((version, customer_id), found)
         return found
 
+    def recommendations_many(
+        self, version: int, customer_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`recommendations` of many customers, those not cached in one read."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        todo = []
+        for cid in dict.fromkeys(customer_ids):
+            found = self.recs.get((version, cid))
+            if found is MISSING:
+                todo.append(cid)
+            else:
+                out[cid] = found
+        if todo:
+            read = self.snaps.recommendations_in(version, todo)
+            for cid in todo:
+                out[cid] = read.get(cid, [])
+                self.recs.put((version, cid), out[cid])
+        return out
+
     def similar(self, version: int, product_ids: Sequence[str]) -> list[tuple[str, str, float]]:
         out: list[tuple[str, str, float]] = []
         todo = []

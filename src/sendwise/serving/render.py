@@ -49,9 +49,11 @@ def tokens_for(
     customer_id: str,
     *,
     lp: LiveProfile | None = None,
+    recommended: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The template's tokens for the customer (from ``lp``, their live profile, when already
-    read: the profile and the recommendations then read nothing more of it)."""
+    read: the profile and the recommendations then read nothing more of it; ``recommended``:
+    their :meth:`Serving.recommendations` answer, when read with a batch's)."""
     compiled = renderer.template(template)
     lp = lp if lp is not None else serving.live_profile(customer_id)
     profile = serving.profile(customer_id, lp=lp)
@@ -71,7 +73,9 @@ def tokens_for(
     tokens["segments"] = list(profile["segments"])
     tokens["profile"]["live"] = profile["live"]
     n = compiled.spec.recommendations
-    recs = serving.recommendations(customer_id, n, lp=lp)["recommendations"] if n else []
+    if recommended is None and n:
+        recommended = serving.recommendations(customer_id, n, lp=lp)
+    recs = recommended["recommendations"] if n and recommended is not None else []
     tokens["recommendations"] = [
         product_token({"product_id": r["product_id"], **r["product"]}, renderer.settings)
         for r in recs

@@ -15,7 +15,7 @@ open-time slots, journeys' facts).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -220,6 +220,38 @@ class Serving:
             lp = self.live_profile(customer_id)
             version = lp.version
             snapshot = self.reads.recommendations(version, customer_id) if lp.known else []
+        return self._ranked(customer_id, lp, snapshot, k)
+
+    def recommendations_many(
+        self, profiles: Mapping[str, LiveProfile], k: int
+    ) -> dict[str, dict[str, Any]]:
+        """:meth:`recommendations` of each customer of ``profiles`` (their live profiles, as
+        :meth:`live_profiles` gives them), the snapshot's lists read in one statement and the
+        version's presence checked once instead of once a customer."""
+        by_version: dict[int, list[str]] = {}
+        for cid, lp in profiles.items():
+            if lp.known:
+                by_version.setdefault(lp.version, []).append(cid)
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for version, ids in by_version.items():
+            lists.update(self.reads.recommendations_many(version, ids))
+        alive: dict[int, bool] = {}
+        out = {}
+        for cid, lp in profiles.items():
+            snapshot = lists.get(cid, []) if lp.known else []
+            if lp.known and not snapshot:
+                if lp.version not in alive:
+                    alive[lp.version] = self.snaps.info(lp.version) is not None
+                if not alive[lp.version]:  # pruned: the one-customer path reads the current
+                    out[cid] = self.recommendations(cid, k)
+                    continue
+            out[cid] = self._ranked(cid, lp, snapshot, k)
+        return out
+
+    def _ranked(
+        self, customer_id: str, lp: LiveProfile, snapshot: list[dict[str, Any]], k: int
+    ) -> dict[str, Any]:
+        version = lp.version
         if lp.objects:  # generic: nothing of theirs chooses or orders the products
             snapshot = []
         weights = {} if lp.objects else live_recs.seeds(lp.live)

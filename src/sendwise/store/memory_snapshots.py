@@ -134,6 +134,11 @@ class MemorySnapshots:
             out = [copy.deepcopy(r) for r in rows]
         yield from out
 
+    def recommendations_in(
+        self, version: int, customer_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        return {c: self.recommendations(version, c) for c in dict.fromkeys(customer_ids)}
+
     def recommendations(self, version: int, customer_id: str) -> list[dict[str, Any]]:
         with self.lock:
             rows = [r for (c, _), r in self._part(version, "recommendation").items()
