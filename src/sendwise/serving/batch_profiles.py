@@ -3,10 +3,11 @@
 A journey's due steps read each customer's live profile for their facts, then the live
 renderer reads it again for the message's tokens and its recommendations. :class:`BatchProfiles`
 reads those of many customers together (:meth:`Serving.live_profiles
-<sendwise.serving.service.Serving.live_profiles>`) and keeps each ``seconds`` (5 by default),
-so the facts' read (always fresh) serves the renderer's too: a message is rendered from a live profile at most
-that old, as an objection to profiling is honoured within ``serving.objection_seconds``. Beyond
-that age, or for a customer it never read, it reads again.
+<sendwise.serving.service.Serving.live_profiles>`) and keeps each ``seconds`` (30 by default),
+so the facts' read (always fresh) serves the renderer's too: a message is rendered from the
+live profile its step ran with, unless that is older than ``seconds`` (a message held back by
+caps or quiet hours, a worker tick of many batches): then, or for a customer it never read, it
+reads again. Marketing consent is checked at the send as before.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class BatchProfiles:
         self,
         serving: Any,
         *,
-        seconds: float = 5.0,
+        seconds: float = 30.0,
         size: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
