@@ -3,6 +3,7 @@ live profiles are plain dicts (unit tests; the end-to-end tests use the real Ser
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -94,10 +95,8 @@ class FakeServing:
         """Serving.live_profiles: each one found, one by one (a subclass's failure fails all)."""
         out = {}
         for cid in customer_ids:
-            try:
+            with contextlib.suppress(NotFoundError):
                 out[cid] = self.live_profile(cid)
-            except NotFoundError:
-                pass
         return out
 
 

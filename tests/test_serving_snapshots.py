@@ -195,7 +195,5 @@ def test_in_force_many_is_in_force_of_each_customer_record(store: Any) -> None:
     ids = ["a", "b", "d", "e", "nobody", "a"]
     got = c.in_force_many(ids, purpose="profiling")
     assert got == {"a": "withdrawn", "b": "granted"}
-    assert got == {
-        x: s for x in ids if (s := c.in_force(x, None, purpose="profiling")) is not None
-    }
+    assert got == {x: s for x in ids if (s := c.in_force(x, None, purpose="profiling")) is not None}
     assert c.in_force_many(ids) == {"e": "withdrawn"}

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 
-
 @dataclass
 class Facts:
     customer_id: str

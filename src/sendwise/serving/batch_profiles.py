@@ -38,7 +38,7 @@ class BatchProfiles:
         them when ``fresh``: the journey's facts read so, the renderer reuses what they read)."""
         now, out, todo = self.clock(), {}, []
         for cid in dict.fromkeys(customer_ids):
-            hit = MISSING if fresh else self.cache.get(cid)
+            hit: Any = MISSING if fresh else self.cache.get(cid)
             if hit is not MISSING and now - hit[0] <= self.seconds:
                 if hit[1] is not None:
                     out[cid] = hit[1]

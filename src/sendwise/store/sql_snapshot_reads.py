@@ -75,8 +75,9 @@ class SnapshotReads:
         with self.store.begin() as conn:
             for start in range(0, len(ids), _PROFILES_CHUNK):
                 params = {"v": version, "ids": ids[start : start + _PROFILES_CHUNK]}
-                for row in conn.execute(_PROFILES_IN, params).mappings():
-                    out[row["customer_id"]] = dict(row)
+                for v, c, prof, scores, segs, reasons in conn.execute(_PROFILES_IN, params):
+                    out[c] = {"version": v, "customer_id": c, "profile": prof,
+                              "scores": scores, "segments": segs, "reasons": reasons}  # fmt: skip
         return out
 
     def profiles(self, version: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
