@@ -3,6 +3,7 @@ live profiles are plain dicts (unit tests; the end-to-end tests use the real Ser
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +90,14 @@ class FakeServing:
         scores = {k: p.pop(k) for k in list(p) if k.startswith("p_") or k == "churn_risk"}
         row = {"customer_id": customer_id, "profile": p, "scores": scores, "segments": []}
         return LiveProfile(customer_id, 1, True, row, LiveFields(), [])
+
+    def live_profiles(self, customer_ids: Any) -> dict[str, LiveProfile]:
+        """Serving.live_profiles: each one found, one by one (a subclass's failure fails all)."""
+        out = {}
+        for cid in customer_ids:
+            with contextlib.suppress(NotFoundError):
+                out[cid] = self.live_profile(cid)
+        return out
 
 
 def track(customer_id: str, event: str, at: datetime = T0, **properties: Any) -> dict[str, Any]:

@@ -111,6 +111,7 @@ def test_one_customers_failing_read_fails_no_one_else(store: Any) -> None:
     clock = Clock()
     eng = engine_with(store, HELLO, clock)
     eng.facts.serving = Failing({c: {"email": f"{c}@x.org"} for c in "ABXCD"})
+    eng.profiles.serving = eng.facts.serving  # the live profiles are read through it
     run(eng, [track(c, "Signed Up", clock()) for c in "ABXCD"])
     assert sent(store, "hello") == {c: f"{c}@x.org" for c in "ABCD"}
     reasons = {s.customer_id: s.exit_reason for s in store.journeys.states("hello")}

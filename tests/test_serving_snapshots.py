@@ -161,3 +161,39 @@ def test_the_first_slot_choice_wins(store: Any) -> None:
     other = snaps.choose_slot("m1", 2, customer_id="c1", product_id="p2", at=T0)
     assert (kept, again, other) == ("p9", "p9", "p2")
     assert snaps.slot("m1", 1)["product_id"] == "p9"
+
+
+def test_profiles_in_and_recommendations_in_read_many_customers_at_once(store: Any) -> None:
+    """The batch reads of a journey batch's live profiles (ADR 0129) give each customer what
+    the one-customer reads give; customers a version lacks are absent (profiles) or ``[]``."""
+    old = write_version(store, 1, customers=5)
+    new = write_version(store, 2, customers=3)
+    snaps = store.snapshots
+    asked = ["c0004", "c0000", "nobody", "c0002", "c0000", "o'neil, 100%"]
+    for v in (old, new):
+        rows = snaps.profiles_in(v, asked)
+        assert rows == {c: snaps.profile_in(v, c) for c in asked if snaps.profile_in(v, c)}
+        recs = snaps.recommendations_in(v, asked)
+        assert recs == {c: snaps.recommendations(v, c) for c in asked}
+    assert set(snaps.profiles_in(new, asked)) == {"c0000", "c0002"}
+    assert snaps.profiles_in(new, []) == {} and snaps.recommendations_in(new, []) == {}
+    many = [f"c{i:04d}" for i in range(1200)]  # more than one chunk of ids
+    assert set(snaps.profiles_in(old, many)) == {f"c{i:04d}" for i in range(5)}
+    assert sum(map(len, snaps.recommendations_in(old, many).values())) == 15
+
+
+def test_in_force_many_is_in_force_of_each_customer_record(store: Any) -> None:
+    """The objections of a batch are read at once: the latest change of each customer record
+    (no address), as ``in_force`` reads one."""
+    c = store.consents
+    at = T0
+    c.record("a", "withdrawn", purpose="profiling", source="t", at=at)
+    c.record("b", "withdrawn", purpose="profiling", source="t", at=at)
+    c.record("b", "granted", purpose="profiling", source="t", at=at + timedelta(minutes=1))
+    c.record("d", "withdrawn", email="d@x.org", purpose="profiling", source="t", at=at)
+    c.record("e", "withdrawn", purpose="marketing", source="t", at=at)
+    ids = ["a", "b", "d", "e", "nobody", "a"]
+    got = c.in_force_many(ids, purpose="profiling")
+    assert got == {"a": "withdrawn", "b": "granted"}
+    assert got == {x: s for x in ids if (s := c.in_force(x, None, purpose="profiling")) is not None}
+    assert c.in_force_many(ids) == {"e": "withdrawn"}

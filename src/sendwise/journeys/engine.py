@@ -79,7 +79,11 @@ class JourneyEngine:
             serving = Serving(store, settings, clock=clock)
         self.store, self.settings, self.serving, self.clock = store, settings, serving, clock
         self.owner = owner or f"w-{uuid.uuid4().hex[:12]}"
-        self.facts = FactSource(store, serving, clock)
+        from sendwise.serving.batch_profiles import BatchProfiles
+
+        self.profiles = BatchProfiles(serving)
+        """A batch's live profiles, read once for its facts and reused by the live renderer."""
+        self.facts = FactSource(store, serving, clock, self.profiles)
         self._defs: dict[tuple[str, int], JourneyDefinition] = {}
         self._weights: dict[tuple[str, str], dict[str, float]] = {}
         self._recovered: set[str] = set()

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sendwise.errors import NotFoundError
-
 
 @dataclass
 class Facts:
@@ -37,8 +35,14 @@ class FactSource:
     IDENTIFIES = 200
     """A customer's newest ``identify`` calls whose traits give the address and time zone."""
 
-    def __init__(self, store: Any, serving: Any, clock: Any) -> None:
+    def __init__(self, store: Any, serving: Any, clock: Any, profiles: Any = None) -> None:
+        from sendwise.serving.batch_profiles import BatchProfiles
+
         self.store, self.serving, self.clock = store, serving, clock
+        if profiles is None and serving is not None:
+            profiles = BatchProfiles(serving)
+        self.profiles = profiles
+        """The live profiles, read together for the batch (shared with the live renderer)."""
         self._cache: dict[str, Facts] = {}
         self._batch: list[str] = []
 
@@ -64,7 +68,8 @@ class FactSource:
         return self._cache[customer_id]
 
     def _read_many(self, customer_ids: Sequence[str]) -> dict[str, Facts]:
-        read = {cid: self._profile_facts(cid) for cid in customer_ids}
+        lps = self.profiles.get_many(customer_ids, fresh=True) if self.profiles is not None else {}
+        read = {cid: self._profile_facts(cid, lps.get(cid)) for cid in customer_ids}
         lacking = [c for c, f in read.items() if f.email is None or f.timezone is None]
         if lacking:
             events = self.store.intake.for_customers(
@@ -76,26 +81,22 @@ class FactSource:
                 facts.timezone = facts.timezone or _text(traits.get("timezone"))
         return read
 
-    def _profile_facts(self, customer_id: str) -> Facts:
-        """The facts of the live profile (no address yet when it holds none)."""
+    def _profile_facts(self, customer_id: str, lp: Any) -> Facts:
+        """The facts of the live profile ``lp`` (None: the customer has none; no address yet
+        when it holds none)."""
         facts = Facts(customer_id)
         values: dict[str, Any] = {}
-        if self.serving is not None:
-            try:
-                lp = self.serving.live_profile(customer_id)
-            except NotFoundError:
-                lp = None
-            if lp is not None:
-                row = lp.data()
-                values.update(row.get("profile") or {})
-                values.update(row.get("scores") or {})
-                live = lp.live
-                values["cart_items"] = sum(live.cart.values())
-                values["live_orders"] = len(live.orders)
-                values["live_events"] = live.events
-                if live.last_activity is not None:
-                    age = (self.clock() - live.last_activity).total_seconds() / 86400
-                    values["days_since_last_activity"] = max(age, 0.0)
+        if lp is not None:
+            row = lp.data()
+            values.update(row.get("profile") or {})
+            values.update(row.get("scores") or {})
+            live = lp.live
+            values["cart_items"] = sum(live.cart.values())
+            values["live_orders"] = len(live.orders)
+            values["live_events"] = live.events
+            if live.last_activity is not None:
+                age = (self.clock() - live.last_activity).total_seconds() / 86400
+                values["days_since_last_activity"] = max(age, 0.0)
         facts.values = values
         facts.email = _text(values.get("email"))
         facts.timezone = _text(values.get("timezone"))

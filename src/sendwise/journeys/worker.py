@@ -54,7 +54,7 @@ class JourneyWorker:
         if renderer is None:
             from sendwise.journeys.render import LiveRenderer
 
-            renderer = LiveRenderer(settings, self.serving)
+            renderer = LiveRenderer(settings, self.serving, profiles=self.runner.profiles)
         if messenger is None:
             from sendwise.delivery import make_messenger
 

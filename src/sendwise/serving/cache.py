@@ -107,12 +107,65 @@ class CachedSnapshots:
             return cached
         return row
 
+    def profiles_many(self, customer_ids: Sequence[str]) -> dict[str, CachedRow | None]:
+        """:meth:`profile` of many customers, those not cached read in one statement (and
+        those the current version lacks looked for once more in a newer one, as there)."""
+        version = self.current_version()
+        if version is None:
+            return dict.fromkeys(customer_ids)
+        out: dict[str, CachedRow | None] = {}
+        todo = []
+        for cid in dict.fromkeys(customer_ids):
+            row = self.profiles.get((version, cid))
+            if row is MISSING:
+                todo.append(cid)
+            else:
+                out[cid] = row
+        if not todo:
+            return out
+        found = self.snaps.profiles_in(version, todo)
+        lacking = [c for c in todo if c not in found]
+        if lacking:
+            newest = self.current_version(fresh=True)
+            if newest != version and newest is not None:
+                more = self.snaps.profiles_in(newest, lacking)
+                for cid in lacking:
+                    row = more.get(cid)
+                    cached = None if row is None else CachedRow(row)
+                    self.profiles.put((newest, cid), cached)
+                    out[cid] = cached
+                todo = [c for c in todo if c in found]
+        for cid in todo:
+            row = found.get(cid)
+            out[cid] = None if row is None else CachedRow(row)
+            self.profiles.put((version, cid), out[cid])
+        return out
+
     def recommendations(self, version: int, customer_id: str) -> list[dict[str, Any]]:
         found = self.recs.get((version, customer_id))
         if found is MISSING:
             found = self.snaps.recommendations(version, customer_id)
             self.recs.put((version, customer_id), found)
         return found
+
+    def recommendations_many(
+        self, version: int, customer_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`recommendations` of many customers, those not cached in one read."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        todo = []
+        for cid in dict.fromkeys(customer_ids):
+            found = self.recs.get((version, cid))
+            if found is MISSING:
+                todo.append(cid)
+            else:
+                out[cid] = found
+        if todo:
+            read = self.snaps.recommendations_in(version, todo)
+            for cid in todo:
+                out[cid] = read.get(cid, [])
+                self.recs.put((version, cid), out[cid])
+        return out
 
     def similar(self, version: int, product_ids: Sequence[str]) -> list[tuple[str, str, float]]:
         out: list[tuple[str, str, float]] = []

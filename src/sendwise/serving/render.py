@@ -20,7 +20,7 @@ from sendwise.content.data import SCORES, product_token, split_row
 from sendwise.content.render import Renderer
 from sendwise.content.slots import with_variants
 from sendwise.serving.live_links import resolve
-from sendwise.serving.service import Serving
+from sendwise.serving.service import LiveProfile, Serving
 from sendwise.warehouse.memory import thread_backend
 
 _TYPES = {"float64": pa.float64(), "int64": pa.int64(), "string": pa.string()}
@@ -43,10 +43,20 @@ def _one_row(flat: dict[str, Any]) -> pa.Table:
 
 
 def tokens_for(
-    serving: Serving, renderer: Renderer, template: str, customer_id: str
+    serving: Serving,
+    renderer: Renderer,
+    template: str,
+    customer_id: str,
+    *,
+    lp: LiveProfile | None = None,
+    recommended: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The template's tokens for the customer (from ``lp``, their live profile, when already
+    read: the profile and the recommendations then read nothing more of it; ``recommended``:
+    their :meth:`Serving.recommendations` answer, when read with a batch's)."""
     compiled = renderer.template(template)
-    profile = serving.profile(customer_id)
+    lp = lp if lp is not None else serving.live_profile(customer_id)
+    profile = serving.profile(customer_id, lp=lp)
     flat = {**profile["profile"], **profile["scores"], "customer_id": customer_id}
     flat["segments"] = "; ".join(profile["segments"])
     columns: dict[str, str] = {}
@@ -63,7 +73,9 @@ def tokens_for(
     tokens["segments"] = list(profile["segments"])
     tokens["profile"]["live"] = profile["live"]
     n = compiled.spec.recommendations
-    recs = serving.recommendations(customer_id, n)["recommendations"] if n else []
+    if recommended is None and n:
+        recommended = serving.recommendations(customer_id, n, lp=lp)
+    recs = recommended["recommendations"] if n and recommended is not None else []
     tokens["recommendations"] = [
         product_token({"product_id": r["product_id"], **r["product"]}, renderer.settings)
         for r in recs

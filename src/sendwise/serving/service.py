@@ -15,7 +15,7 @@ open-time slots, journeys' facts).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,17 +102,63 @@ class Serving:
         version = row.version if row is not None else self.reads.current_version()
         if version is None:
             raise NotFoundError("snapshot", "current", NO_SNAPSHOT)
-        info = self.info(version)
-        events = self._events(customer_id, info.data_end)
-        live = live_fields(events, recent=self.settings.serving.recent_products)
+        events = self._events(customer_id, self.info(version).data_end)
         objects = self.objections.objects(customer_id)
+        found = self._build(customer_id, version, row, events, objects)
+        if found is None:
+            raise NotFoundError("customer", customer_id, "no profile and no event of theirs")
+        return found
+
+    def live_profiles(self, customer_ids: Sequence[str]) -> dict[str, LiveProfile]:
+        """:meth:`live_profile` of many customers in a few reads instead of three each: the
+        snapshot rows through the cache (the missing ones in one statement), the events since
+        the snapshot in one read of the intake log (``intake.for_customers``), the objections
+        in one read of the ledger. The customers :meth:`live_profile` would answer "not found"
+        (no row and no event) are absent; raises NotFoundError when nothing is published."""
+        ids = list(dict.fromkeys(customer_ids))
+        if not ids:
+            return {}
+        rows = self.reads.profiles_many(ids)
+        current = None
+        if any(r is None for r in rows.values()):
+            current = self.reads.current_version()
+        versions = {c: (r.version if r is not None else current) for c, r in rows.items()}
+        if any(v is None for v in versions.values()):
+            raise NotFoundError("snapshot", "current", NO_SNAPSHOT)
+        events: dict[str, list[dict[str, Any]]] = {}
+        by_version: dict[int, list[str]] = {}
+        for c, v in versions.items():
+            by_version.setdefault(int(v), []).append(c)  # type: ignore[arg-type]
+        for v, group in by_version.items():  # one group, unless a publish came in between
+            since = self.info(v).data_end
+            if self.intake is not None:
+                limit = self.settings.serving.live_events
+                events.update(self.intake.for_customers(group, since=since, limit=limit))
+        objects = self.objections.objects_many(ids)
+        out = {}
+        for c in ids:
+            lp = self._build(c, int(versions[c]), rows[c], events.get(c, []), objects[c])  # type: ignore[arg-type]
+            if lp is not None:
+                out[c] = lp
+        return out
+
+    def _build(
+        self,
+        customer_id: str,
+        version: int,
+        row: CachedRow | None,
+        events: list[dict[str, Any]],
+        objects: bool,
+    ) -> LiveProfile | None:
+        """The live profile from its reads (None: not in the snapshot and no event)."""
+        live = live_fields(events, recent=self.settings.serving.recent_products)
         if row is not None:
             if objects:
                 generic = _generic(customer_id, row.data()["profile"])
                 return LiveProfile(customer_id, version, True, generic, live, [NOTE], True)
             return LiveProfile(customer_id, version, True, row, live, [])
         if not events:
-            raise NotFoundError("customer", customer_id, "no profile and no event of theirs")
+            return None
         if objects:
             generic = _generic(customer_id, {"customer_id": customer_id})
             return LiveProfile(customer_id, version, False, generic, live, [NOTE], True)
@@ -138,9 +184,10 @@ class Serving:
             "source": "snapshot" if lp.known else "live",
         }
 
-    def profile(self, customer_id: str) -> dict[str, Any]:
-        """The profile answer: snapshot part, live fields, notes."""
-        lp = self.live_profile(customer_id)
+    def profile(self, customer_id: str, *, lp: LiveProfile | None = None) -> dict[str, Any]:
+        """The profile answer: snapshot part, live fields, notes (of ``lp`` when given: a
+        live profile of the customer already read, as :meth:`live_profiles` gives)."""
+        lp = lp if lp is not None else self.live_profile(customer_id)
         row = lp.data()
         out = self._head(lp)
         out.update({k: row[k] for k in PARTS})
@@ -159,8 +206,11 @@ class Serving:
 
     # --- recommendations -----------------------------------------------------------------------
 
-    def recommendations(self, customer_id: str, k: int) -> dict[str, Any]:
-        lp = self.live_profile(customer_id)
+    def recommendations(
+        self, customer_id: str, k: int, *, lp: LiveProfile | None = None
+    ) -> dict[str, Any]:
+        """The top ``k`` live recommendations (from ``lp`` when given, as :meth:`profile`)."""
+        lp = lp if lp is not None else self.live_profile(customer_id)
         version = lp.version
         snapshot = self.reads.recommendations(version, customer_id) if lp.known else []
         if lp.known and not snapshot and self.snaps.info(version) is None:
@@ -170,6 +220,38 @@ class Serving:
             lp = self.live_profile(customer_id)
             version = lp.version
             snapshot = self.reads.recommendations(version, customer_id) if lp.known else []
+        return self._ranked(customer_id, lp, snapshot, k)
+
+    def recommendations_many(
+        self, profiles: Mapping[str, LiveProfile], k: int
+    ) -> dict[str, dict[str, Any]]:
+        """:meth:`recommendations` of each customer of ``profiles`` (their live profiles, as
+        :meth:`live_profiles` gives them), the snapshot's lists read in one statement and the
+        version's presence checked once instead of once a customer."""
+        by_version: dict[int, list[str]] = {}
+        for cid, lp in profiles.items():
+            if lp.known:
+                by_version.setdefault(lp.version, []).append(cid)
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for version, ids in by_version.items():
+            lists.update(self.reads.recommendations_many(version, ids))
+        alive: dict[int, bool] = {}
+        out = {}
+        for cid, lp in profiles.items():
+            snapshot = lists.get(cid, []) if lp.known else []
+            if lp.known and not snapshot:
+                if lp.version not in alive:
+                    alive[lp.version] = self.snaps.info(lp.version) is not None
+                if not alive[lp.version]:  # pruned: the one-customer path reads the current
+                    out[cid] = self.recommendations(cid, k)
+                    continue
+            out[cid] = self._ranked(cid, lp, snapshot, k)
+        return out
+
+    def _ranked(
+        self, customer_id: str, lp: LiveProfile, snapshot: list[dict[str, Any]], k: int
+    ) -> dict[str, Any]:
+        version = lp.version
         if lp.objects:  # generic: nothing of theirs chooses or orders the products
             snapshot = []
         weights = {} if lp.objects else live_recs.seeds(lp.live)

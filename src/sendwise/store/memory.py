@@ -359,6 +359,12 @@ class MemoryConsents:
         ]  # fmt: skip
         return max(mine, key=lambda c: (c.recorded_at, c.id)).status if mine else None
 
+    def in_force_many(
+        self, customer_ids: Sequence[str], channel: str = "email", purpose: str = "marketing"
+    ) -> dict[str, str]:
+        found = {c: self.in_force(c, None, channel, purpose) for c in dict.fromkeys(customer_ids)}
+        return {c: status for c, status in found.items() if status is not None}
+
     def record(
         self,
         customer_id: str,

@@ -114,6 +114,12 @@ class MemorySnapshots:
             row = self._part(version, "profile").get((customer_id,))
             return None if row is None else copy.deepcopy(row)
 
+    def profiles_in(self, version: int, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            part = self._part(version, "profile")
+            found = ((c, part.get((c,))) for c in dict.fromkeys(customer_ids))
+            return {c: copy.deepcopy(row) for c, row in found if row is not None}
+
     def profiles(self, version: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         with self.lock:
             rows = sorted(self._part(version, "profile").values(), key=lambda r: r["customer_id"])
@@ -127,6 +133,11 @@ class MemorySnapshots:
             rows = sorted(self._part(version, "profile").values(), key=lambda r: r["customer_id"])
             out = [copy.deepcopy(r) for r in rows]
         yield from out
+
+    def recommendations_in(
+        self, version: int, customer_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        return {c: self.recommendations(version, c) for c in dict.fromkeys(customer_ids)}
 
     def recommendations(self, version: int, customer_id: str) -> list[dict[str, Any]]:
         with self.lock:

@@ -247,6 +247,12 @@ class ConsentRepository(Protocol):
     def changes(self, channel: str = "email", purpose: str = "marketing") -> pd.DataFrame:
         """customer_id, email, status, recorded_at, id of every change for channel/purpose."""
 
+    def in_force_many(
+        self, customer_ids: Sequence[str], channel: str = "email", purpose: str = "marketing"
+    ) -> dict[str, str]:
+        """``in_force(customer_id, None, ...)`` of many customer records in one read: the
+        status of each customer with one, by id; customers with none are absent."""
+
 
 class SuppressionRepository(Protocol):
     def add(
@@ -379,8 +385,17 @@ class SnapshotRepository(Protocol):
     def versions(self) -> list[Any]: ...
     def profile(self, customer_id: str) -> dict[str, Any] | None: ...
     def profile_in(self, version: int, customer_id: str) -> dict[str, Any] | None: ...
+    def profiles_in(self, version: int, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`profile_in` of many customers in one read: each held row by customer id,
+        the customers the version lacks absent (a journey batch's live profiles)."""
+
     def profiles(self, version: int, batch: int = 5000) -> Iterator[dict[str, Any]]: ...
     def recommendations(self, version: int, customer_id: str) -> list[dict[str, Any]]: ...
+    def recommendations_in(
+        self, version: int, customer_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`recommendations` of many customers in one read (every id a key)."""
+
     def products(self, version: int, product_ids: Sequence[str]) -> dict[str, dict]: ...
     def similar(self, version: int, product_ids: Sequence[str]) -> list[tuple[str, str, float]]: ...
     def members(self, version: int, segment: str, *, after: str, limit: int) -> list[str]: ...

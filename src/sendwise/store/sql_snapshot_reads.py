@@ -33,10 +33,20 @@ _CURRENT = select(snapshot_current.c.version).where(snapshot_current.c.id == 1)
 _PROFILE_IN = select(
     _P.version, _P.customer_id, _P.profile, _P.scores, _P.segments, _P.reasons
 ).where(_P.version == bindparam("v"), _P.customer_id == bindparam("c"))
+_PROFILES_IN = select(
+    _P.version, _P.customer_id, _P.profile, _P.scores, _P.segments, _P.reasons
+).where(_P.version == bindparam("v"), _P.customer_id.in_(bindparam("ids", expanding=True)))
+_PROFILES_CHUNK = 500
+"""Customer ids per statement of ``profiles_in`` (well under SQLite's bound-parameter limit)."""
 _RECS = (
     select(_R.rank, _R.product_id, _R.score, _R.source)
     .where(_R.version == bindparam("v"), _R.customer_id == bindparam("c"))
     .order_by(_R.rank)
+)
+_RECS_IN = (
+    select(_R.customer_id, _R.rank, _R.product_id, _R.score, _R.source)
+    .where(_R.version == bindparam("v"), _R.customer_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_R.customer_id, _R.rank)
 )
 _PRODUCTS = select(_D.product_id, _D.data).where(
     _D.version == bindparam("v"), _D.product_id.in_(bindparam("ids", expanding=True))
@@ -54,6 +64,21 @@ class SnapshotReads:
         with self.store.begin() as conn:
             row = conn.execute(_PROFILE_IN, {"v": version, "c": customer_id}).mappings().first()
         return None if row is None else dict(row)
+
+    def profiles_in(self, version: int, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`profile_in` of many customers in one read (chunks of 500 ids): the row of
+        each one the version holds, by customer id; those it lacks are absent."""
+        ids = list(dict.fromkeys(customer_ids))
+        out: dict[str, dict[str, Any]] = {}
+        if not ids:
+            return out
+        with self.store.begin() as conn:
+            for start in range(0, len(ids), _PROFILES_CHUNK):
+                params = {"v": version, "ids": ids[start : start + _PROFILES_CHUNK]}
+                for v, c, prof, scores, segs, reasons in conn.execute(_PROFILES_IN, params):
+                    out[c] = {"version": v, "customer_id": c, "profile": prof,
+                              "scores": scores, "segments": segs, "reasons": reasons}  # fmt: skip
+        return out
 
     def profiles(self, version: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """customer_id, scores, segments of every customer of a version (for the changes)."""
@@ -77,6 +102,21 @@ class SnapshotReads:
         with self.store.begin() as conn:
             rows = conn.execute(_RECS, {"v": version, "c": customer_id}).mappings()
             return [dict(x) for x in rows]
+
+    def recommendations_in(
+        self, version: int, customer_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`recommendations` of many customers in one read (chunks of 500 ids): every id
+        asked for is a key, ``[]`` for a customer the version recommends nothing to."""
+        ids = list(dict.fromkeys(customer_ids))
+        out: dict[str, list[dict[str, Any]]] = {c: [] for c in ids}
+        with self.store.begin() as conn:
+            for start in range(0, len(ids), _PROFILES_CHUNK):
+                params = {"v": version, "ids": ids[start : start + _PROFILES_CHUNK]}
+                for row in conn.execute(_RECS_IN, params).mappings():
+                    rec = dict(row)
+                    out[rec.pop("customer_id")].append(rec)
+        return out
 
     def products(self, version: int, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not product_ids:
