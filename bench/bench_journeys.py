@@ -180,8 +180,9 @@ def bench_due(n: int, published: bool = False) -> None:
         ran, ran_cpu = time.perf_counter() - started, time.process_time() - cpu
         outbox = Path(tmp) / "outbox"
         with TimedWrites() as writes:
-            sent = engine.deliver_due(LiveRenderer(settings, serving, profiles=engine.profiles),
-                                      OutboxMessenger(outbox))
+            sent = engine.deliver_due(
+                LiveRenderer(settings, serving, profiles=engine.profiles), OutboxMessenger(outbox)
+            )
         total, total_cpu = time.perf_counter() - started, time.process_time() - cpu
         end_load = os.getloadavg()[0]
         files = len(list(outbox.glob("*.eml")))
