@@ -6,6 +6,7 @@ choices kept first-wins."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -126,6 +127,11 @@ def test_a_reader_during_publish_sees_one_version_whole(store: Any) -> None:
     for tag in range(2, 7):
         write_version(store, tag, customers=60)
         store.snapshots.prune(2)
+        # let the readers see this version before the next publish (on a busy machine the
+        # threads may otherwise not run between publishes at all)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(t == tag for t, _, _ in seen[-20:]):
+            time.sleep(0.005)
     stop.set()
     for t in threads:
         t.join()
