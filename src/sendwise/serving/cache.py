@@ -62,6 +62,20 @@ class Lru:
                 self.data.popitem(last=False)
 
 
+def _cached(lru: Lru, version: int, keys: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """The values of ``keys`` (without repeats) cached for ``version``, and the keys not cached
+    in their order."""
+    found: dict[str, Any] = {}
+    todo: list[str] = []
+    for key in dict.fromkeys(keys):
+        value = lru.get((version, key))
+        if value is MISSING:
+            todo.append(key)
+        else:
+            found[key] = value
+    return found, todo
+
+
 class CachedSnapshots:
     """The reads :class:`~sendwise.serving.service.Serving` makes, through the caches."""
 
@@ -113,14 +127,7 @@ class CachedSnapshots:
         version = self.current_version()
         if version is None:
             return dict.fromkeys(customer_ids)
-        out: dict[str, CachedRow | None] = {}
-        todo = []
-        for cid in dict.fromkeys(customer_ids):
-            row = self.profiles.get((version, cid))
-            if row is MISSING:
-                todo.append(cid)
-            else:
-                out[cid] = row
+        out, todo = _cached(self.profiles, version, customer_ids)
         if not todo:
             return out
         found = self.snaps.profiles_in(version, todo)
@@ -152,14 +159,7 @@ class CachedSnapshots:
         self, version: int, customer_ids: Sequence[str]
     ) -> dict[str, list[dict[str, Any]]]:
         """:meth:`recommendations` of many customers, those not cached in one read."""
-        out: dict[str, list[dict[str, Any]]] = {}
-        todo = []
-        for cid in dict.fromkeys(customer_ids):
-            found = self.recs.get((version, cid))
-            if found is MISSING:
-                todo.append(cid)
-            else:
-                out[cid] = found
+        out, todo = _cached(self.recs, version, customer_ids)
         if todo:
             read = self.snaps.recommendations_in(version, todo)
             for cid in todo:
