@@ -68,3 +68,7 @@ def stop(app: FastAPI) -> None:
     if console is not None:
         console.stopping.set()
         console.jobs.stop()
+        if console.warming is not None:
+            # the warm-up may be rendering a template: let it finish before the store closes
+            # (a thread still reading after it would leave a connection open)
+            console.warming.join(timeout=60)

@@ -56,6 +56,7 @@ class ConsoleState:
     store: Any = None
     lints: LintCache = field(default_factory=LintCache)
     stopping: threading.Event = field(default_factory=threading.Event)
+    warming: threading.Thread | None = None
 
 
 def make_env() -> Environment:
@@ -95,7 +96,7 @@ def console_for(app: Any) -> ConsoleState:
             store=state.store,
         )
         state.console = found
-        warm_up(found, previews=lambda: warm_templates(state, found))
+        found.warming = warm_up(found, previews=lambda: warm_templates(state, found))
     return found
 
 
@@ -133,7 +134,7 @@ def warm_templates(state: Any, console: ConsoleState) -> None:
 
 def warm_up(
     console: ConsoleState, every: float = 10.0, previews: Callable[[], None] | None = None
-) -> None:
+) -> threading.Thread:
     """In a background thread: fold the stored email events, count the newest campaigns,
     warm the template previews (``previews``), load the current snapshot's columns for the
     live rule count (from the Parquet file the publish wrote), and every ``every`` seconds
@@ -160,7 +161,9 @@ def warm_up(
                 logger.warning("console warm-up failed", exc_info=True)
             console.stopping.wait(every)
 
-    threading.Thread(target=run, name="console-warm-up", daemon=True).start()
+    thread = threading.Thread(target=run, name="console-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def session_of(request: Request) -> Session | None:
