@@ -1,12 +1,21 @@
-"""The feature build on a local Spark beside DuckDB's, on the same simulated shop.
+"""The batch plane's warehouse stages on a local Spark beside DuckDB's, on the same simulated
+shop: the figures behind docs/scaling.md's capacity plan.
 
 The shop is simulated and loaded into a DuckDB warehouse, then copied to a Spark warehouse
 (``spark://local[N]``) through Parquet (neither step is timed). Timed, on each warehouse:
-``customer_features`` as of 30 days before the end of the data, materialised as a table.
-Printed: wall seconds, CPU seconds (this process, plus the Spark JVM for Spark) and the
+
+- ``features``: ``customer_features`` as of 30 days before the end of the data, written as a
+  table (the default);
+- with ``--stages all``, also ``profiles`` (features, RFM and segments: ``build_profiles``),
+  ``training set`` (a 30-day propensity/churn training set as of 60 days before), ``score``
+  (the propensity, churn and next-category models, trained once on DuckDB before anything is
+  timed, scoring every customer) and ``recommend`` (``build_recommendations``, no evaluation).
+
+Printed per stage: wall seconds, CPU seconds (this process, plus the Spark JVM for Spark) and the
 machine's load average before and after, since the machine may be shared.
 
     python bench/bench_spark.py [--customers 100000] [--cores 2] [--memory 2g] [--keep DIR]
+    python bench/bench_spark.py --customers 1000000 --memory 8g --stages all
 """
 
 from __future__ import annotations
@@ -15,12 +24,17 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from sendwise.config import init_project, load_settings
-from sendwise.features import customer_features
+from sendwise.features import customer_features, training_set
 from sendwise.ingest.load import ingest
+from sendwise.predict.score import score_customers
+from sendwise.predict.service import train_models
+from sendwise.profiles.build import build_profiles
+from sendwise.recommend import build_recommendations
 from sendwise.simulate import ShopConfig, simulate_shop
 from sendwise.warehouse.connection import Warehouse
 from sendwise.warehouse.schema import LOADABLE, TABLES
@@ -40,17 +54,47 @@ def jvm_cpu() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(label: str, wh: Warehouse, as_of, jvm: bool) -> None:
+FAST_MODELS = ["propensity", "churn", "next_category"]
+
+
+def stages(settings, as_of) -> dict[str, Callable[[Warehouse], str]]:
+    """Each timed stage: what it runs, and what it prints of its result."""
+
+    def features(wh: Warehouse) -> str:
+        wh.write_table("customer_features", customer_features(wh, as_of))
+        return f"{wh.count('customer_features'):,} customers"
+
+    def profiles(wh: Warehouse) -> str:
+        build_profiles(wh, settings, as_of)
+        return f"{wh.count('profile'):,} profiles"
+
+    def training(wh: Warehouse) -> str:
+        frame = training_set(wh, as_of - timedelta(days=60), horizon_days=30).to_pandas()
+        return f"{len(frame):,} rows"
+
+    def score(wh: Warehouse) -> str:
+        score_customers(wh, settings, horizon_days=30)
+        return f"{wh.count('prediction'):,} predictions"
+
+    def recommend(wh: Warehouse) -> str:
+        build_recommendations(wh, settings, as_of, evaluate_first=False)
+        return f"{wh.count('recommendation'):,} recommendations"
+
+    return {"features": features, "profiles": profiles, "training set": training,
+            "score": score, "recommend": recommend}  # fmt: skip
+
+
+def timed(label: str, stage: str, run: Callable[[Warehouse], str], wh: Warehouse, jvm: bool):
     load0 = os.getloadavg()[0]
     cpu0, jvm0 = time.process_time(), jvm_cpu() if jvm else 0.0
     t = time.perf_counter()
-    wh.write_table("customer_features", customer_features(wh, as_of))
+    what = run(wh)
     wall = time.perf_counter() - t
     cpu = time.process_time() - cpu0 + ((jvm_cpu() - jvm0) if jvm else 0.0)
-    rows = wh.count("customer_features")
     print(
-        f"{label}: features for {rows:,} customers in {wall:.1f} s wall, {cpu:.1f} s CPU"
-        f" (load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after)"
+        f"{label}: {stage:<12} {wall:8.1f} s wall {cpu:8.1f} s CPU  {what}"
+        f" (load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after)",
+        flush=True,
     )
 
 
@@ -60,6 +104,7 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--memory", default="2g", help="Spark driver memory")
     ap.add_argument("--keep", type=Path, help="project folder to reuse between runs")
+    ap.add_argument("--stages", choices=["features", "all"], default="features")
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp())
     init_project(folder)
@@ -84,7 +129,15 @@ def main() -> None:
         parquet.mkdir(exist_ok=True)
         for name in TABLES:
             wh.table(name).to_parquet(parquet / f"{name}.parquet")
-        timed("DuckDB", wh, as_of, jvm=False)
+        chosen = stages(settings, as_of)
+        if args.stages == "features":
+            chosen = {"features": chosen["features"]}
+        else:
+            t = time.perf_counter()
+            train_models(wh, settings, as_of=as_of, horizon_days=30, models=FAST_MODELS)
+            print(f"models trained on DuckDB in {time.perf_counter() - t:.0f} s (not timed)")
+        for stage, run in chosen.items():
+            timed("DuckDB", stage, run, wh, jvm=False)
     spark = {"driver_memory": args.memory, "shuffle_partitions": 2 * args.cores}
     url = f"spark://local[{args.cores}]"
     settings = load_settings(folder, warehouse={"url": url, "spark": spark})
@@ -99,7 +152,10 @@ def main() -> None:
                 f" SELECT * FROM parquet.`{parquet / (name + '.parquet')}`"
             )
         print(f"copied to Spark in {time.perf_counter() - t:.0f} s (not timed)")
-        timed(f"Spark {url}, driver memory {args.memory}", sw, as_of, jvm=True)
+        print(f"Spark {url}, driver memory {args.memory}:")
+        for stage, run in stages(settings, as_of).items():
+            if stage in chosen:
+                timed("Spark ", stage, run, sw, jvm=True)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,13 @@ def test_sigkill_halfway_then_takeover_stores_every_event_once(
             assert a.poll() is None, (folder / "a.err").read_text()
             assert time.monotonic() < deadline, "consumer a stored too little in time"
             time.sleep(0.02)
-        while not redis.xpending_range(STREAM, "sendwise", "-", "+", 1, consumername="a"):
+        # frozen first (SIGSTOP), so that what it holds is what it dies holding: between a
+        # look and a plain SIGKILL it could acknowledge its batch
+        while True:
+            os.killpg(a.pid, signal.SIGSTOP)
+            if redis.xpending_range(STREAM, "sendwise", "-", "+", 1, consumername="a"):
+                break
+            os.killpg(a.pid, signal.SIGCONT)
             assert time.monotonic() < deadline, "consumer a never held an entry"
             time.sleep(0.001)
         os.killpg(a.pid, signal.SIGKILL)

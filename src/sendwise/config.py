@@ -360,13 +360,16 @@ class ApiSettings(_Section):
 
 
 class StreamSettings(_Section):
-    """Streaming intake from Redis Streams (`sendwise intake consume`, docs/streaming.md)."""
+    """Streaming intake from Redis Streams or Kafka (`sendwise intake consume`,
+    docs/streaming.md)."""
 
     url: str | None = None
-    """Redis URL such as ``redis://localhost:6379/0``; unset: no streaming intake (and
-    `sendwise status` shows no stream). A password in it is never printed."""
+    """Redis URL such as ``redis://localhost:6379/0``, or Kafka's brokers as
+    ``kafka://host:9092[,host2:9092]``; unset: no streaming intake (and `sendwise status` shows
+    no stream). A password in it is never printed."""
     stream: str = Field(default="sendwise:events", min_length=1, max_length=200)
-    """The stream producers add Segment calls to (one call a stream entry, field ``call``)."""
+    """The stream producers add Segment calls to (one call a stream entry, field ``call``); on
+    Kafka the topic (one call a record's value), with ``:`` read as ``.``."""
     group: str = Field(default="sendwise", min_length=1, max_length=200)
     """The consumer group; every consumer of the group takes its own share of the entries."""
     dead_letter: str | None = None
@@ -379,11 +382,20 @@ class StreamSettings(_Section):
     claim_idle_ms: int = Field(default=30_000, ge=100)
     """An entry delivered to a consumer and not acknowledged for this long is taken over by
     another (XAUTOCLAIM): its first consumer is taken for dead. Longer than the slowest
-    commit of one batch, so a live consumer's entries are not claimed under it."""
+    commit of one batch, so a live consumer's entries are not claimed under it. On Kafka, the
+    group's session timeout: a consumer silent this long loses its partitions to the others
+    (brokers accept 6,000 to 300,000 ms by default)."""
+    kafka: dict[str, str] = Field(default_factory=dict)
+    """More librdkafka settings for a Kafka ``url`` (``security.protocol``, ``sasl.*``,
+    ``ssl.*``), passed as they are."""
 
     def dead_letter_stream(self) -> str:
         """The dead-letter stream's name."""
         return self.dead_letter or f"{self.stream}:dead"
+
+    @property
+    def is_kafka(self) -> bool:
+        return bool(self.url) and str(self.url).startswith("kafka://")
 
 
 class RecommendSettings(_Section):

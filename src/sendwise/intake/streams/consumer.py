@@ -28,9 +28,9 @@ from typing import Any
 
 from sendwise.config import StreamSettings
 from sendwise.errors import StoreError
+from sendwise.intake.streams.batch import store_batch
 from sendwise.intake.streams.connect import ensure_group, redis_errors
-from sendwise.intake.streams.entries import Dead, Fields, Parsed, parse_entries, stream_tag
-from sendwise.intake.writer import append_unique
+from sendwise.intake.streams.entries import Dead, Fields, parse_entries, stream_tag
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,6 @@ def _decode(entries: Sequence[Any]) -> Entries:
     return [(i.decode() if isinstance(i, bytes) else str(i), f) for i, f in entries]
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0][:300] if str(exc) else ""
-    return f"the store refused it: {exc.__class__.__name__}" + (f": {text}" if text else "")
-
-
 class StreamConsumer:
     """One named consumer of ``settings.group`` on ``settings.stream`` writing into ``repos``."""
 
@@ -119,7 +114,7 @@ class StreamConsumer:
             return
         parsed = parse_entries(entries, tag=self.tag, source=self.source)
         dead = parsed.dead
-        new = self._store(parsed, entries)
+        new = store_batch(self.repos, parsed, dict(entries), self.confirm, self.mail)
         self.report.read += len(entries)
         self.report.stored += sum(new)
         self.report.duplicates += len(new) - sum(new)
@@ -133,39 +128,6 @@ class StreamConsumer:
             pipe.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
             pipe.hset(stats_key(self.stream, self.group), self.consumer, self._stats())
             pipe.execute()
-
-    def _store(self, parsed: Parsed, entries: Entries) -> list[bool]:
-        """``append_unique`` of the batch; when the store refuses it, row by row, and the rows
-        it refuses alone are dead-lettered (when it refuses every row, it is down: StoreError,
-        and nothing of the batch is acknowledged)."""
-        rows = parsed.rows
-        if not rows:
-            return []
-        sent: list[Any] = []
-        try:
-            stored = append_unique(self.repos, rows, confirm=self.confirm, sent=sent)
-            if sent and self.mail is not None:
-                self.mail(sent)
-            return stored
-        except Exception as exc:
-            if len(rows) == 1:
-                raise StoreError(_reason(exc)) from exc
-            logger.warning("a batch of %d stream entries not stored; one by one", len(rows))
-        new: list[bool] = []
-        refused: list[tuple[str, BaseException]] = []
-        for row, entry_id in zip(rows, parsed.row_ids, strict=True):
-            try:
-                new.extend(append_unique(self.repos, [row], confirm=self.confirm, sent=sent))
-            except Exception as exc:
-                refused.append((entry_id, exc))
-        if len(refused) == len(rows):
-            raise StoreError(_reason(refused[0][1]))
-        if sent and self.mail is not None:
-            self.mail(sent)
-        fields = dict(entries)
-        for entry_id, error in refused:
-            parsed.dead.append(Dead(entry_id, _reason(error), dict(fields.get(entry_id) or {})))
-        return new  # one flag a stored row: the refused ones are dead letters
 
     def _dead_fields(self, d: Dead) -> dict[bytes, bytes]:
         meta = {

@@ -65,6 +65,17 @@ def parse_entry(entry_id: str, fields: Fields | None, *, tag: str, source: str) 
     if raw is None:
         names = ", ".join(repr(k)[2:-1] for k in list(fields)[:5])
         raise IntakeError("entry", f"no 'call' field (fields: {names})")
+    return parse_raw_call(
+        raw, received_at=entry_time(entry_id), made_id=f"sw-{tag}-{entry_id}", source=source
+    )
+
+
+def parse_raw_call(
+    raw: bytes, *, received_at: datetime, made_id: str, source: str
+) -> dict[str, Any]:
+    """The event-log row of one call's JSON, as a broker delivered it (a Redis entry's field
+    or a Kafka record's value): the HTTP intake's checks, ``made_id`` as the messageId of a
+    call without one, ``received_at`` as its receivedAt (both stable across redeliveries)."""
     if len(raw) > MAX_CALL_BYTES:
         raise IntakeError("call", f"larger than {MAX_CALL_BYTES // 1024} KB")
     try:
@@ -81,8 +92,8 @@ def parse_entry(entry_id: str, fields: Fields | None, *, tag: str, source: str) 
     if kind not in TYPES:
         raise IntakeError("type", f"must be one of {', '.join(TYPES)}")
     if _missing_id(doc.get("messageId")):
-        doc["messageId"] = f"sw-{tag}-{entry_id}"
-    return parse_call(doc, kind, received_at=entry_time(entry_id), source=source)
+        doc["messageId"] = made_id
+    return parse_call(doc, kind, received_at=received_at, source=source)
 
 
 @dataclass

@@ -44,8 +44,9 @@ class GroupStatus:
     """Entries in the stream."""
     lag: int | None
     """Entries not yet delivered to the group (None: Redis cannot tell, after deletions)."""
-    pending: int
-    """Entries delivered and not yet acknowledged."""
+    pending: int | None
+    """Entries delivered and not yet acknowledged (None on Kafka, which keeps no such state:
+    the lag holds them)."""
     dead_letters: int
     """Entries in the dead-letter stream."""
     consumers: list[ConsumerFigures] = field(default_factory=list)
@@ -60,7 +61,7 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _figures(name: str, raw: Any, now: float) -> ConsumerFigures | None:
+def figures_of(name: str, raw: Any, now: float) -> ConsumerFigures | None:
     try:
         doc = json.loads(raw)
         return ConsumerFigures(
@@ -90,7 +91,7 @@ def stream_status(redis: Any, settings: StreamSettings) -> GroupStatus:
         return GroupStatus(settings.stream, settings.group, length, length, 0, dead)
     lag = info.get("lag")
     now = time.time()
-    consumers = [f for k, v in sorted(stats.items()) if (f := _figures(_text(k), v, now))]
+    consumers = [f for k, v in sorted(stats.items()) if (f := figures_of(_text(k), v, now))]
     return GroupStatus(
         stream=settings.stream,
         group=settings.group,
