@@ -15,7 +15,7 @@ Printed per stage: wall seconds, CPU seconds (this process, plus the Spark JVM f
 machine's load average before and after, since the machine may be shared.
 
     python bench/bench_spark.py [--customers 100000] [--cores 2] [--memory 2g] [--keep DIR]
-    python bench/bench_spark.py --customers 1000000 --memory 8g --stages all
+    python bench/bench_spark.py --customers 1000000 --memory 8g --stages all --skip recommend
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--memory", default="2g", help="Spark driver memory")
     ap.add_argument("--keep", type=Path, help="project folder to reuse between runs")
     ap.add_argument("--stages", choices=["features", "all"], default="features")
+    ap.add_argument("--skip", nargs="*", default=[], help="stages left out of --stages all")
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp())
     init_project(folder)
@@ -136,6 +137,7 @@ def main() -> None:
             t = time.perf_counter()
             train_models(wh, settings, as_of=as_of, horizon_days=30, models=FAST_MODELS)
             print(f"models trained on DuckDB in {time.perf_counter() - t:.0f} s (not timed)")
+        chosen = {k: v for k, v in chosen.items() if k not in args.skip}
         for stage, run in chosen.items():
             timed("DuckDB", stage, run, wh, jvm=False)
     spark = {"driver_memory": args.memory, "shuffle_partitions": 2 * args.cores}

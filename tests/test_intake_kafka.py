@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kafka_support import start_kafka
 from sendwise.config import StreamSettings
@@ -36,6 +36,7 @@ from sendwise.intake.streams.kafka_status import kafka_status
 from sendwise.intake.streams.producer import encode_call
 from sendwise.intake.writer import append_unique
 from sendwise.store.schema import intake_event
+from test_intake_streams import FlakyIntake, Repos, call, count, log_ids
 
 _names = itertools.count()
 
@@ -53,14 +54,6 @@ def s(kafka_url: str) -> StreamSettings:
                           claim_idle_ms=3_000)  # fmt: skip
 
 
-def call(i: int, run: str = "r", **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "track", "messageId": f"{run}-{i:06d}", "userId": f"C{i % 50}",
-        "event": "Product Viewed", "timestamp": "2026-12-01T10:00:00+00:00",
-        "properties": {"product_id": f"sku{i % 7}", "price": 9.5}, **extra,
-    }  # fmt: skip
-
-
 def produce(s: StreamSettings, calls: list[dict[str, Any]]) -> None:
     produce_events(kafka_producer(s), topic_name(s.stream), calls)
 
@@ -70,16 +63,6 @@ def produce_raw(s: StreamSettings, values: list[bytes | None]) -> None:
     for v in values:
         p.produce(topic_name(s.stream), value=v, key=b"k")
     assert p.flush(30) == 0
-
-
-def log_ids(store: Any) -> list[str]:
-    with store.begin() as conn:
-        return list(conn.execute(select(intake_event.c.message_id)).scalars())
-
-
-def count(store: Any) -> int:
-    with store.begin() as conn:
-        return int(conn.execute(select(func.count()).select_from(intake_event)).scalar())
 
 
 def dead_letters(s: StreamSettings) -> list[tuple[bytes | None, dict[str, bytes]]]:
@@ -262,22 +245,6 @@ def test_any_records_any_death_every_good_call_once_every_bad_record_dead_once(
     assert kafka_status(s).lag == 0
 
 
-class FlakyIntake:
-    """The real repository, refusing its first ``failures`` appends (the store is down)."""
-
-    def __init__(self, real: Any, failures: int) -> None:
-        self.real, self.failures = real, failures
-
-    def append(self, rows: Any) -> list[bool]:
-        if self.failures > 0:
-            self.failures -= 1
-            raise OSError("connection refused")
-        return self.real.append(rows)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
 class DownFor:
     """The real repository, refusing every append for ``seconds`` after the first one."""
 
@@ -293,14 +260,6 @@ class DownFor:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
-
-
-class Repos:
-    def __init__(self, store: Any, intake: Any) -> None:
-        self.store, self.intake = store, intake
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
 
 
 def test_a_store_that_refuses_a_batch_is_waited_for_and_the_batch_read_again(

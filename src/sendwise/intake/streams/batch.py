@@ -4,6 +4,8 @@ shares (Redis Streams, Kafka), between parsing its entries and acknowledging the
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -59,3 +61,42 @@ def store_batch(
     for entry_id, error in refused:
         parsed.dead.append(Dead(entry_id, refused_reason(error), dict(fields.get(entry_id) or {})))
     return new
+
+
+def run_rounds(
+    poll: Callable[[], int],
+    idle: Callable[[], bool],
+    on_store_error: Callable[[], None],
+    report: Any,
+    started: float,
+    *,
+    stop: threading.Event,
+    until_idle: bool,
+    on_progress: Callable[[Any], None] | None,
+    progress_seconds: float,
+    max_backoff: float,
+) -> None:
+    """A consumer's loop, whatever its broker: ``poll`` rounds until ``stop`` is set (or, with
+    ``until_idle``, until a round takes nothing and ``idle()`` says the group holds nothing
+    more). A round whose batch the store refused (:class:`StoreError`) is followed by
+    ``on_store_error`` (take the batch again) and a pause of 0.5 s doubling up to
+    ``max_backoff``; ``report.seconds`` is kept up to date and shown every ``progress_seconds``."""
+    backoff = 0.5
+    shown = time.monotonic()
+    while not stop.is_set():
+        try:
+            taken = poll()
+            backoff = 0.5
+        except StoreError as exc:
+            logger.error("stream batch not stored (retrying in %.1f s): %s", backoff, exc)
+            on_store_error()
+            stop.wait(backoff)
+            backoff = min(backoff * 2, max_backoff)
+            continue
+        report.seconds = time.monotonic() - started
+        if on_progress is not None and time.monotonic() - shown >= progress_seconds:
+            shown = time.monotonic()
+            on_progress(report)
+        if until_idle and taken == 0 and idle():
+            break
+    report.seconds = time.monotonic() - started

@@ -27,8 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sendwise.config import StreamSettings
-from sendwise.errors import StoreError
-from sendwise.intake.streams.batch import store_batch
+from sendwise.intake.streams.batch import run_rounds, store_batch
 from sendwise.intake.streams.connect import ensure_group, redis_errors
 from sendwise.intake.streams.entries import Dead, Fields, parse_entries, stream_tag
 
@@ -220,23 +219,20 @@ class StreamConsumer:
         stop = stop or threading.Event()
         with redis_errors(self.redis):
             ensure_group(self.redis, self.stream, self.group)
-        backoff = 0.5
-        shown = time.monotonic()
-        while not stop.is_set():
-            try:
-                taken = self.poll()
-                backoff = 0.5
-            except StoreError as exc:
-                logger.error("stream batch not stored (retrying in %.1f s): %s", backoff, exc)
-                self._own_pending = True
-                stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            self.report.seconds = time.monotonic() - self._started
-            if on_progress is not None and time.monotonic() - shown >= progress_seconds:
-                shown = time.monotonic()
-                on_progress(self.report)
-            if until_idle and taken == 0 and self.pending() == 0:
-                break
-        self.report.seconds = time.monotonic() - self._started
+
+        def again() -> None:
+            self._own_pending = True  # the refused batch is this consumer's pending entries
+
+        run_rounds(
+            self.poll,
+            lambda: self.pending() == 0,
+            again,
+            self.report,
+            self._started,
+            stop=stop,
+            until_idle=until_idle,
+            on_progress=on_progress,
+            progress_seconds=progress_seconds,
+            max_backoff=MAX_BACKOFF,
+        )
         return self.report

@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sendwise.config import StreamSettings
-from sendwise.errors import IntakeError, StoreError, StreamError
-from sendwise.intake.streams.batch import store_batch
+from sendwise.errors import IntakeError, StreamError
+from sendwise.intake.streams.batch import run_rounds, store_batch
 from sendwise.intake.streams.consumer import HEARTBEAT, MAX_BACKOFF, RATE_WINDOW, ConsumeReport
 from sendwise.intake.streams.entries import FIELD, Dead, Fields, Parsed, parse_raw_call, stream_tag
 from sendwise.intake.streams.kafka_connect import (
@@ -293,28 +293,21 @@ class TopicConsumer:
         cannot be reached end the run with a StreamError. The consumer leaves its group at
         the end, so its partitions go to the others at once."""
         stop = stop or threading.Event()
-        backoff = 0.5
-        shown = time.monotonic()
         try:
-            while not stop.is_set():
-                try:
-                    taken = self.poll()
-                    backoff = 0.5
-                except StoreError as exc:
-                    logger.error("Kafka batch not stored (retrying in %.1f s): %s", backoff, exc)
-                    self.rewind()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF)
-                    continue
-                self.report.seconds = time.monotonic() - self._started
-                if on_progress is not None and time.monotonic() - shown >= progress_seconds:
-                    shown = time.monotonic()
-                    on_progress(self.report)
-                if until_idle and taken == 0 and self.lag() == 0:
-                    break
+            run_rounds(
+                self.poll,
+                lambda: self.lag() == 0,
+                self.rewind,
+                self.report,
+                self._started,
+                stop=stop,
+                until_idle=until_idle,
+                on_progress=on_progress,
+                progress_seconds=progress_seconds,
+                max_backoff=MAX_BACKOFF,
+            )
         finally:
             self.close()
-        self.report.seconds = time.monotonic() - self._started
         return self.report
 
     def close(self) -> None:
