@@ -25,7 +25,7 @@ from kafka_support import start_kafka
 from sendwise.config import StreamSettings
 from sendwise.errors import ConfigError, IntakeError
 from sendwise.intake.streams.entries import parse_raw_call
-from sendwise.intake.streams.kafka import TopicConsumer
+from sendwise.intake.streams.kafka import TopicConsumer, made_id_of
 from sendwise.intake.streams.kafka_connect import (
     brokers_of,
     kafka_producer,
@@ -145,8 +145,8 @@ def _stored_not_committed(s: StreamSettings, store: Any, n: int) -> int:
     while len(taken) < n and time.monotonic() < deadline:
         taken += [m for m in a.kafka.consume(n - len(taken), 0.5) if m.error() is None]
     rows = [
-        parse_raw_call(m.value(), received_at=time_of(m), made_id=f"sw-{a.tag}-{m.partition()}-"
-                       f"{m.offset()}", source=a.source) for m in taken
+        parse_raw_call(m.value(), received_at=time_of(m), made_id=made_id_of(a.tag, m),
+                       source=a.source) for m in taken
     ]  # fmt: skip
     append_unique(store, rows)
     a.close()
@@ -229,7 +229,7 @@ def test_any_records_any_death_every_good_call_once_every_bad_record_dead_once(
                     parse_raw_call(
                         m.value() or b"",
                         received_at=time_of(m),
-                        made_id=f"sw-{a.tag}-{m.partition()}-{m.offset()}",
+                        made_id=made_id_of(a.tag, m),
                         source=a.source,
                     )
                 )
@@ -393,3 +393,142 @@ def test_consume_with_kafka_unreachable_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.output
     bad = _cli("intake", "consume", "-p", str(tmp_path / "shop"), "--kafka", "no port")
     assert bad.exit_code == 1 and "is not a broker's host:port" in bad.output
+
+
+# -- what a hostile producer or user can do (each a class of defect found in review) ---------
+
+
+def test_a_record_stamped_past_year_9999_is_stored_as_received_now(
+    s: StreamSettings, store: Any
+) -> None:
+    p = kafka_producer(s)
+    for i, stamp in enumerate((2_534_023_008_000_000, 2**62, 253_402_300_800_000)):
+        p.produce(topic_name(s.stream), value=encode_call(call(i)), timestamp=stamp)
+    assert p.flush(30) == 0
+    before = time.time()
+    report = TopicConsumer(store, s, consumer="c").run(until_idle=True)
+    assert (report.stored, report.dead) == (3, 0)
+    with store.begin() as conn:
+        received = conn.execute(select(intake_event.c.received_at)).scalars().all()
+    assert all(abs(r.replace(tzinfo=None).timestamp() - before) < 120 for r in received)
+
+
+def test_calls_without_messageid_at_the_same_offsets_of_a_new_topic_are_not_duplicates(
+    tmp_path: Path, store: Any
+) -> None:
+    """A topic made again (or moved to another cluster) starts at offset 0 again: its records
+    must not be taken for those stored from the old one."""
+    stored = []
+    for n, run in enumerate(("old", "new")):
+        (tmp_path / run).mkdir()
+        brokers = start_kafka(tmp_path / run)
+        url = next(brokers)
+        try:
+            t = StreamSettings(url=url, stream="orders", group=f"g-{run}", block_ms=100)
+            calls = [{k: v for k, v in call(i + 100 * n).items() if k != "messageId"}
+                     for i in range(5)]  # fmt: skip
+            produce(t, calls)
+            report = TopicConsumer(store, t, consumer="c").run(until_idle=True)
+            stored.append(report.stored)
+        finally:
+            brokers.close()
+    assert stored == [5, 5]
+    assert count(store) == 10 and len(set(log_ids(store))) == 10
+
+
+def test_a_record_too_big_to_dead_letter_whole_is_dead_lettered_cut_and_the_rest_stored(
+    s: StreamSettings, store: Any
+) -> None:
+    from confluent_kafka import Producer
+
+    big = Producer({"bootstrap.servers": brokers_of(str(s.url)), "message.max.bytes": 5_000_000})
+    own = [("trace", b"t-1"), ("reason", b"a header of the producer's own")]
+    big.produce(topic_name(s.stream), value=b"x" * 2_000_000, key=b"big", headers=own)
+    big.produce(topic_name(s.stream), value=None, key=b"gone")  # a tombstone
+    assert big.flush(30) == 0
+    produce(s, [call(1)])
+    report = TopicConsumer(store, s, consumer="c").run(until_idle=True)
+    assert (report.stored, report.dead) == (1, 2)
+    by_reason = {h["reason"]: (v, h) for v, h in dead_letters(s)}  # the last of a name: ours
+    [(value, headers)] = [x for r, x in by_reason.items() if b"larger than" in r]
+    assert headers["truncated"] == b"2000000" and len(value or b"") == 900_000
+    assert headers["trace"] == b"t-1" and "entry" in headers and "timestamp" in headers
+    [(_, tomb)] = [x for r, x in by_reason.items() if b"tombstone" in r]
+    assert kafka_status(s).lag == 0 and tomb["topic"] == topic_name(s.stream).encode()
+
+
+def test_dead_letters_that_fill_the_producers_queue_wait_for_it(kafka_url: str, store: Any) -> None:
+    n = next(_names)
+    t = StreamSettings(url=kafka_url, stream=f"ev{n}", group=f"g{n}", block_ms=100, batch=50,
+                       kafka={"queue.buffering.max.kbytes": 1_000})  # fmt: skip
+    roomy = t.model_copy(update={"kafka": {}})
+    produce_raw(roomy, [b"[" + b"1," * 50_000 + b"1]" for _ in range(20)])  # 100 KB, not calls
+    report = TopicConsumer(store, t, consumer="c").run(until_idle=True)
+    assert report.dead == 20 and len(dead_letters(t)) == 20
+
+
+def test_a_transactional_producers_topic_reaches_lag_zero(s: StreamSettings, store: Any) -> None:
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": brokers_of(str(s.url)), "transactional.id": s.group})
+    p.init_transactions(30)
+    for batch in (range(3), range(3, 10)):
+        p.begin_transaction()
+        for i in batch:
+            p.produce(topic_name(s.stream), value=encode_call(call(i)), key=b"k")
+        p.commit_transaction(30)
+    done = threading.Event()
+    result: list[Any] = []
+
+    def consume() -> None:
+        result.append(TopicConsumer(store, s, consumer="c").run(until_idle=True))
+        done.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    assert done.wait(60), "until_idle never ended: the transactions' markers count as lag"
+    assert result[0].stored == 10 and kafka_status(s).lag == 0
+
+
+def test_settings_that_cannot_work_are_refused_in_one_line(
+    s: StreamSettings, store: Any, tmp_path: Path
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="back into the stream"):
+        StreamSettings(url=s.url, stream=s.stream, dead_letter=s.stream)
+    with pytest.raises(ValidationError, match="back into the stream"):  # ':' is '.' on Kafka
+        StreamSettings(url=s.url, stream="a.b", dead_letter="a:b")
+    StreamSettings(url="redis://h:6379", stream="a.b", dead_letter="a:b")  # two Redis streams
+    for key in ("bootstrap.servers", "group.id", "enable.auto.commit", "session.timeout.ms"):
+        with pytest.raises(ValidationError, match="is not set here"):
+            StreamSettings(url=s.url, kafka={key: "x"})
+    assert StreamSettings(url=s.url, kafka={"fetch.min.bytes": 1, "check.crcs": True}).kafka
+    missing = str(tmp_path / "no.pem")
+    for conf in ({"no.such.property": "1"}, {"session.timeout": "x"},
+                 {"security.protocol": "bogus"},
+                 {"security.protocol": "ssl", "ssl.ca.location": missing}):  # fmt: skip
+        bad = s.model_copy(update={"kafka": conf})
+        with pytest.raises(ConfigError, match=r"^\[streams.kafka\] settings: "):
+            TopicConsumer(store, bad, consumer="c")
+        with pytest.raises(ConfigError, match=r"^\[streams.kafka\] settings: "):
+            kafka_status(bad)
+    for url in ("kafka://h:9092?sasl.password=hunter2", "kafka://h:9092#hunter2",
+                "kafka://h:99999", "kafka://h:0"):  # fmt: skip
+        with pytest.raises(ConfigError) as refused:
+            brokers_of(url)
+        assert "hunter2" not in str(refused.value)
+
+
+def test_status_ignores_commit_metadata_that_is_not_figures(s: StreamSettings) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    produce(s, [call(i) for i in range(4)])
+    c = Consumer({"bootstrap.servers": brokers_of(str(s.url)), "group.id": s.group})
+    odd = ['{"consumer":"evil","read":Infinity,"stored":0,"duplicates":0,"dead":0,"rate":1,'
+           '"at":1}', '{"consumer":"x","read":1,"stored":1,"duplicates":0,"dead":0,'
+           '"rate":1e999,"at":1}', "[" * 3000, "{}"]  # fmt: skip
+    c.commit(offsets=[TopicPartition(topic_name(s.stream), p, 1, metadata=m)
+                      for p, m in enumerate(odd)], asynchronous=False)  # fmt: skip
+    c.close()
+    g = kafka_status(s)
+    assert g.consumers == [] and g.length == 4

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -359,6 +367,20 @@ class ApiSettings(_Section):
     stops working within this time."""
 
 
+KAFKA_OWN = {
+    "bootstrap.servers": "the brokers are the url's (kafka://host:port[,host:port])",
+    "metadata.broker.list": "the brokers are the url's (kafka://host:port[,host:port])",
+    "group.id": "the group is [streams] group",
+    "client.id": "a consumer's id is its name (--consumer)",
+    "session.timeout.ms": "the session timeout is [streams] claim_idle_ms",
+    "enable.auto.commit": "offsets are committed after the store's commit, never on a timer",
+    "enable.auto.offset.store": "offsets are committed after the store's commit",
+    "auto.offset.reset": "a new group reads a topic from its start, so nothing is skipped",
+    "logger": "librdkafka's logs go to Python's logging",
+}
+"""librdkafka settings sendwise sets itself, and why a [streams.kafka] value is refused."""
+
+
 class StreamSettings(_Section):
     """Streaming intake from Redis Streams or Kafka (`sendwise intake consume`,
     docs/streaming.md)."""
@@ -385,9 +407,30 @@ class StreamSettings(_Section):
     commit of one batch, so a live consumer's entries are not claimed under it. On Kafka, the
     group's session timeout: a consumer silent this long loses its partitions to the others
     (brokers accept 6,000 to 300,000 ms by default)."""
-    kafka: dict[str, str] = Field(default_factory=dict)
+    kafka: dict[str, str | bool | int | float] = Field(default_factory=dict)
     """More librdkafka settings for a Kafka ``url`` (``security.protocol``, ``sasl.*``,
-    ``ssl.*``), passed as they are."""
+    ``ssl.*``), passed as they are; not those the url and the settings above set."""
+
+    @field_validator("kafka")
+    @classmethod
+    def _not_ours(
+        cls, v: dict[str, str | bool | int | float]
+    ) -> dict[str, str | bool | int | float]:
+        for key in v:
+            if key in KAFKA_OWN:
+                raise ValueError(f"{key!r} is not set here: {KAFKA_OWN[key]}")
+        return v
+
+    @model_validator(mode="after")
+    def _dead_letters_elsewhere(self) -> StreamSettings:
+        same = self.dead_letter_stream() == self.stream
+        if self.is_kafka:  # ':' is read as '.' in a topic's name
+            same = self.dead_letter_stream().replace(":", ".") == self.stream.replace(":", ".")
+        if same:
+            raise ValueError(
+                "dead_letter: the dead letters would go back into the stream they came from"
+            )
+        return self
 
     def dead_letter_stream(self) -> str:
         """The dead-letter stream's name."""

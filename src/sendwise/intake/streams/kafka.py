@@ -23,6 +23,7 @@ status needs nothing but the brokers (no stats topic, no store).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -40,15 +41,25 @@ from sendwise.intake.streams.consumer import HEARTBEAT, MAX_BACKOFF, RATE_WINDOW
 from sendwise.intake.streams.entries import FIELD, Dead, Fields, Parsed, parse_raw_call, stream_tag
 from sendwise.intake.streams.kafka_connect import (
     REACH_TIMEOUT,
+    UNREACHABLE,
     kafka_config,
     kafka_errors,
     said,
+    settings_errors,
     topic_name,
 )
 from sendwise.intake.streams.kafka_status import topic_lag
 
 logger = logging.getLogger(__name__)
 DEAD_LETTER_WAIT = 30.0
+LATEST_MILLIS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: Python's last datetime; a record stamped later came in now."""
+DEAD_LETTER_BYTES = 900_000
+"""A dead letter's value is cut to this many bytes (a header says so), under the 1 MB a
+broker takes by default: a record too big to store must not be too big to dead-letter."""
+LAG_PATIENCE = 60.0
+"""Seconds the group's offsets may be unreadable (a rebalance under way) before the brokers
+are called unreachable."""
 
 
 def _record_time(record: Any) -> datetime:
@@ -56,9 +67,22 @@ def _record_time(record: Any) -> datetime:
     from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
     kind, millis = record.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or millis is None or millis < 0:
-        return datetime.now(UTC).replace(tzinfo=None)
-    return datetime.fromtimestamp(millis / 1000, UTC).replace(tzinfo=None)
+    if kind != TIMESTAMP_NOT_AVAILABLE and millis is not None and 0 <= millis <= LATEST_MILLIS:
+        return datetime.fromtimestamp(millis / 1000, UTC).replace(tzinfo=None)
+    # none, or one a producer made up (Kafka accepts any 64-bit value): the time it came in
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def made_id_of(tag: str, record: Any) -> str:
+    """The messageId of a record that has none: the same on every delivery of the record, and
+    not the same for another record at the same offset (a topic deleted and made again, a
+    cluster moved): the offset plus a digest of the record's timestamp, key and value."""
+    digest = hashlib.blake2b(digest_size=8)
+    kind, millis = record.timestamp()
+    digest.update(f"{kind}:{millis}:".encode())
+    for part in (record.key(), record.value()):
+        digest.update(len(part or b"").to_bytes(8, "big") + (part or b""))
+    return f"sw-{tag}-{record.partition()}-{record.offset()}-{digest.hexdigest()}"
 
 
 def _entry_id(record: Any) -> str:
@@ -91,25 +115,27 @@ class TopicConsumer:
         self.source = f"kafka:{self.topic}"[:200]
         common = kafka_config(settings)
         self.brokers = common["bootstrap.servers"]
-        self.kafka = Consumer(
-            {
-                **common,
-                "group.id": settings.group,
-                "client.id": self.consumer,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": settings.claim_idle_ms,
-                "heartbeat.interval.ms": max(100, settings.claim_idle_ms // 3),
-                # a topic made after the consumer started is seen within 10 s, not 5 minutes
-                "topic.metadata.refresh.interval.ms": 10_000,
-            }
-        )
-        self.producer = Producer({**common, "acks": "all", "linger.ms": 5})
+        with settings_errors():
+            self.kafka = Consumer(
+                {
+                    **common,
+                    "group.id": settings.group,
+                    "client.id": self.consumer,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    "session.timeout.ms": settings.claim_idle_ms,
+                    "heartbeat.interval.ms": max(100, settings.claim_idle_ms // 3),
+                    # a topic made after the consumer started is seen within 10 s, not 5 minutes
+                    "topic.metadata.refresh.interval.ms": 10_000,
+                }
+            )
+            self.producer = Producer({**common, "acks": "all", "linger.ms": 5})
         self.report = ConsumeReport()
         self._batch_start: dict[int, int] = {}
         self._committed: dict[int, int] = {}
         self._subscribed = False
+        self._unread_since: float | None = None
         self._started = time.monotonic()
         self._last_report = self._started
         self._rates: deque[tuple[float, int]] = deque([(self._started, 0)])
@@ -122,22 +148,26 @@ class TopicConsumer:
             return
         parsed = Parsed([], [], [])
         fields: dict[str, Fields] = {}
+        by_entry: dict[str, Any] = {}
         self._batch_start = {}
         for record in records:
             entry_id = _entry_id(record)
+            by_entry[entry_id] = record
             part, offset = record.partition(), record.offset()
             self._batch_start[part] = min(offset, self._batch_start.get(part, offset))
             value = record.value()
             key = record.key()
             fields[entry_id] = {FIELD: value or b"", **({b"key": key} if key else {})}
             if value is None:
-                parsed.dead.append(Dead(entry_id, "record: no value (a tombstone)", {}))
+                parsed.dead.append(
+                    Dead(entry_id, "record: no value (a tombstone)", fields[entry_id])
+                )
                 continue
             try:
                 row = parse_raw_call(
                     value,
                     received_at=_record_time(record),
-                    made_id=f"sw-{self.tag}-{part}-{offset}",
+                    made_id=made_id_of(self.tag, record),
                     source=self.source,
                 )
             except IntakeError as exc:
@@ -151,14 +181,31 @@ class TopicConsumer:
         self.report.duplicates += len(new) - sum(new)
         self.report.dead += len(parsed.dead)
         if parsed.dead:
-            self._dead_letter(parsed.dead)
+            self._dead_letter(parsed.dead, by_entry)
         ends: dict[int, int] = {}
         for record in records:
             ends[record.partition()] = max(record.offset() + 1, ends.get(record.partition(), 0))
-        self._commit(ends)
+        self._commit(self._past_markers(ends))
 
-    def _dead_letter(self, dead: list[Dead]) -> None:
-        """Produce the dead letters and wait until Kafka has them all (before any commit)."""
+    def _past_markers(self, ends: dict[int, int]) -> dict[int, int]:
+        """``ends`` moved to the consumer's position where that is further: past the control
+        records of transactions (never delivered, yet offsets), so that the group's lag can
+        reach 0. The position covers only records delivered, all of them taken by now."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        try:
+            where = self.kafka.position([TopicPartition(self.topic, p) for p in ends])
+        except KafkaException:
+            return ends
+        for tp in where:
+            if tp.error is None and tp.offset > ends.get(tp.partition, tp.offset):
+                ends[tp.partition] = tp.offset
+        return ends
+
+    def _dead_letter(self, dead: list[Dead], records: Mapping[str, Any]) -> None:
+        """Produce the dead letters and wait until Kafka has them all (before any commit).
+        Each keeps its record's key, value (cut to ``DEAD_LETTER_BYTES``), headers and
+        timestamp, with the reason and where it came from in headers of its own."""
         failed: list[str] = []
 
         def delivered(err: Any, _msg: Any) -> None:
@@ -168,23 +215,41 @@ class TopicConsumer:
         with kafka_errors(self.brokers):
             for d in dead:
                 logger.warning("Kafka record %s dead-lettered: %s", d.entry_id, d.reason)
+                record = records[d.entry_id]
+                value = record.value()
+                # the record's own headers first: readers take a name's last value (ours)
                 headers: list[tuple[str, str | bytes | None]] = [
+                    *(record.headers() or []),
                     ("reason", d.reason.encode("utf-8", "replace")),
                     ("entry", d.entry_id.encode()),
                     ("topic", self.topic.encode()),
                     ("consumer", self.consumer.encode("utf-8", "replace")),
+                    ("timestamp", str(record.timestamp()[1]).encode()),
                 ]
-                self.producer.produce(
-                    self.dead_topic,
-                    value=d.fields.get(FIELD),
-                    key=d.fields.get(b"key"),
-                    headers=headers,
-                    on_delivery=delivered,
-                )
+                if value is not None and len(value) > DEAD_LETTER_BYTES:
+                    headers.append(("truncated", str(len(value)).encode()))
+                    value = value[:DEAD_LETTER_BYTES]
+                self._produce(value, record.key(), headers, delivered)
             left = self.producer.flush(DEAD_LETTER_WAIT)
         if left or failed:
             reason = failed[0] if failed else f"{left} not acknowledged in {DEAD_LETTER_WAIT:.0f} s"
             raise StreamError(f"dead letters not written to {self.dead_topic}: {reason}")
+
+    def _produce(self, value: Any, key: Any, headers: list[Any], delivered: Any) -> None:
+        deadline = time.monotonic() + DEAD_LETTER_WAIT
+        while True:
+            try:
+                self.producer.produce(
+                    self.dead_topic, value=value, key=key, headers=headers, on_delivery=delivered
+                )
+                return
+            except BufferError:  # the client's queue is full: let it send first
+                if time.monotonic() > deadline:
+                    raise StreamError(
+                        f"dead letters not written to {self.dead_topic}: the producer's "
+                        f"queue stayed full for {DEAD_LETTER_WAIT:.0f} s"
+                    ) from None
+                self.producer.poll(0.1)
 
     def _commit(self, ends: Mapping[int, int]) -> None:
         """Commit ``ends`` (partition -> next offset) with this consumer's figures attached. A
@@ -260,8 +325,37 @@ class TopicConsumer:
             mine = {tp.partition for tp in self.kafka.assignment()}
         except KafkaException:
             return
-        self._commit({p: o for p, o in self._committed.items() if p in mine})
+        # the partitions' positions too: a transaction's last marker moves them with no record
+        ends = {p: self._committed.get(p, -1) for p in mine}
+        self._commit({p: o for p, o in self._past_markers(ends).items() if o >= 0})
+        self._restart_stalled(mine)
         self._last_report = time.monotonic()
+
+    def _restart_stalled(self, mine: set[int]) -> None:
+        """Fetch again the partitions that have records after this consumer's position and
+        gave it none for a whole heartbeat: librdkafka may leave a partition's fetcher
+        stopped when a commit was in flight during a rebalance (confluentinc/librdkafka
+        #1605, #2933; seen here with two members, the first leaving). Seeking to the position
+        (the next record not yet delivered) restarts it and skips or repeats nothing."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        try:
+            parts = [TopicPartition(self.topic, p) for p in sorted(mine)]
+            where = self.kafka.position(parts)
+            last: dict[int, int] = {}
+            if any(tp.offset < 0 for tp in where):  # nothing delivered since the assignment
+                last = {tp.partition: tp.offset for tp in self.kafka.committed(parts, 10)}
+            for tp in where:
+                if tp.error is not None:
+                    continue
+                low, high = self.kafka.get_watermark_offsets(tp, timeout=REACH_TIMEOUT)
+                at = tp.offset if tp.offset >= 0 else max(last.get(tp.partition, -1), low)
+                if 0 <= at < high:
+                    logger.info("Kafka partition %d stalled at %d of %d: fetching it again",
+                                tp.partition, at, high)  # fmt: skip
+                    self.kafka.seek(TopicPartition(self.topic, tp.partition, at))
+        except KafkaException as exc:  # a rebalance under way: the next heartbeat looks again
+            logger.info("Kafka: stalled partitions not checked: %s", exc)
 
     def rewind(self) -> None:
         """Read the last batch again (its store transaction failed): back to its first offsets
@@ -278,6 +372,26 @@ class TopicConsumer:
         """Records of the topic the group has not committed yet (all its members)."""
         with kafka_errors(self.brokers):
             return topic_lag(self.kafka, self.topic)
+
+    def _idle(self) -> bool:
+        """Whether the group has committed every record. Offsets that cannot be read while
+        the group forms or rebalances (the brokers wait out a departed member's session) mean
+        "not yet"; only after ``LAG_PATIENCE`` seconds of that are the brokers unreachable."""
+        from confluent_kafka import KafkaException
+
+        try:
+            lag = topic_lag(self.kafka, self.topic)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else exc
+            now = time.monotonic()
+            self._unread_since = self._unread_since or now
+            if getattr(error, "name", lambda: "")() not in UNREACHABLE or (
+                now - self._unread_since > LAG_PATIENCE
+            ):
+                raise StreamError(said(self.brokers, error)) from None
+            return False
+        self._unread_since = None
+        return lag == 0
 
     def run(
         self,
@@ -296,7 +410,7 @@ class TopicConsumer:
         try:
             run_rounds(
                 self.poll,
-                lambda: self.lag() == 0,
+                self._idle,
                 self.rewind,
                 self.report,
                 self._started,

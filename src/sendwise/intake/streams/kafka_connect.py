@@ -53,19 +53,24 @@ def brokers_of(url: str) -> str:
     """The ``bootstrap.servers`` of a ``kafka://host:port[,host:port]`` URL."""
     if not url.startswith(SCHEME):
         raise ConfigError("streams.url is not a Kafka URL (kafka://host:port[,host:port])")
-    hosts = [h.strip() for h in url[len(SCHEME) :].strip("/").split(",")]
-    if any("@" in h for h in hosts):  # never echoed: it may hold a password
+    rest = url[len(SCHEME) :]
+    if any(c in rest for c in "@?#"):  # never echoed: it may hold a password
         raise ConfigError(
-            "streams.url: a Kafka URL holds no credentials; put sasl.username and "
-            "sasl.password in [streams.kafka]"
+            "streams.url: a Kafka URL is kafka://host:port[,host:port] alone; credentials "
+            "and other settings (sasl.username, sasl.password, ...) go in [streams.kafka]"
         )
-    bad = [h for h in hosts if not BROKER.fullmatch(h)]
+    hosts = [h.strip() for h in rest.strip("/").split(",")]
+    bad = [h for h in hosts if not BROKER.fullmatch(h) or not 0 < _port(h) < 65536]
     if bad:
         raise ConfigError(
-            f"streams.url: {bad[0][:60]!r} is not a broker's host:port "
-            "(kafka://host:port[,host:port])"
+            f"streams.url: {bad[0][:60]!r} is not a broker's host:port with a port from 1 "
+            "to 65535 (kafka://host:port[,host:port])"
         )
     return ",".join(hosts)
+
+
+def _port(host: str) -> int:
+    return int(host.rsplit(":", 1)[1]) if ":" in host and host.rsplit(":", 1)[1].isdigit() else 0
 
 
 def kafka_config(settings: StreamSettings) -> dict[str, Any]:
@@ -92,6 +97,22 @@ def kafka_errors(brokers: str) -> Iterator[None]:
         raise StreamError(said(brokers, exc.args[0] if exc.args else exc)) from None
 
 
+@contextlib.contextmanager
+def settings_errors() -> Iterator[None]:
+    """A client librdkafka will not make from the settings (an unknown property, a value of
+    the wrong kind, a key file that is not there): one-line :class:`ConfigError`."""
+    from confluent_kafka import KafkaException
+
+    try:
+        yield
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else exc
+        text = error.str() if hasattr(error, "str") else str(error)
+        raise ConfigError(f"[streams.kafka] settings: {text[:300]}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[streams.kafka] settings: {str(exc)[:300]}") from None
+
+
 def said(brokers: str, error: Any) -> str:
     name = error.name() if hasattr(error, "name") else ""
     text = error.str() if hasattr(error, "str") else str(error)
@@ -105,7 +126,8 @@ def kafka_producer(settings: StreamSettings) -> Any:
     in-sync replicas)."""
     from confluent_kafka import Producer
 
-    return Producer({**kafka_config(settings), "acks": "all", "linger.ms": 5})
+    with settings_errors():
+        return Producer({**kafka_config(settings), "acks": "all", "linger.ms": 5})
 
 
 def produce_events(

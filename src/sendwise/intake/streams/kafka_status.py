@@ -9,7 +9,13 @@ import time
 from typing import Any
 
 from sendwise.config import StreamSettings
-from sendwise.intake.streams.kafka_connect import TIMEOUT, kafka_config, kafka_errors, topic_name
+from sendwise.intake.streams.kafka_connect import (
+    TIMEOUT,
+    kafka_config,
+    kafka_errors,
+    settings_errors,
+    topic_name,
+)
 from sendwise.intake.streams.status import ConsumerFigures, GroupStatus, figures_of
 
 
@@ -53,7 +59,8 @@ def kafka_status(settings: StreamSettings) -> GroupStatus:
 
     topic = topic_name(settings.stream)
     conf = kafka_config(settings)
-    client = Consumer({**conf, "group.id": settings.group, "enable.auto.commit": False})
+    with settings_errors():
+        client = Consumer({**conf, "group.id": settings.group, "enable.auto.commit": False})
     try:
         with kafka_errors(conf["bootstrap.servers"]):
             client.list_topics(timeout=TIMEOUT)
@@ -68,7 +75,7 @@ def kafka_status(settings: StreamSettings) -> GroupStatus:
             continue
         try:
             name = str(json.loads(tp.metadata)["consumer"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue
         fig = figures_of(name, tp.metadata, now)
         if fig is not None and (name not in latest or fig.seconds_ago < latest[name].seconds_ago):

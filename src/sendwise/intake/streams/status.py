@@ -10,6 +10,7 @@ a consumer silent for :data:`ACTIVE_SECONDS` counts as stopped.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,9 +62,17 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a figure")
+
+
 def figures_of(name: str, raw: Any, now: float) -> ConsumerFigures | None:
+    """A consumer's figures from what it wrote (JSON), None when they are not figures: the
+    text comes from the broker, where anyone who can write to it may have put anything."""
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, parse_constant=_no_constant)
+        if not all(math.isfinite(float(doc[k])) for k in ("rate", "at")):  # 1e999 reads as inf
+            return None
         return ConsumerFigures(
             name=name,
             read=int(doc["read"]),
@@ -73,7 +82,7 @@ def figures_of(name: str, raw: Any, now: float) -> ConsumerFigures | None:
             rate=float(doc["rate"]),
             seconds_ago=max(0.0, now - float(doc["at"])),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         return None
 
 
