@@ -1,6 +1,6 @@
 """Streaming intake from a Kafka topic: a consumer group member with the Redis consumer's
 contract (sendwise.intake.streams.consumer), through confluent-kafka (librdkafka).
-docs/streaming.md ("Kafka"), docs/adr/0161.
+docs/streaming.md ("Kafka"), docs/adr/0173.
 
 One record holds one Segment call as its value (UTF-8 JSON, as the Redis field ``call``).
 Each round takes up to ``batch`` records of the partitions the group gave this consumer, parses
@@ -13,8 +13,8 @@ before its offset is passed, never skipped.
 A consumer killed anywhere loses nothing: its partitions go to the others after the group's
 session timeout (``claim_idle_ms``), and they start at the last committed offset; what it had
 stored but not committed comes back as "already stored" (the messageId). A record without a
-messageId gets ``sw-<topic tag>-<partition>-<offset>``, its ``receivedAt`` is the record's
-timestamp: both the same on every delivery.
+messageId gets ``sw-<topic tag>-<partition>-<offset>-<digest of the record>``, its
+``receivedAt`` is the record's timestamp: both the same on every delivery.
 
 The consumer's figures for `sendwise status` travel in the metadata of its offset commits, so
 status needs nothing but the brokers (no stats topic, no store).
