@@ -44,7 +44,8 @@ from sendwise.warehouse.connection import Warehouse
 STREAM = "shop:events"
 
 
-def _call(i: int) -> dict:
+def segment_call(i: int) -> dict:
+    """The i-th call of the benches' shop: an identify every 20th, else a product view."""
     customer = f"C{i % 50_000}"
     if i % 20 == 0:
         return {"type": "identify", "messageId": f"m{i:08d}", "userId": customer,
@@ -163,7 +164,7 @@ def main() -> None:
         r = connect(url)
 
         started = time.perf_counter()
-        publish_events(r, STREAM, (_call(i) for i in range(n)), chunk=2_000)
+        publish_events(r, STREAM, (segment_call(i) for i in range(n)), chunk=2_000)
         publish_rate = n / (time.perf_counter() - started)
         plain, plain_cpu = plain_baseline(url, args.batch, n)
         redis_cpu = _redis_cpu(r)

@@ -19,10 +19,16 @@ from kafka_support import start_kafka
 from sendwise.config import init_project, load_settings
 from sendwise.intake.streams.kafka_connect import kafka_producer, produce_events
 from sendwise.intake.streams.kafka_status import kafka_status
-from sendwise.store import open_store
-from sendwise.warehouse.connection import Warehouse
 from test_intake_crash import store_url  # noqa: F401  (the SQLite / PostgreSQL fixture)
-from test_intake_streams_crash import EVENTS, RESENT, calls, consumer, stored_count
+from test_intake_streams_crash import (
+    EVENTS,
+    RESENT,
+    calls,
+    consumer,
+    logged_ids,
+    stored_count,
+    synced_twice,
+)
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="process groups and SIGKILL")
 
@@ -40,8 +46,6 @@ def test_sigkill_halfway_then_another_member_stores_every_event_once(
     kafka_url: str,
     store_url: str | None,  # noqa: F811
 ) -> None:
-    import subprocess
-    import sys
 
     run = next(_runs)
     folder = tmp_path / "shop"
@@ -78,27 +82,13 @@ def test_sigkill_halfway_then_another_member_stores_every_event_once(
     words = " ".join(out.split())
     again = int(words.split(" already stored")[0].rsplit(" ", 1)[1].replace(",", ""))
 
-    with open_store(settings) as store:
-        ids: list[str] = []
-        seq = 0
-        while rows := store.intake.since(seq, 50_000):
-            ids += [r["message_id"] for r in rows]
-            seq = int(rows[-1]["seq"])
+    ids = logged_ids(settings)
     assert len(ids) == len(set(ids)) == EVENTS
     assert set(ids) == {c["messageId"] for c in sent}
     after = kafka_status(settings.streams)
     assert (after.lag, after.dead_letters) == (0, 0)
 
-    for _ in range(2):  # a repeated sync adds nothing
-        done = subprocess.run(
-            [sys.executable, "-m", "sendwise.cli", "sync", "--project", str(folder)],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-    with Warehouse.from_settings(settings) as wh:
-        per_id = dict(
-            wh.engine.execute("SELECT message_id, count(*) FROM event GROUP BY 1").fetchall()
-        )
+    per_id = synced_twice(folder, settings)
     print(f"killed with {at_kill.lag} records not committed, {stored_at_kill} events stored; "
           f"b found {again} already stored; warehouse events {sum(per_id.values())} "
           f"({len(per_id)} distinct)")  # fmt: skip

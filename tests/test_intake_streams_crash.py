@@ -125,29 +125,41 @@ def test_sigkill_halfway_then_takeover_stores_every_event_once(
     taken_over = int(out.split(" taken over")[0].rsplit(",", 1)[1].replace(",", "").strip())
     assert taken_over >= len(held)
 
+    ids = logged_ids(settings)
+    assert len(ids) == len(set(ids)) == EVENTS
+    assert set(ids) == {c["messageId"] for c in sent}
+    assert redis.xpending(STREAM, "sendwise")["pending"] == 0
+    assert redis.xlen(f"{STREAM}:dead") == 0
+
+    per_id = synced_twice(folder, settings)
+    print(f"killed holding {len(held)} entries; b took over {taken_over}; "
+          f"warehouse events {sum(per_id.values())} ({len(per_id)} distinct)")  # fmt: skip
+    assert set(per_id) == {c["messageId"] for c in sent}
+    assert set(per_id.values()) == {1}
+    redis.close()
+
+
+def logged_ids(settings: Any) -> list[str]:
+    """Every messageId of the project's event log, in order."""
     with open_store(settings) as store:
         ids: list[str] = []
         seq = 0
         while rows := store.intake.since(seq, 50_000):
             ids += [r["message_id"] for r in rows]
             seq = int(rows[-1]["seq"])
-    assert len(ids) == len(set(ids)) == EVENTS
-    assert set(ids) == {c["messageId"] for c in sent}
-    assert redis.xpending(STREAM, "sendwise")["pending"] == 0
-    assert redis.xlen(f"{STREAM}:dead") == 0
+    return ids
 
-    for _ in range(2):  # a repeated sync adds nothing
+
+def synced_twice(folder: Path, settings: Any) -> dict[str, int]:
+    """`sendwise sync` run twice (the second must add nothing); the warehouse's events per
+    messageId."""
+    for _ in range(2):
         done = subprocess.run(
             [sys.executable, "-m", "sendwise.cli", "sync", "--project", str(folder)],
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
     with Warehouse.from_settings(settings) as wh:
-        per_id = dict(
+        return dict(
             wh.engine.execute("SELECT message_id, count(*) FROM event GROUP BY 1").fetchall()
         )
-    print(f"killed holding {len(held)} entries; b took over {taken_over}; "
-          f"warehouse events {sum(per_id.values())} ({len(per_id)} distinct)")  # fmt: skip
-    assert set(per_id) == {c["messageId"] for c in sent}
-    assert set(per_id.values()) == {1}
-    redis.close()
