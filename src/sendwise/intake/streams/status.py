@@ -62,15 +62,11 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a figure")
-
-
 def figures_of(name: str, raw: Any, now: float) -> ConsumerFigures | None:
     """A consumer's figures from what it wrote (JSON), None when they are not figures: the
     text comes from the broker, where anyone who can write to it may have put anything."""
     try:
-        doc = json.loads(raw, parse_constant=_no_constant)
+        doc = json.loads(raw, parse_constant=lambda _: None)  # NaN, Infinity: no figure
         if not all(math.isfinite(float(doc[k])) for k in ("rate", "at")):  # 1e999 reads as inf
             return None
         return ConsumerFigures(
