@@ -44,6 +44,7 @@ from sendwise.intake.streams.kafka_connect import (
     UNREACHABLE,
     kafka_config,
     kafka_errors,
+    produce_when_room,
     said,
     settings_errors,
     topic_name,
@@ -229,27 +230,20 @@ class TopicConsumer:
                 if value is not None and len(value) > DEAD_LETTER_BYTES:
                     headers.append(("truncated", str(len(value)).encode()))
                     value = value[:DEAD_LETTER_BYTES]
-                self._produce(value, record.key(), headers, delivered)
+                produce_when_room(
+                    self.producer,
+                    self.dead_topic,
+                    value=value,
+                    key=record.key(),
+                    headers=headers,
+                    on_delivery=delivered,
+                    wait=DEAD_LETTER_WAIT,
+                    what="dead letters",
+                )
             left = self.producer.flush(DEAD_LETTER_WAIT)
         if left or failed:
             reason = failed[0] if failed else f"{left} not acknowledged in {DEAD_LETTER_WAIT:.0f} s"
             raise StreamError(f"dead letters not written to {self.dead_topic}: {reason}")
-
-    def _produce(self, value: Any, key: Any, headers: list[Any], delivered: Any) -> None:
-        deadline = time.monotonic() + DEAD_LETTER_WAIT
-        while True:
-            try:
-                self.producer.produce(
-                    self.dead_topic, value=value, key=key, headers=headers, on_delivery=delivered
-                )
-                return
-            except BufferError:  # the client's queue is full: let it send first
-                if time.monotonic() > deadline:
-                    raise StreamError(
-                        f"dead letters not written to {self.dead_topic}: the producer's "
-                        f"queue stayed full for {DEAD_LETTER_WAIT:.0f} s"
-                    ) from None
-                self.producer.poll(0.1)
 
     def _commit(self, ends: Mapping[int, int]) -> None:
         """Commit ``ends`` (partition -> next offset) with this consumer's figures attached. A
@@ -367,11 +361,6 @@ class TopicConsumer:
             with contextlib.suppress(KafkaException):
                 self.kafka.seek(TopicPartition(self.topic, part, offset))
         self._batch_start = {}
-
-    def lag(self) -> int | None:
-        """Records of the topic the group has not committed yet (all its members)."""
-        with kafka_errors(self.brokers):
-            return topic_lag(self.kafka, self.topic)
 
     def _idle(self) -> bool:
         """Whether the group has committed every record. Offsets that cannot be read while

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -147,12 +148,7 @@ def produce_events(
     for call in calls:
         who = call.get("userId") or call.get("anonymousId")
         key = str(who).encode("utf-8", "replace") if who is not None else None
-        while True:
-            try:
-                producer.produce(topic, value=encode_call(call), key=key, on_delivery=delivered)
-                break
-            except BufferError:  # the client's queue is full: let it send
-                producer.poll(0.05)
+        produce_when_room(producer, topic, value=encode_call(call), key=key, on_delivery=delivered)
         n += 1
         if n % 10_000 == 0:
             producer.poll(0)
@@ -161,3 +157,31 @@ def produce_events(
         reason = failed[0] if failed else f"{left} not acknowledged in {wait:.0f} s"
         raise StreamError(f"records not written to {topic}: {reason}")
     return n
+
+
+def produce_when_room(
+    producer: Any,
+    topic: str,
+    *,
+    value: bytes | None,
+    key: bytes | None,
+    on_delivery: Any,
+    headers: list[Any] | None = None,
+    wait: float | None = None,
+    what: str = "records",
+) -> None:
+    """``producer.produce`` one record, letting the client send while its queue is full
+    (BufferError): for as long as it takes, or ``wait`` seconds and then a StreamError."""
+    extra = {"headers": headers} if headers is not None else {}
+    deadline = None if wait is None else time.monotonic() + wait
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key, on_delivery=on_delivery, **extra)
+            return
+        except BufferError:
+            if deadline is not None and time.monotonic() > deadline:
+                raise StreamError(
+                    f"{what} not written to {topic}: the producer's queue stayed full for "
+                    f"{wait:.0f} s"
+                ) from None
+            producer.poll(0.05)
